@@ -1,0 +1,287 @@
+/**
+ * The renderer ↔ main contract. Every channel has an input and an output schema; the main
+ * process validates inputs at registration, the renderer can validate outputs. `IpcHandlers`
+ * makes a missing handler a compile error (see contract.test-d.ts).
+ */
+import { z } from 'zod';
+import { Me, Usage } from '../api.ts';
+import { GenerateRequest, RunTarget, Scheduler } from '../generate.ts';
+import { ImageMetadata } from '../metadata.ts';
+import { PlanId } from '../plans.ts';
+
+const Id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[0-9A-Z]{22}$`));
+export const LocalJobId = Id('job');
+export const LocalImageId = Id('img');
+export const LocalBoardId = Id('brd');
+
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'waiting_online'] as const;
+export const LocalJob = z.object({
+  id: LocalJobId,
+  request: GenerateRequest,
+  target: z.enum(['local', 'cloud']),
+  /** Why the router chose this target, shown to the user. */
+  reason: z.string(),
+  state: z.enum(JOB_STATES),
+  position: z.number().int(),
+  step: z.number().int(),
+  total: z.number().int(),
+  seed: z.number().int().nullable(),
+  imageIds: z.array(LocalImageId),
+  error: z.object({ code: z.string(), message: z.string(), offerCloudRetry: z.boolean() }).nullable(),
+  cloudGenerationId: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type LocalJob = z.infer<typeof LocalJob>;
+
+export const RouteDecision = z.object({
+  target: z.enum(['local', 'cloud']),
+  provider: z.string().nullable(),
+  reason: z.string(),
+  warning: z.string().nullable(),
+  /** For cloud runs: e.g. "uses 4 of your 37 cloud images left this month". */
+  cost: z.string().nullable(),
+});
+export type RouteDecision = z.infer<typeof RouteDecision>;
+
+export const LibraryImage = z.object({
+  id: LocalImageId,
+  boardId: LocalBoardId.nullable(),
+  starred: z.boolean(),
+  origin: z.enum(['local', 'cloud', 'imported']),
+  width: z.number().int(),
+  height: z.number().int(),
+  metadata: ImageMetadata.nullable(),
+  /** app:// (Electron) or http://127.0.0.1 (browser host) URLs the renderer can load. */
+  url: z.string(),
+  thumbUrl: z.string(),
+  createdAt: z.string(),
+});
+export type LibraryImage = z.infer<typeof LibraryImage>;
+
+export const LibraryQuery = z.object({
+  boardId: z.union([LocalBoardId, z.literal('none')]).optional(),
+  starred: z.boolean().optional(),
+  search: z.string().max(200).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.number().int().min(1).max(500).default(100),
+});
+export const LibraryPage = z.object({
+  items: z.array(LibraryImage),
+  nextCursor: z.string().nullable(),
+  total: z.number().int(),
+});
+
+export const LocalBoard = z.object({ id: LocalBoardId, name: z.string(), imageCount: z.number().int() });
+
+export const InstalledModel = z.object({
+  id: z.string(),
+  name: z.string(),
+  path: z.string(),
+  sizeBytes: z.number().int(),
+  sha256: z.string(),
+  isDefault: z.boolean(),
+});
+export const ModelDownload = z.object({
+  id: z.string(),
+  url: z.string(),
+  received: z.number().int(),
+  total: z.number().int().nullable(),
+  state: z.enum(['downloading', 'verifying', 'done', 'failed', 'canceled']),
+  error: z.string().nullable(),
+});
+
+export const ProviderStatus = z.object({
+  name: z.string(),
+  usable: z.boolean(),
+  gpu: z.boolean(),
+  reason: z.string().nullable(),
+});
+
+export const AccountState = z.object({
+  signedIn: z.boolean(),
+  email: z.string().nullable(),
+  plan: PlanId.nullable(),
+  usage: Usage.nullable(),
+  online: z.boolean(),
+  pendingConfirmation: z.string().nullable(),
+});
+export type AccountState = z.infer<typeof AccountState>;
+
+export const Settings = z.object({
+  runMode: RunTarget,
+  modelsDir: z.string(),
+  defaultModel: z.string().nullable(),
+  threads: z.number().int().min(0).max(256),
+  syncEnabled: z.boolean(),
+  autoUpdate: z.boolean(),
+  theme: z.enum(['system', 'light', 'dark']),
+  defaultScheduler: Scheduler,
+});
+export type Settings = z.infer<typeof Settings>;
+
+const email = z.string().trim().email('enter a valid email address');
+const password = z.string().min(1, 'enter a password').max(256);
+const Empty = z.object({}).strict();
+const Ok = z.object({ ok: z.literal(true) });
+
+export const ipcContract = {
+  'app:info': {
+    input: Empty,
+    output: z.object({
+      version: z.string(),
+      platform: z.string(),
+      shell: z.enum(['electron', 'browser']),
+      apiUrl: z.string().nullable(),
+    }),
+  },
+  'jobs:submit': { input: GenerateRequest, output: z.object({ jobs: z.array(LocalJob), decision: RouteDecision }) },
+  'jobs:list': { input: Empty, output: z.object({ items: z.array(LocalJob) }) },
+  'jobs:cancel': { input: z.object({ jobId: LocalJobId }), output: Ok },
+  'jobs:retry': {
+    input: z.object({ jobId: LocalJobId, target: z.enum(['local', 'cloud']).optional() }),
+    output: LocalJob,
+  },
+  'jobs:reorder': { input: z.object({ jobId: LocalJobId, position: z.number().int().min(0) }), output: Ok },
+  'router:explain': {
+    input: z.object({
+      target: RunTarget,
+      model: z.string().optional(),
+      count: z.number().int().min(1).max(16).default(1),
+    }),
+    output: RouteDecision,
+  },
+  'library:list': { input: LibraryQuery, output: LibraryPage },
+  'library:get': { input: z.object({ id: LocalImageId }), output: LibraryImage },
+  'library:update': {
+    input: z.object({
+      ids: z.array(LocalImageId).min(1).max(1000),
+      starred: z.boolean().optional(),
+      boardId: LocalBoardId.nullable().optional(),
+    }),
+    output: Ok,
+  },
+  'library:delete': {
+    input: z.object({ ids: z.array(LocalImageId).min(1).max(1000) }),
+    output: z.object({ undoToken: z.string() }),
+  },
+  'library:undoDelete': {
+    input: z.object({ undoToken: z.string() }),
+    output: z.object({ restored: z.number().int() }),
+  },
+  'library:import': {
+    input: z.object({ paths: z.array(z.string()).min(1) }),
+    output: z.object({
+      imported: z.number().int(),
+      skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
+    }),
+  },
+  'library:reveal': { input: z.object({ id: LocalImageId }), output: z.object({ path: z.string() }) },
+  'boards:list': { input: Empty, output: z.object({ items: z.array(LocalBoard) }) },
+  'boards:create': { input: z.object({ name: z.string().trim().min(1).max(100) }), output: LocalBoard },
+  'boards:rename': {
+    input: z.object({ id: LocalBoardId, name: z.string().trim().min(1).max(100) }),
+    output: LocalBoard,
+  },
+  'boards:delete': { input: z.object({ id: LocalBoardId, images: z.enum(['keep', 'delete']) }), output: Ok },
+  'models:list': {
+    input: Empty,
+    output: z.object({ items: z.array(InstalledModel), downloads: z.array(ModelDownload) }),
+  },
+  'models:import': {
+    input: z.object({ path: z.string().min(1), mode: z.enum(['copy', 'link']).default('copy') }),
+    output: InstalledModel,
+  },
+  'models:download': {
+    input: z.object({
+      url: z.string().url(),
+      sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/)
+        .optional(),
+      name: z.string().optional(),
+    }),
+    output: ModelDownload,
+  },
+  'models:cancelDownload': { input: z.object({ id: z.string() }), output: Ok },
+  'models:remove': { input: z.object({ id: z.string() }), output: Ok },
+  'engine:providers': {
+    input: Empty,
+    output: z.object({ providers: z.array(ProviderStatus), threads: z.number().int() }),
+  },
+  'account:state': { input: Empty, output: AccountState },
+  'account:signUp': { input: z.object({ email, password }), output: z.object({ needsConfirmation: z.boolean() }) },
+  'account:confirm': { input: z.object({ email, code: z.string().trim().min(1) }), output: Ok },
+  'account:resendCode': { input: z.object({ email }), output: Ok },
+  'account:signIn': { input: z.object({ email, password }), output: AccountState },
+  'account:signOut': { input: Empty, output: Ok },
+  'account:forgotPassword': { input: z.object({ email }), output: Ok },
+  'account:resetPassword': { input: z.object({ email, code: z.string().trim().min(1), password }), output: Ok },
+  'account:me': { input: Empty, output: Me },
+  'billing:upgrade': { input: Empty, output: z.object({ url: z.string().url() }) },
+  'billing:manage': { input: Empty, output: z.object({ url: z.string().url() }) },
+  'settings:get': { input: Empty, output: Settings },
+  'settings:update': { input: Settings.partial(), output: Settings },
+  'sync:status': {
+    input: Empty,
+    output: z.object({
+      enabled: z.boolean(),
+      state: z.enum(['idle', 'syncing', 'offline', 'error', 'signed_out']),
+      lastSyncAt: z.string().nullable(),
+      pending: z.number().int(),
+      error: z.string().nullable(),
+    }),
+  },
+  'sync:now': { input: Empty, output: Ok },
+} as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
+
+export type IpcChannel = keyof typeof ipcContract;
+export type IpcInput<C extends IpcChannel> = z.input<(typeof ipcContract)[C]['input']>;
+export type IpcParsedInput<C extends IpcChannel> = z.output<(typeof ipcContract)[C]['input']>;
+export type IpcOutput<C extends IpcChannel> = z.output<(typeof ipcContract)[C]['output']>;
+
+/** One handler per channel; a missing one is a compile error where the handlers are built. */
+export type IpcHandlers = {
+  [C in IpcChannel]: (input: IpcParsedInput<C>) => Promise<IpcOutput<C>>;
+};
+
+/** Events main → renderer. */
+export const ipcEvents = {
+  'jobs:changed': LocalJob,
+  'jobs:progressed': z.object({
+    jobId: LocalJobId,
+    step: z.number().int(),
+    total: z.number().int(),
+    elapsedMs: z.number(),
+    preview: z.string().optional(),
+  }),
+  'library:changed': z.object({ ids: z.array(LocalImageId) }),
+  'account:changed': AccountState,
+  'models:progressed': ModelDownload,
+  'sync:changed': z.object({ state: z.string(), pending: z.number().int() }),
+  'billing:returned': z.object({ status: z.enum(['success', 'cancel']) }),
+} as const satisfies Record<`${string}:${string}`, z.ZodType>;
+export type IpcEventName = keyof typeof ipcEvents;
+export type IpcEventPayload<E extends IpcEventName> = z.infer<(typeof ipcEvents)[E]>;
+
+/** What every invoke returns: Electron only carries `message` across ipcMain.handle, so errors travel as JSON. */
+export const IpcEnvelope = z.union([
+  z.object({ ok: z.literal(true), value: z.unknown() }),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      userMessage: z.string(),
+      retryable: z.boolean(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  }),
+]);
+export type IpcEnvelope = z.infer<typeof IpcEnvelope>;
+
+/** The API the preload exposes as `window.atelier`, and the browser host's bridge implements. */
+export interface AtelierBridge {
+  invoke<C extends IpcChannel>(channel: C, input: IpcInput<C>): Promise<IpcEnvelope>;
+  on<E extends IpcEventName>(event: E, listener: (payload: IpcEventPayload<E>) => void): () => void;
+}

@@ -1,0 +1,4 @@
+// lint-as: common/src/bad.ts
+// expect: common/ is pure TypeScript
+import path from 'path';
+export const x = path;
