@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { AppError, newId } from '@atelier/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestS3 } from '../../test/support/s3.ts';
+import type { TestS3 } from '../../test/support/s3.ts';
+import { imageObjectKey, thumbObjectKey } from './keys.ts';
+import { S3ObjectStore } from './s3-object-store.ts';
+
+describe('S3ObjectStore against s3rver', () => {
+  let s3: TestS3;
+  const user = 'user-a';
+
+  beforeAll(async () => {
+    s3 = await startTestS3('atelier-store-test');
+  });
+  afterAll(async () => {
+    await s3.close();
+  });
+
+  it('puts, heads, gets and deletes bytes at server-built keys', async () => {
+    const store = s3.store();
+    const key = imageObjectKey(user, newId('img'));
+    const body = new Uint8Array([137, 80, 78, 71, 1, 2, 3]);
+    await store.put(key, body, { contentType: 'image/png', sha256: 'ab' });
+    expect(await store.head(key)).toEqual({ size: body.byteLength, contentType: 'image/png' });
+    expect(Buffer.from((await store.get(key))!)).toEqual(Buffer.from(body));
+    await store.delete([key]);
+    expect(await store.get(key)).toBeNull();
+    expect(await store.head(key)).toBeNull();
+    await store.delete([key]); // deleting again is fine
+  });
+
+  it('presigns a GET for exactly one key that downloads the object', async () => {
+    const store = s3.store();
+    const id = newId('img');
+    const key = thumbObjectKey(user, id, 'image/webp');
+    const body = new TextEncoder().encode('thumb bytes');
+    await store.put(key, body, { contentType: 'image/webp' });
+    const url = new URL(await store.presignGet(key, { expiresInSeconds: 3600 }));
+    expect(url.pathname).toBe(`/${s3.bucket}/${key}`);
+    // Asked for an hour, got the 15-minute maximum.
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(
+      createHash('sha256')
+        .update(new Uint8Array(await res.arrayBuffer()))
+        .digest('hex'),
+    ).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  it('presigns a PUT that uploads to exactly its key', async () => {
+    const store = s3.store();
+    const key = imageObjectKey(user, newId('img'));
+    const url = await store.presignPut(key, { contentType: 'image/png', expiresInSeconds: 60 });
+    expect(new URL(url).searchParams.get('X-Amz-Expires')).toBe('60');
+    const res = await fetch(url, {
+      method: 'PUT',
+      body: new Uint8Array([1, 2, 3]),
+      headers: { 'content-type': 'image/png' },
+    });
+    expect(res.status).toBe(200);
+    expect(await store.head(key)).toMatchObject({ size: 3 });
+  });
+
+  it('creates a missing bucket once and tolerates it existing', async () => {
+    const store = s3.store({ bucket: 'created-by-store' });
+    await store.ensureBucket();
+    await store.ensureBucket();
+    const key = imageObjectKey(user, newId('img'));
+    await store.put(key, new Uint8Array([1]), { contentType: 'image/png' });
+    expect(await store.head(key)).not.toBeNull();
+  });
+
+  it('reports an unreachable endpoint as STORAGE_UNAVAILABLE', async () => {
+    // A port nothing listens on: the s3rver port after it closed would race, so take a closed one.
+    const { createServer } = await import('node:net');
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const store = new S3ObjectStore({ ...s3.config, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 });
+    try {
+      const key = imageObjectKey(user, newId('img'));
+      const err = await store.put(key, new Uint8Array([1]), { contentType: 'image/png' }).catch((e: unknown) => e);
+      expect(AppError.is(err, 'STORAGE_UNAVAILABLE')).toBe(true);
+      await expect(store.get(key)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    } finally {
+      store.close();
+    }
+  });
+});
