@@ -1,0 +1,84 @@
+/**
+ * The desktop's SQLite database (better-sqlite3): one file in the user-data folder, WAL so the
+ * UI's reads never wait on a write, synchronous=NORMAL (durable across app crashes; a power cut
+ * may lose the last transaction but never corrupts), foreign keys on. Schema changes are
+ * numbered migrations tracked in `PRAGMA user_version`.
+ */
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE boards (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    cloud_id TEXT UNIQUE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    deleted_at TEXT
+  );
+  CREATE TABLE images (
+    id TEXT PRIMARY KEY,
+    board_id TEXT REFERENCES boards(id) ON DELETE SET NULL,
+    starred INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL CHECK (origin IN ('local', 'cloud', 'imported')),
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    metadata TEXT,
+    prompt TEXT NOT NULL DEFAULT '',
+    file_name TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    job_id TEXT,
+    cloud_id TEXT UNIQUE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    deleted_at TEXT,
+    delete_token TEXT
+  );
+  CREATE INDEX images_live ON images (deleted_at, id);
+  CREATE INDEX images_board ON images (board_id, id);
+  CREATE INDEX images_delete_token ON images (delete_token);
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    target TEXT NOT NULL CHECK (target IN ('local', 'cloud')),
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    seed INTEGER,
+    image_ids TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    cloud_generation_id TEXT,
+    idempotency_key TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX jobs_state ON jobs (state, position);
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];
+
+export function openDatabase(file: string): Db {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * The local gallery: image rows in SQLite, PNG bytes on disk. A file is written to a temp name,
+ * fsynced and renamed into place (and the folder fsynced) BEFORE its row is inserted, so a crash
+ * leaves at worst an orphan file, never a row without bytes; `repair()` at startup removes
+ * orphans both ways. Deleting is soft with an undo token; `purgeDeleted` removes rows then files.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
+import { AppError, newId } from '@atelier/common';
+import type { ImageMetadata, LibraryImage, LibraryQuery, LibraryPage, LocalBoard } from '@atelier/common';
+import type { Clock } from './clock.ts';
+import type { Db } from './db.ts';
+import { metadataOf, readPngInfo } from './png.ts';
+
+export type LibraryQueryInput = z.output<typeof LibraryQuery>;
+export type LibraryPageValue = z.output<typeof LibraryPage>;
+export type LocalBoardValue = z.output<typeof LocalBoard>;
+
+export interface AddImageInput {
+  png: Uint8Array;
+  origin: 'local' | 'cloud' | 'imported';
+  /** Defaults to what the PNG's `invokeai_metadata` chunk says. */
+  metadata?: ImageMetadata | null;
+  jobId?: string | null;
+  cloudId?: string | null;
+  boardId?: string | null;
+  starred?: boolean;
+}
+
+export interface LibraryOptions {
+  db: Db;
+  filesDir: string;
+  clock: Clock;
+  /** The URL the renderer loads an image file from (app:// in Electron, http://127.0.0.1 in the host). */
+  urlFor: (fileName: string) => string;
+}
+
+interface ImageRow {
+  id: string;
+  board_id: string | null;
+  starred: number;
+  origin: 'local' | 'cloud' | 'imported';
+  width: number;
+  height: number;
+  metadata: string | null;
+  file_name: string;
+  created_at: string;
+}
+
+export type Library = ReturnType<typeof createLibrary>;
+
+export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
+  const iso = () => clock.now().toISOString();
+
+  function toImage(row: ImageRow): LibraryImage {
+    const url = urlFor(row.file_name);
+    return {
+      id: row.id,
+      boardId: row.board_id,
+      starred: row.starred === 1,
+      origin: row.origin,
+      width: row.width,
+      height: row.height,
+      metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as ImageMetadata),
+      url,
+      thumbUrl: url,
+      createdAt: row.created_at,
+    };
+  }
+
+  /** temp + fsync + rename + fsync(dir): after this returns the bytes survive a crash under their final name. */
+  function writeDurably(fileName: string, bytes: Uint8Array): void {
+    const tmp = path.join(filesDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const fd = openSync(tmp, 'wx', 0o644);
+    try {
+      let off = 0;
+      while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path.join(filesDir, fileName));
+    const dirFd = openSync(filesDir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+
+  const insertImage = db.prepare(`
+    INSERT INTO images (id, board_id, starred, origin, width, height, metadata, prompt, file_name, sha256, size,
+                        job_id, cloud_id, created_at, updated_at)
+    VALUES (@id, @board_id, @starred, @origin, @width, @height, @metadata, @prompt, @file_name, @sha256, @size,
+            @job_id, @cloud_id, @created_at, @created_at)`);
+  const getRow = db.prepare<[string], ImageRow>('SELECT * FROM images WHERE id = ? AND deleted_at IS NULL');
+
+  function addImage(input: AddImageInput): LibraryImage {
+    const info = readPngInfo(input.png);
+    if (!info) throw new AppError('BAD_REQUEST', 'not a PNG image');
+    const metadata = input.metadata === undefined ? metadataOf(info) : input.metadata;
+    const id = newId('img');
+    const fileName = `${id}.png`;
+    writeDurably(fileName, input.png);
+    const row = {
+      id,
+      board_id: input.boardId ?? null,
+      starred: input.starred ? 1 : 0,
+      origin: input.origin,
+      width: info.width,
+      height: info.height,
+      metadata: metadata ? JSON.stringify(metadata) : null,
+      prompt: metadata?.positive_prompt ?? '',
+      file_name: fileName,
+      sha256: createHash('sha256').update(input.png).digest('hex'),
+      size: input.png.byteLength,
+      job_id: input.jobId ?? null,
+      cloud_id: input.cloudId ?? null,
+      created_at: iso(),
+    };
+    try {
+      db.transaction(() => insertImage.run(row))();
+    } catch (e) {
+      rmSync(path.join(filesDir, fileName), { force: true });
+      throw e;
+    }
+    return toImage(getRow.get(id)!);
+  }
+
+  function get(id: string): LibraryImage {
+    const row = getRow.get(id);
+    if (!row) throw new AppError('NOT_FOUND', `image ${id} not found`);
+    return toImage(row);
+  }
+
+  function filters(q: Omit<LibraryQueryInput, 'cursor' | 'limit'>): {
+    where: string[];
+    params: Record<string, unknown>;
+  } {
+    const where = ['deleted_at IS NULL'];
+    const params: Record<string, unknown> = {};
+    if (q.boardId === 'none') where.push('board_id IS NULL');
+    else if (q.boardId !== undefined) {
+      where.push('board_id = @boardId');
+      params.boardId = q.boardId;
+    }
+    if (q.starred !== undefined) {
+      where.push('starred = @starred');
+      params.starred = q.starred ? 1 : 0;
+    }
+    const search = q.search?.trim();
+    if (search) {
+      // Every word must appear in the prompt, case-insensitively; LIKE wildcards in the input are literal.
+      search.split(/\s+/).forEach((word, i) => {
+        where.push(`prompt LIKE @w${i} ESCAPE '\\'`);
+        params[`w${i}`] = `%${word.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      });
+    }
+    return { where, params };
+  }
+
+  /** Newest first. The cursor is the last id of the previous page (ids sort by creation time). */
+  function list(q: LibraryQueryInput): LibraryPageValue {
+    const { where, params } = filters(q);
+    const total = (
+      db.prepare(`SELECT count(*) AS n FROM images WHERE ${where.join(' AND ')}`).get(params) as { n: number }
+    ).n;
+    const pageWhere = [...where];
+    if (q.cursor) {
+      pageWhere.push('id < @cursor');
+      params.cursor = q.cursor;
+    }
+    const rows = db
+      .prepare(`SELECT * FROM images WHERE ${pageWhere.join(' AND ')} ORDER BY id DESC LIMIT @limit`)
+      .all({ ...params, limit: q.limit + 1 }) as ImageRow[];
+    const more = rows.length > q.limit;
+    const items = rows.slice(0, q.limit).map(toImage);
+    return { items, nextCursor: more ? items[items.length - 1]!.id : null, total };
+  }
+
+  function update(ids: string[], patch: { starred?: boolean; boardId?: string | null }): void {
+    if (patch.boardId) requireBoard(patch.boardId);
+    const now = iso();
+    db.transaction(() => {
+      for (const id of ids) {
+        if (!getRow.get(id)) throw new AppError('NOT_FOUND', `image ${id} not found`);
+        if (patch.starred !== undefined)
+          db.prepare('UPDATE images SET starred = ?, updated_at = ? WHERE id = ?').run(patch.starred ? 1 : 0, now, id);
+        if (patch.boardId !== undefined)
+          db.prepare('UPDATE images SET board_id = ?, updated_at = ? WHERE id = ?').run(patch.boardId, now, id);
+      }
+    })();
+  }
+
+  function remove(ids: string[]): { undoToken: string } {
+    const undoToken = `undo_${randomBytes(16).toString('hex')}`;
+    const now = iso();
+    db.transaction(() => {
+      const stmt = db.prepare(
+        'UPDATE images SET deleted_at = ?, delete_token = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL',
+      );
+      for (const id of ids) stmt.run(now, undoToken, now, id);
+    })();
+    return { undoToken };
+  }
+
+  function undoDelete(undoToken: string): number {
+    return db
+      .prepare('UPDATE images SET deleted_at = NULL, delete_token = NULL, updated_at = ? WHERE delete_token = ?')
+      .run(iso(), undoToken).changes;
+  }
+
+  /** Removes images deleted more than `graceMs` ago: rows first (in one transaction), then their files. */
+  function purgeDeleted(graceMs: number): number {
+    const cutoff = new Date(clock.now().getTime() - graceMs).toISOString();
+    const rows = db
+      .prepare('SELECT id, file_name FROM images WHERE deleted_at IS NOT NULL AND deleted_at <= ?')
+      .all(cutoff) as {
+      id: string;
+      file_name: string;
+    }[];
+    db.transaction(() => {
+      const del = db.prepare('DELETE FROM images WHERE id = ?');
+      for (const r of rows) del.run(r.id);
+    })();
+    for (const r of rows) rmSync(path.join(filesDir, r.file_name), { force: true });
+    return rows.length;
+  }
+
+  /** Startup repair: temp files and files without a row are removed; rows whose file is gone are removed. */
+  function repair(): { removedFiles: number; removedRows: number } {
+    const known = new Set(
+      (db.prepare('SELECT file_name FROM images').all() as { file_name: string }[]).map((r) => r.file_name),
+    );
+    const onDisk = new Set(readdirSync(filesDir));
+    let removedFiles = 0;
+    for (const name of onDisk) {
+      if (!known.has(name)) {
+        rmSync(path.join(filesDir, name), { force: true, recursive: true });
+        removedFiles++;
+      }
+    }
+    let removedRows = 0;
+    db.transaction(() => {
+      const del = db.prepare('DELETE FROM images WHERE file_name = ?');
+      for (const name of known) if (!onDisk.has(name)) removedRows += del.run(name).changes;
+    })();
+    return { removedFiles, removedRows };
+  }
+
+  function pathOf(id: string): string {
+    const row = getRow.get(id);
+    if (!row) throw new AppError('NOT_FOUND', `image ${id} not found`);
+    return path.join(filesDir, row.file_name);
+  }
+
+  function importPaths(paths: string[]): {
+    imported: number;
+    skipped: { path: string; reason: string }[];
+    ids: string[];
+  } {
+    const skipped: { path: string; reason: string }[] = [];
+    const ids: string[] = [];
+    const files: string[] = [];
+    const walk = (p: string) => {
+      let st;
+      try {
+        st = statSync(p);
+      } catch {
+        skipped.push({ path: p, reason: 'not found' });
+        return;
+      }
+      if (st.isDirectory()) {
+        for (const name of readdirSync(p).sort()) {
+          const child = path.join(p, name);
+          if (name.toLowerCase().endsWith('.png') || statSync(child).isDirectory()) walk(child);
+        }
+      } else files.push(p);
+    };
+    paths.forEach(walk);
+    const bySha = db.prepare('SELECT 1 FROM images WHERE sha256 = ? AND deleted_at IS NULL');
+    for (const file of files) {
+      const bytes = readFileSync(file);
+      if (!readPngInfo(bytes)) {
+        skipped.push({ path: file, reason: 'not a PNG image' });
+        continue;
+      }
+      if (bySha.get(createHash('sha256').update(bytes).digest('hex'))) {
+        skipped.push({ path: file, reason: 'already in the library' });
+        continue;
+      }
+      ids.push(addImage({ png: bytes, origin: 'imported' }).id);
+    }
+    return { imported: ids.length, skipped, ids };
+  }
+
+  // Boards -----------------------------------------------------------------------------------
+
+  function requireBoard(id: string): void {
+    if (!db.prepare('SELECT 1 FROM boards WHERE id = ? AND deleted_at IS NULL').get(id))
+      throw new AppError('NOT_FOUND', `board ${id} not found`);
+  }
+
+  function board(id: string): LocalBoardValue {
+    const row = db
+      .prepare(
+        `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL) AS imageCount
+         FROM boards b WHERE b.id = ? AND b.deleted_at IS NULL`,
+      )
+      .get(id) as LocalBoardValue | undefined;
+    if (!row) throw new AppError('NOT_FOUND', `board ${id} not found`);
+    return row;
+  }
+
+  const boards = {
+    list(): LocalBoardValue[] {
+      return db
+        .prepare(
+          `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL) AS imageCount
+           FROM boards b WHERE b.deleted_at IS NULL ORDER BY b.name COLLATE NOCASE, b.id`,
+        )
+        .all() as LocalBoardValue[];
+    },
+    create(name: string): LocalBoardValue {
+      const id = newId('brd');
+      const now = iso();
+      db.prepare('INSERT INTO boards (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)').run(id, name, now, now);
+      return board(id);
+    },
+    rename(id: string, name: string): LocalBoardValue {
+      requireBoard(id);
+      db.prepare('UPDATE boards SET name = ?, updated_at = ? WHERE id = ?').run(name, iso(), id);
+      return board(id);
+    },
+    /** `keep` moves the board's images to "no board"; `delete` soft-deletes them (purged later). */
+    delete(id: string, images: 'keep' | 'delete'): void {
+      requireBoard(id);
+      const now = iso();
+      db.transaction(() => {
+        if (images === 'delete')
+          db.prepare(
+            'UPDATE images SET deleted_at = ?, updated_at = ?, board_id = NULL WHERE board_id = ? AND deleted_at IS NULL',
+          ).run(now, now, id);
+        else db.prepare('UPDATE images SET board_id = NULL, updated_at = ? WHERE board_id = ?').run(now, id);
+        db.prepare('UPDATE boards SET deleted_at = ?, updated_at = ? WHERE id = ?').run(now, now, id);
+      })();
+    },
+  };
+
+  return { addImage, get, list, update, delete: remove, undoDelete, purgeDeleted, repair, pathOf, importPaths, boards };
+}
