@@ -126,7 +126,11 @@ export function createCognitoAuth(config: CognitoConfig) {
       const session = await new Promise<CognitoUserSession>((resolve, reject) =>
         u.authenticateUser(new AuthenticationDetails({ Username: email, Password: password }), {
           onSuccess: resolve,
-          onFailure: (err) => reject(cognitoError(err)),
+          // cognito-local answers a wrong password with InvalidPasswordException; Cognito with NotAuthorized.
+          onFailure: (err) => {
+            const e = cognitoError(err);
+            reject(e.code === 'AUTH_WEAK_PASSWORD' ? new AppError('AUTH_FAILED', e.message, { cause: err }) : e);
+          },
           newPasswordRequired: () => reject(new AppError('AUTH_FAILED', 'a new password is required')),
         }),
       );
