@@ -1,0 +1,47 @@
+import type { Pool, PoolClient } from './pool.ts';
+
+/** The per-transaction setting every RLS policy reads. */
+export const USER_SETTING = 'app.user_id';
+
+async function inTx<T>(
+  pool: Pool,
+  setup: ((c: PoolClient) => Promise<unknown>) | null,
+  fn: (tx: PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    if (setup) await setup(client);
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * Runs `fn` in a transaction scoped to one user: `app.user_id` is set with `set_config(..., true)`
+ * (transaction-local, so a pooled connection never carries it into another request) and every
+ * RLS policy compares `user_id` with it. Use with the `app` pool.
+ */
+export function withUserTx<T>(pool: Pool, userId: string, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+  if (!userId) throw new Error('withUserTx needs a user id');
+  return inTx(pool, (c) => c.query(`SELECT set_config('${USER_SETTING}', $1, true)`, [userId]), fn);
+}
+
+/**
+ * Runs `fn` in a transaction with no user: for the worker, webhooks and the admin CLI. Use with the
+ * `system` pool (role atelier_system, BYPASSRLS) — through the `app` pool it would see no rows.
+ */
+export function withSystemTx<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+  return inTx(pool, null, fn);
+}
