@@ -21,6 +21,8 @@ function zoneOf(rel) {
   if (p.startsWith('src-main/services/')) return 'services';
   if (p.startsWith('src-main/host/')) return 'host';
   if (p.startsWith('src-main/')) return 'src-main';
+  // The renderer's Vite config runs in Node at build time, not in the browser: build tooling, not UI code.
+  if (p === 'src-renderer/vite.config.ts') return 'other';
   if (p.startsWith('src-renderer/')) return 'renderer';
   if (p.startsWith('test/')) return 'test';
   if (p.startsWith('bench/')) return 'bench';
