@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { CloudEvent } from '@atelier/common';
 import { backoffDelay, createCloudClient, type CloudClient } from './cloud-client.ts';
-import { FileSecretStore, InMemorySecretStore } from './secret-store.ts';
+import { FileSecretStore, InMemorySecretStore, type SecretStore } from './secret-store.ts';
 import { startTestCognito, type TestCognito } from './testing/cognito-local.ts';
 
 let cognito: TestCognito;
@@ -21,7 +21,11 @@ afterAll(async () => {
 });
 
 const PASSWORD = 'Correct-horse1';
-function client(apiUrl: string, secretStore = new InMemorySecretStore(), extra: { backoffMs?: number } = {}) {
+function client(
+  apiUrl: string,
+  secretStore: SecretStore = new InMemorySecretStore(),
+  extra: { backoffMs?: number } = {},
+) {
   const c = createCloudClient({
     config: {
       apiUrl,

@@ -5,7 +5,7 @@
  * same code a user would get by email.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,11 +25,13 @@ export interface TestCognito {
 export async function startTestCognito(): Promise<TestCognito> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'atelier-cognito-'));
   const bin = path.join(path.dirname(require.resolve('cognito-local/package.json')), 'lib/bin/start.js');
-  const child = spawn(process.execPath, [bin], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', NODE_NO_WARNINGS: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // A random free port on loopback, set in cognito-local's own config file.
+  mkdirSync(path.join(dir, '.cognito'));
+  writeFileSync(
+    path.join(dir, '.cognito/config.json'),
+    JSON.stringify({ ServerConfig: { port: 0, hostname: '127.0.0.1' } }),
+  );
+  const child = spawn(process.execPath, [bin], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const endpoint = await new Promise<string>((resolve, reject) => {
     let out = '';
     const onData = (b: Buffer) => {
