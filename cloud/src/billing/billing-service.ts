@@ -1,0 +1,407 @@
+/**
+ * Billing use cases: start a Checkout, open the Customer Portal, take a Stripe webhook, and
+ * re-check subscriptions whose plan changes by the clock alone (grace ends, scheduled cancellation).
+ *
+ * Who decides the plan: only Stripe's current view of the subscription, re-read under a row lock
+ * in the transaction that applies it. A redirect back from Checkout changes nothing; a webhook body
+ * is only a hint of which subscription to re-read, so events arriving late or out of order still
+ * end in the state Stripe holds.
+ */
+import { randomUUID } from 'node:crypto';
+import { AppError } from '@atelier/common/errors';
+import type { CloudEvent, Usage } from '@atelier/common/api';
+import type { PlanId } from '@atelier/common/plans';
+import type { Pool, PoolClient } from '../db/pool.ts';
+import { withSystemTx, withUserTx } from '../db/tx.ts';
+import { HANDLED_EVENT_TYPES } from './billing.ts';
+import type { Billing, BillingEvent } from './billing.ts';
+import { judgeSubscription, usageAfterPlanChange } from './plan-rules.ts';
+import type { SubscriptionSnapshot, SubscriptionVerdict, UsageWindow } from './plan-rules.ts';
+
+export interface BillingLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface BillingServiceDeps {
+  billing: Billing;
+  /** The API pool (role atelier_app): user-scoped reads and writes go through RLS. */
+  appPool: Pool;
+  /** The system pool (role atelier_system, BYPASSRLS): webhooks and the sweeper. */
+  systemPool: Pool;
+  /** Sends an event on the user's socket; called after the change committed. */
+  publish: (userId: string, event: CloudEvent) => Promise<void> | void;
+  clock?: () => Date;
+  /** Unit: days a past_due subscription keeps Pro. */
+  graceDays: number;
+  proPriceId: string;
+  /** The API's public base URL (https in production): Checkout returns to a page under it. */
+  publicApiUrl: string;
+  log: BillingLogger;
+}
+
+export type WebhookOutcome = 'applied' | 'unchanged' | 'ignored' | 'unknown_customer' | 'duplicate';
+
+export const RETURN_STATUSES = ['success', 'cancel', 'portal'] as const;
+export type ReturnStatus = (typeof RETURN_STATUSES)[number];
+
+interface SubscriptionRow {
+  user_id: string;
+  plan: PlanId;
+  status: string;
+  stripe_customer_id: string | null;
+  stripe_subscription_id: string | null;
+  current_period_start: Date | null;
+  current_period_end: Date | null;
+  past_due_since: Date | null;
+}
+
+interface Change {
+  userId: string;
+  events: CloudEvent[];
+}
+
+export function createBillingService(deps: BillingServiceDeps) {
+  const clock = deps.clock ?? (() => new Date());
+  const base = deps.publicApiUrl.replace(/\/+$/, '');
+  const returnUrl = (status: ReturnStatus) => `${base}/v1/billing/return?status=${status}`;
+
+  async function publishAll(change: Change | null): Promise<void> {
+    if (!change) return;
+    for (const e of change.events) {
+      try {
+        await deps.publish(change.userId, e);
+      } catch (error) {
+        // The change is committed; a socket that misses it re-reads /v1/me on reconnect.
+        deps.log.warn({ err: error, userId: change.userId, type: e.type }, 'billing: could not publish event');
+      }
+    }
+  }
+
+  /**
+   * Starts an upgrade: creates or reuses the user's Stripe customer, then a subscription-mode
+   * Checkout Session. The customer id is stored only once the session exists, so a failure
+   * anywhere leaves the database as it was (a retry reuses the same customer: its creation is
+   * idempotent per user).
+   */
+  async function startCheckout(
+    user: { id: string; email: string | null },
+    opts: { idempotencyKey?: string } = {},
+  ): Promise<{ url: string }> {
+    const current = await withUserTx(deps.appPool, user.id, async (tx) => {
+      const r = await tx.query<{ plan: PlanId; stripe_customer_id: string | null }>(
+        `SELECT e.plan, s.stripe_customer_id
+           FROM effective_plans e LEFT JOIN subscriptions s ON s.user_id = e.user_id
+          WHERE e.user_id = $1`,
+        [user.id],
+      );
+      return r.rows[0] ?? null;
+    });
+    if (!current) throw new AppError('AUTH_REQUIRED', 'no user row for the verified token');
+    if (current.plan === 'pro') throw new AppError('PLAN_ALREADY_ACTIVE', 'user already has pro');
+
+    const customerId =
+      current.stripe_customer_id ??
+      (await deps.billing.createCustomer({ userId: user.id, email: user.email })).customerId;
+    const session = await deps.billing.createCheckoutSession({
+      customerId,
+      userId: user.id,
+      successUrl: returnUrl('success'),
+      cancelUrl: returnUrl('cancel'),
+      idempotencyKey: `atelier-checkout-${user.id}-${opts.idempotencyKey ?? randomUUID()}`,
+    });
+    if (!current.stripe_customer_id) {
+      await withUserTx(deps.appPool, user.id, (tx) =>
+        tx.query(
+          `INSERT INTO subscriptions (user_id, stripe_customer_id) VALUES ($1, $2)
+           ON CONFLICT (user_id) DO UPDATE
+             SET stripe_customer_id = COALESCE(subscriptions.stripe_customer_id, EXCLUDED.stripe_customer_id),
+                 updated_at = now()`,
+          [user.id, customerId],
+        ),
+      );
+    }
+    deps.log.info({ userId: user.id, checkoutSession: session.id }, 'billing: checkout started');
+    return { url: session.url };
+  }
+
+  /** A Customer Portal session for the user's own customer; none yet → BILLING_NO_CUSTOMER. */
+  async function openPortal(userId: string): Promise<{ url: string }> {
+    const customerId = await withUserTx(deps.appPool, userId, async (tx) => {
+      const r = await tx.query<{ c: string | null }>(
+        'SELECT stripe_customer_id AS c FROM subscriptions WHERE user_id = $1',
+        [userId],
+      );
+      return r.rows[0]?.c ?? null;
+    });
+    if (!customerId) throw new AppError('BILLING_NO_CUSTOMER', 'no stripe customer for user');
+    return deps.billing.createPortalSession({ customerId, returnUrl: returnUrl('portal') });
+  }
+
+  /**
+   * Takes one webhook delivery. Throws WEBHOOK_SIGNATURE_INVALID (400, nothing changed) for a bad
+   * or stale signature, BILLING_UNAVAILABLE (502: Stripe redelivers) when the subscription cannot
+   * be re-read; in both cases the event id is not recorded.
+   */
+  async function handleWebhook(rawBody: Buffer, signature: string | undefined): Promise<WebhookOutcome> {
+    const verified = deps.billing.verifyWebhook(rawBody, signature, clock());
+    if (!verified.ok) throw verified.error;
+    const event = verified.value;
+    const handled = (HANDLED_EVENT_TYPES as readonly string[]).includes(event.type) && event.subscriptionId !== null;
+
+    let change: Change | null = null;
+    const outcome = await withSystemTx(deps.systemPool, async (tx): Promise<WebhookOutcome> => {
+      // Concurrent duplicates wait here on the key; the loser sees no row and does nothing.
+      const fresh = await tx.query(
+        `INSERT INTO stripe_events (id, type, stripe_created_at, livemode, subscription_id, outcome)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING id`,
+        [event.id, event.type, event.created, event.livemode, event.subscriptionId, handled ? 'received' : 'ignored'],
+      );
+      if (fresh.rowCount === 0) return 'duplicate';
+      if (!handled) return 'ignored';
+
+      const row = await lockRowForEvent(tx, event);
+      if (!row) {
+        await tx.query(`UPDATE stripe_events SET outcome = 'unknown_customer' WHERE id = $1`, [event.id]);
+        deps.log.warn(
+          { eventId: event.id, type: event.type, customer: event.customerId },
+          'billing: webhook for a customer no user owns',
+        );
+        return 'unknown_customer';
+      }
+      const result = await resyncLocked(
+        tx,
+        row,
+        event.subscriptionId!,
+        event.created,
+        `stripe ${event.type} ${event.id}`,
+      );
+      change = result.change;
+      await tx.query('UPDATE stripe_events SET outcome = $2, plan = $3, user_id = $4 WHERE id = $1', [
+        event.id,
+        result.change ? 'applied' : 'unchanged',
+        result.plan,
+        row.user_id,
+      ]);
+      return result.change ? 'applied' : 'unchanged';
+    });
+    await publishAll(change);
+    deps.log.info({ eventId: event.id, type: event.type, outcome }, 'billing: webhook');
+    return outcome;
+  }
+
+  /**
+   * Re-reads the subscriptions whose plan may have changed by the clock alone (a grace period
+   * ran out, a scheduled cancellation took effect) and applies the result. Returns how many
+   * users' plans or usage changed. One user's failure does not stop the others.
+   */
+  async function reviewDue(limit = 100): Promise<number> {
+    const now = clock();
+    const due = await deps.systemPool.query<{ user_id: string }>(
+      `SELECT user_id FROM subscriptions
+        WHERE review_at IS NOT NULL AND review_at <= $1 AND stripe_subscription_id IS NOT NULL
+        ORDER BY review_at LIMIT $2`,
+      [now, limit],
+    );
+    let changed = 0;
+    for (const { user_id: userId } of due.rows) {
+      try {
+        const change = await withSystemTx(deps.systemPool, async (tx) => {
+          const row = await lockRow(tx, 'user_id = $1', userId);
+          if (!row?.stripe_subscription_id) return null;
+          return (await resyncLocked(tx, row, row.stripe_subscription_id, now, 'billing review')).change;
+        });
+        if (change) changed += 1;
+        await publishAll(change);
+      } catch (error) {
+        deps.log.error({ err: error, userId }, 'billing: review failed; retried on the next sweep');
+      }
+    }
+    return changed;
+  }
+
+  async function lockRow(tx: PoolClient, where: string, value: string): Promise<SubscriptionRow | null> {
+    const r = await tx.query<SubscriptionRow>(
+      `SELECT user_id, plan, status, stripe_customer_id, stripe_subscription_id,
+              current_period_start, current_period_end, past_due_since
+         FROM subscriptions WHERE ${where} FOR UPDATE`,
+      [value],
+    );
+    return r.rows[0] ?? null;
+  }
+
+  /**
+   * The user an event belongs to, its subscription row locked. Found by the Stripe customer we
+   * stored at checkout; a completed Checkout whose customer is not stored yet (the API stopped
+   * between Stripe's answer and our write) is attached through the client_reference_id we set.
+   */
+  async function lockRowForEvent(tx: PoolClient, event: BillingEvent): Promise<SubscriptionRow | null> {
+    if (event.customerId) {
+      const row = await lockRow(tx, 'stripe_customer_id = $1', event.customerId);
+      if (row) return row;
+    }
+    if (event.type !== 'checkout.session.completed' || !event.clientReferenceId || !event.customerId) return null;
+    const user = await tx.query('SELECT 1 FROM users WHERE id = $1', [event.clientReferenceId]);
+    if (user.rowCount === 0) return null;
+    const attached = await tx.query(
+      `INSERT INTO subscriptions (user_id, stripe_customer_id) VALUES ($1, $2)
+       ON CONFLICT (user_id) DO UPDATE SET stripe_customer_id = EXCLUDED.stripe_customer_id, updated_at = now()
+         WHERE subscriptions.stripe_customer_id IS NULL
+       RETURNING user_id`,
+      [event.clientReferenceId, event.customerId],
+    );
+    if (attached.rowCount === 0) return null;
+    return lockRow(tx, 'user_id = $1', event.clientReferenceId);
+  }
+
+  /**
+   * Re-reads the subscription from Stripe (inside the locked transaction, so the last writer
+   * has the freshest read), decides, writes the row, moves usage, appends to the ledger.
+   */
+  async function resyncLocked(
+    tx: PoolClient,
+    row: SubscriptionRow,
+    subscriptionId: string,
+    observedAt: Date,
+    why: string,
+  ): Promise<{ change: Change | null; plan: PlanId }> {
+    const now = clock();
+    const ctx = { now, graceDays: deps.graceDays, proPriceId: deps.proPriceId };
+    const candidates: Array<{ sub: SubscriptionSnapshot; verdict: SubscriptionVerdict }> = [];
+    const judge = async (id: string) => {
+      const sub = await deps.billing.getSubscription(id);
+      if (!sub) return;
+      // A subscription of another customer never decides this user's plan.
+      if (row.stripe_customer_id && sub.customerId !== row.stripe_customer_id) return;
+      const stored = id === row.stripe_subscription_id ? row.past_due_since : null;
+      candidates.push({ sub, verdict: judgeSubscription(sub, { pastDueSince: stored, observedAt }, ctx) });
+    };
+    await judge(subscriptionId);
+    // A user can briefly hold two subscriptions (two Checkouts); the one granting Pro wins.
+    if (row.stripe_subscription_id && row.stripe_subscription_id !== subscriptionId)
+      await judge(row.stripe_subscription_id);
+    const chosen = candidates.find((c) => c.verdict.plan === 'pro') ?? candidates[0];
+    if (!chosen) return { change: null, plan: row.plan };
+
+    const { sub, verdict } = chosen;
+    const graceUntil =
+      verdict.pastDueSince && sub.status === 'past_due'
+        ? new Date(verdict.pastDueSince.getTime() + deps.graceDays * 86_400_000)
+        : null;
+    await tx.query(
+      `UPDATE subscriptions SET
+         plan = $2, status = $3, stripe_subscription_id = $4, stripe_customer_id = COALESCE(stripe_customer_id, $5),
+         current_period_start = $6, current_period_end = $7, grace_until = $8, past_due_since = $9,
+         cancel_at_period_end = $10, cancel_at = $11, stripe_price_id = $12, review_at = $13,
+         stripe_synced_at = $14, updated_at = now()
+       WHERE user_id = $1`,
+      [
+        row.user_id,
+        verdict.plan,
+        sub.status,
+        sub.id,
+        sub.customerId,
+        sub.currentPeriodStart,
+        sub.currentPeriodEnd,
+        graceUntil,
+        verdict.pastDueSince,
+        sub.cancelAtPeriodEnd,
+        sub.cancelAt,
+        sub.priceIds.includes(deps.proPriceId) ? deps.proPriceId : (sub.priceIds[0] ?? null),
+        verdict.reviewAt,
+        now,
+      ],
+    );
+
+    const planChanged = verdict.plan !== row.plan;
+    const periodMoved =
+      verdict.plan === 'pro' &&
+      sub.currentPeriodStart !== null &&
+      row.current_period_start?.getTime() !== sub.currentPeriodStart.getTime();
+    if (!planChanged && !periodMoved) return { change: null, plan: verdict.plan };
+
+    const usage = await moveUsage(
+      tx,
+      row.user_id,
+      verdict.plan,
+      sub,
+      now,
+      `${row.plan}→${verdict.plan} (${verdict.reason}; ${why})`,
+    );
+    const events: CloudEvent[] = [];
+    if (planChanged) events.push({ type: 'plan.changed', plan: verdict.plan });
+    events.push({ type: 'usage.changed', usage });
+    deps.log.info(
+      { userId: row.user_id, from: row.plan, to: verdict.plan, reason: verdict.reason, subscription: sub.id },
+      'billing: plan applied',
+    );
+    return { change: { userId: row.user_id, events }, plan: verdict.plan };
+  }
+
+  return { startCheckout, openPortal, handleWebhook, reviewDue, returnUrl };
+}
+
+export type BillingService = ReturnType<typeof createBillingService>;
+
+/**
+ * Points the user's usage at the new plan's period: the running period closes now, the new one
+ * starts with the images already used carried over (plan-rules.ts), and the ledger records the
+ * adjustment so each period's ledger still sums to its `used`.
+ */
+async function moveUsage(
+  tx: PoolClient,
+  userId: string,
+  plan: PlanId,
+  sub: SubscriptionSnapshot,
+  now: Date,
+  note: string,
+): Promise<Usage> {
+  const cur = await tx.query<{ period_start: Date; period_end: Date; used: number; limit: number }>(
+    `SELECT period_start, period_end, used, "limit" FROM usage_periods
+      WHERE user_id = $1 AND period_start <= $2 AND period_end > $2
+      ORDER BY period_start DESC LIMIT 1 FOR UPDATE`,
+    [userId, now],
+  );
+  const c = cur.rows[0];
+  const current: UsageWindow | null = c
+    ? { used: c.used, limit: c.limit, periodStart: c.period_start, periodEnd: c.period_end }
+    : null;
+  const next = usageAfterPlanChange({
+    to: plan,
+    current,
+    subscriptionPeriod:
+      sub.currentPeriodStart && sub.currentPeriodEnd
+        ? { start: sub.currentPeriodStart, end: sub.currentPeriodEnd }
+        : null,
+    now,
+  });
+  const target = await tx.query<{ used: number }>(
+    'SELECT used FROM usage_periods WHERE user_id = $1 AND period_start = $2 FOR UPDATE',
+    [userId, next.periodStart],
+  );
+  const before = target.rows[0]?.used ?? 0;
+  if (c && c.period_start.getTime() !== next.periodStart.getTime())
+    await tx.query(
+      'UPDATE usage_periods SET period_end = $3, updated_at = now() WHERE user_id = $1 AND period_start = $2',
+      [userId, c.period_start, now],
+    );
+  await tx.query(
+    `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit")
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (user_id, period_start) DO UPDATE
+       SET period_end = EXCLUDED.period_end, plan = EXCLUDED.plan, used = EXCLUDED.used,
+           "limit" = EXCLUDED."limit", updated_at = now()`,
+    [userId, next.periodStart, next.periodEnd, plan, next.used, next.limit],
+  );
+  await tx.query(
+    `INSERT INTO usage_ledger (user_id, kind, amount, period_start, note) VALUES ($1, 'adjust', $2, $3, $4)`,
+    [userId, next.used - before, next.periodStart, `plan ${note}: ${next.used} used carried, limit ${next.limit}`],
+  );
+  return {
+    used: next.used,
+    limit: next.limit,
+    periodStart: next.periodStart.toISOString(),
+    periodEnd: next.periodEnd.toISOString(),
+  };
+}
