@@ -1,0 +1,41 @@
+import { AppError, validationError, GenerateRequest } from '@atelier/common';
+import { describe, expect, it } from 'vitest';
+import { fieldErrorsOf, userMessageOf } from './field-errors.ts';
+import { formatBytes, percent, usageView } from './format.ts';
+
+describe('usage meter', () => {
+  it('says how many are used and left, and when the period resets', () => {
+    const v = usageView(
+      { used: 63, limit: 100, periodStart: '2026-11-01T00:00:00.000Z', periodEnd: '2026-12-01T00:00:00.000Z' },
+      'en-US',
+    )!;
+    expect(v).toMatchObject({ used: 63, limit: 100, left: 37, exhausted: false, label: '63 of 100 cloud images used' });
+    expect(v.periodEndLabel).toBe('December 1, 2026');
+    expect(usageView({ used: 120, limit: 100, periodStart: 'x', periodEnd: 'y' })).toMatchObject({
+      left: 0,
+      fraction: 1,
+      exhausted: true,
+    });
+    expect(usageView(null)).toBeNull();
+  });
+  it('formats bytes and percentages', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KB');
+    expect(formatBytes(300 * 1024 * 1024)).toBe('300 MB');
+    expect(percent(3, 4)).toBe(75);
+    expect(percent(1, 0)).toBe(0);
+  });
+});
+
+describe('errors for people', () => {
+  it('maps VALIDATION_FAILED details to the first message per field', () => {
+    const r = GenerateRequest.safeParse({ prompt: '', width: 513 });
+    const e = AppError.fromJSON(JSON.parse(JSON.stringify(validationError(r.error!))));
+    expect(fieldErrorsOf(e)).toEqual({ prompt: 'prompt must not be empty', width: 'width must be a multiple of 8' });
+    expect(fieldErrorsOf(new AppError('QUOTA_EXCEEDED'))).toBeNull();
+  });
+  it('shows an AppError’s userMessage and never a raw exception', () => {
+    expect(userMessageOf(new AppError('QUOTA_EXCEEDED'))).toMatch(/used all your cloud images/);
+    expect(userMessageOf(new TypeError('x is undefined'))).toBe('Something went wrong. Try again.');
+  });
+});

@@ -1,0 +1,57 @@
+import type { AccountState, PlanId } from '@atelier/common';
+import { PLANS } from '@atelier/common';
+
+export function planName(plan: PlanId | null): string {
+  return plan ? PLANS[plan].name : 'Not signed in';
+}
+
+export interface UsageView {
+  used: number;
+  limit: number;
+  left: number;
+  /** 0..1 */
+  fraction: number;
+  label: string;
+  periodEndLabel: string;
+  exhausted: boolean;
+}
+
+export function usageView(usage: AccountState['usage'], locale?: string): UsageView | null {
+  if (!usage) return null;
+  const left = Math.max(0, usage.limit - usage.used);
+  const end = new Date(usage.periodEnd);
+  const periodEndLabel = Number.isNaN(end.getTime())
+    ? usage.periodEnd
+    : end.toLocaleDateString(locale, { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' });
+  return {
+    used: usage.used,
+    limit: usage.limit,
+    left,
+    fraction: usage.limit > 0 ? Math.min(1, usage.used / usage.limit) : 1,
+    label: `${usage.used} of ${usage.limit} cloud images used`,
+    periodEndLabel,
+    exhausted: left === 0,
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = bytes / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+export function percent(step: number, total: number): number {
+  if (total <= 0) return 0;
+  return Math.max(0, Math.min(100, Math.round((step / total) * 100)));
+}
+
+export function formatDateTime(iso: string, locale?: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' });
+}

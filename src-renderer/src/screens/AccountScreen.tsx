@@ -1,0 +1,367 @@
+import { AppError, checkPassword, PLANS } from '@atelier/common';
+import { useState, type FormEvent, type ReactNode } from 'react';
+import { UsageMeter } from '../components/UsageMeter.tsx';
+import { planName } from '../lib/format.ts';
+import { userMessageOf } from '../lib/field-errors.ts';
+import { useS, useStores } from '../stores/index.ts';
+
+function PasswordRules({ password }: { password: string }) {
+  const { rules } = checkPassword(password);
+  return (
+    <ul className="password-rules" aria-live="polite" aria-label="Password requirements">
+      {rules.map((r) => (
+        <li key={r.id} className={r.met ? 'rule-met' : 'rule-unmet'}>
+          <span aria-hidden="true">{r.met ? '✓' : '○'}</span> {r.label}
+          <span className="sr-only">{r.met ? ' (done)' : ' (missing)'}</span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function FormShell({
+  title,
+  onSubmit,
+  error,
+  info,
+  children,
+  footer,
+}: {
+  title: string;
+  onSubmit: () => Promise<void>;
+  error: string | null;
+  info?: ReactNode;
+  children: ReactNode;
+  footer?: ReactNode;
+}) {
+  return (
+    <form
+      className="panel auth-form"
+      aria-label={title}
+      noValidate
+      onSubmit={(e: FormEvent) => {
+        e.preventDefault();
+        void onSubmit();
+      }}
+    >
+      <h1 className="screen-title">{title}</h1>
+      {info && <p className="muted">{info}</p>}
+      {children}
+      {error && (
+        <p className="error-text" role="alert">
+          {error}
+        </p>
+      )}
+      {footer && <div className="auth-footer">{footer}</div>}
+    </form>
+  );
+}
+
+function SignedOut() {
+  const { account, app } = useStores();
+  const view = useS(account, (s) => s.view);
+  const storedEmail = useS(account, (s) => s.email);
+  const busy = useS(account, (s) => s.busy);
+  const [email, setEmail] = useState(storedEmail);
+  const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const a = account.getState();
+  const go = (v: typeof view) => {
+    setError(null);
+    setPassword('');
+    setCode('');
+    a.setView(v);
+  };
+  const attempt = async (fn: () => Promise<void>) => {
+    setError(null);
+    try {
+      await fn();
+    } catch (e) {
+      if (AppError.is(e, 'AUTH_NOT_CONFIRMED')) {
+        a.setEmail(email);
+        a.setView('confirm');
+      }
+      setError(userMessageOf(e));
+    }
+  };
+  const emailField = (
+    <div className="field">
+      <label htmlFor="acct-email">Email</label>
+      <input
+        id="acct-email"
+        type="email"
+        autoComplete="email"
+        value={email}
+        onChange={(e) => setEmail(e.target.value)}
+        required
+      />
+    </div>
+  );
+  const passwordField = (label: string, autoComplete: string, rules: boolean) => (
+    <div className="field">
+      <label htmlFor="acct-password">{label}</label>
+      <input
+        id="acct-password"
+        type="password"
+        autoComplete={autoComplete}
+        value={password}
+        onChange={(e) => setPassword(e.target.value)}
+        required
+      />
+      {rules && <PasswordRules password={password} />}
+    </div>
+  );
+  const codeField = (
+    <div className="field">
+      <label htmlFor="acct-code">Verification code</label>
+      <input
+        id="acct-code"
+        inputMode="numeric"
+        autoComplete="one-time-code"
+        value={code}
+        onChange={(e) => setCode(e.target.value)}
+        required
+      />
+    </div>
+  );
+  const submitBtn = (label: string) => (
+    <button type="submit" className="btn btn-primary" disabled={busy}>
+      {busy ? 'Please wait…' : label}
+    </button>
+  );
+
+  switch (view) {
+    case 'signUp':
+      return (
+        <FormShell
+          title="Create your account"
+          info="An account lets you run in Atelier Cloud and sync your gallery. Free includes 100 cloud images a month."
+          error={error}
+          onSubmit={() =>
+            attempt(async () => {
+              if (!checkPassword(password).ok) throw new AppError('AUTH_WEAK_PASSWORD');
+              await a.signUp(email, password);
+            })
+          }
+          footer={
+            <button type="button" className="btn btn-link" onClick={() => go('signIn')}>
+              I already have an account
+            </button>
+          }
+        >
+          {emailField}
+          {passwordField('Password', 'new-password', true)}
+          {submitBtn('Create account')}
+        </FormShell>
+      );
+    case 'confirm':
+      return (
+        <FormShell
+          title="Confirm your email"
+          info={<>We sent a code to {storedEmail || email}. Enter it to finish creating your account.</>}
+          error={error}
+          onSubmit={() =>
+            attempt(async () => {
+              await a.confirm(storedEmail || email, code);
+              app.getState().toast({ kind: 'success', message: 'Email confirmed. Sign in to continue.' });
+            })
+          }
+          footer={
+            <>
+              <button
+                type="button"
+                className="btn btn-link"
+                onClick={() =>
+                  void attempt(async () => {
+                    await a.resendCode(storedEmail || email);
+                    app.getState().toast({ kind: 'info', message: 'A new code is on its way.' });
+                  })
+                }
+              >
+                Send a new code
+              </button>
+              <button type="button" className="btn btn-link" onClick={() => go('signIn')}>
+                Back to sign in
+              </button>
+            </>
+          }
+        >
+          {codeField}
+          {submitBtn('Confirm')}
+        </FormShell>
+      );
+    case 'forgot':
+      return (
+        <FormShell
+          title="Reset your password"
+          info="Enter your email and we will send you a code to set a new password."
+          error={error}
+          onSubmit={() => attempt(() => a.forgot(email))}
+          footer={
+            <button type="button" className="btn btn-link" onClick={() => go('signIn')}>
+              Back to sign in
+            </button>
+          }
+        >
+          {emailField}
+          {submitBtn('Send code')}
+        </FormShell>
+      );
+    case 'reset':
+      return (
+        <FormShell
+          title="Choose a new password"
+          info={<>Enter the code we sent to {storedEmail || email} and your new password.</>}
+          error={error}
+          onSubmit={() =>
+            attempt(async () => {
+              if (!checkPassword(password).ok) throw new AppError('AUTH_WEAK_PASSWORD');
+              await a.reset(storedEmail || email, code, password);
+              app.getState().toast({ kind: 'success', message: 'Password changed. Sign in with your new password.' });
+            })
+          }
+          footer={
+            <button type="button" className="btn btn-link" onClick={() => go('signIn')}>
+              Back to sign in
+            </button>
+          }
+        >
+          {codeField}
+          {passwordField('New password', 'new-password', true)}
+          {submitBtn('Set new password')}
+        </FormShell>
+      );
+    default:
+      return (
+        <FormShell
+          title="Sign in"
+          info="Sign in to run in Atelier Cloud and sync your gallery across devices."
+          error={error}
+          onSubmit={() => attempt(() => a.signIn(email, password))}
+          footer={
+            <>
+              <button type="button" className="btn btn-link" onClick={() => go('forgot')}>
+                Forgot password?
+              </button>
+              <button type="button" className="btn btn-link" onClick={() => go('signUp')}>
+                Create an account
+              </button>
+            </>
+          }
+        >
+          {emailField}
+          {passwordField('Password', 'current-password', false)}
+          {submitBtn('Sign in')}
+        </FormShell>
+      );
+  }
+}
+
+export function useBilling() {
+  const { account, app } = useStores();
+  const [url, setUrl] = useState<string | null>(null);
+  const run = async (kind: 'upgrade' | 'manage') => {
+    try {
+      const u = kind === 'upgrade' ? await account.getState().upgrade() : await account.getState().manage();
+      setUrl(u);
+      app.getState().toast({
+        kind: 'info',
+        message:
+          kind === 'upgrade'
+            ? 'Checkout opened in your browser. Come back here when you are done.'
+            : 'Subscription settings opened in your browser.',
+      });
+    } catch (e) {
+      app.getState().reportError(e);
+    }
+  };
+  return { url, run };
+}
+
+function SignedIn() {
+  const { account } = useStores();
+  const state = useS(account, (s) => s.state)!;
+  const busy = useS(account, (s) => s.busy);
+  const { url, run } = useBilling();
+  const plan = state.plan;
+  return (
+    <div className="panel account">
+      <h1 className="screen-title">Account</h1>
+      <div className="account-head">
+        <div>
+          <div className="muted small">Signed in as</div>
+          <div className="account-email">{state.email}</div>
+        </div>
+        <span className={`plan-badge plan-${plan ?? 'none'}`} data-testid="plan-badge">
+          {planName(plan)}
+        </span>
+      </div>
+      <section aria-labelledby="usage-title" className="account-section">
+        <h2 id="usage-title">Cloud usage</h2>
+        {state.usage ? (
+          <UsageMeter usage={state.usage} />
+        ) : (
+          <p className="muted">Usage is not available while offline.</p>
+        )}
+        {state.usage && state.usage.used >= state.usage.limit && (
+          <p className="callout callout-warning" role="alert">
+            You have used all your cloud images for this period. Upgrade to keep generating in the cloud, or run on this
+            computer.
+          </p>
+        )}
+      </section>
+      <section aria-labelledby="plan-title" className="account-section">
+        <h2 id="plan-title">Plan</h2>
+        {plan !== 'pro' ? (
+          <>
+            <p>
+              Pro: {PLANS.pro.monthlyImages.toLocaleString()} cloud images a month, priority in the queue, batches up to{' '}
+              {PLANS.pro.maxCount}, up to {PLANS.pro.maxResolution}px — ${(PLANS.pro.priceCents / 100).toFixed(2)}
+              /month.
+            </p>
+            <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void run('upgrade')}>
+              Upgrade
+            </button>
+          </>
+        ) : (
+          <p>You are on Pro. Thank you!</p>
+        )}
+        <button type="button" className="btn" disabled={busy} onClick={() => void run('manage')}>
+          Manage subscription
+        </button>
+        {url && (
+          <p className="muted small">
+            If your browser did not open,{' '}
+            <a href={url} target="_blank" rel="noreferrer noopener">
+              open the page here
+            </a>
+            .
+          </p>
+        )}
+      </section>
+      <div className="account-section">
+        <button
+          type="button"
+          className="btn"
+          disabled={busy}
+          onClick={() =>
+            void account
+              .getState()
+              .signOut()
+              .catch(() => undefined)
+          }
+        >
+          Sign out
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function AccountScreen() {
+  const { account } = useStores();
+  const state = useS(account, (s) => s.state);
+  if (!state) return <p role="status">Loading…</p>;
+  return state.signedIn ? <SignedIn /> : <SignedOut />;
+}

@@ -1,0 +1,112 @@
+import type { IpcOutput, Settings } from '@atelier/common';
+import { createStore } from 'zustand/vanilla';
+import type { Api } from '../bridge.ts';
+
+type ModelList = IpcOutput<'models:list'>;
+export type InstalledModel = ModelList['items'][number];
+export type ModelDownload = ModelList['downloads'][number];
+type Providers = IpcOutput<'engine:providers'>;
+type SyncStatus = IpcOutput<'sync:status'>;
+type AppInfo = IpcOutput<'app:info'>;
+
+export interface SettingsState {
+  settings: Settings | null;
+  models: InstalledModel[];
+  downloads: Record<string, ModelDownload>;
+  providers: Providers | null;
+  sync: SyncStatus | null;
+  info: AppInfo | null;
+  load(): Promise<void>;
+  loadModels(): Promise<void>;
+  loadSync(): Promise<void>;
+  update(patch: Partial<Settings>): Promise<void>;
+  downloadProgressed(d: ModelDownload): void;
+  importModel(path: string, mode: 'copy' | 'link'): Promise<InstalledModel>;
+  download(url: string, sha256?: string, name?: string): Promise<void>;
+  cancelDownload(id: string): Promise<void>;
+  removeModel(id: string): Promise<void>;
+  syncNow(): Promise<void>;
+}
+
+export function createSettingsStore(api: Api, onError: (e: unknown) => void) {
+  return createStore<SettingsState>()((set, get) => ({
+    settings: null,
+    models: [],
+    downloads: {},
+    providers: null,
+    sync: null,
+    info: null,
+    async load() {
+      const [settings, providers, info] = await Promise.all([
+        api.invoke('settings:get', {}),
+        api.invoke('engine:providers', {}),
+        api.invoke('app:info', {}),
+      ]);
+      set({ settings, providers, info });
+      await Promise.all([get().loadModels(), get().loadSync()]);
+    },
+    async loadModels() {
+      const { items, downloads } = await api.invoke('models:list', {});
+      set({ models: items, downloads: Object.fromEntries(downloads.map((d) => [d.id, d])) });
+    },
+    async loadSync() {
+      try {
+        set({ sync: await api.invoke('sync:status', {}) });
+      } catch (e) {
+        onError(e);
+      }
+    },
+    async update(patch) {
+      const before = get().settings;
+      if (before) set({ settings: { ...before, ...patch } });
+      try {
+        set({ settings: await api.invoke('settings:update', patch) });
+        if ('syncEnabled' in patch) void get().loadSync();
+      } catch (e) {
+        set({ settings: before });
+        onError(e);
+      }
+    },
+    downloadProgressed(d) {
+      set({ downloads: { ...get().downloads, [d.id]: d } });
+      if (d.state === 'done') void get().loadModels();
+    },
+    async importModel(path, mode) {
+      const model = await api.invoke('models:import', { path, mode });
+      await get().loadModels();
+      return model;
+    },
+    async download(url, sha256, name) {
+      const d = await api.invoke('models:download', {
+        url,
+        ...(sha256 ? { sha256 } : {}),
+        ...(name ? { name } : {}),
+      });
+      get().downloadProgressed(d);
+    },
+    async cancelDownload(id) {
+      try {
+        await api.invoke('models:cancelDownload', { id });
+      } catch (e) {
+        onError(e);
+      }
+    },
+    async removeModel(id) {
+      try {
+        await api.invoke('models:remove', { id });
+        await get().loadModels();
+      } catch (e) {
+        onError(e);
+      }
+    },
+    async syncNow() {
+      try {
+        await api.invoke('sync:now', {});
+        await get().loadSync();
+      } catch (e) {
+        onError(e);
+      }
+    },
+  }));
+}
+export type SettingsStore = ReturnType<typeof createSettingsStore>;
