@@ -1,0 +1,285 @@
+/**
+ * The Stable Diffusion text-to-image pipeline on onnxruntime-node: CLIP tokens → text encoder →
+ * scheduler loop over the UNet with classifier-free guidance → VAE decode → PNG with metadata.
+ */
+import { AppError, batchSeed, type ImageMetadata, METADATA_PNG_KEY, type ResolvedGenerateRequest } from '@atelier/common';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type ort from 'onnxruntime-node';
+import { hashModelDir } from '../model/hash.ts';
+import { type ModelFolder, openModelFolder } from '../model/model-folder.ts';
+import { downscale, encodePng, type RawImage } from '../png/png.ts';
+import { Mt19937 } from '../schedulers/random.ts';
+import { createScheduler } from '../schedulers/schedulers.ts';
+import { metadataText } from './metadata.ts';
+import { latentPreview } from './preview.ts';
+import { floatTensor, intTensor, toFloat32 } from './tensors.ts';
+import { ENGINE_VERSION } from './version.ts';
+
+export interface LoadOptions {
+  modelDir: string;
+  /** onnxruntime execution providers in order of preference; default ['cpu']. */
+  providers?: string[];
+  sessionOptions?: ort.InferenceSession.SessionOptions;
+  /** The model's id; default the folder's name. */
+  id?: string;
+  /** A known sha256 of the folder (e.g. from the model store), to skip hashing large models. */
+  hash?: string;
+}
+
+export interface ProgressEvent {
+  imageIndex: number;
+  /** 1-based: the step just finished. */
+  step: number;
+  total: number;
+  /** Since `generate` was called. Unit: milliseconds. */
+  elapsedMs: number;
+  preview?: { width: number; height: number; png: Uint8Array };
+}
+
+export interface GeneratedImage {
+  index: number;
+  seed: number;
+  width: number;
+  height: number;
+  png: Uint8Array;
+  thumbnail: { mime: 'image/png' | 'image/webp'; bytes: Uint8Array; width: number; height: number };
+  metadata: ImageMetadata;
+  /** sha256 of `png`, hex. */
+  sha256: string;
+}
+
+export interface GenerationResult {
+  images: GeneratedImage[];
+  timings: {
+    /** Wall time of the whole call. Unit: milliseconds. */
+    totalMs: number;
+    /** Σ of onnxruntime `session.run` durations (text encoder, UNet, VAE). Unit: milliseconds. */
+    sessionRunMs: number;
+    /** UNet evaluations per image. */
+    steps: number;
+    /** Batch size the UNet ran with: 2 with classifier-free guidance, 1 without. */
+    unetBatch: number;
+  };
+}
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Attach a low-resolution latent preview to each progress event. */
+  preview?: boolean;
+  /** Recorded as `app_version` in the metadata; default the engine version. */
+  appVersion?: string;
+}
+
+export interface DiffusionModel {
+  readonly id: string;
+  readonly dir: string;
+  /** sha256 over the model files, hex. */
+  readonly hash: string;
+  readonly provider: string;
+  generate(req: ResolvedGenerateRequest, opts?: GenerateOptions): Promise<GenerationResult>;
+  /** Releases the sessions once; later calls do nothing. Waits for a running generation to end. */
+  dispose(): Promise<void>;
+}
+
+/** Longest side of the thumbnail. Unit: pixels. */
+export const THUMBNAIL_SIZE = 256;
+
+export async function loadModel(opts: LoadOptions): Promise<DiffusionModel> {
+  const providers = opts.providers && opts.providers.length > 0 ? opts.providers : ['cpu'];
+  const dir = path.resolve(opts.modelDir);
+  const folder = await openModelFolder(dir, { ...opts.sessionOptions, executionProviders: providers });
+  try {
+    const hash = opts.hash ?? (await hashModelDir(dir));
+    return new OnnxDiffusionModel(folder, opts.id ?? path.basename(dir), hash, providers[0]!);
+  } catch (e) {
+    await Promise.allSettled([folder.textEncoder.release(), folder.unet.release(), folder.vaeDecoder.release()]);
+    throw e;
+  }
+}
+
+const canceled = () => new AppError('CANCELED', 'generation canceled');
+
+class OnnxDiffusionModel implements DiffusionModel {
+  readonly id: string;
+  readonly dir: string;
+  readonly hash: string;
+  readonly provider: string;
+  private readonly m: ModelFolder;
+  /** Generations run one at a time per model; this is the tail of the queue. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed: Promise<void> | null = null;
+
+  constructor(folder: ModelFolder, id: string, hash: string, provider: string) {
+    this.m = folder;
+    this.dir = folder.dir;
+    this.id = id;
+    this.hash = hash;
+    this.provider = provider;
+  }
+
+  generate(req: ResolvedGenerateRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
+    if (this.disposed) return Promise.reject(new AppError('ENGINE_FAILED', `model ${this.id} has been disposed`));
+    const run = this.queue.then(() => this.run(req, opts));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  dispose(): Promise<void> {
+    this.disposed ??= this.queue.then(async () => {
+      await Promise.allSettled([this.m.textEncoder.release(), this.m.unet.release(), this.m.vaeDecoder.release()]);
+    });
+    return this.disposed;
+  }
+
+  private async run(req: ResolvedGenerateRequest, opts: GenerateOptions): Promise<GenerationResult> {
+    const started = performance.now();
+    const { signal } = opts;
+    if (signal?.aborted) throw canceled();
+    const m = this.m;
+    let sessionRunMs = 0;
+    const timed = async (s: ort.InferenceSession, feeds: ort.InferenceSession.FeedsType, label: string) => {
+      const t0 = performance.now();
+      try {
+        return await s.run(feeds);
+      } catch (e) {
+        const msg = (e as Error).message ?? String(e);
+        if (/out of memory|alloc|bad_alloc/i.test(msg))
+          throw new AppError('ENGINE_OUT_OF_MEMORY', `${label}: ${msg}`, { cause: e });
+        throw new AppError('ENGINE_FAILED', `${label}: ${msg}`, { cause: e });
+      } finally {
+        sessionRunMs += performance.now() - t0;
+      }
+    };
+
+    if (req.width % 8 !== 0 || req.height % 8 !== 0)
+      throw new AppError('VALIDATION_FAILED', 'width and height must be multiples of 8');
+    const scheduler = createScheduler(req.scheduler, m.scheduler, req.steps);
+    const cfg = req.guidance > 1;
+    const batch = cfg ? 2 : 1;
+
+    // Text embeddings: [negative, positive] with guidance (diffusers' order), else [positive].
+    const seq = m.tokenizer.maxLength;
+    const ids = new Int32Array(batch * seq);
+    if (cfg) ids.set(m.tokenizer.encode(req.negativePrompt), 0);
+    ids.set(m.tokenizer.encode(req.prompt), (batch - 1) * seq);
+    const te = await timed(m.textEncoder, { [m.io.inputIds.name]: intTensor(m.io.inputIds.type, ids, [batch, seq]) }, 'text_encoder');
+    const hidden = te[m.io.hiddenStates.name]!;
+    const context = floatTensor(m.io.encoderHiddenStates.type, toFloat32(hidden), [...hidden.dims]);
+
+    const c = m.latentChannels;
+    const lh = req.height / 8;
+    const lw = req.width / 8;
+    const size = c * lh * lw;
+    const tsShape = m.io.timestep.shape;
+    const tsLen =
+      typeof tsShape[0] === 'number' ? tsShape[0] : tsShape.length > 0 && tsShape[0] === m.io.sample.shape[0] ? batch : 1;
+    const tsDims = tsShape.length === 0 ? [] : [tsLen];
+
+    const images: GeneratedImage[] = [];
+    for (let index = 0; index < req.count; index++) {
+      const seed = batchSeed(req.seed, index);
+      const rng = new Mt19937(seed);
+      let latents = rng.gaussians(size, scheduler.initNoiseSigma);
+      for (let i = 0; i < scheduler.timesteps.length; i++) {
+        if (signal?.aborted) throw canceled();
+        const input = scheduler.scaleModelInput(latents, i);
+        let sample = input;
+        if (cfg) {
+          sample = new Float32Array(size * 2);
+          sample.set(input, 0);
+          sample.set(input, size);
+        }
+        const t = scheduler.timesteps[i]!;
+        const out = await timed(
+          m.unet,
+          {
+            [m.io.sample.name]: floatTensor(m.io.sample.type, sample, [batch, c, lh, lw]),
+            [m.io.timestep.name]: intTensor(m.io.timestep.type, new Array<number>(tsLen).fill(t), tsDims),
+            [m.io.encoderHiddenStates.name]: context,
+          },
+          'unet',
+        );
+        const pred = toFloat32(out[m.io.outSample.name]!);
+        let guided = pred;
+        if (cfg) {
+          guided = new Float32Array(size);
+          for (let j = 0; j < size; j++) {
+            const u = pred[j]!;
+            guided[j] = u + req.guidance * (pred[size + j]! - u);
+          }
+        }
+        latents = scheduler.step(guided, i, latents, rng);
+        if (opts.onProgress) {
+          const event: ProgressEvent = {
+            imageIndex: index,
+            step: i + 1,
+            total: scheduler.timesteps.length,
+            elapsedMs: performance.now() - started,
+          };
+          if (opts.preview) {
+            const sigma = scheduler.sigmas[i + 1] ?? 0;
+            event.preview = latentPreview(latents, c, lh, lw, 1 / Math.sqrt(sigma * sigma + 1));
+          }
+          opts.onProgress(event);
+        }
+      }
+      if (signal?.aborted) throw canceled();
+
+      const scaled = latents.map((v) => v / m.scalingFactor);
+      const decoded = await timed(
+        m.vaeDecoder,
+        { [m.io.latentSample.name]: floatTensor(m.io.latentSample.type, scaled, [1, c, lh, lw]) },
+        'vae_decoder',
+      );
+      const imageTensor = decoded[m.io.image.name]!;
+      const [, , h, w] = imageTensor.dims as [number, number, number, number];
+      const rgb = toRgb(toFloat32(imageTensor), w, h);
+
+      const metadata: ImageMetadata = {
+        positive_prompt: req.prompt,
+        negative_prompt: req.negativePrompt,
+        seed,
+        steps: req.steps,
+        cfg_scale: req.guidance,
+        scheduler: req.scheduler,
+        width: w,
+        height: h,
+        model: { name: req.model, hash: this.hash },
+        generation_mode: 'txt2img',
+        app_version: opts.appVersion ?? ENGINE_VERSION,
+        engine_version: ENGINE_VERSION,
+        execution_provider: this.provider,
+      };
+      const png = encodePng(rgb, { [METADATA_PNG_KEY]: metadataText(metadata) });
+      const thumb = downscale(rgb, THUMBNAIL_SIZE);
+      images.push({
+        index,
+        seed,
+        width: w,
+        height: h,
+        png,
+        thumbnail: { mime: 'image/png', bytes: thumb === rgb ? png : encodePng(thumb), width: thumb.width, height: thumb.height },
+        metadata,
+        sha256: createHash('sha256').update(png).digest('hex'),
+      });
+    }
+    return {
+      images,
+      timings: { totalMs: performance.now() - started, sessionRunMs, steps: scheduler.timesteps.length, unetBatch: batch },
+    };
+  }
+}
+
+/** VAE output in [-1, 1], planar [3, h, w] → interleaved 8-bit RGB. */
+function toRgb(planes: Float32Array, width: number, height: number): RawImage {
+  const n = width * height;
+  const data = new Uint8Array(n * 3);
+  for (let p = 0; p < n; p++)
+    for (let ch = 0; ch < 3; ch++) {
+      const v = planes[ch * n + p]! / 2 + 0.5;
+      data[p * 3 + ch] = Math.round(Math.min(1, Math.max(0, Number.isNaN(v) ? 0 : v)) * 255);
+    }
+  return { width, height, channels: 3, data };
+}

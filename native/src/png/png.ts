@@ -1,0 +1,198 @@
+/**
+ * PNG encode/decode on node:zlib. Encoding is deterministic: fixed filter heuristic, fixed zlib
+ * level, no timestamps, text chunks in the order given. Text is written as tEXt (Latin-1); callers
+ * put ASCII in it (JSON with \u escapes), which is what InvokeAI does for `invokeai_metadata`.
+ */
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
+
+const SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
+
+export interface RawImage {
+  width: number;
+  height: number;
+  /** 3 = RGB, 4 = RGBA; 8 bits per sample, rows top to bottom. */
+  channels: 3 | 4;
+  data: Uint8Array;
+}
+
+export interface DecodedPng extends RawImage {
+  text: Record<string, string>;
+}
+
+export class PngError extends Error {}
+
+function chunk(type: string, data: Uint8Array): Buffer {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  out.set(data, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+
+export function encodePng(img: RawImage, text: Record<string, string> = {}): Uint8Array {
+  const { width, height, channels, data } = img;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+    throw new PngError(`invalid size ${width}×${height}`);
+  if (data.length !== width * height * channels)
+    throw new PngError(`expected ${width * height * channels} bytes for ${width}×${height}×${channels}, got ${data.length}`);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = channels === 3 ? 2 : 6;
+  const chunks = [Buffer.from(SIGNATURE), chunk('IHDR', ihdr)];
+  for (const [key, value] of Object.entries(text)) {
+    if (!/^[\x20-\x7e\xa1-\xff]{1,79}$/.test(key) || key.startsWith(' ') || key.endsWith(' '))
+      throw new PngError(`invalid tEXt keyword ${JSON.stringify(key)}`);
+    if ([...value].some((ch) => ch.charCodeAt(0) > 0xff)) throw new PngError(`tEXt value for ${key} is not Latin-1`);
+    chunks.push(chunk('tEXt', Buffer.from(`${key}\0${value}`, 'latin1')));
+  }
+  chunks.push(chunk('IDAT', deflateSync(filterRows(img), { level: 6, memLevel: 8, strategy: 0 })));
+  chunks.push(chunk('IEND', new Uint8Array(0)));
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+const paeth = (a: number, b: number, c: number) => {
+  const p = a + b - c;
+  const pa = Math.abs(p - a);
+  const pb = Math.abs(p - b);
+  const pc = Math.abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+};
+
+/** Each row with the filter (of the five) whose output has the smallest sum of |signed bytes|. */
+function filterRows({ width, height, channels, data }: RawImage): Uint8Array {
+  const stride = width * channels;
+  const out = new Uint8Array((stride + 1) * height);
+  const candidate = new Uint8Array(stride);
+  const best = new Uint8Array(stride);
+  for (let y = 0; y < height; y++) {
+    const row = y * stride;
+    const prev = row - stride;
+    let bestScore = Infinity;
+    let bestType = 0;
+    for (let type = 0; type < 5; type++) {
+      let score = 0;
+      for (let x = 0; x < stride; x++) {
+        const raw = data[row + x]!;
+        const a = x >= channels ? data[row + x - channels]! : 0;
+        const b = y > 0 ? data[prev + x]! : 0;
+        const c = x >= channels && y > 0 ? data[prev + x - channels]! : 0;
+        const pred = type === 0 ? 0 : type === 1 ? a : type === 2 ? b : type === 3 ? (a + b) >> 1 : paeth(a, b, c);
+        const v = (raw - pred) & 0xff;
+        candidate[x] = v;
+        score += v < 128 ? v : 256 - v;
+      }
+      if (score < bestScore) {
+        bestScore = score;
+        bestType = type;
+        best.set(candidate);
+      }
+    }
+    out[y * (stride + 1)] = bestType;
+    out.set(best, y * (stride + 1) + 1);
+  }
+  return out;
+}
+
+/** Walks the chunks of a PNG, checking the signature and every CRC. */
+function* chunks(png: Uint8Array): Generator<{ type: string; data: Uint8Array }> {
+  if (png.length < 8 || !SIGNATURE.every((b, i) => png[i] === b)) throw new PngError('not a PNG file');
+  const buf = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
+  let pos = 8;
+  while (pos + 12 <= buf.length) {
+    const len = buf.readUInt32BE(pos);
+    if (pos + 12 + len > buf.length) throw new PngError('truncated chunk');
+    const type = buf.toString('latin1', pos + 4, pos + 8);
+    if (crc32(buf.subarray(pos + 4, pos + 8 + len)) !== buf.readUInt32BE(pos + 8 + len))
+      throw new PngError(`CRC mismatch in ${type} chunk`);
+    yield { type, data: buf.subarray(pos + 8, pos + 8 + len) };
+    if (type === 'IEND') return;
+    pos += 12 + len;
+  }
+  throw new PngError('missing IEND chunk');
+}
+
+/** The text chunks (tEXt, zTXt, iTXt) of a PNG, keyword → value, without decoding pixels. */
+export function readPngText(png: Uint8Array): Record<string, string> {
+  const text: Record<string, string> = {};
+  for (const { type, data } of chunks(png)) {
+    const buf = Buffer.from(data);
+    const nul = buf.indexOf(0);
+    if (nul <= 0) continue;
+    const key = buf.toString('latin1', 0, nul);
+    if (type === 'tEXt') text[key] = buf.toString('latin1', nul + 1);
+    else if (type === 'zTXt') text[key] = inflateSync(buf.subarray(nul + 2)).toString('latin1');
+    else if (type === 'iTXt') {
+      const compressed = buf[nul + 1] === 1;
+      const langEnd = buf.indexOf(0, nul + 3);
+      const transEnd = buf.indexOf(0, langEnd + 1);
+      if (langEnd < 0 || transEnd < 0) continue;
+      const body = buf.subarray(transEnd + 1);
+      text[key] = (compressed ? inflateSync(body) : body).toString('utf8');
+    }
+  }
+  return text;
+}
+
+/** Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what the engine writes) with its text. */
+export function decodePng(png: Uint8Array): DecodedPng {
+  let width = 0;
+  let height = 0;
+  let channels: 3 | 4 = 3;
+  const idat: Uint8Array[] = [];
+  for (const { type, data } of chunks(png)) {
+    if (type === 'IHDR') {
+      const b = Buffer.from(data);
+      width = b.readUInt32BE(0);
+      height = b.readUInt32BE(4);
+      if (b[8] !== 8 || (b[9] !== 2 && b[9] !== 6) || b[12] !== 0)
+        throw new PngError('only 8-bit non-interlaced RGB/RGBA PNGs are supported');
+      channels = b[9] === 2 ? 3 : 4;
+    } else if (type === 'IDAT') idat.push(data);
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  if (raw.length !== (stride + 1) * height) throw new PngError('image data has the wrong length');
+  const out = new Uint8Array(stride * height);
+  for (let y = 0; y < height; y++) {
+    const type = raw[y * (stride + 1)]!;
+    const src = y * (stride + 1) + 1;
+    const row = y * stride;
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? out[row + x - channels]! : 0;
+      const b = y > 0 ? out[row - stride + x]! : 0;
+      const c = x >= channels && y > 0 ? out[row - stride + x - channels]! : 0;
+      const pred = type === 0 ? 0 : type === 1 ? a : type === 2 ? b : type === 3 ? (a + b) >> 1 : type === 4 ? paeth(a, b, c) : -1;
+      if (pred < 0) throw new PngError(`unknown filter type ${type}`);
+      out[row + x] = (raw[src + x]! + pred) & 0xff;
+    }
+  }
+  return { width, height, channels, data: out, text: readPngText(png) };
+}
+
+/** Box-filter downscale so the longest side is at most `maxSide` (never upscales). */
+export function downscale(img: RawImage, maxSide: number): RawImage {
+  const scale = Math.min(1, maxSide / Math.max(img.width, img.height));
+  if (scale === 1) return img;
+  const w = Math.max(1, Math.round(img.width * scale));
+  const h = Math.max(1, Math.round(img.height * scale));
+  const ch = img.channels;
+  const out = new Uint8Array(w * h * ch);
+  for (let y = 0; y < h; y++) {
+    const y0 = Math.floor((y * img.height) / h);
+    const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * img.height) / h));
+    for (let x = 0; x < w; x++) {
+      const x0 = Math.floor((x * img.width) / w);
+      const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * img.width) / w));
+      const n = (y1 - y0) * (x1 - x0);
+      for (let c = 0; c < ch; c++) {
+        let sum = 0;
+        for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) sum += img.data[(yy * img.width + xx) * ch + c]!;
+        out[(y * w + x) * ch + c] = Math.round(sum / n);
+      }
+    }
+  }
+  return { width: w, height: h, channels: ch, data: out };
+}
