@@ -6,6 +6,7 @@
  * MODEL_CATALOGUE, …) and map them into `Config` in `toConfig`, in a section of your own below.
  */
 import { z } from 'zod';
+import { BILLING_ENV, toBillingConfig, type BillingConfig } from './billing/billing-config.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
@@ -57,7 +58,8 @@ export const EnvSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: int(10, 1),
 
   // ── cloud-gen (issue 5) adds S3_* / MODEL_CATALOGUE here ──
-  // ── billing (issue 6) adds STRIPE_* here ──
+  // ── billing (issue 6): STRIPE_*, BILLING_GRACE_DAYS, PUBLIC_API_URL (see billing/billing-config.ts) ──
+  ...BILLING_ENV,
 });
 export type Env = z.input<typeof EnvSchema>;
 
@@ -88,6 +90,7 @@ export interface Config {
   queue: { heartbeatSeconds: number; superviseSeconds: number; retryLimit: number; expireSeconds: number };
   defaultModel: string;
   shutdownGraceMs: number;
+  billing: BillingConfig;
 }
 
 export const APP_ROLE = 'atelier_app';
@@ -173,6 +176,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     },
     defaultModel: e.ATELIER_DEFAULT_MODEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    billing: toBillingConfig(e, { production, apiHost: e.ATELIER_API_HOST, apiPort: e.ATELIER_API_PORT }, (m) => {
+      throw new ConfigError(m);
+    }),
   };
 }
 
