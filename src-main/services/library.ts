@@ -260,6 +260,13 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
     return { removedFiles, removedRows };
   }
 
+  /** The live image synced from / made by the cloud with this cloud image id, if any. */
+  function getByCloudId(cloudId: string): LibraryImage | null {
+    const row = db.prepare('SELECT * FROM images WHERE cloud_id = ? AND deleted_at IS NULL').get(cloudId) as
+      ImageRow | undefined;
+    return row ? toImage(row) : null;
+  }
+
   function pathOf(id: string): string {
     const row = getRow.get(id);
     if (!row) throw new AppError('NOT_FOUND', `image ${id} not found`);
@@ -359,5 +366,18 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
     },
   };
 
-  return { addImage, get, list, update, delete: remove, undoDelete, purgeDeleted, repair, pathOf, importPaths, boards };
+  return {
+    addImage,
+    get,
+    getByCloudId,
+    list,
+    update,
+    delete: remove,
+    undoDelete,
+    purgeDeleted,
+    repair,
+    pathOf,
+    importPaths,
+    boards,
+  };
 }
