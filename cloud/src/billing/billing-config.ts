@@ -22,7 +22,8 @@ export const BILLING_ENV = {
   PUBLIC_API_URL: z.string().url().optional(),
 };
 
-const BillingEnvSchema = z.object(BILLING_ENV);
+/** The section on its own, for tools that validate only billing's variables. */
+export const BillingEnvSchema = z.object(BILLING_ENV);
 type BillingEnv = z.output<typeof BillingEnvSchema>;
 
 export type BillingConfig = {
