@@ -144,12 +144,12 @@ export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 
   return g.build(OPSET, 'model.onnx_data');
 }
 
-export function buildVaeDecoder(seed: number): Uint8Array {
+export function buildVaeDecoder(seed: number, latentChannels = 4): Uint8Array {
   const g = new GraphBuilder('vae_decoder', seed);
   const nn = new Layers(g);
   const groups = 4;
-  const z = g.input('latent_sample', ElemType.FLOAT, ['batch', 4, 'latent_height', 'latent_width']);
-  let h = nn.conv(z, 4, 32, 3, 1, 0.3);
+  const z = g.input('latent_sample', ElemType.FLOAT, ['batch', latentChannels, 'latent_height', 'latent_width']);
+  let h = nn.conv(z, latentChannels, 32, 3, 1, 0.3);
   h = nn.resnet(h, 32, 32, groups);
   h = nn.spatialAttention(h, 32, groups);
   h = nn.upsample2x(h, 32);
