@@ -27,6 +27,8 @@ export default defineConfig({
           name: 'cloud',
           root: './cloud',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          // One embedded Postgres + cognito-local for the run; see cloud/test/support.
+          globalSetup: ['./test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,
