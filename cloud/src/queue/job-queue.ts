@@ -40,7 +40,7 @@ export interface WorkOptions {
 export interface JobQueue {
   start(): Promise<void>;
   /** Enqueues in the caller's transaction. Higher priority is taken first. Returns the job id. */
-  enqueue(tx: Queryable, job: GenerationJob, opts: { priority: number }): Promise<string>;
+  enqueue(tx: Queryable, job: GenerationJob, opts: { priority: number; jobId?: string }): Promise<string>;
   /** Cancels a job that has not started, in the caller's transaction. */
   cancel(tx: Queryable, jobId: string): Promise<void>;
   work(handler: JobHandler, opts: WorkOptions): Promise<void>;

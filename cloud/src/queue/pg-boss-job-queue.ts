@@ -64,8 +64,12 @@ export class PgBossJobQueue implements JobQueue {
     this.#started = true;
   }
 
-  async enqueue(tx: Queryable, job: GenerationJob, opts: { priority: number }): Promise<string> {
-    const id = await this.boss.send(GENERATION_QUEUE, job, { priority: opts.priority, db: asDb(tx) });
+  async enqueue(tx: Queryable, job: GenerationJob, opts: { priority: number; jobId?: string }): Promise<string> {
+    const id = await this.boss.send(GENERATION_QUEUE, job, {
+      priority: opts.priority,
+      db: asDb(tx),
+      ...(opts.jobId ? { id: opts.jobId } : {}),
+    });
     if (!id) throw new Error('pg-boss refused the job');
     return id;
   }

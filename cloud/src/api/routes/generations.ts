@@ -1,0 +1,105 @@
+import {
+  AppError,
+  CreateGenerationBody,
+  ErrorBody,
+  Generation,
+  GenerationIdSchema,
+  GenerationList,
+  PageQuery,
+} from '@atelier/common';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { withUserTx } from '../../db/tx.ts';
+import { getGeneration, listGenerations, toGeneration } from '../../generations/repository.ts';
+
+const IdParams = z.object({ id: z.string().max(100) });
+const IdempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be printable ASCII')
+    .optional(),
+});
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
+
+const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
+function decodeCursor(cursor: string | undefined): string | null {
+  if (!cursor) return null;
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!GenerationIdSchema.safeParse(id).success)
+    throw new AppError('VALIDATION_FAILED', 'cursor is not valid', {
+      details: { fields: [{ field: 'cursor', message: 'is not valid' }] },
+    });
+  return id;
+}
+
+/** Another user's id is the same as no id at all: 404, never 403. */
+const notFound = () => new AppError('NOT_FOUND', 'No such generation');
+
+const generationRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { pool, generations, userRateLimit, metrics } = app.atelier;
+
+  app.post(
+    '/v1/generations',
+    {
+      preHandler: userRateLimit,
+      schema: {
+        tags: ['generations'],
+        body: CreateGenerationBody,
+        headers: IdempotencyHeaders,
+        response: { 202: Generation, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { row, replayed } = await generations.submit(
+        req.user!.id,
+        req.body,
+        req.headers['idempotency-key'] ?? null,
+      );
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      else metrics.generations.inc({ plan: row.priority > 0 ? 'pro' : 'free' });
+      return reply.code(202).send(toGeneration(row));
+    },
+  );
+
+  app.get(
+    '/v1/generations',
+    {
+      preHandler: userRateLimit,
+      schema: { tags: ['generations'], querystring: PageQuery, response: { 200: GenerationList, ...errors } },
+    },
+    async (req) => {
+      const userId = req.user!.id;
+      const before = decodeCursor(req.query.cursor);
+      const page = await withUserTx(pool, userId, (tx) =>
+        listGenerations(tx, userId, { before, limit: req.query.limit }),
+      );
+      return { items: page.rows.map(toGeneration), nextCursor: page.next ? encodeCursor(page.next) : null };
+    },
+  );
+
+  app.get(
+    '/v1/generations/:id',
+    {
+      preHandler: userRateLimit,
+      schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
+    },
+    async (req) => {
+      const userId = req.user!.id;
+      const row = await withUserTx(pool, userId, (tx) => getGeneration(tx, userId, req.params.id));
+      if (!row) throw notFound();
+      return toGeneration(row);
+    },
+  );
+
+  app.post(
+    '/v1/generations/:id/cancel',
+    {
+      preHandler: userRateLimit,
+      schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
+    },
+    async (req) => toGeneration(await generations.cancel(req.user!.id, req.params.id)),
+  );
+};
+export default generationRoutes;

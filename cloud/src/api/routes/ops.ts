@@ -1,0 +1,42 @@
+import { ErrorBody } from '@atelier/common';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { pendingMigrations } from '../../db/migrate.ts';
+
+/** Liveness, readiness and metrics. Public, no user data. */
+const opsRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/healthz',
+    {
+      config: { auth: false, rateLimit: false },
+      schema: { hide: true, response: { 200: z.object({ status: z.literal('ok') }) } },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+  app.get(
+    '/readyz',
+    {
+      config: { auth: false, rateLimit: false },
+      schema: { hide: true, response: { 200: z.object({ status: z.literal('ready') }), 503: ErrorBody } },
+    },
+    async (_req, reply) => {
+      let pending: number[];
+      try {
+        pending = await pendingMigrations(app.atelier.pool);
+      } catch (err) {
+        app.log.warn({ err }, 'readiness: database unreachable');
+        return reply.code(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Database unreachable' } });
+      }
+      if (pending.length)
+        return reply.code(503).send({
+          error: { code: 'SERVICE_UNAVAILABLE', message: 'Migrations pending', details: { pending } },
+        });
+      return { status: 'ready' as const };
+    },
+  );
+  app.get('/metrics', { config: { auth: false, rateLimit: false }, schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', app.atelier.metrics.registry.contentType);
+    return app.atelier.metrics.registry.metrics();
+  });
+};
+export default opsRoutes;

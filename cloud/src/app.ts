@@ -1,0 +1,228 @@
+/**
+ * The Atelier Cloud API as a Fastify plugin-composed app: `buildApp(deps)` returns a ready
+ * instance that does not listen (server.ts listens; tests use inject or listen on port 0).
+ *
+ * Authentication is one hook: every route under /v1 requires a verified Cognito access token
+ * unless it sets `config: { auth: false }` (public routes, the Stripe webhook). Handlers read the
+ * user from `req.user` — never from the body.
+ */
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
+import { AppError, type PlanId } from '@atelier/common';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type preHandlerAsyncHookHandler } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { sendError, toAppError } from './api/errors.ts';
+import { createMetrics, instrument, type Metrics } from './api/metrics.ts';
+import generationRoutes from './api/routes/generations.ts';
+import meRoutes from './api/routes/me.ts';
+import opsRoutes from './api/routes/ops.ts';
+import planRoutes from './api/routes/plans.ts';
+import { cognitoEmailLookup, createProvisioner, type EmailLookup, type Provisioner } from './auth/provision.ts';
+import { bearerToken, createTokenVerifier, type TokenVerifier } from './auth/verifier.ts';
+import type { Config } from './config.ts';
+import type { Pool } from './db/pool.ts';
+import type { EventHub } from './events/hub.ts';
+import eventRoutes, { EVENTS_PROTOCOL } from './events/route.ts';
+import { createGenerationService, type GenerationService, type ModelResolver } from './generations/service.ts';
+import { createLogger } from './logger.ts';
+import type { JobQueue } from './queue/job-queue.ts';
+
+export interface AppDeps {
+  config: Config;
+  /** Role atelier_app: every user query goes through withUserTx on this pool. */
+  pool: Pool;
+  /** Role atelier_system (BYPASSRLS), for routes that act for no user (webhooks). */
+  systemPool?: Pool;
+  queue: JobQueue;
+  events: EventHub;
+  verifier?: TokenVerifier;
+  emailLookup?: EmailLookup;
+  /** A pino logger, or false for none (benchmarks). Default: JSON logs at config.logLevel. */
+  logger?: Logger | false;
+  /** Clock override for tests; null/undefined = the database's now(). */
+  now?: () => Date | null;
+  /** Which model a request runs on a plan. Default: the requested one, else config.defaultModel. */
+  resolveModel?: ModelResolver;
+  // ── other areas add their collaborators here (objectStore, billing, catalogue, …) ──
+}
+
+export interface AuthUser {
+  id: string;
+  token: string;
+}
+
+/** What route plugins get on `app.atelier`. */
+export interface AppContext extends AppDeps {
+  verifier: TokenVerifier;
+  provisioner: Provisioner;
+  generations: GenerationService;
+  metrics: Metrics;
+  /** Per-user rate limit: add as `preHandler` on authenticated routes. */
+  userRateLimit: preHandlerAsyncHookHandler;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    atelier: AppContext;
+  }
+  interface FastifyRequest {
+    user: AuthUser | null;
+  }
+  interface FastifyContextConfig {
+    /** false: the route is public (no token needed). Default true under /v1. */
+    auth?: boolean;
+  }
+}
+
+const defaultResolver =
+  (fallback: string): ModelResolver =>
+  (requested) =>
+    requested ?? fallback;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const logger = deps.logger === false ? undefined : (deps.logger ?? createLogger(config));
+  const app: FastifyInstance = Fastify({
+    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: config.api.bodyLimit,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    trustProxy: config.production,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const metrics = createMetrics();
+  const verifier =
+    deps.verifier ??
+    createTokenVerifier({
+      issuer: config.cognito.issuer,
+      clientId: config.cognito.clientId,
+      jwksUrl: config.cognito.jwksUrl,
+    });
+  const provisioner = createProvisioner(
+    deps.pool,
+    deps.emailLookup ?? cognitoEmailLookup(config.cognito.endpoint),
+    (msg, err) => app.log.warn({ err }, msg),
+  );
+  const generations = createGenerationService({
+    pool: deps.pool,
+    queue: deps.queue,
+    resolveModel: deps.resolveModel ?? defaultResolver(config.defaultModel),
+    upgradeUrl: config.api.upgradeUrl,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+
+  app.decorateRequest('user', null);
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.setErrorHandler((err, req, reply) => {
+    const e = toAppError(err, req);
+    metrics.errors.inc({ code: e.code });
+    if (e.code === 'RATE_LIMITED' && !reply.getHeader('retry-after')) reply.header('retry-after', '60');
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new AppError('NOT_FOUND', `No route ${req.method} ${req.url}`)),
+  );
+  instrument(app, metrics);
+
+  await app.register(helmet, {
+    // The API serves JSON; the docs page needs swagger-ui's scripts, which it allows itself.
+    contentSecurityPolicy: false,
+    crossOriginResourcePolicy: { policy: 'same-site' },
+  });
+  if (config.api.corsOrigins.length) await app.register(cors, { origin: config.api.corsOrigins, credentials: false });
+  await app.register(rateLimit, {
+    global: true,
+    max: config.rateLimit.ipPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (req) => `ip:${req.ip}`,
+    errorResponseBuilder: (_req, ctx) =>
+      Object.assign(
+        new AppError('RATE_LIMITED', `Rate limit: ${ctx.max} per minute`, {
+          details: { retryAfterSeconds: Math.ceil(ctx.ttl / 1000) },
+        }),
+        {
+          statusCode: 429,
+        },
+      ),
+  });
+  const userLimiter = app.rateLimit({
+    max: config.rateLimit.userPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (req) => `user:${req.user?.id ?? req.ip}`,
+    errorResponseBuilder: (_req, ctx) =>
+      Object.assign(
+        new AppError('RATE_LIMITED', `Rate limit: ${ctx.max} per minute per user`, {
+          details: { retryAfterSeconds: Math.ceil(ctx.ttl / 1000) },
+        }),
+        {
+          statusCode: 429,
+        },
+      ),
+  });
+  const userRateLimit = userLimiter;
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Atelier Cloud API',
+        version: '1.0.0',
+        description: 'Cloud generation, quotas, gallery and billing.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(websocket, {
+    options: {
+      maxPayload: 64 * 1024,
+      // Answer with our protocol when offered; the bearer.<token> entry is never echoed back.
+      handleProtocols: (protocols) => (protocols.has(EVENTS_PROTOCOL) ? EVENTS_PROTOCOL : false),
+    },
+  });
+
+  const ctx: AppContext = { ...deps, verifier, provisioner, generations, metrics, userRateLimit };
+  app.decorate('atelier', ctx);
+
+  // Authentication: one hook for every /v1 route that does not opt out.
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/v1/') || req.routeOptions.config?.auth === false) return;
+    if (req.routeOptions.url === undefined) return; // 404s stay 404s
+    const token = bearerToken(req.headers.authorization);
+    const verified = await verifier.verify(token);
+    req.user = { id: verified.sub, token };
+    await provisioner.ensure(verified.sub, token);
+  });
+
+  // ── Route plugins: one per file under api/routes (or the area's folder). Add yours here. ──
+  await app.register(opsRoutes);
+  await app.register(planRoutes);
+  await app.register(meRoutes);
+  await app.register(generationRoutes);
+  await app.register(eventRoutes);
+  // cloud-gen (issue 5): images, boards
+  // billing (issue 6): billing
+  // ── end of route plugins ──
+
+  app.get('/openapi.json', { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}
+
+export type { PlanId };

@@ -1,0 +1,33 @@
+/**
+ * Per-user events across API processes: a producer (API, worker, billing webhook) calls
+ * `publishEvent` with its connection or transaction; Postgres NOTIFY delivers it to every API
+ * process's EventHub on commit (never for a rolled-back transaction), which fans it out to that
+ * user's sockets.
+ */
+import type { CloudEvent } from '@atelier/common';
+import type { Queryable } from '../db/pool.ts';
+
+export const EVENTS_CHANNEL = 'atelier_events';
+/** NOTIFY payloads are limited to 8000 bytes. */
+const MAX_PAYLOAD = 7900;
+
+export interface EventEnvelope {
+  u: string;
+  e: CloudEvent;
+}
+
+export async function publishEvent(q: Queryable, userId: string, event: CloudEvent): Promise<void> {
+  let payload = JSON.stringify({ u: userId, e: event } satisfies EventEnvelope);
+  if (payload.length > MAX_PAYLOAD && event.type === 'generation.queued') {
+    // Too large to carry the whole generation (long prompts): clients re-read it by id.
+    payload = JSON.stringify({
+      u: userId,
+      e: {
+        ...event,
+        generation: { ...event.generation, params: { ...event.generation.params, prompt: '', negativePrompt: '' } },
+      },
+    });
+  }
+  if (Buffer.byteLength(payload) > MAX_PAYLOAD) throw new Error(`event ${event.type} too large for NOTIFY`);
+  await q.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]);
+}

@@ -1,0 +1,76 @@
+/**
+ * WebSocket `/v1/events`. The token arrives in the first message `{ type: 'auth', token }` or in
+ * the subprotocol header (`Sec-WebSocket-Protocol: atelier.v1, bearer.<token>`) — never in the
+ * URL, where proxies and logs would keep it. Until authenticated the socket gets nothing; a bad
+ * token closes it with 4401 and the error code as the reason.
+ */
+import { AppError, CloudEventClientMessage, type CloudEvent } from '@atelier/common';
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebSocket } from 'ws';
+
+export const EVENTS_PROTOCOL = 'atelier.v1';
+const AUTH_TIMEOUT_MS = 10_000;
+
+const eventRoutes: FastifyPluginAsync = async (app) => {
+  const { verifier, provisioner, events, metrics } = app.atelier;
+
+  app.get(
+    '/v1/events',
+    {
+      websocket: true,
+      config: { auth: false, rateLimit: false },
+      schema: { tags: ['events'], summary: 'Per-user event stream (WebSocket)', hide: false },
+    },
+    (socket: WebSocket, req) => {
+      let unsubscribe: (() => void) | null = null;
+      let authed = false;
+      metrics.sockets.inc();
+      const send = (event: CloudEvent) => {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
+      };
+      const fail = (code: string) => {
+        if (socket.readyState === socket.OPEN) socket.close(4401, code);
+      };
+      const timer = setTimeout(() => fail('AUTH_REQUIRED'), AUTH_TIMEOUT_MS);
+
+      const authenticate = async (token: string) => {
+        try {
+          const v = await verifier.verify(token);
+          await provisioner.ensure(v.sub, token);
+          if (socket.readyState !== socket.OPEN) return;
+          authed = true;
+          clearTimeout(timer);
+          unsubscribe = events.subscribe(v.sub, send);
+          send({ type: 'ready', userId: v.sub });
+        } catch (e) {
+          fail(AppError.is(e) ? e.code : 'AUTH_INVALID_TOKEN');
+        }
+      };
+
+      socket.on('message', (data) => {
+        let msg: unknown;
+        try {
+          msg = JSON.parse(String(data));
+        } catch {
+          return fail('BAD_REQUEST');
+        }
+        const parsed = CloudEventClientMessage.safeParse(msg);
+        if (!parsed.success) return authed ? undefined : fail('AUTH_REQUIRED');
+        if (parsed.data.type === 'auth' && !authed) void authenticate(parsed.data.token);
+        // ping: keeps intermediaries from idling the connection out; nothing to answer.
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        unsubscribe?.();
+        metrics.sockets.dec();
+      });
+
+      const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((s) => s.trim());
+      const bearer = offered.find((p) => p.startsWith('bearer.'));
+      if (bearer) void authenticate(bearer.slice('bearer.'.length));
+    },
+  );
+};
+export default eventRoutes;

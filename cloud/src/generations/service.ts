@@ -1,0 +1,154 @@
+/**
+ * Submitting and canceling generations: plan check → quota reservation → generation row + ledger
+ * + job, all in one user transaction. Either everything commits (and the events go out) or
+ * nothing does.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  AppError,
+  checkPlanAllows,
+  newId,
+  PLANS,
+  randomSeed,
+  type GenerateRequest,
+  type PlanId,
+  type ResolvedGenerateRequest,
+} from '@atelier/common';
+import type { Pool } from '../db/pool.ts';
+import { withUserTx } from '../db/tx.ts';
+import { publishEvent } from '../events/publish.ts';
+import type { JobQueue } from '../queue/job-queue.ts';
+import { currentUsage, refundGeneration, reserve } from '../quota/usage.ts';
+import {
+  activeCount,
+  findByIdempotencyKey,
+  getGeneration,
+  insertGeneration,
+  toGeneration,
+  usageEvent,
+  type GenerationRow,
+} from './repository.ts';
+
+/** Resolves the model a request runs on a plan; throws MODEL_NOT_AVAILABLE. */
+export type ModelResolver = (requested: string | undefined, plan: PlanId) => string;
+
+export interface GenerationServiceDeps {
+  pool: Pool;
+  queue: JobQueue;
+  resolveModel: ModelResolver;
+  upgradeUrl: string;
+  /** Clock override for tests (month rollover); null = the database's now(). */
+  now?: () => Date | null;
+}
+
+export interface Submitted {
+  row: GenerationRow;
+  replayed: boolean;
+}
+
+const requestHash = (body: GenerateRequest) => createHash('sha256').update(JSON.stringify(body)).digest('hex');
+
+function isUniqueViolation(e: unknown, constraint: string): boolean {
+  const pg = e as { code?: string; constraint?: string };
+  return pg.code === '23505' && pg.constraint === constraint;
+}
+
+export function createGenerationService(deps: GenerationServiceDeps) {
+  const at = () => deps.now?.() ?? null;
+
+  async function replay(userId: string, key: string, hash: string): Promise<Submitted | null> {
+    const existing = await withUserTx(deps.pool, userId, (tx) => findByIdempotencyKey(tx, userId, key));
+    if (!existing) return null;
+    if (existing.request_hash !== hash)
+      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key reused with a different body', {
+        details: { generationId: existing.id },
+      });
+    return { row: existing, replayed: true };
+  }
+
+  async function submit(userId: string, body: GenerateRequest, idempotencyKey: string | null): Promise<Submitted> {
+    const hash = idempotencyKey ? requestHash(body) : null;
+    if (idempotencyKey) {
+      const r = await replay(userId, idempotencyKey, hash!);
+      if (r) return r;
+    }
+    try {
+      return await withUserTx(deps.pool, userId, async (tx) => {
+        const planRow = await tx.query<{ plan: PlanId }>('SELECT plan FROM effective_plans WHERE user_id = $1', [
+          userId,
+        ]);
+        const plan = planRow.rows[0]?.plan ?? 'free';
+        const check = checkPlanAllows(plan, body, await activeCount(tx, userId));
+        if (!check.ok)
+          throw new AppError('PLAN_REQUIRED', check.message, {
+            userMessage: check.message,
+            details: { reason: check.reason, plan, requiredPlan: check.requiredPlan, upgradeUrl: deps.upgradeUrl },
+          });
+        const model = deps.resolveModel(body.model, plan);
+        const usage = await reserve(tx, userId, body.count, at());
+        if (!usage) {
+          const cur = await currentUsage(tx, userId, at());
+          throw new AppError('QUOTA_EXCEEDED', 'Quota exceeded', {
+            details: {
+              used: cur.used,
+              limit: cur.limit,
+              periodEnd: cur.periodEnd.toISOString(),
+              upgradeUrl: deps.upgradeUrl,
+            },
+          });
+        }
+        const params: ResolvedGenerateRequest = { ...body, seed: body.seed ?? randomSeed(), model };
+        const priority = PLANS[plan].queuePriority;
+        const id = newId('gen');
+        const jobId = randomUUID();
+        const row = await insertGeneration(tx, {
+          id,
+          userId,
+          params,
+          priority,
+          jobId,
+          idempotencyKey,
+          requestHash: hash,
+          periodStart: usage.periodStart,
+        });
+        await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
+        await publishEvent(tx, userId, { type: 'generation.queued', generation: toGeneration(row) });
+        await publishEvent(tx, userId, usageEvent(usage));
+        return { row, replayed: false };
+      });
+    } catch (e) {
+      // Two requests with one key raced: the loser's whole transaction (and reservation) rolled back.
+      if (idempotencyKey && isUniqueViolation(e, 'generations_idempotency')) {
+        const r = await replay(userId, idempotencyKey, hash!);
+        if (r) return r;
+      }
+      throw e;
+    }
+  }
+
+  async function cancel(userId: string, id: string): Promise<GenerationRow> {
+    return withUserTx(deps.pool, userId, async (tx) => {
+      const row = await getGeneration(tx, userId, id, true);
+      if (!row) throw new AppError('NOT_FOUND', 'No such generation');
+      if (row.status !== 'queued' && row.status !== 'running')
+        throw new AppError('GENERATION_NOT_CANCELABLE', `The generation is ${row.status}`);
+      const r = await tx.query<GenerationRow>(
+        `UPDATE generations SET status = 'canceled', finished_at = now(), updated_at = now()
+         WHERE id = $1 AND user_id = $2 RETURNING *`,
+        [id, userId],
+      );
+      const updated = r.rows[0]!;
+      if (row.status === 'queued') {
+        // Nothing ran: the images go back, and the job will not start.
+        const usage = await refundGeneration(tx, id, 'canceled before start');
+        if (row.job_id) await deps.queue.cancel(tx, row.job_id);
+        if (usage) await publishEvent(tx, userId, usageEvent(usage));
+      }
+      await publishEvent(tx, userId, { type: 'generation.canceled', generationId: id as never });
+      return updated;
+    });
+  }
+
+  return { submit, cancel };
+}
+export type GenerationService = ReturnType<typeof createGenerationService>;

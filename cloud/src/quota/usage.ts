@@ -1,0 +1,105 @@
+/**
+ * Quota reservation and refund. The reservation is ONE statement: an upsert of the user's row
+ * for the current period that only increments while `used + n <= limit`. Concurrent requests
+ * serialise on that row (ON CONFLICT DO UPDATE re-checks the condition against the latest
+ * version), so exactly as many succeed as fit. The period is computed from the clock inside the
+ * statement — a new month is simply a new row, so no cron job resets anything.
+ */
+import { PLANS, type PlanId } from '@atelier/common';
+import type { Queryable } from '../db/pool.ts';
+
+export interface UsageRow {
+  used: number;
+  limit: number;
+  periodStart: Date;
+  periodEnd: Date;
+  plan: PlanId;
+}
+
+// $1 user, $2 clock override (null = now()), $3 free limit, $4 pro limit.
+const PERIOD_CTE = `
+  ctx AS (SELECT COALESCE($2::timestamptz, now()) AS at),
+  p AS (
+    SELECT ep.plan,
+      (ep.plan = 'pro' AND ep.current_period_start IS NOT NULL AND ep.current_period_start <= ctx.at
+        AND ep.current_period_end > ctx.at) AS billing_period,
+      ep.current_period_start, ep.current_period_end, ctx.at,
+      CASE WHEN ep.plan = 'pro' THEN $4::int ELSE $3::int END AS lim
+    FROM effective_plans ep, ctx WHERE ep.user_id = $1),
+  period AS (
+    SELECT plan, lim,
+      CASE WHEN billing_period THEN current_period_start ELSE date_trunc('month', at, 'UTC') END AS period_start,
+      CASE WHEN billing_period THEN current_period_end ELSE date_trunc('month', at, 'UTC') + interval '1 month' END AS period_end
+    FROM p)`;
+
+const RESERVE_SQL = `WITH ${PERIOD_CTE}
+  INSERT INTO usage_periods AS u (user_id, period_start, period_end, plan, used, "limit")
+  SELECT $1, period_start, period_end, plan, $5::int, lim FROM period WHERE $5::int <= lim
+  ON CONFLICT (user_id, period_start) DO UPDATE
+    SET used = u.used + EXCLUDED.used, "limit" = EXCLUDED."limit", plan = EXCLUDED.plan,
+        period_end = EXCLUDED.period_end, updated_at = now()
+    WHERE u.used + EXCLUDED.used <= EXCLUDED."limit"
+  RETURNING used, "limit", period_start AS "periodStart", period_end AS "periodEnd", plan`;
+
+const CURRENT_SQL = `WITH ${PERIOD_CTE}
+  SELECT COALESCE(u.used, 0) AS used, period.lim AS "limit", period.period_start AS "periodStart",
+         period.period_end AS "periodEnd", period.plan
+  FROM period LEFT JOIN usage_periods u ON u.user_id = $1 AND u.period_start = period.period_start`;
+
+const limits = () => [PLANS.free.monthlyImages, PLANS.pro.monthlyImages];
+
+/** Reserves `n` images; null when they do not fit (→ QUOTA_EXCEEDED). */
+export async function reserve(
+  tx: Queryable,
+  userId: string,
+  n: number,
+  at: Date | null = null,
+): Promise<UsageRow | null> {
+  const r = await tx.query<UsageRow>(RESERVE_SQL, [userId, at, ...limits(), n]);
+  return r.rows[0] ?? null;
+}
+
+/** The user's usage in the period containing `at` (zero when nothing was reserved yet). */
+export async function currentUsage(q: Queryable, userId: string, at: Date | null = null): Promise<UsageRow> {
+  const r = await q.query<UsageRow>(CURRENT_SQL, [userId, at, ...limits()]);
+  const row = r.rows[0];
+  if (!row) throw new Error(`no user ${userId}`);
+  return row;
+}
+
+/**
+ * Gives a generation's images back to the period it was charged to — at most once: the ledger's
+ * unique (generation_id, kind) makes a second refund insert nothing, and the usage update only
+ * runs for the inserted row. Returns the updated usage, or null if it was already refunded.
+ */
+export async function refundGeneration(q: Queryable, generationId: string, note: string): Promise<UsageRow | null> {
+  const r = await q.query<UsageRow>(
+    `WITH g AS (SELECT user_id, image_count, period_start FROM generations WHERE id = $1),
+     l AS (
+       INSERT INTO usage_ledger (user_id, generation_id, kind, amount, period_start, note)
+       SELECT user_id, $1, 'refund', -image_count, period_start, $2 FROM g
+       ON CONFLICT (generation_id, kind) WHERE generation_id IS NOT NULL DO NOTHING
+       RETURNING user_id, amount, period_start)
+     UPDATE usage_periods u SET used = GREATEST(u.used + l.amount, 0), updated_at = now()
+     FROM l WHERE u.user_id = l.user_id AND u.period_start = l.period_start
+     RETURNING u.used, u."limit", u.period_start AS "periodStart", u.period_end AS "periodEnd", u.plan`,
+    [generationId, note],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** Operator adjustment (admin CLI): sets `used` for the current period and records the difference. */
+export async function setUsage(q: Queryable, userId: string, used: number, at: Date | null = null): Promise<UsageRow> {
+  const cur = await currentUsage(q, userId, at);
+  await q.query(
+    `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit")
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (user_id, period_start) DO UPDATE SET used = EXCLUDED.used, updated_at = now()`,
+    [userId, cur.periodStart, cur.periodEnd, cur.plan, used, cur.limit],
+  );
+  await q.query(
+    `INSERT INTO usage_ledger (user_id, kind, amount, period_start, note) VALUES ($1, 'adjust', $2, $3, 'set-usage')`,
+    [userId, used - cur.used, cur.periodStart],
+  );
+  return { ...cur, used };
+}

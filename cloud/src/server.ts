@@ -1,0 +1,74 @@
+/**
+ * The API process: wires the real collaborators, listens, and shuts down gracefully — stop
+ * accepting, finish in-flight requests (bounded by SHUTDOWN_GRACE_SECONDS), then close the
+ * queue, the event listener and the pools. `startApi` is also used by the local stack.
+ */
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp, type AppDeps } from './app.ts';
+import { loadConfig, type Config } from './config.ts';
+import { createPool } from './db/pool.ts';
+import { EventHub } from './events/hub.ts';
+import { createLogger } from './logger.ts';
+import { PgBossJobQueue } from './queue/pg-boss-job-queue.ts';
+
+export interface RunningApi {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApi(
+  config: Config,
+  opts: { logger?: Logger | false; port?: number; extend?: Partial<AppDeps> } = {},
+): Promise<RunningApi> {
+  const logger = opts.logger === undefined ? createLogger(config) : opts.logger;
+  const pool = createPool(config, 'app');
+  const systemPool = createPool(config, 'system', { max: 4 });
+  const queue = new PgBossJobQueue({
+    connectionString: config.database.appUrl,
+    queue: config.queue,
+    mode: 'producer',
+    onError: (err) => logger && logger.error({ err }, 'queue error'),
+  });
+  const events = new EventHub(config.database.appUrl, (msg, err) => logger && logger.warn({ err }, msg));
+  await queue.start();
+  await events.start();
+  const app = await buildApp({ config, pool, systemPool, queue, events, logger, ...opts.extend });
+  const address = await app.listen({ host: config.api.host, port: opts.port ?? config.api.port });
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    url: address.replace('[::1]', '127.0.0.1'),
+    close() {
+      closing ??= (async () => {
+        const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
+        await app.close();
+        clearTimeout(timer);
+        await queue.stop(1000);
+        await events.stop();
+        await Promise.all([pool.end(), systemPool.end()]);
+      })();
+      return closing;
+    },
+  };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const config = loadConfig();
+  const api = await startApi(config);
+  api.app.log.info({ url: api.url }, 'api listening');
+  const stop = (signal: string) => {
+    api.app.log.info({ signal }, 'shutting down');
+    api.close().then(
+      () => process.exit(0),
+      (err) => {
+        api.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
