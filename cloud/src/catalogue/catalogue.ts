@@ -36,6 +36,7 @@ export interface CatalogueModel {
 /** What the local stack and tests serve when nothing is configured: the project's fixture model. */
 export const DEFAULT_CATALOGUE: CatalogueInput = [
   { id: 'atelier-fixture-sd', name: 'Atelier fixture (SD layout)', default: true },
+  { id: 'atelier-fixture-turbo', name: 'Atelier fixture (Turbo layout)', plans: ['pro'] },
 ];
 
 export interface ModelCatalogue {
@@ -109,4 +110,16 @@ export function parseCatalogueEnv(raw: string | undefined): CatalogueInput {
     throw new Error(`ATELIER_CLOUD_MODELS: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   return r.data;
+}
+
+/**
+ * The generation service's ModelResolver on this catalogue: the model id a request runs, or a
+ * thrown AppError('MODEL_NOT_AVAILABLE') before anything is reserved.
+ */
+export function catalogueResolver(catalogue: ModelCatalogue): (requested: string | undefined, plan: PlanId) => string {
+  return (requested, plan) => {
+    const r = catalogue.resolve(requested, plan);
+    if (!r.ok) throw r.error;
+    return r.value.id;
+  };
 }

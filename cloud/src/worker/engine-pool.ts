@@ -1,0 +1,70 @@
+/**
+ * One warm engine session per model, shared by every job this worker runs. The first job for a
+ * model loads it (concurrent first jobs wait on the same load); a load that fails is forgotten so
+ * the next job tries again.
+ */
+import type { ImageMetadata, ResolvedGenerateRequest } from '@atelier/common';
+
+/** One image as the engine returns it. */
+export interface EngineImage {
+  index: number;
+  seed: number;
+  width: number;
+  height: number;
+  png: Uint8Array;
+  thumbnail: { mime: string; bytes: Uint8Array };
+  metadata: ImageMetadata;
+  sha256: string;
+}
+
+export interface EngineProgress {
+  /** The batch image the step belongs to (0-based). */
+  imageIndex: number;
+  /** 1-based: the step of that image just finished, out of `total` steps per image. */
+  step: number;
+  total: number;
+}
+
+/** What the worker needs from a loaded model (the engine's DiffusionModel, in-thread or hosted). */
+export interface WarmModel {
+  generate(
+    req: ResolvedGenerateRequest,
+    opts: { signal: AbortSignal; onProgress: (p: EngineProgress) => void },
+  ): Promise<{ images: EngineImage[] }>;
+  dispose(): Promise<void> | void;
+}
+
+export type ModelLoader = (modelId: string, modelDir: string) => Promise<WarmModel>;
+
+export interface EnginePool {
+  get(modelId: string, modelDir: string): Promise<WarmModel>;
+  /** Models loaded so far (for metrics and tests). */
+  loaded(): string[];
+  dispose(): Promise<void>;
+}
+
+export function createEnginePool(load: ModelLoader): EnginePool {
+  const models = new Map<string, Promise<WarmModel>>();
+  return {
+    get(modelId, modelDir) {
+      let p = models.get(modelId);
+      if (!p) {
+        p = load(modelId, modelDir);
+        models.set(modelId, p);
+        p.catch(() => {
+          if (models.get(modelId) === p) models.delete(modelId);
+        });
+      }
+      return p;
+    },
+    loaded: () => [...models.keys()],
+    async dispose() {
+      const all = [...models.values()];
+      models.clear();
+      for (const p of all) {
+        const m = await p.catch(() => null);
+        await m?.dispose();
+      }
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * The worker's half of a generation: params → images in S3 → image rows. runGenerations
+ * (queue/generation-runner.ts) wraps it with the generation's status, retries, refunds and events.
+ *
+ * Exactly one image per batch slot, however often a job is retried or its worker dies: a slot
+ * already recorded (images.generation_id + batch_index is unique) is reused, not re-uploaded, and
+ * a row is only written after both of its objects are in the bucket.
+ */
+import { AppError, newId } from '@atelier/common';
+import type { ImageId, ResolvedGenerateRequest } from '@atelier/common';
+import type { ModelCatalogue } from '../catalogue/catalogue.ts';
+import type { Pool } from '../db/pool.ts';
+import { withSystemTx } from '../db/tx.ts';
+import { insertImages, recordedSlots } from '../db/gallery/images-repository.ts';
+import type { NewImage } from '../db/gallery/images-repository.ts';
+import { publishEvent } from '../events/publish.ts';
+import type { GenerateContext } from '../queue/generation-runner.ts';
+import type { GenerationRow } from '../generations/repository.ts';
+import { imageObjectKey, isThumbMime, thumbObjectKey } from '../storage/keys.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import type { EngineImage, EnginePool } from './engine-pool.ts';
+
+export interface ImageGeneratorDeps {
+  /** The system pool (role atelier_system). */
+  pool: Pool;
+  store: ObjectStore;
+  engines: EnginePool;
+  catalogue: ModelCatalogue;
+}
+
+export function createImageGenerator(deps: ImageGeneratorDeps) {
+  return async function generateImages(gen: GenerationRow, ctx: GenerateContext): Promise<{ imageIds: string[] }> {
+    const params: ResolvedGenerateRequest = gen.params;
+    const userId = gen.user_id;
+    const model = deps.catalogue.get(params.model);
+    if (!model)
+      throw new AppError('MODEL_NOT_AVAILABLE', `model ${params.model} is no longer in this worker's catalogue`, {
+        retryable: false,
+      });
+
+    const recorded = await recordedSlots(deps.pool, userId, gen.id);
+    if (recorded.size >= params.count) return { imageIds: slotsInOrder(recorded, params.count) };
+
+    const warm = await deps.engines.get(model.id, model.dir);
+
+    // Progress is written and published strictly in order, one event per step; a write that finds
+    // the generation canceled stops the engine at its next step.
+    const stop = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, stop.signal]);
+    let chain: Promise<void> = Promise.resolve();
+    let progressError: unknown;
+    const total = params.steps * params.count;
+    const result = await warm.generate(params, {
+      signal,
+      onProgress: (p) => {
+        const step = Math.min(total, p.imageIndex * params.steps + p.step);
+        chain = chain.then(async () => {
+          if (progressError !== undefined) return;
+          try {
+            await ctx.progress(step, total);
+          } catch (e) {
+            progressError = e;
+            stop.abort(e);
+          }
+        });
+      },
+    });
+    await chain;
+    if (progressError !== undefined) throw progressError;
+
+    const fresh = result.images.filter((img) => !recorded.has(img.index));
+    const uploaded = await Promise.all(fresh.map((img) => upload(deps.store, userId, gen.id, img)));
+    await withSystemTx(deps.pool, async (tx) => {
+      const ids = await insertImages(tx, userId, uploaded);
+      uploaded.forEach((img, i) => recorded.set(img.batchIndex!, ids[i]!));
+      await publishEvent(tx, userId, { type: 'gallery.changed', imageIds: ids.slice(0, 100) });
+    });
+    return { imageIds: slotsInOrder(recorded, params.count) };
+  };
+}
+
+function slotsInOrder(recorded: Map<number, ImageId>, count: number): ImageId[] {
+  const out: ImageId[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = recorded.get(i);
+    if (!id) throw new AppError('ENGINE_FAILED', `batch slot ${i} has no image`);
+    out.push(id);
+  }
+  return out;
+}
+
+/** Puts the PNG and its thumbnail under the user's prefix; the row follows only once both are stored. */
+async function upload(store: ObjectStore, userId: string, generationId: string, img: EngineImage): Promise<NewImage> {
+  const thumbMime = img.thumbnail.mime;
+  if (!isThumbMime(thumbMime)) throw new AppError('ENGINE_FAILED', `unexpected thumbnail type ${thumbMime}`);
+  const id = newId('img');
+  await Promise.all([
+    store.put(imageObjectKey(userId, id), img.png, { contentType: 'image/png', sha256: img.sha256 }),
+    store.put(thumbObjectKey(userId, id, thumbMime), img.thumbnail.bytes, { contentType: thumbMime }),
+  ]);
+  return {
+    id,
+    generationId: generationId as NewImage['generationId'],
+    batchIndex: img.index,
+    width: img.width,
+    height: img.height,
+    metadata: img.metadata,
+    size: img.png.byteLength,
+    sha256: img.sha256,
+    thumbMime,
+  };
+}
