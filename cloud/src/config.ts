@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { BILLING_ENV, toBillingConfig, type BillingConfig } from './billing/billing-config.ts';
+import { GEN_ENV, toGenConfig, type GenConfig } from './worker/gen-config.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
@@ -57,7 +58,8 @@ export const EnvSchema = z.object({
   QUEUE_EXPIRE_SECONDS: int(900, 1),
   SHUTDOWN_GRACE_SECONDS: int(10, 1),
 
-  // ── cloud-gen (issue 5) adds S3_* / MODEL_CATALOGUE here ──
+  // ── cloud-gen (issue 5): S3_*, ATELIER_CLOUD_MODELS, ATELIER_MODELS_DIR, WORKER_*, … (see worker/gen-config.ts) ──
+  ...GEN_ENV,
   // ── billing (issue 6): STRIPE_*, BILLING_GRACE_DAYS, PUBLIC_API_URL (see billing/billing-config.ts) ──
   ...BILLING_ENV,
 });
@@ -91,6 +93,8 @@ export interface Config {
   defaultModel: string;
   shutdownGraceMs: number;
   billing: BillingConfig;
+  /** S3, the model catalogue and the worker (worker/gen-config.ts). */
+  gen: GenConfig;
 }
 
 export const APP_ROLE = 'atelier_app';
@@ -177,6 +181,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     defaultModel: e.ATELIER_DEFAULT_MODEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     billing: toBillingConfig(e, { production, apiHost: e.ATELIER_API_HOST, apiPort: e.ATELIER_API_PORT }, (m) => {
+      throw new ConfigError(m);
+    }),
+    gen: toGenConfig(e, { production }, (m) => {
       throw new ConfigError(m);
     }),
   };
