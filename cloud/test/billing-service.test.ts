@@ -2,13 +2,16 @@
 // stripe SDK against the local peer: checkout, portal, webhooks, the grace sweeper.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CloudEvent } from '@atelier/common/api';
 import { AppError } from '@atelier/common/errors';
 import { parseConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
 import type { Pool } from '../src/db/pool.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { EventHub } from '../src/events/hub.ts';
+import { publishEvent } from '../src/events/publish.ts';
+import { currentUsage, reserve } from '../src/quota/usage.ts';
 import { createBillingService } from '../src/billing/billing-service.ts';
 import type { BillingService } from '../src/billing/billing-service.ts';
 import { StripeBilling } from '../src/billing/stripe-billing.ts';
@@ -32,6 +35,7 @@ let admin: pg.Client;
 let appPool: Pool;
 let systemPool: Pool;
 let svc: BillingService;
+let hub: EventHub;
 let now: Date;
 const published: Array<{ userId: string; event: CloudEvent }> = [];
 const silent = { info: () => {}, warn: () => {}, error: () => {} };
@@ -43,6 +47,8 @@ beforeAll(async () => {
   await admin.query(`CREATE DATABASE ${dbName}`);
   const config = parseConfig({ DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}` });
   await migrate(config);
+  hub = new EventHub(config.database.url);
+  await hub.start();
   appPool = createPool(config, 'app', { max: 3 });
   systemPool = createPool(config, 'system', { max: 3 });
   svc = createBillingService({
@@ -55,7 +61,7 @@ beforeAll(async () => {
     }),
     appPool,
     systemPool,
-    publish: (userId, event) => void published.push({ userId, event }),
+    publish: publishEvent,
     clock: () => now,
     graceDays: 7,
     proPriceId: PRICE,
@@ -65,6 +71,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await hub?.stop();
   await appPool?.end();
   await systemPool?.end();
   await peer?.close();
@@ -81,6 +88,7 @@ beforeEach(() => {
 async function newUser(opts: { used?: number } = {}): Promise<string> {
   const id = randomUUID();
   await systemPool.query('INSERT INTO users (id, email) VALUES ($1, $2)', [id, `${id}@example.com`]);
+  hub.subscribe(id, (event) => published.push({ userId: id, event }));
   if (opts.used !== undefined) {
     const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
     const end = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
@@ -103,6 +111,19 @@ const ledger = async (userId: string) =>
       userId,
     ])
   ).rows;
+
+/** Waits until every event committed so far reached the socket (NOTIFY keeps commit order). */
+async function flushEvents(userId: string): Promise<void> {
+  const marker = `flush-${randomUUID()}`;
+  await publishEvent(systemPool, userId, { type: 'ready', userId: marker });
+  await vi.waitFor(() =>
+    expect(published.some((p) => p.event.type === 'ready' && p.event.userId === marker)).toBe(true),
+  );
+  published.splice(
+    published.findIndex((p) => p.event.type === 'ready' && p.event.userId === marker),
+    1,
+  );
+}
 
 /** Checkout through the service, so the customer mapping is the real one. */
 async function customerFor(userId: string): Promise<string> {
@@ -232,6 +253,10 @@ describe('webhooks', () => {
     ).rows;
     expect(usage).toEqual([{ used: 40, limit: 1000, period_start: new Date(Math.floor(now.getTime() / 1000) * 1000) }]);
     expect(await ledger(userId)).toEqual([{ kind: 'adjust', amount: 40, period_start: usage[0].period_start }]);
+    // The quota code (cloud-core) sees the same window: 40 of 1000 in the billing period.
+    expect(await currentUsage(systemPool, userId)).toMatchObject({ used: 40, limit: 1000, plan: 'pro' });
+    expect(await reserve(systemPool, userId, 100)).toMatchObject({ used: 140, limit: 1000 });
+    await flushEvents(userId);
     expect(published.map((p) => [p.userId, p.event.type])).toEqual([
       [userId, 'plan.changed'],
       [userId, 'usage.changed'],
@@ -242,7 +267,9 @@ describe('webhooks', () => {
     // The same event again: one effect.
     expect(await delivery.send()).toBe('duplicate');
     expect(await ledger(userId)).toHaveLength(1);
+    await flushEvents(userId);
     expect(published).toHaveLength(2);
+    expect(await currentUsage(systemPool, userId)).toMatchObject({ used: 140, limit: 1000 });
     // And a different event with the same state changes nothing either.
     expect(await deliver('customer.subscription.created', sub).send()).toBe('unchanged');
     expect(await ledger(userId)).toHaveLength(1);
@@ -285,6 +312,7 @@ describe('webhooks', () => {
     expect(await updated.send()).toBe('unchanged');
     expect(await plan(userId)).toBe('free');
     expect((await row(userId)).status).toBe('canceled');
+    await flushEvents(userId);
     expect(published.filter((p) => p.event.type === 'plan.changed').map((p) => p.event)).toEqual([
       { type: 'plan.changed', plan: 'pro' },
       { type: 'plan.changed', plan: 'free' },
@@ -313,6 +341,7 @@ describe('webhooks', () => {
     expect(await svc.reviewDue()).toBe(1);
     expect((await row(userId)).plan).toBe('free');
     expect(await plan(userId)).toBe('free');
+    await flushEvents(userId);
     expect(published.at(-2)?.event).toEqual({ type: 'plan.changed', plan: 'free' });
     expect(published.at(-1)?.event).toMatchObject({ type: 'usage.changed', usage: { limit: 100 } });
     // A later retry of the payment that succeeds brings Pro back.

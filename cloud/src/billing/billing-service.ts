@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '@atelier/common/errors';
 import type { CloudEvent, Usage } from '@atelier/common/api';
 import type { PlanId } from '@atelier/common/plans';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient, Queryable } from '../db/pool.ts';
 import { withSystemTx, withUserTx } from '../db/tx.ts';
 import { HANDLED_EVENT_TYPES } from './billing.ts';
 import type { Billing, BillingEvent } from './billing.ts';
@@ -30,8 +30,11 @@ export interface BillingServiceDeps {
   appPool: Pool;
   /** The system pool (role atelier_system, BYPASSRLS): webhooks and the sweeper. */
   systemPool: Pool;
-  /** Sends an event on the user's socket; called after the change committed. */
-  publish: (userId: string, event: CloudEvent) => Promise<void> | void;
+  /**
+   * Sends an event on the user's socket, inside the transaction that made the change
+   * (events/publish.ts: NOTIFY is delivered on commit, never for a rollback).
+   */
+  publish: (q: Queryable, userId: string, event: CloudEvent) => Promise<void>;
   clock?: () => Date;
   /** Unit: days a past_due subscription keeps Pro. */
   graceDays: number;
@@ -57,27 +60,10 @@ interface SubscriptionRow {
   past_due_since: Date | null;
 }
 
-interface Change {
-  userId: string;
-  events: CloudEvent[];
-}
-
 export function createBillingService(deps: BillingServiceDeps) {
   const clock = deps.clock ?? (() => new Date());
   const base = deps.publicApiUrl.replace(/\/+$/, '');
   const returnUrl = (status: ReturnStatus) => `${base}/v1/billing/return?status=${status}`;
-
-  async function publishAll(change: Change | null): Promise<void> {
-    if (!change) return;
-    for (const e of change.events) {
-      try {
-        await deps.publish(change.userId, e);
-      } catch (error) {
-        // The change is committed; a socket that misses it re-reads /v1/me on reconnect.
-        deps.log.warn({ err: error, userId: change.userId, type: e.type }, 'billing: could not publish event');
-      }
-    }
-  }
 
   /**
    * Starts an upgrade: creates or reuses the user's Stripe customer, then a subscription-mode
@@ -150,7 +136,6 @@ export function createBillingService(deps: BillingServiceDeps) {
     const event = verified.value;
     const handled = (HANDLED_EVENT_TYPES as readonly string[]).includes(event.type) && event.subscriptionId !== null;
 
-    let change: Change | null = null;
     const outcome = await withSystemTx(deps.systemPool, async (tx): Promise<WebhookOutcome> => {
       // Concurrent duplicates wait here on the key; the loser sees no row and does nothing.
       const fresh = await tx.query(
@@ -177,7 +162,6 @@ export function createBillingService(deps: BillingServiceDeps) {
         event.created,
         `stripe ${event.type} ${event.id}`,
       );
-      change = result.change;
       await tx.query('UPDATE stripe_events SET outcome = $2, plan = $3, user_id = $4 WHERE id = $1', [
         event.id,
         result.change ? 'applied' : 'unchanged',
@@ -186,7 +170,6 @@ export function createBillingService(deps: BillingServiceDeps) {
       ]);
       return result.change ? 'applied' : 'unchanged';
     });
-    await publishAll(change);
     deps.log.info({ eventId: event.id, type: event.type, outcome }, 'billing: webhook');
     return outcome;
   }
@@ -213,7 +196,6 @@ export function createBillingService(deps: BillingServiceDeps) {
           return (await resyncLocked(tx, row, row.stripe_subscription_id, now, 'billing review')).change;
         });
         if (change) changed += 1;
-        await publishAll(change);
       } catch (error) {
         deps.log.error({ err: error, userId }, 'billing: review failed; retried on the next sweep');
       }
@@ -265,7 +247,7 @@ export function createBillingService(deps: BillingServiceDeps) {
     subscriptionId: string,
     observedAt: Date,
     why: string,
-  ): Promise<{ change: Change | null; plan: PlanId }> {
+  ): Promise<{ change: boolean; plan: PlanId }> {
     const now = clock();
     const ctx = { now, graceDays: deps.graceDays, proPriceId: deps.proPriceId };
     const candidates: Array<{ sub: SubscriptionSnapshot; verdict: SubscriptionVerdict }> = [];
@@ -282,7 +264,7 @@ export function createBillingService(deps: BillingServiceDeps) {
     if (row.stripe_subscription_id && row.stripe_subscription_id !== subscriptionId)
       await judge(row.stripe_subscription_id);
     const chosen = candidates.find((c) => c.verdict.plan === 'pro') ?? candidates[0];
-    if (!chosen) return { change: null, plan: row.plan };
+    if (!chosen) return { change: false, plan: row.plan };
 
     const { sub, verdict } = chosen;
     const graceUntil =
@@ -319,7 +301,7 @@ export function createBillingService(deps: BillingServiceDeps) {
       verdict.plan === 'pro' &&
       sub.currentPeriodStart !== null &&
       row.current_period_start?.getTime() !== sub.currentPeriodStart.getTime();
-    if (!planChanged && !periodMoved) return { change: null, plan: verdict.plan };
+    if (!planChanged && !periodMoved) return { change: false, plan: verdict.plan };
 
     const usage = await moveUsage(
       tx,
@@ -329,14 +311,13 @@ export function createBillingService(deps: BillingServiceDeps) {
       now,
       `${row.plan}→${verdict.plan} (${verdict.reason}; ${why})`,
     );
-    const events: CloudEvent[] = [];
-    if (planChanged) events.push({ type: 'plan.changed', plan: verdict.plan });
-    events.push({ type: 'usage.changed', usage });
+    if (planChanged) await deps.publish(tx, row.user_id, { type: 'plan.changed', plan: verdict.plan });
+    await deps.publish(tx, row.user_id, { type: 'usage.changed', usage });
     deps.log.info(
       { userId: row.user_id, from: row.plan, to: verdict.plan, reason: verdict.reason, subscription: sub.id },
       'billing: plan applied',
     );
-    return { change: { userId: row.user_id, events }, plan: verdict.plan };
+    return { change: true, plan: verdict.plan };
   }
 
   return { startCheckout, openPortal, handleWebhook, reviewDue, returnUrl };
