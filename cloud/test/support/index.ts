@@ -45,6 +45,9 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     COGNITO_ISSUER: s.issuer,
     QUEUE_SUPERVISE_SECONDS: '1',
     DATABASE_POOL_MAX: '5',
+    // Tests fire many requests from one address; rate-limit tests set their own limits.
+    RATE_LIMIT_IP_PER_MINUTE: '100000',
+    RATE_LIMIT_USER_PER_MINUTE: '100000',
     ...env,
   });
 }

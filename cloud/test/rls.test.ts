@@ -1,0 +1,98 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, type Pool } from '../src/db/pool.ts';
+import { withUserTx } from '../src/db/tx.ts';
+import { createTestDatabase, type TestDatabase } from './support/index.ts';
+
+const TABLES = ['users', 'subscriptions', 'usage_periods', 'usage_ledger', 'generations'];
+let db: TestDatabase;
+let app: Pool;
+let admin: Pool;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = createPool(db.config, 'app', { max: 2 });
+  admin = createPool(db.config, 'admin', { max: 2 });
+  for (const id of ['u-a', 'u-b']) {
+    await admin.query(`INSERT INTO users (id, email) VALUES ($1, $1 || '@x.test')`, [id]);
+    await admin.query(
+      `INSERT INTO generations (id, user_id, params, image_count, priority, progress_total, period_start)
+       VALUES ($1, $2, '{}', 1, 0, 1, date_trunc('month', now()))`,
+      [`gen_${id}`, id],
+    );
+    await admin.query(
+      `INSERT INTO usage_ledger (user_id, generation_id, kind, amount, period_start) VALUES ($1, $2, 'reserve', 1, date_trunc('month', now()))`,
+      [id, `gen_${id}`],
+    );
+  }
+});
+afterAll(async () => {
+  await app.end();
+  await admin.end();
+});
+
+describe('row level security and roles', () => {
+  it('the API connects as a non-superuser that owns no table and cannot bypass RLS', async () => {
+    const r = await app.query(`SELECT current_user AS u, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`);
+    expect(r.rows[0]).toEqual({ u: 'atelier_app', rolsuper: false, rolbypassrls: false });
+    const owned = await app.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = current_user`);
+    expect(owned.rows[0].n).toBe(0);
+    const forced = await admin.query(
+      `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY($1) ORDER BY relname`,
+      [TABLES],
+    );
+    expect(forced.rows.every((row) => row.relrowsecurity && row.relforcerowsecurity)).toBe(true);
+    expect(forced.rows).toHaveLength(TABLES.length);
+  });
+
+  it('with no user set, every user-owned table shows zero rows', async () => {
+    for (const table of TABLES) {
+      const r = await app.query(`SELECT count(*)::int AS n FROM ${table}`);
+      expect(r.rows[0].n, table).toBe(0);
+    }
+    const seen = await admin.query(`SELECT count(*)::int AS n FROM generations`);
+    expect(seen.rows[0].n).toBe(2);
+  });
+
+  it('a user sees only their own rows, even asking by id, and cannot write rows for another user', async () => {
+    await withUserTx(app, 'u-a', async (tx) => {
+      expect((await tx.query('SELECT id FROM generations')).rows).toEqual([{ id: 'gen_u-a' }]);
+      expect((await tx.query(`SELECT id FROM generations WHERE id = 'gen_u-b'`)).rows).toEqual([]);
+      expect((await tx.query(`UPDATE generations SET status = 'canceled' WHERE id = 'gen_u-b'`)).rowCount).toBe(0);
+    });
+    await expect(
+      withUserTx(app, 'u-a', (tx) =>
+        tx.query(`INSERT INTO usage_ledger (user_id, kind, amount, period_start) VALUES ('u-b', 'adjust', -5, now())`),
+      ),
+    ).rejects.toThrow(/row-level security/);
+  });
+
+  it('the setting does not leak to the next transaction on the same connection', async () => {
+    const client = await app.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('app.user_id', 'u-a', true)`);
+      expect((await client.query('SELECT count(*)::int AS n FROM generations')).rows[0].n).toBe(1);
+      await client.query('COMMIT');
+      expect((await client.query('SELECT count(*)::int AS n FROM generations')).rows[0].n).toBe(0);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('the ledger is append-only and the app role cannot change the schema', async () => {
+    await expect(withUserTx(app, 'u-a', (tx) => tx.query('UPDATE usage_ledger SET amount = 0'))).rejects.toThrow(/permission denied/);
+    await expect(withUserTx(app, 'u-a', (tx) => tx.query('DELETE FROM usage_ledger'))).rejects.toThrow(/permission denied/);
+    await expect(app.query('ALTER TABLE generations DISABLE ROW LEVEL SECURITY')).rejects.toThrow(/must be owner/);
+    await expect(app.query('DROP TABLE generations')).rejects.toThrow(/must be owner/);
+    await expect(app.query('CREATE TABLE evil (id int)')).rejects.toThrow(/permission denied/);
+    const system = new pg.Client({ connectionString: db.config.database.systemUrl });
+    await system.connect();
+    try {
+      await expect(system.query('DELETE FROM usage_ledger')).rejects.toThrow(/permission denied/);
+      expect((await system.query('SELECT count(*)::int AS n FROM generations')).rows[0].n).toBe(2);
+    } finally {
+      await system.end();
+    }
+  });
+});
