@@ -60,6 +60,8 @@ export interface GenerationResult {
     steps: number;
     /** Batch size the UNet ran with: 2 with classifier-free guidance, 1 without. */
     unetBatch: number;
+    /** Of totalMs, the time spent turning decoded pixels into PNGs, thumbnails and hashes. Unit: ms. */
+    encodeMs: number;
   };
 }
 
@@ -139,6 +141,7 @@ class OnnxDiffusionModel implements DiffusionModel {
     if (signal?.aborted) throw canceled();
     const m = this.m;
     let sessionRunMs = 0;
+    let encodeMs = 0;
     const timed = async (s: ort.InferenceSession, feeds: ort.InferenceSession.FeedsType, label: string) => {
       const t0 = performance.now();
       try {
@@ -233,6 +236,7 @@ class OnnxDiffusionModel implements DiffusionModel {
         { [m.io.latentSample.name]: floatTensor(m.io.latentSample.type, scaled, [1, c, lh, lw]) },
         'vae_decoder',
       );
+      const encodeStart = performance.now();
       const imageTensor = decoded[m.io.image.name]!;
       const [, , h, w] = imageTensor.dims as [number, number, number, number];
       const rgb = toRgb(toFloat32(imageTensor), w, h);
@@ -264,10 +268,17 @@ class OnnxDiffusionModel implements DiffusionModel {
         metadata,
         sha256: createHash('sha256').update(png).digest('hex'),
       });
+      encodeMs += performance.now() - encodeStart;
     }
     return {
       images,
-      timings: { totalMs: performance.now() - started, sessionRunMs, steps: scheduler.timesteps.length, unetBatch: batch },
+      timings: {
+        totalMs: performance.now() - started,
+        sessionRunMs,
+        steps: scheduler.timesteps.length,
+        unetBatch: batch,
+        encodeMs,
+      },
     };
   }
 }

@@ -61,37 +61,59 @@ const paeth = (a: number, b: number, c: number) => {
   return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
 };
 
-/** Each row with the filter (of the five) whose output has the smallest sum of |signed bytes|. */
+/**
+ * Each row with the filter (of the five) whose output has the smallest sum of |signed bytes|
+ * (libpng's heuristic). All five candidates are computed in one pass over the row.
+ */
 function filterRows({ width, height, channels, data }: RawImage): Uint8Array {
   const stride = width * channels;
   const out = new Uint8Array((stride + 1) * height);
-  const candidate = new Uint8Array(stride);
-  const best = new Uint8Array(stride);
+  const cand = [1, 2, 3, 4].map(() => new Uint8Array(stride));
+  const [fSub, fUp, fAvg, fPaeth] = cand as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  const zero = new Uint8Array(stride);
+  const abs = (v: number) => (v < 128 ? v : 256 - v);
   for (let y = 0; y < height; y++) {
-    const row = y * stride;
-    const prev = row - stride;
-    let bestScore = Infinity;
-    let bestType = 0;
-    for (let type = 0; type < 5; type++) {
-      let score = 0;
-      for (let x = 0; x < stride; x++) {
-        const raw = data[row + x]!;
-        const a = x >= channels ? data[row + x - channels]! : 0;
-        const b = y > 0 ? data[prev + x]! : 0;
-        const c = x >= channels && y > 0 ? data[prev + x - channels]! : 0;
-        const pred = type === 0 ? 0 : type === 1 ? a : type === 2 ? b : type === 3 ? (a + b) >> 1 : paeth(a, b, c);
-        const v = (raw - pred) & 0xff;
-        candidate[x] = v;
-        score += v < 128 ? v : 256 - v;
+    const row = data.subarray(y * stride, (y + 1) * stride);
+    const prev = y > 0 ? data.subarray((y - 1) * stride, y * stride) : zero;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    for (let x = 0; x < stride; x++) {
+      const raw = row[x]!;
+      const b = prev[x]!;
+      let a = 0;
+      let c = 0;
+      if (x >= channels) {
+        a = row[x - channels]!;
+        c = prev[x - channels]!;
       }
-      if (score < bestScore) {
-        bestScore = score;
-        bestType = type;
-        best.set(candidate);
-      }
+      const p = a + b - c;
+      const pa = p > a ? p - a : a - p;
+      const pb = p > b ? p - b : b - p;
+      const pc = p > c ? p - c : c - p;
+      const pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      const v1 = (raw - a) & 0xff;
+      const v2 = (raw - b) & 0xff;
+      const v3 = (raw - ((a + b) >> 1)) & 0xff;
+      const v4 = (raw - pred) & 0xff;
+      fSub[x] = v1;
+      fUp[x] = v2;
+      fAvg[x] = v3;
+      fPaeth[x] = v4;
+      s0 += abs(raw);
+      s1 += abs(v1);
+      s2 += abs(v2);
+      s3 += abs(v3);
+      s4 += abs(v4);
     }
-    out[y * (stride + 1)] = bestType;
-    out.set(best, y * (stride + 1) + 1);
+    const scores = [s0, s1, s2, s3, s4];
+    let best = 0;
+    for (let t = 1; t < 5; t++) if (scores[t]! < scores[best]!) best = t;
+    const o = y * (stride + 1);
+    out[o] = best;
+    out.set(best === 0 ? row : cand[best - 1]!, o + 1);
   }
   return out;
 }
