@@ -22,6 +22,12 @@ import { createMetrics, instrument, type Metrics } from './api/metrics.ts';
 import generationRoutes from './api/routes/generations.ts';
 import meRoutes from './api/routes/me.ts';
 import opsRoutes from './api/routes/ops.ts';
+import imageRoutes from './api/routes/images.ts';
+import boardRoutes from './api/routes/boards.ts';
+import modelRoutes from './api/routes/models.ts';
+import { catalogueResolver, createModelCatalogue, type ModelCatalogue } from './catalogue/catalogue.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+import { S3ObjectStore } from './storage/s3-object-store.ts';
 import planRoutes from './api/routes/plans.ts';
 import { cognitoEmailLookup, createProvisioner, type EmailLookup, type Provisioner } from './auth/provision.ts';
 import { bearerToken, createTokenVerifier, type TokenVerifier } from './auth/verifier.ts';
@@ -49,7 +55,14 @@ export interface AppDeps {
   now?: () => Date | null;
   /** Which model a request runs on a plan. Default: the requested one, else config.defaultModel. */
   resolveModel?: ModelResolver;
-  // ── other areas add their collaborators here (objectStore, billing, catalogue, …) ──
+  /** Image bytes (S3). Default: an S3ObjectStore from config.gen.s3, closed with the app. */
+  objectStore?: ObjectStore;
+  /**
+   * The cloud model catalogue. When given, it also resolves models at POST /v1/generations
+   * (MODEL_NOT_AVAILABLE) unless `resolveModel` is set. Default for GET /v1/models: config.gen.catalogue.
+   */
+  catalogue?: ModelCatalogue;
+  // ── other areas add their collaborators here (billing, …) ──
 }
 
 export interface AuthUser {
@@ -119,7 +132,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const generations = createGenerationService({
     pool: deps.pool,
     queue: deps.queue,
-    resolveModel: deps.resolveModel ?? defaultResolver(config.defaultModel),
+    resolveModel:
+      deps.resolveModel ?? (deps.catalogue ? catalogueResolver(deps.catalogue) : defaultResolver(config.defaultModel)),
     upgradeUrl: config.api.upgradeUrl,
     ...(deps.now ? { now: deps.now } : {}),
   });
@@ -216,7 +230,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(meRoutes);
   await app.register(generationRoutes);
   await app.register(eventRoutes);
-  // cloud-gen (issue 5): images, boards
+  // cloud-gen (issue 5): images, boards, models
+  const objectStore = deps.objectStore ?? new S3ObjectStore(config.gen.s3);
+  if (!deps.objectStore) app.addHook('onClose', async () => objectStore.close());
+  const catalogue = deps.catalogue ?? createModelCatalogue(config.gen.catalogue, { modelsRoot: config.gen.modelsRoot });
+  await app.register(imageRoutes, { store: objectStore, presignSeconds: config.gen.s3.presignSeconds });
+  await app.register(boardRoutes);
+  await app.register(modelRoutes, { catalogue });
   // billing (issue 6): billing
   // ── end of route plugins ──
 
