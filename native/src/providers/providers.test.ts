@@ -1,12 +1,9 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import onnxProto from 'onnx-proto';
-import { Tensor } from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bestProvider, detectProviders, type ProviderReport } from './detect.ts';
-import { openCachedSession, optimizedModelPath, sessionOptions } from './session.ts';
+import { sessionOptions } from './session.ts';
 import { physicalCores } from './threads.ts';
 
 const tmpDirs: string[] = [];
@@ -88,47 +85,5 @@ describe('session options and the optimised-model cache', () => {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
     });
-  });
-
-  it('writes the optimised graph on the first load and reads it on the second', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'atelier-ortcache-'));
-    tmpDirs.push(dir);
-    const { onnx } = onnxProto;
-    // y = (x + 1) * 2 with constant folding material, enough for the optimiser to rewrite.
-    const f = (name: string, v: number) => ({ name, dataType: 1, dims: [1], floatData: [v] });
-    const model = onnx.ModelProto.encode(
-      onnx.ModelProto.create({
-        irVersion: 8,
-        opsetImport: [{ domain: '', version: 17 }],
-        graph: {
-          name: 'g',
-          initializer: [f('one', 1), f('two', 2)],
-          node: [
-            { opType: 'Add', input: ['x', 'one'], output: ['a'] },
-            { opType: 'Mul', input: ['a', 'two'], output: ['y'] },
-          ],
-          input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }] } } } }],
-          output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }] } } } }],
-        },
-      }),
-    ).finish();
-    const onnxPath = path.join(dir, 'model', 'unet', 'model.onnx');
-    await mkdir(path.dirname(onnxPath), { recursive: true });
-    await writeFile(onnxPath, model);
-    const key = { cacheDir: path.join(dir, 'cache'), modelHash: 'f'.repeat(64), provider: 'cpu', component: 'unet' };
-    const settings = { provider: 'cpu', threads: 1 };
-
-    const first = await openCachedSession(onnxPath, key, settings);
-    expect(first.fromCache).toBe(false);
-    expect(existsSync(optimizedModelPath(key))).toBe(true);
-    await first.session.release();
-    const second = await openCachedSession(onnxPath, key, settings);
-    expect(second).toMatchObject({ fromCache: true, file: optimizedModelPath(key) });
-    const out = await second.session.run({ x: new Tensor('float32', new Float32Array([3]), [1]) });
-    expect(out.y!.data[0]).toBe(8);
-    await second.session.release();
-
-    // A different model hash never reuses that graph.
-    expect(optimizedModelPath({ ...key, modelHash: 'e'.repeat(64) })).not.toBe(optimizedModelPath(key));
   });
 });

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -32,23 +31,5 @@ export async function listFiles(dir: string): Promise<FolderFile[]> {
 export function fingerprint(files: readonly FolderFile[]): string {
   const h = createHash('sha256');
   for (const f of files) h.update(`${f.rel}\0${f.size}\0${f.mtimeMs}\n`);
-  return h.digest('hex');
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-/**
- * The store's model hash: sha256 over each file's relative path, size and content sha256, in
- * path order. Independent of timestamps and of where the folder lives, so a copy, a link and a
- * download of the same model hash the same.
- */
-export async function hashFolder(dir: string, files?: readonly FolderFile[]): Promise<string> {
-  const list = files ?? (await listFiles(dir));
-  const h = createHash('sha256');
-  for (const f of list) h.update(`${f.rel}\0${f.size}\0${await sha256File(path.join(dir, f.rel))}\n`);
   return h.digest('hex');
 }

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AppError, ModelId } from '@atelier/common';
 import { canceled, fetchFile, redact, type DownloadProgress } from './download.ts';
-import { fingerprint, hashFolder, listFiles } from './hash.ts';
+import { hashModelDir } from '../model/hash.ts';
+import { fingerprint, listFiles } from './hash.ts';
 import { checkModelLayout, modelDisplayName, toModelId } from './layout.ts';
 import { readState, writeState, type StoreState } from './state.ts';
 
@@ -25,7 +26,7 @@ export interface ModelEntry {
   kind: 'copy' | 'link' | 'download' | 'folder' | 'fixture';
   /** Unit: bytes, all files together. */
   size: number;
-  /** sha256 over the folder's files (see hash.ts), cached while the folder is unchanged. */
+  /** The engine's model hash (model/hash.ts: sha256 over paths, sizes and bytes), cached while the folder is unchanged. */
   sha256: string;
   isDefault: boolean;
 }
@@ -125,7 +126,7 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
       sha256 = cached.sha256;
       size = cached.size;
     } else {
-      sha256 = await hashFolder(real, files);
+      sha256 = await hashModelDir(real);
       size = files.reduce((n, f) => n + f.size, 0);
       state.hashes[real] = { fingerprint: fp, sha256, size };
       changed = true;

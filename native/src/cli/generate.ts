@@ -1,0 +1,142 @@
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { GenerateRequest, issuesOf, SCHEDULERS, type GenerateRequestInput } from '@atelier/common';
+import { createEngineHost } from '../host/host.ts';
+import { EXIT, UsageError, type CliContext } from './errors.ts';
+import { openStore } from './models.ts';
+import { ProgressBar } from './output.ts';
+
+const HELP = `Usage: atelier generate "<prompt>" --out <file.png | folder> [options]
+
+Options:
+  --negative <text>     negative prompt
+  --model <id|folder>   installed model id or a model folder (default: the default model)
+  --steps <n>           denoising steps, 1–150 (default 25)
+  --guidance <x>        classifier-free guidance scale, 0–30 (default 7.5; ≤ 1 disables it)
+  --scheduler <name>    ${SCHEDULERS.join(' | ')} (default euler_a)
+  --seed <n>            0–4294967295 (default random; images of a batch use seed, seed+1, …)
+  --width <px>          64–2048, multiple of 8 (default 512)
+  --height <px>         64–2048, multiple of 8 (default 512)
+  --count <n>           images to generate, 1–16 (default 1)
+  --provider <name>     auto | cpu | cuda | dml | coreml (default auto: the best usable)
+  --threads <n>         intra-op threads (default physical cores)
+  --out <path>          a .png file (with --count > 1: name-1.png, name-2.png, …) or a folder
+  -h, --help            show this help
+
+Prints one line per image: its seed and where it was written.`;
+
+const NUMERIC = ['steps', 'guidance', 'seed', 'width', 'height', 'count'] as const;
+
+export async function generateCommand(argv: string[], ctx: CliContext): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      negative: { type: 'string' },
+      model: { type: 'string' },
+      steps: { type: 'string' },
+      guidance: { type: 'string' },
+      scheduler: { type: 'string' },
+      seed: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      count: { type: 'string' },
+      provider: { type: 'string' },
+      threads: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    ctx.io.stdout.write(`${HELP}\n`);
+    return EXIT.ok;
+  }
+  const bad: string[] = [];
+  if (positionals.length !== 1) bad.push(`prompt: give exactly one prompt in quotes (got ${positionals.length})`);
+  if (!values.out) bad.push('out: --out <file.png | folder> is required');
+  const input: Record<string, unknown> = { prompt: positionals[0] ?? '' };
+  if (values.negative !== undefined) input.negativePrompt = values.negative;
+  if (values.scheduler !== undefined) input.scheduler = values.scheduler;
+  for (const k of NUMERIC) {
+    const raw = values[k];
+    if (raw === undefined) continue;
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) bad.push(`${k}: must be a number (got "${raw}")`);
+    else input[k] = n;
+  }
+  let threads: number | undefined;
+  if (values.threads !== undefined) {
+    threads = Number(values.threads);
+    if (!Number.isInteger(threads) || threads < 1)
+      bad.push(`threads: must be a whole number ≥ 1 (got "${values.threads}")`);
+  }
+  const parsed = GenerateRequest.safeParse(input);
+  if (!parsed.success)
+    for (const i of issuesOf(parsed.error))
+      if (!bad.some((b) => b.startsWith(`${i.field}:`))) bad.push(`${i.field || 'request'}: ${i.message}`);
+  if (bad.length) throw new UsageError(`invalid arguments: ${bad.join('; ')}`);
+  const req = parsed.data!;
+  const out = path.resolve(values.out!);
+  const targets = await outputTargets(out, req.count);
+
+  const store = openStore(ctx);
+  const host = createEngineHost({
+    store,
+    provider: values.provider ?? 'auto',
+    threads: threads ?? ctx.config.providerEnv.threads,
+    cacheDir: ctx.config.cacheDir,
+  });
+  const bar = new ProgressBar(ctx.io.stderr);
+  const started = performance.now();
+  try {
+    const result = await host.generate(values.model, req as GenerateRequestInput, {
+      signal: ctx.signal,
+      onProgress: (e) =>
+        bar.update(
+          `image ${e.imageIndex + 1}/${req.count}`,
+          e.step,
+          e.total,
+          `step ${e.step}/${e.total} ${(e.elapsedMs / 1000).toFixed(1)}s`,
+        ),
+    });
+    bar.done();
+    await mkdir(path.dirname(targets(0, 0, result.model.id)), { recursive: true });
+    for (const img of result.images) {
+      const file = targets(img.index, img.seed, result.model.id);
+      await writeFile(file, img.png);
+      ctx.io.stdout.write(`seed ${img.seed}  ${file}\n`);
+    }
+    ctx.io.stderr.write(
+      `${result.images.length} image${result.images.length === 1 ? '' : 's'} in ${((performance.now() - started) / 1000).toFixed(1)} s on ${result.model.provider} (${result.model.id})\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    bar.done();
+    await host.close();
+  }
+}
+
+/** Decides file names: a .png path is a file (numbered when several), anything else is a folder. */
+async function outputTargets(
+  out: string,
+  count: number,
+): Promise<(index: number, seed: number, model: string) => string> {
+  const isDir = await stat(out).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir && /\.png$/i.test(out)) {
+    if (count === 1) return () => out;
+    const base = out.slice(0, -4);
+    return (i) => `${base}-${i + 1}.png`;
+  }
+  if (!isDir) {
+    const exists = await stat(out).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new UsageError(`--out ${out} is a file; give a .png path or a folder`);
+  }
+  return (_i, seed, model) => path.join(out, `${model}-${seed}.png`);
+}

@@ -1,0 +1,94 @@
+import { AppError } from '@atelier/common';
+import { cliConfigFromEnv, type CliConfig } from './config.ts';
+import { doctorCommand } from './doctor.ts';
+import { generateCommand } from './generate.ts';
+import { modelsCommand } from './models.ts';
+import { EXIT, UsageError, type CliContext } from './errors.ts';
+import type { CliIO } from './output.ts';
+
+export { EXIT, UsageError, type CliContext } from './errors.ts';
+
+const HELP = `Usage: atelier <command> [options]
+
+Generate images with Stable Diffusion ONNX models on this machine.
+
+Commands:
+  generate "<prompt>"   generate images (atelier generate --help)
+  models <subcommand>   list, import, download, remove models, choose the default
+  doctor                check execution providers, threads and models, and what to fix
+
+Options:
+  -h, --help            show help (every command has its own --help)
+  -v, --version         show the version
+
+Environment:
+  ATELIER_MODELS_DIR    the models folder (default: the platform data folder)
+  ATELIER_CACHE_DIR     the optimised-graph cache folder
+  ATELIER_THREADS       intra-op threads (default: physical cores)`;
+
+export async function main(argv: string[], io: CliIO, config?: CliConfig, signal?: AbortSignal): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    const ctx: CliContext = {
+      io,
+      config: config ?? cliConfigFromEnv(),
+      signal: signal ?? new AbortController().signal,
+    };
+    switch (command) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.stdout.write(`${HELP}\n`);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      case '-v':
+      case '--version':
+        io.stdout.write(`${await version()}\n`);
+        return EXIT.ok;
+      case 'generate':
+        return await generateCommand(rest, ctx);
+      case 'models':
+        return await modelsCommand(rest, ctx);
+      case 'doctor':
+        return await doctorCommand(rest, ctx);
+      default:
+        throw new UsageError(`unknown command "${command}" (commands: generate, models, doctor; see atelier --help)`);
+    }
+  } catch (e) {
+    return report(e, io);
+  }
+}
+
+/** Prints one line for a failure and returns the exit code. */
+export function report(e: unknown, io: CliIO): number {
+  if (e instanceof UsageError) {
+    io.stderr.write(`atelier: ${e.message}\n`);
+    return EXIT.usage;
+  }
+  if (isParseArgsError(e)) {
+    io.stderr.write(`atelier: ${e.message.split('\n')[0]} (see --help)\n`);
+    return EXIT.usage;
+  }
+  if (AppError.is(e)) {
+    if (e.code === 'CANCELED') {
+      io.stderr.write(`atelier: canceled\n`);
+      return EXIT.canceled;
+    }
+    io.stderr.write(`atelier: ${e.userMessage.replace(/\s*\n\s*/g, ' ')}\n`);
+    return e.code === 'VALIDATION_FAILED' ? EXIT.usage : EXIT.failure;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  io.stderr.write(`atelier: unexpected error: ${message.split('\n')[0]}\n`);
+  return EXIT.failure;
+}
+
+function isParseArgsError(e: unknown): e is Error {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `atelier ${pkg.version}`;
+}
