@@ -1,20 +1,18 @@
 // The billing use cases on a real Postgres (migrated, RLS on, app and system roles) and the real
 // stripe SDK against the local peer: checkout, portal, webhooks, the grace sweeper.
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CloudEvent } from '@atelier/common/api';
 import { AppError } from '@atelier/common/errors';
-import { parseConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
 import type { Pool } from '../src/db/pool.ts';
-import { migrate } from '../src/db/migrate.ts';
 import { EventHub } from '../src/events/hub.ts';
 import { publishEvent } from '../src/events/publish.ts';
 import { currentUsage, reserve } from '../src/quota/usage.ts';
 import { createBillingService } from '../src/billing/billing-service.ts';
 import type { BillingService } from '../src/billing/billing-service.ts';
 import { StripeBilling } from '../src/billing/stripe-billing.ts';
+import { createTestDatabase } from './support/index.ts';
 import {
   PEER_SECRET_KEY,
   StripePeer,
@@ -27,11 +25,8 @@ import {
 const WHSEC = 'whsec_billing_service_test';
 const PRICE = 'price_pro_monthly';
 const DAY = 86_400_000;
-const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-const dbName = `atelier_billing_${process.pid}_${Date.now()}`;
 
 let peer: StripePeer;
-let admin: pg.Client;
 let appPool: Pool;
 let systemPool: Pool;
 let svc: BillingService;
@@ -42,11 +37,7 @@ const silent = { info: () => {}, warn: () => {}, error: () => {} };
 
 beforeAll(async () => {
   peer = await StripePeer.start();
-  admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const config = parseConfig({ DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}` });
-  await migrate(config);
+  const { config } = await createTestDatabase();
   hub = new EventHub(config.database.url);
   await hub.start();
   appPool = createPool(config, 'app', { max: 3 });
@@ -75,8 +66,6 @@ afterAll(async () => {
   await appPool?.end();
   await systemPool?.end();
   await peer?.close();
-  await admin?.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin?.end();
 });
 
 beforeEach(() => {

@@ -1,0 +1,241 @@
+/**
+ * Billing over HTTP: start a Checkout, open the Customer Portal, read the own subscription, the
+ * https page Stripe returns the browser to (it sends it on to the desktop's deep link), and the
+ * Stripe webhook. Without Stripe keys every one of them answers 503 BILLING_DISABLED.
+ *
+ * The webhook needs the exact bytes Stripe signed, so it lives in its own encapsulated context
+ * whose only content-type parser keeps the raw buffer; every other route keeps JSON parsing.
+ */
+import { AppError, CheckoutBody, ErrorBody, PlanId, UrlResponse } from '@atelier/common';
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createBillingService, RETURN_STATUSES, type BillingService } from '../../billing/billing-service.ts';
+import { StripeBilling } from '../../billing/stripe-billing.ts';
+import { withUserTx } from '../../db/tx.ts';
+import { publishEvent } from '../../events/publish.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The billing use cases, or null when billing is off (no Stripe keys). */
+    billing: BillingService | null;
+  }
+}
+
+export interface BillingRoutesOptions {
+  /** Unit: ms between sweeps for grace periods and scheduled cancellations; 0 = no timer (tests). */
+  reviewIntervalMs?: number;
+}
+
+const errors = {
+  400: ErrorBody,
+  401: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  429: ErrorBody,
+  502: ErrorBody,
+  503: ErrorBody,
+};
+const IdempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{8,100}$/, 'Idempotency-Key must be 8–100 letters, digits, - or _')
+    .optional(),
+});
+
+export const BillingState = z.object({
+  plan: PlanId,
+  /** Stripe's subscription status, or null when the user never subscribed. */
+  status: z.string().nullable(),
+  cancelAtPeriodEnd: z.boolean(),
+  currentPeriodEnd: z.string().datetime({ offset: true }).nullable(),
+  /** While a payment is retried: Pro stays until then. */
+  graceUntil: z.string().datetime({ offset: true }).nullable(),
+  /** Whether the Customer Portal can be opened. */
+  hasCustomer: z.boolean(),
+});
+
+const disabled = () =>
+  new AppError('BILLING_DISABLED', 'billing is off: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_PRO unset', {
+    userMessage:
+      'Billing is not configured on this server. An operator enables it by setting STRIPE_SECRET_KEY, ' +
+      'STRIPE_WEBHOOK_SECRET and STRIPE_PRICE_PRO (see docs/BILLING.md); until then plans are set with ' +
+      '`npm run admin -- set-plan <user> pro`.',
+  });
+
+const MESSAGES: Record<(typeof RETURN_STATUSES)[number], string> = {
+  success: 'Thank you! Your upgrade is confirmed in Atelier as soon as Stripe notifies us — usually within seconds.',
+  cancel: 'Checkout was canceled. Nothing was charged.',
+  portal: 'Your billing settings are saved.',
+};
+
+function returnPage(status: (typeof RETURN_STATUSES)[number]): string {
+  const target = `atelier://billing/return?status=${status}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta http-equiv="refresh" content="0;url=${target}">
+<title>Atelier</title>
+<style>body{font:16px system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}a{color:#5b3df5}</style>
+</head><body>
+<h1>Back to Atelier</h1>
+<p>${MESSAGES[status]}</p>
+<p><a href="${target}">Open Atelier</a> if it did not open by itself. You can close this tab.</p>
+</body></html>`;
+}
+
+const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, opts) => {
+  const { config, pool, systemPool, now, userRateLimit } = app.atelier;
+  const b = config.billing;
+  let service: BillingService | null = null;
+  if (b.enabled) {
+    if (!systemPool) throw new Error('billing needs AppDeps.systemPool (role atelier_system) for its webhook');
+    service = createBillingService({
+      billing: new StripeBilling({
+        secretKey: b.secretKey,
+        webhookSecret: b.webhookSecret,
+        proPriceId: b.proPriceId,
+        api: b.api,
+      }),
+      appPool: pool,
+      systemPool,
+      publish: publishEvent,
+      clock: () => now?.() ?? new Date(),
+      graceDays: b.graceDays,
+      proPriceId: b.proPriceId,
+      publicApiUrl: b.publicApiUrl,
+      log: app.log.child({ scope: 'billing' }),
+    });
+  }
+  app.decorate('billing', service);
+  const need = (): BillingService => {
+    if (!service) throw disabled();
+    return service;
+  };
+
+  app.post(
+    '/v1/billing/checkout',
+    {
+      preHandler: userRateLimit,
+      schema: {
+        tags: ['billing'],
+        body: CheckoutBody.optional(),
+        headers: IdempotencyHeaders,
+        response: { 200: UrlResponse, ...errors },
+      },
+    },
+    async (req) => {
+      const svc = need();
+      const u = await withUserTx(pool, req.user!.id, (tx) =>
+        tx.query<{ email: string | null }>('SELECT email FROM users WHERE id = $1', [req.user!.id]),
+      );
+      const key = req.headers['idempotency-key'];
+      return svc.startCheckout(
+        { id: req.user!.id, email: u.rows[0]?.email ?? null },
+        typeof key === 'string' ? { idempotencyKey: key } : {},
+      );
+    },
+  );
+
+  app.post(
+    '/v1/billing/portal',
+    { preHandler: userRateLimit, schema: { tags: ['billing'], response: { 200: UrlResponse, ...errors } } },
+    async (req) => need().openPortal(req.user!.id),
+  );
+
+  app.get(
+    '/v1/billing/subscription',
+    { preHandler: userRateLimit, schema: { tags: ['billing'], response: { 200: BillingState, ...errors } } },
+    async (req) => {
+      need();
+      const userId = req.user!.id;
+      return withUserTx(pool, userId, async (tx) => {
+        const r = await tx.query<{
+          plan: 'free' | 'pro';
+          status: string | null;
+          cancel_at_period_end: boolean | null;
+          current_period_end: Date | null;
+          grace_until: Date | null;
+          stripe_customer_id: string | null;
+          stripe_subscription_id: string | null;
+        }>(
+          `SELECT e.plan, s.status, s.cancel_at_period_end, s.current_period_end, s.grace_until,
+                  s.stripe_customer_id, s.stripe_subscription_id
+             FROM effective_plans e LEFT JOIN subscriptions s ON s.user_id = e.user_id
+            WHERE e.user_id = $1`,
+          [userId],
+        );
+        const row = r.rows[0];
+        return {
+          plan: row?.plan ?? 'free',
+          // A row made only to remember the customer (checkout started, never paid) has no status.
+          status: row?.stripe_subscription_id || row?.plan === 'pro' ? (row?.status ?? null) : null,
+          cancelAtPeriodEnd: row?.cancel_at_period_end ?? false,
+          currentPeriodEnd: row?.current_period_end?.toISOString() ?? null,
+          graceUntil: row?.grace_until?.toISOString() ?? null,
+          hasCustomer: Boolean(row?.stripe_customer_id),
+        };
+      });
+    },
+  );
+
+  // Stripe sends the browser here after Checkout or the portal; it carries no authority (the
+  // plan only ever changes through the signed webhook) and only sends the browser on.
+  app.get(
+    '/v1/billing/return',
+    {
+      config: { auth: false },
+      schema: {
+        tags: ['billing'],
+        security: [],
+        querystring: z.object({ status: z.enum(RETURN_STATUSES), session_id: z.string().max(255).optional() }),
+      },
+    },
+    async (req, reply) => {
+      need();
+      return reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .header('referrer-policy', 'no-referrer')
+        .header(
+          'content-security-policy',
+          "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
+        .send(returnPage(req.query.status));
+    },
+  );
+
+  await app.register(async (raw: FastifyInstance) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 512 * 1024 }, (_req, body, done) => done(null, body));
+    raw.post('/v1/webhooks/stripe', { config: { auth: false }, schema: { hide: true } }, async (req, reply) => {
+      const svc = need();
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const sig = req.headers['stripe-signature'];
+      const outcome = await svc.handleWebhook(body, typeof sig === 'string' ? sig : undefined);
+      return reply.code(200).send({ received: true, outcome });
+    });
+  });
+
+  if (service && opts.reviewIntervalMs !== 0) {
+    const svc = service;
+    let timer: NodeJS.Timeout | null = null;
+    let running = false;
+    app.addHook('onReady', async () => {
+      timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        svc
+          .reviewDue()
+          .catch((err: unknown) => app.log.error({ err }, 'billing: review sweep failed'))
+          .finally(() => (running = false));
+      }, opts.reviewIntervalMs ?? 60_000);
+      timer.unref();
+    });
+    app.addHook('onClose', async () => {
+      if (timer) clearInterval(timer);
+    });
+  }
+};
+
+export default fp(billingRoutes, { name: 'billing-routes' });
