@@ -4,9 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../src/index.ts';
+import { decodePng, loadModel } from '../src/index.ts';
 import { buildUnet, buildVaeDecoder } from '../src/onnx-build/sd-fixture.ts';
-import { buildFixtures, copyModel, type Fixtures, NATIVE_DIR, renameOnnxInput } from './support.ts';
+import { buildFixtures, copyModel, type Fixtures, NATIVE_DIR, renameOnnxInput, request } from './support.ts';
 
 let fx: Fixtures;
 beforeAll(() => {
@@ -115,6 +115,30 @@ describe('npm run models:fixture', () => {
       expect(readFileSync(path.join(out, 'atelier-fixture-sd/unet/model.onnx_data')).equals(again)).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('models with other tensor types', () => {
+  it('runs a UNet with float16 inputs and outputs, converting at the boundary', async () => {
+    const dir = copyModel(fx.sd, fx.root, 'fp16');
+    const unet = buildUnet(1503, 32, 'int64', true);
+    writeFileSync(path.join(dir, 'unet/model.onnx'), unet.model);
+    writeFileSync(path.join(dir, 'unet/model.onnx_data'), unet.externalData!);
+    const half = await loadModel({ modelDir: dir });
+    const full = await loadModel({ modelDir: fx.sd });
+    try {
+      const req = request({ scheduler: 'ddim', steps: 3 });
+      const a = decodePng((await half.generate(req)).images[0]!.png).data;
+      const b = decodePng((await full.generate(req)).images[0]!.png).data;
+      // Same weights, so the images agree up to float16 rounding of the UNet's inputs and outputs.
+      let diff = 0;
+      for (let i = 0; i < a.length; i++) diff += Math.abs(a[i]! - b[i]!);
+      expect(diff / a.length).toBeLessThan(8);
+      expect(Buffer.from(a).equals(Buffer.from(b))).toBe(false);
+    } finally {
+      await half.dispose();
+      await full.dispose();
     }
   });
 });

@@ -103,13 +103,19 @@ export function buildTextEncoder(seed: number, hidden: number, layers = 2, heads
   return g.build(OPSET).model;
 }
 
-export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 'float') {
+/**
+ * `fp16Io` declares sample, encoder_hidden_states and out_sample as float16 (computing in float32
+ * inside), the interface of an fp16 export, so the pipeline's dtype conversions run for real.
+ */
+export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 'float', fp16Io = false) {
   const g = new GraphBuilder('unet', seed);
   const nn = new Layers(g);
   const [c0, c1, groups, tdim] = [16, 32, 4, 64];
-  const sample = g.input('sample', ElemType.FLOAT, ['batch', 4, 'height', 'width']);
+  const io = fp16Io ? ElemType.FLOAT16 : ElemType.FLOAT;
+  const toFloat = (x: string) => (fp16Io ? g.op('Cast', [x], { to: ai(ElemType.FLOAT) }) : x);
+  const sample = toFloat(g.input('sample', io, ['batch', 4, 'height', 'width']));
   const timestep = g.input('timestep', timestepType === 'int64' ? ElemType.INT64 : ElemType.FLOAT, ['steps']);
-  const context = g.input('encoder_hidden_states', ElemType.FLOAT, ['batch', 'sequence', hidden]);
+  const context = toFloat(g.input('encoder_hidden_states', io, ['batch', 'sequence', hidden]));
   const ctx = { name: context, dim: hidden };
 
   // Sinusoidal timestep embedding → MLP, as diffusers' Timesteps + TimestepEmbedding.
@@ -139,8 +145,9 @@ export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 
   const eps = nn.conv(nn.silu(nn.groupNorm(up, c0, groups)), c0, 4, 3, 1, 0.5);
   // A share of the input passes straight through so the fixture's "noise estimate" tracks the
   // noise in the sample, like a trained model's does, and sampling stays bounded.
-  g.op('Add', [eps, g.op('Mul', [sample, g.scalar('passthrough', 0.5)])], {}, 'out_sample');
-  g.output('out_sample', ElemType.FLOAT, ['batch', 4, 'height', 'width']);
+  const out = g.op('Add', [eps, g.op('Mul', [sample, g.scalar('passthrough', 0.5)])]);
+  g.op('Cast', [out], { to: ai(io) }, 'out_sample');
+  g.output('out_sample', io, ['batch', 4, 'height', 'width']);
   return g.build(OPSET, 'model.onnx_data');
 }
 

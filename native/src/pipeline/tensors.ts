@@ -45,7 +45,13 @@ export function floatTensor(type: TensorType, data: Float32Array, dims: number[]
   if (type === 'float16') {
     const bits = new Uint16Array(data.length);
     for (let i = 0; i < data.length; i++) bits[i] = toHalfBits(data[i]!);
-    return new ort.Tensor('float16', bits, dims);
+    const tensor = new ort.Tensor('float16', bits, dims);
+    // onnxruntime-common wraps the bits in a Float16Array where the runtime has one (Node ≥ 24),
+    // and onnxruntime-node 1.30's binding then sees a byte length of 0 and refuses the input
+    // ("not enough space: expected N, got 0"; microsoft/onnxruntime PR #32323). The binding
+    // accepts raw Uint16Array bits, so hand it those.
+    if (!(tensor.data instanceof Uint16Array)) (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
+    return tensor;
   }
   return new ort.Tensor('float32', data, dims);
 }
