@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, type AppDeps } from './app.ts';
+import { createModelCatalogue } from './catalogue/catalogue.ts';
 import { loadConfig, type Config } from './config.ts';
 import { createPool } from './db/pool.ts';
 import { EventHub } from './events/hub.ts';
@@ -35,7 +36,9 @@ export async function startApi(
   const events = new EventHub(config.database.appUrl, (msg, err) => logger && logger.warn({ err }, msg));
   await queue.start();
   await events.start();
-  const app = await buildApp({ config, pool, systemPool, queue, events, logger, ...opts.extend });
+  // The catalogue also gates POST /v1/generations: unknown or forbidden models are MODEL_NOT_AVAILABLE.
+  const catalogue = createModelCatalogue(config.gen.catalogue, { modelsRoot: config.gen.modelsRoot });
+  const app = await buildApp({ config, pool, systemPool, queue, events, logger, catalogue, ...opts.extend });
   const address = await app.listen({ host: config.api.host, port: opts.port ?? config.api.port });
   let closing: Promise<void> | null = null;
   return {
