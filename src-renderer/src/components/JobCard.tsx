@@ -1,6 +1,7 @@
 import type { LocalJob } from '@atelier/common';
 import { useS, useStores } from '../stores/index.ts';
 import { ProgressBar } from './ProgressBar.tsx';
+import { isWaiting } from '../stores/jobs.ts';
 
 const STATE_LABEL: Record<LocalJob['state'], string> = {
   queued: 'Queued',
@@ -69,7 +70,7 @@ export function JobCard({ job, reorderable = false }: { job: LocalJob; reorderab
         )}
       </div>
       <div className="job-actions">
-        {reorderable && job.state === 'queued' && (
+        {reorderable && isWaiting(job) && (
           <>
             <button
               type="button"

@@ -29,6 +29,7 @@ export function VirtualGrid<T>(props: VirtualGridProps<T>) {
   const ref = useRef<HTMLDivElement>(null);
   const [size, setSize] = useState({ width: 0, height: 0 });
   const [scrollTop, setScrollTop] = useState(0);
+  const pointerFocus = useRef(false);
 
   useLayoutEffect(() => {
     const el = ref.current;
@@ -122,8 +123,19 @@ export function VirtualGrid<T>(props: VirtualGridProps<T>) {
       tabIndex={0}
       onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
       onKeyDown={onKeyDown}
+      onMouseDown={() => {
+        pointerFocus.current = true;
+      }}
+      onMouseUp={() => {
+        pointerFocus.current = false;
+      }}
       onFocus={() => {
-        if (activeIndex < 0 && items.length > 0) onActiveIndexChange(0);
+        // Tabbing in makes the first cell on screen active; a click picks its own cell instead,
+        // and must not scroll the grid under the pointer.
+        if (!pointerFocus.current && activeIndex < 0 && items.length > 0)
+          onActiveIndexChange(
+            Math.min(items.length - 1, Math.ceil(scrollTop / Math.max(1, win.rowHeight)) * win.columns),
+          );
       }}
       data-rendered-cells={win.endIndex - win.startIndex}
     >

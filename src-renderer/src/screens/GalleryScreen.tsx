@@ -5,6 +5,7 @@ import { VirtualGrid } from '../components/VirtualGrid.tsx';
 import { useS, useStores } from '../stores/index.ts';
 import type { Board } from '../stores/gallery.ts';
 import { Viewer } from './Viewer.tsx';
+import { Icon } from '../components/Icon.tsx';
 
 const cellId = (img: LibraryImage) => `cell-${img.id}`;
 
@@ -68,7 +69,7 @@ function BoardItem({ board, current }: { board: Board; current: boolean }) {
           title="Rename"
           onClick={() => setEditing(true)}
         >
-          ✎
+          <Icon name="pencil" size={14} />
         </button>
         <button
           type="button"
@@ -77,7 +78,7 @@ function BoardItem({ board, current }: { board: Board; current: boolean }) {
           title="Delete"
           onClick={() => setConfirmDelete(true)}
         >
-          🗑
+          <Icon name="trash" size={14} />
         </button>
       </span>
       <Modal open={confirmDelete} onClose={() => setConfirmDelete(false)} label={`Delete board ${board.name}`}>
@@ -385,7 +386,7 @@ export function GalleryScreen() {
                 )}
                 {img.origin === 'cloud' && (
                   <span className="thumb-origin" aria-hidden="true">
-                    ☁
+                    <Icon name="cloud" size={14} />
                   </span>
                 )}
               </div>

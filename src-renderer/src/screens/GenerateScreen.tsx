@@ -5,6 +5,7 @@ import { JobCard } from '../components/JobCard.tsx';
 import { SIZE_PRESETS } from '../lib/sizes.ts';
 import { isActive, orderedJobs } from '../stores/jobs.ts';
 import { useS, useStores } from '../stores/index.ts';
+import { Icon } from '../components/Icon.tsx';
 
 export const SCHEDULER_LABELS: Record<Scheduler, string> = {
   euler: 'Euler',
@@ -318,7 +319,7 @@ export function GenerateScreen() {
                 title={form.seedLocked ? 'Unlock seed' : 'Lock seed'}
                 onClick={() => update({ seedLocked: !form.seedLocked })}
               >
-                {form.seedLocked ? '🔒' : '🔓'}
+                <Icon name={form.seedLocked ? 'lock' : 'unlock'} />
               </button>
               <button
                 type="button"
@@ -327,7 +328,7 @@ export function GenerateScreen() {
                 title="Random seed"
                 onClick={() => generate.getState().randomizeSeed()}
               >
-                🎲
+                <Icon name="dice" />
               </button>
             </div>
           </Field>

@@ -18,6 +18,8 @@ export interface JobsState {
 
 const ACTIVE = new Set(['queued', 'running', 'waiting_online']);
 export const isActive = (j: LocalJob): boolean => ACTIVE.has(j.state);
+/** Jobs that have not started: the ones the queue can reorder. */
+export const isWaiting = (j: LocalJob): boolean => j.state === 'queued' || j.state === 'waiting_online';
 
 /** Active jobs in queue order first, then finished ones newest first. */
 export function orderedJobs(jobs: Record<string, LocalJob>): LocalJob[] {
@@ -29,7 +31,7 @@ export function orderedJobs(jobs: Record<string, LocalJob>): LocalJob[] {
 
 /** The queue index (among waiting jobs, 0 = next to run) a queued job moves to by `delta` places; null if it cannot move. */
 export function reorderTarget(jobs: LocalJob[], id: string, delta: number): number | null {
-  const waiting = jobs.filter((j) => j.state === 'queued').sort((a, b) => a.position - b.position);
+  const waiting = jobs.filter(isWaiting).sort((a, b) => a.position - b.position || a.id.localeCompare(b.id));
   const i = waiting.findIndex((j) => j.id === id);
   if (i < 0) return null;
   const to = Math.max(0, Math.min(waiting.length - 1, i + delta));

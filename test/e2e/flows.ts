@@ -1,0 +1,263 @@
+// The user journeys, as a person would take them: by labels, roles and visible text.
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { assert, count, enabled, exactText, hasAttr, hasText, hasValue, hidden, until, visible } from './expect.ts';
+import type { Steps } from './harness.ts';
+
+export interface FlowContext {
+  page: Page;
+  repo: string;
+  artifacts: string;
+  url: string;
+  fixtureModelsDir: string;
+  consoleErrors: string[];
+  admin(...args: string[]): string;
+  confirmationCode(email: string): string;
+}
+
+const LOCAL_PROMPT = 'a small red lighthouse on a cliff';
+const CLOUD_PROMPT = 'a blue paper boat on a pond';
+const SEED = '1234';
+const FIXTURE_MODEL = 'atelier-fixture-turbo';
+
+const shot = (c: FlowContext, name: string) =>
+  c.page.screenshot({ path: path.join(c.artifacts, `${name}.png`), fullPage: true });
+const nav = (page: Page, name: string) =>
+  page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: new RegExp(`^${name}`) })
+    .click();
+
+/** Fills the Generate form for a quick run of the fixture model and submits it. */
+async function generate(page: Page, prompt: string, where: 'This computer' | 'Atelier Cloud'): Promise<void> {
+  await nav(page, 'Generate');
+  await page.getByLabel('Prompt', { exact: true }).fill(prompt);
+  await page.getByLabel('Steps', { exact: true }).fill('2');
+  await page.getByLabel('Seed', { exact: true }).fill(SEED);
+  await page.getByRole('radio', { name: where }).check();
+  await page.getByRole('button', { name: 'Generate', exact: true }).click();
+}
+
+export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<void> {
+  await steps.run('first run opens on Generate with a labelled prompt', async () => {
+    const c = ctx();
+    await c.page.goto(c.url);
+    await visible(c.page.getByLabel('Prompt', { exact: true }));
+    await enabled(c.page.getByRole('button', { name: 'Generate', exact: true }));
+    // The token left the address bar; the screen is in the hash.
+    await until(
+      'the address to show #/generate',
+      async () => c.page.url(),
+      (u) => /#\/generate$/.test(u),
+    );
+    await shot(c, '01-generate-first-run');
+  });
+
+  await steps.run('settings lists the fixture model (importing it when missing)', async () => {
+    const { page, fixtureModelsDir } = ctx();
+    await nav(page, 'Settings');
+    await visible(page.getByRole('heading', { name: 'Settings' }));
+    const models = page.getByRole('region', { name: 'Models' });
+    if (!(await models.getByText(FIXTURE_MODEL).first().isVisible())) {
+      await page.getByLabel('Import a model folder').fill(path.join(fixtureModelsDir, FIXTURE_MODEL));
+      await page.getByLabel('How').selectOption('link');
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await visible(models.getByText(FIXTURE_MODEL).first());
+    }
+    await models
+      .getByRole('radio', { name: new RegExp(FIXTURE_MODEL) })
+      .first()
+      .check();
+    await shot(ctx(), '02-settings');
+  });
+
+  await steps.run('an inline message stops an invalid request', async () => {
+    const { page } = ctx();
+    await nav(page, 'Generate');
+    await page.getByLabel('Prompt', { exact: true }).fill('   ');
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    await visible(page.getByText('prompt must not be empty'));
+  });
+
+  await steps.run('generates locally with the fixture model (Ctrl+Enter) and shows live progress', async () => {
+    const { page } = ctx();
+    await nav(page, 'Generate');
+    await page.getByLabel('Prompt', { exact: true }).fill(LOCAL_PROMPT);
+    await page.getByLabel('Steps', { exact: true }).fill('2');
+    await page.getByLabel('Seed', { exact: true }).fill(SEED);
+    await page.getByRole('radio', { name: 'This computer' }).check();
+    await hasText(page.getByTestId('route-reason'), /\S/);
+    await page.getByLabel('Prompt', { exact: true }).press('Control+Enter');
+    const job = page.getByRole('listitem', { name: new RegExp(`: ${LOCAL_PROMPT}`) }).first();
+    await visible(job);
+    await visible(job.getByText('Local', { exact: true }));
+    await visible(page.getByRole('listitem', { name: `Done: ${LOCAL_PROMPT}` }).first(), 120_000);
+    await shot(ctx(), '03-generate-local-done');
+  });
+
+  await steps.run('the image appears in the gallery with its metadata', async () => {
+    const { page } = ctx();
+    await nav(page, 'Gallery');
+    const grid = page.getByRole('listbox', { name: 'Images' });
+    const cell = grid.getByRole('option', { name: new RegExp(LOCAL_PROMPT) }).first();
+    await visible(cell);
+    await shot(ctx(), '04-gallery');
+    await cell.dblclick();
+    const viewer = page.getByRole('dialog', { name: 'Image viewer' });
+    await visible(viewer);
+    const meta = viewer.getByRole('table');
+    await hasText(meta.getByRole('row', { name: /Prompt/ }).first(), LOCAL_PROMPT);
+    await hasText(meta.getByRole('row', { name: /^Seed/ }), SEED);
+    await hasText(meta.getByRole('row', { name: /^Steps/ }), '2');
+    await hasText(meta.getByRole('row', { name: /^Model/ }), /\S/);
+    await visible(viewer.getByRole('img', { name: LOCAL_PROMPT }));
+    // The full image really loaded.
+    await until(
+      'the full image to load',
+      () =>
+        viewer
+          .getByRole('img', { name: LOCAL_PROMPT })
+          .evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+      (w) => w > 0,
+    );
+    await shot(ctx(), '05-viewer');
+  });
+
+  await steps.run('viewer: star, Esc closes, "Reuse settings" fills Generate', async () => {
+    const { page } = ctx();
+    const viewer = page.getByRole('dialog', { name: 'Image viewer' });
+    await viewer.getByRole('button', { name: /Star/ }).click();
+    await visible(viewer.getByRole('button', { name: /Starred/ }));
+    await page.keyboard.press('Escape');
+    await hidden(viewer);
+    const cell = page.getByRole('option', { name: new RegExp(`${LOCAL_PROMPT}, starred`) }).first();
+    await visible(cell);
+    await cell.dblclick();
+    await viewer.getByRole('button', { name: 'Reuse settings' }).click();
+    await hasValue(page.getByLabel('Prompt', { exact: true }), LOCAL_PROMPT);
+    await hasValue(page.getByLabel('Seed', { exact: true }), SEED);
+    await hasAttr(page.getByRole('button', { name: 'Lock seed' }), 'aria-pressed', 'true');
+  });
+
+  await steps.run('gallery: boards, delete with undo', async () => {
+    const { page } = ctx();
+    await nav(page, 'Gallery');
+    await page.getByLabel('New board name').fill('Lighthouses');
+    await page.getByRole('button', { name: 'Create board' }).click();
+    const boards = page.getByRole('navigation', { name: 'Boards' });
+    await visible(boards.getByRole('button', { name: /^Lighthouses/ }));
+    const grid = page.getByRole('listbox', { name: 'Images' });
+    await grid.getByRole('option').first().click();
+    await page.getByLabel('Move to board').selectOption({ label: 'Lighthouses' });
+    await hasText(boards.getByRole('button', { name: /^Lighthouses/ }), '1');
+    const before = await grid.getByRole('option').count();
+    await grid.getByRole('option').first().click();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await visible(page.getByText(/^Deleted 1 image/));
+    await count(grid.getByRole('option'), before - 1);
+    await page.getByRole('button', { name: 'Undo' }).click();
+    await visible(page.getByText(/^Restored 1 image/));
+    await count(page.getByRole('listbox', { name: 'Images' }).getByRole('option'), before);
+  });
+
+  await steps.run('queue lists the finished local job', async () => {
+    const { page } = ctx();
+    await nav(page, 'Queue');
+    await visible(
+      page
+        .getByRole('list', { name: 'Finished jobs' })
+        .getByRole('listitem', { name: `Done: ${LOCAL_PROMPT}` })
+        .first(),
+    );
+    await shot(ctx(), '06-queue');
+  });
+
+  await steps.run('dark theme from Settings', async () => {
+    const { page } = ctx();
+    await nav(page, 'Settings');
+    await page.getByLabel('Theme').selectOption('dark');
+    await hasAttr(page.locator('html'), 'data-theme', 'dark');
+    await shot(ctx(), '07-settings-dark');
+    await page.getByLabel('Theme').selectOption('system');
+    await hasAttr(page.locator('html'), 'data-theme', null);
+  });
+
+  await steps.run('no uncaught errors in the page', async () => {
+    const { consoleErrors } = ctx();
+    assert(consoleErrors.length === 0, `uncaught errors in the page:\n${consoleErrors.join('\n')}`);
+  });
+}
+
+export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<void> {
+  const email = `e2e-${Date.now().toString(36)}@example.com`;
+  const password = 'Atelier2e2e';
+
+  await steps.run('sign up with live password feedback and confirm with the emailed code', async () => {
+    const c = ctx();
+    const { page } = c;
+    await nav(page, 'Account');
+    await page.getByRole('button', { name: 'Create an account' }).click();
+    await page.getByLabel('Email').fill(email);
+    const rules = page.getByRole('list', { name: 'Password requirements' });
+    await page.getByLabel('Password', { exact: true }).fill('short');
+    await hasText(rules.getByText('At least 8 characters'), 'missing');
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await hasText(rules.getByText('At least 8 characters'), 'done');
+    await hasText(rules.getByText('A digit'), 'done');
+    await shot(c, '08-account-sign-up');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await visible(page.getByRole('heading', { name: 'Confirm your email' }));
+    await page.getByLabel('Verification code').fill(c.confirmationCode(email));
+    await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+    await visible(page.getByRole('heading', { name: 'Sign in' }));
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await visible(page.getByText(email));
+    await exactText(page.getByTestId('plan-badge'), 'Free');
+    await visible(page.getByText('0 of 100 cloud images used').first());
+    await shot(c, '09-account-signed-in');
+  });
+
+  await steps.run('generates in the cloud with the cost shown first and live progress', async () => {
+    const { page } = ctx();
+    await nav(page, 'Generate');
+    await page.getByLabel('Prompt', { exact: true }).fill(CLOUD_PROMPT);
+    await page.getByRole('radio', { name: 'Atelier Cloud' }).check();
+    await hasText(page.getByTestId('cloud-cost'), /uses 1 of your 100 cloud images left/);
+    await shot(ctx(), '10-generate-cloud-cost');
+    await generate(page, CLOUD_PROMPT, 'Atelier Cloud');
+    const job = page.getByRole('listitem', { name: new RegExp(`: ${CLOUD_PROMPT}`) }).first();
+    await visible(job.getByText('Cloud', { exact: true }));
+    // Live progress: the bar moves before the job is done.
+    await visible(page.getByRole('progressbar', { name: new RegExp(CLOUD_PROMPT) }).first(), 60_000);
+    await visible(page.getByRole('listitem', { name: `Done: ${CLOUD_PROMPT}` }).first(), 180_000);
+    await shot(ctx(), '11-generate-cloud-done');
+  });
+
+  await steps.run('the cloud image joins the gallery and the usage meter updates', async () => {
+    const { page } = ctx();
+    await nav(page, 'Gallery');
+    const grid = page.getByRole('listbox', { name: 'Images' });
+    await visible(grid.getByRole('option', { name: new RegExp(CLOUD_PROMPT) }).first(), 60_000);
+    await visible(grid.getByRole('option', { name: new RegExp(LOCAL_PROMPT) }).first());
+    await shot(ctx(), '12-gallery-local-and-cloud');
+    await nav(page, 'Account');
+    await visible(page.getByText('1 of 100 cloud images used').first(), 30_000);
+  });
+
+  await steps.run('at quota the app says so and offers Upgrade', async () => {
+    const c = ctx();
+    const { page } = c;
+    c.admin('set-usage', email, '100');
+    await generate(page, `${CLOUD_PROMPT} again`, 'Atelier Cloud');
+    const alert = page.getByRole('alert').filter({ hasText: /used all your cloud images/ });
+    await visible(alert);
+    await visible(alert.getByRole('button', { name: 'Upgrade' }));
+    await shot(c, '13-quota-exceeded');
+    await nav(page, 'Account');
+    await visible(page.getByText('100 of 100 cloud images used').first(), 30_000);
+    await visible(page.getByRole('button', { name: 'Upgrade' }));
+    await shot(c, '14-account-at-quota');
+  });
+}

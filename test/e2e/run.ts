@@ -1,0 +1,162 @@
+// The browser e2e suite: the real renderer, driven in Debian's Chromium through the desktop's
+// browser host, against the local cloud stack. Invoked by `npm test` (test/run.ts) as
+//   node test/e2e/run.ts --report <json>
+// and writes { passed, failed, skipped, steps } there; exits non-zero when any step failed.
+// Screenshots of every screen go to test/artifacts/e2e/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { freePort, startChild, Steps, type Child } from './harness.ts';
+import { cloudFlow, localFlow, type FlowContext } from './flows.ts';
+import { findConfirmationCode, readStack } from './stack.ts';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const args = process.argv.slice(2);
+if (args.includes('--help')) {
+  console.log(`Usage: node test/e2e/run.ts [--report <file>] [--keep] [--log]
+Drives the real UI in Chromium (/usr/bin/chromium or $CHROMIUM) through src-main/host against the local stack.
+  --report <file>  where to write { passed, failed, skipped, steps } (default test/artifacts/e2e.json)
+  --keep           keep the temporary user-data folders
+  --log            echo the stack's and host's output`);
+  process.exit(0);
+}
+const opt = (flag: string) => {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const reportFile = path.resolve(opt('--report') ?? path.join(repo, 'test/artifacts/e2e.json'));
+const keep = args.includes('--keep');
+const log = args.includes('--log');
+const artifacts = path.join(repo, 'test/artifacts/e2e');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const hostScript = path.join(repo, 'src-main/host/main.ts');
+const stackScript = path.join(repo, 'cloud/src/stack/main.ts');
+const adminScript = path.join(repo, 'cloud/src/admin/main.ts');
+const fixtureScript = path.join(repo, 'native/scripts/build-fixture-models.ts');
+
+const children: Child[] = [];
+const tempDirs: string[] = [];
+let context: BrowserContext | null = null;
+let page: Page | null = null;
+const steps = new Steps(artifacts, () => page);
+
+async function cleanup(): Promise<void> {
+  await context?.close().catch(() => undefined);
+  // Host first (it talks to the stack), then the stack.
+  for (const c of [...children].reverse()) await c.stop();
+  if (!keep) for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    void cleanup().then(() => process.exit(130));
+  });
+
+const tmp = (prefix: string) => {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+};
+
+console.log('e2e (Chromium)');
+let flow: FlowContext | null = null;
+let stackRunning = false;
+
+await steps.run('prerequisites: Chromium, fixture models, the browser host', async () => {
+  if (!existsSync(chromiumPath))
+    throw new Error(
+      `Chromium not found at ${chromiumPath}: install it with \`apt-get install -y chromium\` (.ci/run does).`,
+    );
+  if (!existsSync(hostScript))
+    throw new Error('src-main/host/main.ts is missing: the browser host is needed to drive the UI.');
+  if (existsSync(fixtureScript)) {
+    const r = spawnSync(process.execPath, [fixtureScript, '--if-missing'], {
+      cwd: repo,
+      stdio: log ? 'inherit' : 'pipe',
+    });
+    if (r.status !== 0) throw new Error(`building fixture models failed:\n${r.stderr?.toString() ?? ''}`);
+  }
+});
+
+if (existsSync(stackScript)) {
+  await steps.run('the local cloud stack starts (npm run stack)', async () => {
+    const apiPort = await freePort();
+    const { child } = await startChild('stack', stackScript, [], {
+      cwd: repo,
+      env: { ATELIER_API_PORT: String(apiPort), ATELIER_STACK_DATA: tmp('atelier-e2e-stack-') },
+      ready: /^READY/,
+      timeoutMs: 240_000,
+      log,
+    });
+    children.push(child);
+    stackRunning = true;
+  });
+} else {
+  steps.skip('the local cloud stack starts (npm run stack)', 'cloud/src/stack/main.ts is not in this checkout');
+}
+
+await steps.run('the browser host serves the UI', async () => {
+  const userData = tmp('atelier-e2e-profile-');
+  const { child, match } = await startChild('host', hostScript, ['--user-data', userData], {
+    cwd: repo,
+    ready: /^(?:OPEN|READY)\s+(http:\/\/127\.0\.0\.1:\d+\/\S*)/,
+    timeoutMs: 180_000,
+    log,
+  });
+  children.push(child);
+  const url = match[1]!;
+  context = await chromium.launchPersistentContext(tmp('atelier-e2e-chromium-'), {
+    executablePath: chromiumPath,
+    headless: true,
+    chromiumSandbox: false,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 860 },
+    colorScheme: 'light',
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  const consoleErrors: string[] = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  flow = {
+    page,
+    repo,
+    artifacts,
+    url,
+    consoleErrors,
+    fixtureModelsDir: path.join(repo, 'native/fixtures/models'),
+    admin: (...a: string[]) => {
+      const r = spawnSync(process.execPath, [adminScript, ...a], { cwd: repo, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`admin ${a.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+      return r.stdout;
+    },
+    confirmationCode: (email: string) => findConfirmationCode(repo, readStack(repo), email),
+  };
+});
+
+const ctx = () => {
+  if (!flow) throw new Error('the UI is not up');
+  return flow;
+};
+await localFlow(steps, ctx);
+if (stackRunning) await cloudFlow(steps, ctx);
+else
+  steps.skip(
+    'cloud flow: sign up → cloud generation → usage → quota',
+    'the local cloud stack is not available in this checkout',
+  );
+
+await cleanup();
+steps.writeReport(reportFile);
+console.log(`e2e: ${steps.passed} passed, ${steps.failed} failed; screenshots in ${path.relative(repo, artifacts)}/`);
+process.exit(steps.failed > 0 ? 1 : 0);
