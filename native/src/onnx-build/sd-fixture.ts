@@ -164,7 +164,7 @@ export function buildVaeDecoder(seed: number, latentChannels = 4): Uint8Array {
   h = nn.upsample2x(h, 16);
   h = nn.upsample2x(h, 16);
   h = nn.resnet(h, 16, 16, groups);
-  g.op('Identity', [nn.conv(nn.silu(nn.groupNorm(h, 16, groups)), 16, 3, 3, 1, 1.5)], {}, 'sample');
+  g.op('Identity', [nn.conv(nn.silu(nn.groupNorm(h, 16, groups)), 16, 3, 3, 1, 0.6)], {}, 'sample');
   g.output('sample', ElemType.FLOAT, ['batch', 3, 'height', 'width']);
   return g.build(OPSET).model;
 }
