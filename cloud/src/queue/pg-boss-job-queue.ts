@@ -81,7 +81,13 @@ export class PgBossJobQueue implements JobQueue {
   async work(handler: JobHandler, opts: WorkOptions): Promise<void> {
     await this.boss.work(
       GENERATION_QUEUE,
-      { includeMetadata: true, localConcurrency: opts.concurrency, batchSize: 1, pollingIntervalSeconds: 2 },
+      {
+        includeMetadata: true,
+        localConcurrency: opts.concurrency,
+        batchSize: 1,
+        pollingIntervalSeconds: 1,
+        notifyPollingIntervalSeconds: 1,
+      },
       async (jobs: JobWithMetadata<GenerationJob>[]) => {
         for (const job of jobs) {
           await handler(
@@ -104,7 +110,13 @@ export class PgBossJobQueue implements JobQueue {
     );
     await this.boss.work(
       GENERATION_DEAD_LETTER_QUEUE,
-      { includeMetadata: true, localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: 2 },
+      {
+        includeMetadata: true,
+        localConcurrency: 1,
+        batchSize: 1,
+        pollingIntervalSeconds: 1,
+        notifyPollingIntervalSeconds: 1,
+      },
       async (jobs: JobWithMetadata<GenerationJob>[]) => {
         for (const job of jobs)
           await opts.onDeadLetter({ generationId: job.data.generationId, userId: job.data.userId, jobId: job.id });
