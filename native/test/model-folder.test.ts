@@ -142,3 +142,14 @@ describe('models with other tensor types', () => {
     }
   });
 });
+
+describe('execution providers', () => {
+  it('reports a provider onnxruntime does not have as ENGINE_PROVIDER_UNAVAILABLE, not as a bad model', async () => {
+    const e = await loadModel({ modelDir: fx.sd, providers: ['no-such-provider'] }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(AppError.is(e, 'ENGINE_PROVIDER_UNAVAILABLE')).toBe(true);
+    expect((e as AppError).message).toMatch(/^execution provider no-such-provider cannot run here/);
+  });
+});

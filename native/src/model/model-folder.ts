@@ -129,7 +129,14 @@ export async function openModelFolder(
       opened.push(s);
       return s;
     } catch (e) {
-      throw invalid(`${rel}: onnxruntime could not load it (${(e as Error).message.split('\n')[0]})`);
+      const reason = (e as Error).message.split('\n')[0] ?? '';
+      if (/backend not found|ExecutionProvider|Failed to load shared library/i.test(reason)) {
+        const wanted = (sessionOptions.executionProviders ?? []).map((p) => (typeof p === 'string' ? p : p.name));
+        throw new AppError('ENGINE_PROVIDER_UNAVAILABLE', `execution provider ${wanted.join(', ')} cannot run here (${reason})`, {
+          details: { providers: wanted, reason },
+        });
+      }
+      throw invalid(`${rel}: onnxruntime could not load it (${reason})`);
     }
   };
   try {
