@@ -29,6 +29,7 @@ import { catalogueResolver, createModelCatalogue, type ModelCatalogue } from './
 import type { ObjectStore } from './storage/object-store.ts';
 import { S3ObjectStore } from './storage/s3-object-store.ts';
 import planRoutes from './api/routes/plans.ts';
+import billingRoutes from './api/routes/billing.ts';
 import { cognitoEmailLookup, createProvisioner, type EmailLookup, type Provisioner } from './auth/provision.ts';
 import { bearerToken, createTokenVerifier, type TokenVerifier } from './auth/verifier.ts';
 import type { Config } from './config.ts';
@@ -174,21 +175,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         },
       ),
   });
-  const userLimiter = app.rateLimit({
+  // Per user, after authentication (the IP limit above runs first, in onRequest).
+  const userLimiter = app.createRateLimit({
     max: config.rateLimit.userPerMinute,
     timeWindow: 60_000,
     keyGenerator: (req) => `user:${req.user?.id ?? req.ip}`,
-    errorResponseBuilder: (_req, ctx) =>
-      Object.assign(
-        new AppError('RATE_LIMITED', `Rate limit: ${ctx.max} per minute per user`, {
-          details: { retryAfterSeconds: Math.ceil(ctx.ttl / 1000) },
-        }),
-        {
-          statusCode: 429,
-        },
-      ),
   });
-  const userRateLimit = userLimiter;
+  const userRateLimit: preHandlerAsyncHookHandler = async (req, reply) => {
+    const r = await userLimiter(req);
+    if (r.isAllowed) return;
+    reply.header('retry-after', String(Math.max(1, r.ttlInSeconds)));
+    throw new AppError('RATE_LIMITED', `Rate limit: ${r.max} per minute per user`, {
+      details: { retryAfterSeconds: Math.max(1, r.ttlInSeconds) },
+    });
+  };
 
   await app.register(swagger, {
     openapi: {
@@ -237,7 +237,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(imageRoutes, { store: objectStore, presignSeconds: config.gen.s3.presignSeconds });
   await app.register(boardRoutes);
   await app.register(modelRoutes, { catalogue });
-  // billing (issue 6): billing
+  // billing (issue 6): checkout, portal, return page, Stripe webhook (503 BILLING_DISABLED without keys)
+  await app.register(billingRoutes);
   // ── end of route plugins ──
 
   app.get('/openapi.json', { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
