@@ -119,7 +119,8 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
       preHandler: userRateLimit,
       schema: {
         tags: ['billing'],
-        body: CheckoutBody.optional(),
+        // The desktop may POST without a body: Pro is the only plan to buy.
+        body: CheckoutBody.nullish(),
         headers: IdempotencyHeaders,
         response: { 200: UrlResponse, ...errors },
       },
