@@ -1,0 +1,155 @@
+/**
+ * The Electron shell's security policy as pure functions (this file imports nothing from
+ * electron, so plain Node tests can assert every rule): the BrowserWindow's webPreferences, the
+ * app:// CSP, navigation and window.open decisions, the openExternal allow-list, the deep-link
+ * parser, and the IPC sender check.
+ */
+import { z } from 'zod';
+import { buildCsp, wsOriginOf } from '../services/csp.ts';
+
+export const APP_SCHEME = 'app';
+export const APP_HOST = 'atelier';
+/** The origin the renderer runs at: app://atelier. */
+export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
+export const DEEP_LINK_SCHEME = 'atelier';
+
+/** webPreferences for the one main window. Every flag is the secure choice, spelled out. */
+export function mainWindowOptions(preloadPath: string) {
+  return {
+    width: 1280,
+    height: 840,
+    minWidth: 900,
+    minHeight: 600,
+    show: false,
+    backgroundColor: '#111318',
+    webPreferences: {
+      preload: preloadPath,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      webviewTag: false,
+      experimentalFeatures: false,
+      enableBlinkFeatures: '',
+      navigateOnDragDrop: false,
+      spellcheck: true,
+      safeDialogs: true,
+    },
+  } as const;
+}
+
+export interface AppCspConfig {
+  /** The cloud API base URL (its origin and the matching ws/wss origin are allowed). */
+  apiUrl: string | null;
+  /** Where presigned image URLs point (S3 or s3rver origins). */
+  imageOrigins?: string[];
+}
+
+/** The CSP served with every app:// document. */
+export function appCsp(cfg: AppCspConfig): string {
+  const connect = cfg.apiUrl ? [cfg.apiUrl, wsOriginOf(cfg.apiUrl)] : [];
+  return buildCsp({ connect, img: [`${APP_SCHEME}:`, 'https://*.amazonaws.com', ...(cfg.imageOrigins ?? [])] });
+}
+
+/** Sites the app may open in the system browser: exact origins only (no suffix or prefix matching). */
+export const EXTERNAL_ALLOW_LIST: readonly string[] = [
+  'https://checkout.stripe.com',
+  'https://billing.stripe.com',
+  'https://docs.atelier.app',
+];
+
+/** Whether `shell.openExternal(url)` may be called: https, no credentials, an allow-listed origin. */
+export function isAllowedExternal(url: string, allowList: readonly string[] = EXTERNAL_ALLOW_LIST): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol !== 'https:' || u.username || u.password) return false;
+  return allowList.includes(u.origin);
+}
+
+export type NavigationDecision = { action: 'deny' } | { action: 'deny'; openExternal: string };
+
+/**
+ * will-navigate and setWindowOpenHandler: the app is a single page at app://atelier and never
+ * navigates its window; window.open is always denied, and an allow-listed https link is handed
+ * to the system browser instead.
+ */
+export function decideNavigation(url: string, allowList: readonly string[] = EXTERNAL_ALLOW_LIST): NavigationDecision {
+  return isAllowedExternal(url, allowList) ? { action: 'deny', openExternal: url } : { action: 'deny' };
+}
+
+/** In-page navigation within the app (hash or path changes on app://atelier) is allowed; anything else is not. */
+export function isAppUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === `${APP_SCHEME}:` && u.host === APP_HOST;
+  } catch {
+    return false;
+  }
+}
+
+const DeepLink = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('billing-return'), status: z.enum(['success', 'cancel']) }),
+  z.object({
+    kind: z.literal('auth-callback'),
+    code: z.string().regex(/^[A-Za-z0-9._~-]{1,512}$/),
+    state: z.string().regex(/^[A-Za-z0-9._~-]{1,512}$/),
+  }),
+]);
+export type DeepLink = z.infer<typeof DeepLink>;
+
+/**
+ * Parses an atelier:// URL from the OS (argv on Windows/Linux, open-url on macOS). It is untrusted
+ * input from any web page or program: only the two known shapes are accepted, everything else is null.
+ */
+export function parseDeepLink(raw: unknown): DeepLink | null {
+  if (typeof raw !== 'string' || raw.length > 2048) return null;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== `${DEEP_LINK_SCHEME}:` || u.username || u.password || u.port) return null;
+  const route = `${u.host}${u.pathname}`.replace(/\/+$/, '');
+  const q = Object.fromEntries(u.searchParams);
+  const candidate =
+    route === 'billing/return'
+      ? { kind: 'billing-return', status: q.status }
+      : route === 'auth/callback'
+        ? { kind: 'auth-callback', code: q.code, state: q.state }
+        : null;
+  const parsed = DeepLink.safeParse(candidate);
+  return parsed.success ? parsed.data : null;
+}
+
+/** The deep link among a second instance's argv (Windows/Linux pass it as an argument). */
+export function deepLinkFromArgv(argv: readonly string[]): string | null {
+  return argv.find((a) => a.startsWith(`${DEEP_LINK_SCHEME}://`)) ?? null;
+}
+
+export interface SenderFacts {
+  /** The sending frame's URL (event.senderFrame.url); null when the frame is gone. */
+  frameUrl: string | null;
+  /** Whether the sending frame is its page's top frame (senderFrame === webContents.mainFrame). */
+  isTopFrame: boolean;
+  /** Whether the sending webContents is the main window's. */
+  isMainWindow: boolean;
+}
+
+/** Only the main window's top frame at app://atelier may call the app. */
+export function isTrustedSender(s: SenderFacts): boolean {
+  // WHATWG URL gives custom schemes an opaque origin, so compare scheme and host instead.
+  return s.isMainWindow && s.isTopFrame && s.frameUrl !== null && isAppUrl(s.frameUrl);
+}
+
+/** Permission requests (camera, notifications, …) from the renderer: the app needs none. */
+export function allowPermission(_permission: string): boolean {
+  return false;
+}
