@@ -1,8 +1,5 @@
 import { AppError } from '@atelier/common';
 import { cliConfigFromEnv, type CliConfig } from './config.ts';
-import { doctorCommand } from './doctor.ts';
-import { generateCommand } from './generate.ts';
-import { modelsCommand } from './models.ts';
 import { EXIT, UsageError, type CliContext } from './errors.ts';
 import type { CliIO } from './output.ts';
 
@@ -46,11 +43,11 @@ export async function main(argv: string[], io: CliIO, config?: CliConfig, signal
         io.stdout.write(`${await version()}\n`);
         return EXIT.ok;
       case 'generate':
-        return await generateCommand(rest, ctx);
+        return await (await import('./generate.ts')).generateCommand(rest, ctx);
       case 'models':
-        return await modelsCommand(rest, ctx);
+        return await (await import('./models.ts')).modelsCommand(rest, ctx);
       case 'doctor':
-        return await doctorCommand(rest, ctx);
+        return await (await import('./doctor.ts')).doctorCommand(rest, ctx);
       default:
         throw new UsageError(`unknown command "${command}" (commands: generate, models, doctor; see atelier --help)`);
     }

@@ -1,0 +1,178 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, writeFixtureModel } from '../onnx-build/sd-fixture.ts';
+import { readPngMetadata } from '../pipeline/metadata.ts';
+import { resolveThreads } from '../providers/threads.ts';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/atelier.ts');
+const CLIP_DIR = path.resolve(import.meta.dirname, '../../fixtures/clip');
+let root: string;
+let env: NodeJS.ProcessEnv;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function atelier(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  try {
+    const r = await promisify(execFile)(process.execPath, [BIN, ...args], {
+      env: { ...env, ...extraEnv },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout: string; stderr: string };
+    return { code: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+beforeAll(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'atelier-cli-test-'));
+  for (const spec of FIXTURES) writeFixtureModel(path.join(root, 'fixtures', spec.id), spec, CLIP_DIR);
+  env = {
+    ...process.env,
+    ATELIER_MODELS_DIR: path.join(root, 'models'),
+    ATELIER_CACHE_DIR: path.join(root, 'cache'),
+    ATELIER_FIXTURE_MODELS_DIR: path.join(root, 'fixtures'),
+  };
+  delete env.ATELIER_THREADS;
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('atelier CLI', () => {
+  it('generates into a folder with the default model and prints seed and path', async () => {
+    const out = path.join(root, 'out');
+    const r = await atelier([
+      'generate',
+      'a red fox in snow',
+      '--steps',
+      '3',
+      '--width',
+      '64',
+      '--height',
+      '64',
+      '--seed',
+      '7',
+      '--count',
+      '2',
+      '--out',
+      out,
+    ]);
+    expect(r.stderr).toMatch(/2 images in [\d.]+ s on cpu \(atelier-fixture-sd\)/);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toEqual([
+      `seed 7  ${path.join(out, 'atelier-fixture-sd-7.png')}`,
+      `seed 8  ${path.join(out, 'atelier-fixture-sd-8.png')}`,
+    ]);
+    const png = readFileSync(path.join(out, 'atelier-fixture-sd-8.png'));
+    expect(readPngMetadata(png)).toMatchObject({ seed: 8, steps: 3, positive_prompt: 'a red fox in snow', width: 64 });
+    // Not a terminal: plain progress lines, no carriage-return redraws.
+    expect(r.stderr).toMatch(/image 2\/2 100% step 3\/3/);
+    expect(r.stderr).not.toContain('\r');
+  });
+
+  it('draws a random seed when none is given and reports it', async () => {
+    const file = path.join(root, 'one.png');
+    const r = await atelier([
+      'generate',
+      'a boat',
+      '--model',
+      'atelier-fixture-turbo',
+      '--steps',
+      '2',
+      '--guidance',
+      '0',
+      '--scheduler',
+      'lcm',
+      '--width',
+      '64',
+      '--height',
+      '64',
+      '--out',
+      file,
+    ]);
+    expect(r.code).toBe(0);
+    const seed = Number(/^seed (\d+) {2}/.exec(r.stdout)?.[1]);
+    expect(Number.isInteger(seed)).toBe(true);
+    expect(readPngMetadata(readFileSync(file))).toMatchObject({
+      seed,
+      scheduler: 'lcm',
+      model: { name: 'atelier-fixture-turbo' },
+    });
+  });
+
+  it('refuses bad input with exit code 2 and one line naming every bad field', async () => {
+    const r = await atelier([
+      'generate',
+      'x',
+      '--steps',
+      'many',
+      '--width',
+      '100',
+      '--scheduler',
+      'magic',
+      '--out',
+      root,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/steps: must be a number \(got "many"\)/);
+    expect(r.stderr).toMatch(/width: width must be a multiple of 8/);
+    expect(r.stderr).toMatch(/scheduler:/);
+
+    const unknown = await atelier(['generate', 'x', '--out', root, '--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^atelier: .*--bogus/);
+    expect((await atelier(['frobnicate'])).code).toBe(2);
+    const missingModel = await atelier(['generate', 'x', '--model', 'nope', '--steps', '1', '--out', root]);
+    expect(missingModel.code).toBe(1);
+    expect(missingModel.stderr).toMatch(
+      /^atelier: No installed model "nope" \(installed: atelier-fixture-sd, atelier-fixture-turbo\)/,
+    );
+  });
+
+  it('doctor reports the CPU provider usable with the thread count', async () => {
+    const r = await atelier(['doctor']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/✔ CPU\s+usable/);
+    expect(r.stdout).toContain(`threads     ${resolveThreads()} intra-op`);
+    expect(r.stdout).toMatch(/✘ DirectML\s+not usable \(GPU\): DirectML is available on Windows only/);
+    expect(r.stdout).toMatch(/\* atelier-fixture-sd/);
+    const json = JSON.parse((await atelier(['doctor', '--json'], { ATELIER_THREADS: '1' })).stdout);
+    expect(json.threads.intraOp).toBe(1);
+    expect(json.providers.find((p: { name: string }) => p.name === 'cpu')).toMatchObject({ usable: true });
+  });
+
+  it('manages models: import, list, default, remove; every command has --help', async () => {
+    const imported = await atelier([
+      'models',
+      'import',
+      path.join(root, 'fixtures', 'atelier-fixture-sd'),
+      '--id',
+      'my-sd',
+    ]);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(/^imported my-sd \(/);
+    expect((await atelier(['models', 'default', 'my-sd'])).code).toBe(0);
+    const list = await atelier(['models', 'list']);
+    expect(list.stdout).toMatch(/^\*\s+my-sd\s/m);
+    const removed = await atelier(['models', 'remove', 'my-sd']);
+    expect(removed.code).toBe(0);
+    expect((await atelier(['models', 'default'])).stdout.trim()).toBe('atelier-fixture-sd');
+    const again = await atelier(['models', 'remove', 'my-sd']);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toHaveLength(1);
+    const helps = [['--help'], ['generate', '--help'], ['models', 'import', '--help'], ['doctor', '--help']];
+    for (const h of await Promise.all(helps.map((args) => atelier(args)))) {
+      expect(h.code).toBe(0);
+      expect(h.stdout).toMatch(/^Usage: atelier/);
+    }
+  });
+});
