@@ -63,7 +63,9 @@ describe('model folder validation', () => {
     writeFileSync(path.join(dir, 'vae_decoder/model.onnx'), buildVaeDecoder(9, 8));
     const e = await loadError(dir);
     expect(e.code).toBe('ENGINE_MODEL_INVALID');
-    expect(e.message).toBe("vae_decoder/model.onnx: input 'latent_sample' has 8 channels but unet/model.onnx works on 4");
+    expect(e.message).toBe(
+      "vae_decoder/model.onnx: input 'latent_sample' has 8 channels but unet/model.onnx works on 4",
+    );
   });
 
   it('names a text width mismatch between the text encoder and the UNet', async () => {

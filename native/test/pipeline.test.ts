@@ -158,7 +158,8 @@ describe('progress and cancel', () => {
       [1, 2, 3],
       [1, 3, 3],
     ]);
-    for (let i = 1; i < events.length; i++) expect(events[i]!.elapsedMs).toBeGreaterThanOrEqual(events[i - 1]!.elapsedMs);
+    for (let i = 1; i < events.length; i++)
+      expect(events[i]!.elapsedMs).toBeGreaterThanOrEqual(events[i - 1]!.elapsedMs);
     const preview = events[0]!.preview!;
     expect([preview.width, preview.height]).toEqual([8, 8]);
     expect(decodePng(preview.png).width).toBe(8);

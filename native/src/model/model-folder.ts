@@ -82,12 +82,14 @@ function requireIo(
     const have = list.map((v) => `'${v.name}'`).join(', ') || 'none';
     throw invalid(`${file}: has no ${kind} '${name}' (its ${kind}s: ${have})`);
   }
-  if (!types.includes(io.type)) throw invalid(`${file}: ${kind} '${name}' has type ${io.type}, expected ${types.join(' or ')}`);
+  if (!types.includes(io.type))
+    throw invalid(`${file}: ${kind} '${name}' has type ${io.type}, expected ${types.join(' or ')}`);
   return io;
 }
 
 const FLOATS = ['float32', 'float16'] as const;
-const dim = (io: IoInfo, i: number): number | undefined => (typeof io.shape[i] === 'number' ? (io.shape[i] as number) : undefined);
+const dim = (io: IoInfo, i: number): number | undefined =>
+  typeof io.shape[i] === 'number' ? (io.shape[i] as number) : undefined;
 
 function checkRank(file: string, io: IoInfo, rank: number): void {
   if (io.shape.length !== 0 && io.shape.length !== rank)
@@ -132,9 +134,13 @@ export async function openModelFolder(
       const reason = (e as Error).message.split('\n')[0] ?? '';
       if (/backend not found|ExecutionProvider|Failed to load shared library/i.test(reason)) {
         const wanted = (sessionOptions.executionProviders ?? []).map((p) => (typeof p === 'string' ? p : p.name));
-        throw new AppError('ENGINE_PROVIDER_UNAVAILABLE', `execution provider ${wanted.join(', ')} cannot run here (${reason})`, {
-          details: { providers: wanted, reason },
-        });
+        throw new AppError(
+          'ENGINE_PROVIDER_UNAVAILABLE',
+          `execution provider ${wanted.join(', ')} cannot run here (${reason})`,
+          {
+            details: { providers: wanted, reason },
+          },
+        );
       }
       throw invalid(`${rel}: onnxruntime could not load it (${reason})`);
     }
@@ -179,7 +185,9 @@ export async function openModelFolder(
       throw invalid(`${UN}: output 'out_sample' has ${outChannels} channels but input 'sample' has ${channels}`);
     const vaeChannels = dim(latentSample, 1);
     if (vaeChannels !== undefined && vaeChannels !== channels)
-      throw invalid(`${VD}: input 'latent_sample' has ${vaeChannels} channels but unet/model.onnx works on ${channels}`);
+      throw invalid(
+        `${VD}: input 'latent_sample' has ${vaeChannels} channels but unet/model.onnx works on ${channels}`,
+      );
     const rgb = dim(image, 1);
     if (rgb !== undefined && rgb !== 3) throw invalid(`${VD}: output 'sample' has ${rgb} channels, expected 3 (RGB)`);
 
@@ -191,7 +199,9 @@ export async function openModelFolder(
       throw invalid(`tokenizer: could not be read (${(e as Error).message})`);
     }
     if (tokenizer.maxLength !== seqLen)
-      throw invalid(`tokenizer/tokenizer_config.json: model_max_length ${tokenizer.maxLength} but ${TE} takes ${seqLen} tokens`);
+      throw invalid(
+        `tokenizer/tokenizer_config.json: model_max_length ${tokenizer.maxLength} but ${TE} takes ${seqLen} tokens`,
+      );
 
     return {
       dir,

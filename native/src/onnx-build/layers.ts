@@ -41,9 +41,13 @@ export class Layers {
   groupNorm(x: string, channels: number, groups: number): string {
     const g = this.g;
     const grouped = g.op('Reshape', [x, g.int64s('gn_shape', [0, groups, -1])]);
-    const normed = g.op('InstanceNormalization', [grouped, g.fill('gn_one', [groups], 1), g.fill('gn_zero', [groups], 0)], {
-      epsilon: af(1e-5),
-    });
+    const normed = g.op(
+      'InstanceNormalization',
+      [grouped, g.fill('gn_one', [groups], 1), g.fill('gn_zero', [groups], 0)],
+      {
+        epsilon: af(1e-5),
+      },
+    );
     const back = g.op('Reshape', [normed, g.op('Shape', [x])]);
     const scaled = g.op('Mul', [back, g.fill('gn_gamma', [channels, 1, 1], 1)]);
     return g.op('Add', [scaled, g.fill('gn_beta', [channels, 1, 1], 0)]);
@@ -61,7 +65,9 @@ export class Layers {
   /** Nearest-neighbour ×2 upsampling followed by a 3×3 conv. */
   upsample2x(x: string, channels: number): string {
     const g = this.g;
-    const up = g.op('Resize', [x, '', g.floats('up_scales', [4], Float32Array.of(1, 1, 2, 2))], { mode: as('nearest') });
+    const up = g.op('Resize', [x, '', g.floats('up_scales', [4], Float32Array.of(1, 1, 2, 2))], {
+      mode: as('nearest'),
+    });
     return this.conv(up, channels, channels, 3);
   }
 
@@ -94,9 +100,13 @@ export class Layers {
    */
   spatialAttention(x: string, channels: number, groups: number, context?: { name: string; dim: number }): string {
     const g = this.g;
-    const h = g.op('Transpose', [g.op('Reshape', [this.groupNorm(x, channels, groups), g.int64s('attn_flat', [0, 0, -1])])], {
-      perm: aints([0, 2, 1]),
-    });
+    const h = g.op(
+      'Transpose',
+      [g.op('Reshape', [this.groupNorm(x, channels, groups), g.int64s('attn_flat', [0, 0, -1])])],
+      {
+        perm: aints([0, 2, 1]),
+      },
+    );
     const ctx = context ?? { name: h, dim: channels };
     const q = this.linear(h, channels, channels, 1, false);
     const k = this.linear(ctx.name, ctx.dim, channels, 1, false);

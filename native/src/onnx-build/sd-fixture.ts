@@ -91,9 +91,15 @@ export function buildTextEncoder(seed: number, hidden: number, layers = 2, heads
     const q = split(nn.linear(h, hidden, hidden), [0, 2, 1, 3]);
     const k = split(nn.linear(h, hidden, hidden), [0, 2, 3, 1]);
     const v = split(nn.linear(h, hidden, hidden), [0, 2, 1, 3]);
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, k]), g.scalar('scale', 1 / Math.sqrt(headDim))]), causal]);
+    const scores = g.op('Add', [
+      g.op('Mul', [g.op('MatMul', [q, k]), g.scalar('scale', 1 / Math.sqrt(headDim))]),
+      causal,
+    ]);
     const att = g.op('MatMul', [g.op('Softmax', [scores], { axis: ai(-1) }), v]);
-    const merged = g.op('Reshape', [g.op('Transpose', [att], { perm: aints([0, 2, 1, 3]) }), g.int64s('merge', [0, 0, hidden])]);
+    const merged = g.op('Reshape', [
+      g.op('Transpose', [att], { perm: aints([0, 2, 1, 3]) }),
+      g.int64s('merge', [0, 0, hidden]),
+    ]);
     x = g.op('Add', [x, nn.linear(merged, hidden, hidden)]);
     const m = nn.linear(nn.quickGelu(nn.linear(nn.layerNorm(x, hidden), hidden, hidden * 4)), hidden * 4, hidden);
     x = g.op('Add', [x, m]);
@@ -231,11 +237,17 @@ export function writeFixtureModel(dir: string, spec: FixtureSpec, clipDir: strin
   );
   write('scheduler/scheduler_config.json', json(spec.scheduler));
   write('text_encoder/model.onnx', buildTextEncoder(spec.seed + 1, spec.hidden));
-  write('text_encoder/config.json', json({ hidden_size: spec.hidden, max_position_embeddings: SEQ, vocab_size: VOCAB }));
+  write(
+    'text_encoder/config.json',
+    json({ hidden_size: spec.hidden, max_position_embeddings: SEQ, vocab_size: VOCAB }),
+  );
   const unet = buildUnet(spec.seed + 2, spec.hidden, spec.timestepType);
   write('unet/model.onnx', unet.model);
   write('unet/model.onnx_data', unet.externalData!);
-  write('unet/config.json', json({ in_channels: 4, out_channels: 4, cross_attention_dim: spec.hidden, sample_size: 8 }));
+  write(
+    'unet/config.json',
+    json({ in_channels: 4, out_channels: 4, cross_attention_dim: spec.hidden, sample_size: 8 }),
+  );
   write('vae_decoder/model.onnx', buildVaeDecoder(spec.seed + 3));
   write('vae_decoder/config.json', json({ latent_channels: 4, out_channels: 3, scaling_factor: 0.18215 }));
 }

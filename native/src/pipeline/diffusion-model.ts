@@ -2,7 +2,13 @@
  * The Stable Diffusion text-to-image pipeline on onnxruntime-node: CLIP tokens → text encoder →
  * scheduler loop over the UNet with classifier-free guidance → VAE decode → PNG with metadata.
  */
-import { AppError, batchSeed, type ImageMetadata, METADATA_PNG_KEY, type ResolvedGenerateRequest } from '@atelier/common';
+import {
+  AppError,
+  batchSeed,
+  type ImageMetadata,
+  METADATA_PNG_KEY,
+  type ResolvedGenerateRequest,
+} from '@atelier/common';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
@@ -167,7 +173,11 @@ class OnnxDiffusionModel implements DiffusionModel {
     const ids = new Int32Array(batch * seq);
     if (cfg) ids.set(m.tokenizer.encode(req.negativePrompt), 0);
     ids.set(m.tokenizer.encode(req.prompt), (batch - 1) * seq);
-    const te = await timed(m.textEncoder, { [m.io.inputIds.name]: intTensor(m.io.inputIds.type, ids, [batch, seq]) }, 'text_encoder');
+    const te = await timed(
+      m.textEncoder,
+      { [m.io.inputIds.name]: intTensor(m.io.inputIds.type, ids, [batch, seq]) },
+      'text_encoder',
+    );
     const hidden = te[m.io.hiddenStates.name]!;
     const context = floatTensor(m.io.encoderHiddenStates.type, toFloat32(hidden), [...hidden.dims]);
 
@@ -177,7 +187,11 @@ class OnnxDiffusionModel implements DiffusionModel {
     const size = c * lh * lw;
     const tsShape = m.io.timestep.shape;
     const tsLen =
-      typeof tsShape[0] === 'number' ? tsShape[0] : tsShape.length > 0 && tsShape[0] === m.io.sample.shape[0] ? batch : 1;
+      typeof tsShape[0] === 'number'
+        ? tsShape[0]
+        : tsShape.length > 0 && tsShape[0] === m.io.sample.shape[0]
+          ? batch
+          : 1;
     const tsDims = tsShape.length === 0 ? [] : [tsLen];
 
     const images: GeneratedImage[] = [];
@@ -264,7 +278,12 @@ class OnnxDiffusionModel implements DiffusionModel {
         width: w,
         height: h,
         png,
-        thumbnail: { mime: 'image/png', bytes: thumb === rgb ? png : encodePng(thumb), width: thumb.width, height: thumb.height },
+        thumbnail: {
+          mime: 'image/png',
+          bytes: thumb === rgb ? png : encodePng(thumb),
+          width: thumb.width,
+          height: thumb.height,
+        },
         metadata,
         sha256: createHash('sha256').update(png).digest('hex'),
       });

@@ -80,7 +80,11 @@ export function intTensor(type: TensorType, values: ArrayLike<number>, dims: num
       return new ort.Tensor('int64', a, dims);
     }
     case 'int32':
-      return new ort.Tensor('int32', Int32Array.from(values, (v) => Math.round(v)), dims);
+      return new ort.Tensor(
+        'int32',
+        Int32Array.from(values, (v) => Math.round(v)),
+        dims,
+      );
     case 'float32':
     case 'float16':
       return floatTensor(type, Float32Array.from(values), dims);

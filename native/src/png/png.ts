@@ -35,7 +35,9 @@ export function encodePng(img: RawImage, text: Record<string, string> = {}): Uin
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
     throw new PngError(`invalid size ${width}×${height}`);
   if (data.length !== width * height * channels)
-    throw new PngError(`expected ${width * height * channels} bytes for ${width}×${height}×${channels}, got ${data.length}`);
+    throw new PngError(
+      `expected ${width * height * channels} bytes for ${width}×${height}×${channels}, got ${data.length}`,
+    );
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -186,7 +188,8 @@ export function decodePng(png: Uint8Array): DecodedPng {
       const a = x >= channels ? out[row + x - channels]! : 0;
       const b = y > 0 ? out[row - stride + x]! : 0;
       const c = x >= channels && y > 0 ? out[row - stride + x - channels]! : 0;
-      const pred = type === 0 ? 0 : type === 1 ? a : type === 2 ? b : type === 3 ? (a + b) >> 1 : type === 4 ? paeth(a, b, c) : -1;
+      const pred =
+        type === 0 ? 0 : type === 1 ? a : type === 2 ? b : type === 3 ? (a + b) >> 1 : type === 4 ? paeth(a, b, c) : -1;
       if (pred < 0) throw new PngError(`unknown filter type ${type}`);
       out[row + x] = (raw[src + x]! + pred) & 0xff;
     }
@@ -211,7 +214,8 @@ export function downscale(img: RawImage, maxSide: number): RawImage {
       const n = (y1 - y0) * (x1 - x0);
       for (let c = 0; c < ch; c++) {
         let sum = 0;
-        for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) sum += img.data[(yy * img.width + xx) * ch + c]!;
+        for (let yy = y0; yy < y1; yy++)
+          for (let xx = x0; xx < x1; xx++) sum += img.data[(yy * img.width + xx) * ch + c]!;
         out[(y * w + x) * ch + c] = Math.round(sum / n);
       }
     }

@@ -50,7 +50,11 @@ export function parseSchedulerConfig(raw: unknown): SchedulerConfig {
     return v as T;
   };
   const trained = o.trained_betas;
-  if (trained !== undefined && trained !== null && !(Array.isArray(trained) && trained.every((b) => typeof b === 'number')))
+  if (
+    trained !== undefined &&
+    trained !== null &&
+    !(Array.isArray(trained) && trained.every((b) => typeof b === 'number'))
+  )
     throw new SchedulerConfigError('trained_betas must be a list of numbers');
   if (o.rescale_betas_zero_snr === true) throw new SchedulerConfigError('rescale_betas_zero_snr is not supported');
   const config: SchedulerConfig = {

@@ -154,7 +154,10 @@ describe('LCM', () => {
     const scaled = t * 10;
     const cSkip = 0.25 / (scaled ** 2 + 0.25);
     const cOut = scaled / Math.sqrt(scaled ** 2 + 0.25);
-    expect(s.step(Float32Array.of(eps), 3, Float32Array.of(x), new Mt19937(1))[0]).toBeCloseTo(cOut * x0 + cSkip * x, 5);
+    expect(s.step(Float32Array.of(eps), 3, Float32Array.of(x), new Mt19937(1))[0]).toBeCloseTo(
+      cOut * x0 + cSkip * x,
+      5,
+    );
   });
 });
 

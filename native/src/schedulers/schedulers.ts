@@ -49,7 +49,11 @@ export function alphasCumprod(c: SchedulerConfig): Float64Array {
 }
 
 /** Discrete timesteps for DDIM-style schedulers (integers, descending). */
-export function discreteTimesteps(c: SchedulerConfig, steps: number, spacing: SchedulerConfig['timestepSpacing']): number[] {
+export function discreteTimesteps(
+  c: SchedulerConfig,
+  steps: number,
+  spacing: SchedulerConfig['timestepSpacing'],
+): number[] {
   const n = c.numTrainTimesteps;
   const out: number[] = [];
   if (spacing === 'linspace') {
@@ -65,7 +69,11 @@ export function discreteTimesteps(c: SchedulerConfig, steps: number, spacing: Sc
 }
 
 /** Euler-family timesteps: like the discrete ones, but linspace spacing keeps fractions. */
-function eulerTimesteps(c: SchedulerConfig, steps: number, spacing: NonNullable<SchedulerConfig['timestepSpacing']>): number[] {
+function eulerTimesteps(
+  c: SchedulerConfig,
+  steps: number,
+  spacing: NonNullable<SchedulerConfig['timestepSpacing']>,
+): number[] {
   if (spacing !== 'linspace') return discreteTimesteps(c, steps, spacing);
   const n = c.numTrainTimesteps;
   const out: number[] = [];
@@ -83,7 +91,8 @@ function sigmaAt(ac: Float64Array, t: number): number {
 }
 
 export function createScheduler(name: SchedulerName, config: SchedulerConfig, steps: number): DiffusionScheduler {
-  if (!Number.isInteger(steps) || steps < 1) throw new AppError('VALIDATION_FAILED', 'steps must be a whole number ≥ 1');
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new AppError('VALIDATION_FAILED', 'steps must be a whole number ≥ 1');
   switch (name) {
     case 'euler':
     case 'euler_a':

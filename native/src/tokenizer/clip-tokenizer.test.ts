@@ -28,7 +28,10 @@ describe('CLIP tokenizer on the real vocabulary', () => {
   });
 
   it('pads with the configured pad token ("!" for SD 2.x / Turbo)', () => {
-    const vocab = JSON.parse(readFileSync(path.join(native, 'fixtures/clip/vocab.json'), 'utf8')) as Record<string, number>;
+    const vocab = JSON.parse(readFileSync(path.join(native, 'fixtures/clip/vocab.json'), 'utf8')) as Record<
+      string,
+      number
+    >;
     const merges = readFileSync(path.join(native, 'fixtures/clip/merges.txt'), 'utf8').split('\n').slice(1, 48895);
     const t = new ClipTokenizer({ vocab, merges, padToken: '!' });
     const ids = t.encode('cat');
@@ -40,8 +43,19 @@ describe('CLIP tokenizer on the real vocabulary', () => {
 describe('CLIP tokenizer on a hand-checkable vocabulary', () => {
   // Bytes a, b, c map to themselves; merges in priority order.
   const vocab: Record<string, number> = {
-    a: 0, b: 1, c: 2, 'a</w>': 3, 'b</w>': 4, 'c</w>': 5, ab: 6, 'ab</w>': 7, 'abc</w>': 8, 'bc</w>': 9,
-    '!</w>': 10, '<|startoftext|>': 11, '<|endoftext|>': 12,
+    a: 0,
+    b: 1,
+    c: 2,
+    'a</w>': 3,
+    'b</w>': 4,
+    'c</w>': 5,
+    ab: 6,
+    'ab</w>': 7,
+    'abc</w>': 8,
+    'bc</w>': 9,
+    '!</w>': 10,
+    '<|startoftext|>': 11,
+    '<|endoftext|>': 12,
   };
   const tok = new ClipTokenizer({ vocab, merges: ['a b', 'ab c</w>', 'b c</w>', 'a b</w>'], maxLength: 8 });
 
