@@ -26,6 +26,8 @@ export interface ImageGeneratorDeps {
   store: ObjectStore;
   engines: EnginePool;
   catalogue: ModelCatalogue;
+  /** Aborted when the worker is shutting down: running jobs stop and go back to the queue. */
+  shutdown?: AbortSignal;
 }
 
 export function createImageGenerator(deps: ImageGeneratorDeps) {
@@ -46,25 +48,40 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
     // Progress is written and published strictly in order, one event per step; a write that finds
     // the generation canceled stops the engine at its next step.
     const stop = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, stop.signal]);
+    const signal = AbortSignal.any([ctx.signal, stop.signal, ...(deps.shutdown ? [deps.shutdown] : [])]);
     let chain: Promise<void> = Promise.resolve();
     let progressError: unknown;
     const total = params.steps * params.count;
-    const result = await warm.generate(params, {
-      signal,
-      onProgress: (p) => {
-        const step = Math.min(total, p.imageIndex * params.steps + p.step);
-        chain = chain.then(async () => {
-          if (progressError !== undefined) return;
-          try {
-            await ctx.progress(step, total);
-          } catch (e) {
-            progressError = e;
-            stop.abort(e);
-          }
-        });
-      },
-    });
+    const result = await warm
+      .generate(params, {
+        signal,
+        onProgress: (p) => {
+          const step = Math.min(total, p.imageIndex * params.steps + p.step);
+          chain = chain.then(async () => {
+            if (progressError !== undefined) return;
+            try {
+              await ctx.progress(step, total);
+            } catch (e) {
+              progressError = e;
+              stop.abort(e);
+            }
+          });
+        },
+      })
+      .catch(async (e: unknown) => {
+        await chain;
+        // The user canceled (a progress write found the generation no longer running): that stays CANCELED.
+        if (progressError !== undefined) throw progressError;
+        // Stopped for any other reason — the worker is shutting down or lost the job's lease — the
+        // job is not finished: a retryable error sends it back to the queue instead of leaving it
+        // "running" with nobody working on it.
+        if (AppError.is(e, 'CANCELED') || signal.aborted)
+          throw new AppError('SERVICE_UNAVAILABLE', 'the worker stopped before the generation finished', {
+            retryable: true,
+            cause: e,
+          });
+        throw e;
+      });
     await chain;
     if (progressError !== undefined) throw progressError;
 
