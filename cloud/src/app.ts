@@ -183,7 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const userRateLimit: preHandlerAsyncHookHandler = async (req, reply) => {
     const r = await userLimiter(req);
-    if (r.isAllowed) return;
+    if (r.isAllowed || !r.isExceeded) return;
     reply.header('retry-after', String(Math.max(1, r.ttlInSeconds)));
     throw new AppError('RATE_LIMITED', `Rate limit: ${r.max} per minute per user`, {
       details: { retryAfterSeconds: Math.max(1, r.ttlInSeconds) },

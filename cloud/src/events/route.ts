@@ -56,6 +56,8 @@ const eventRoutes: FastifyPluginAsync = async (app) => {
         }
         const parsed = CloudEventClientMessage.safeParse(msg);
         if (!parsed.success) return authed ? undefined : fail('AUTH_REQUIRED');
+        // Nothing but `auth` is accepted before authentication.
+        if (!authed && parsed.data.type !== 'auth') return fail('AUTH_REQUIRED');
         if (parsed.data.type === 'auth' && !authed) void authenticate(parsed.data.token);
         // ping: keeps intermediaries from idling the connection out; nothing to answer.
       });
