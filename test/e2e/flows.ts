@@ -28,6 +28,27 @@ const nav = (page: Page, name: string) =>
     .getByRole('link', { name: new RegExp(`^${name}`) })
     .click();
 
+/**
+ * Starts recording the progress values the page shows, so a fast job's live progress is still
+ * observed: a MutationObserver notes every aria-valuenow a progress bar takes.
+ */
+async function watchProgress(page: Page): Promise<() => Promise<number[]>> {
+  // A string, because this file is type-checked without the DOM library.
+  await page.evaluate(`(() => {
+    window.__progress = [];
+    window.__progressObserver?.disconnect();
+    const note = () => {
+      for (const el of document.querySelectorAll('[role="progressbar"]')) {
+        const v = Number(el.getAttribute('aria-valuenow'));
+        if (window.__progress[window.__progress.length - 1] !== v) window.__progress.push(v);
+      }
+    };
+    window.__progressObserver = new MutationObserver(note);
+    window.__progressObserver.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+  })()`);
+  return () => page.evaluate('window.__progress') as Promise<number[]>;
+}
+
 /** Fills the Generate form for a quick run of the fixture model and submits it. */
 async function generate(page: Page, prompt: string, where: 'This computer' | 'Atelier Cloud'): Promise<void> {
   await nav(page, 'Generate');
@@ -87,11 +108,17 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await page.getByLabel('Seed', { exact: true }).fill(SEED);
     await page.getByRole('radio', { name: 'This computer' }).check();
     await hasText(page.getByTestId('route-reason'), /\S/);
+    const progress = await watchProgress(page);
     await page.getByLabel('Prompt', { exact: true }).press('Control+Enter');
     const job = page.getByRole('listitem', { name: new RegExp(`: ${LOCAL_PROMPT}`) }).first();
     await visible(job);
     await visible(job.getByText('Local', { exact: true }));
     await visible(page.getByRole('listitem', { name: `Done: ${LOCAL_PROMPT}` }).first(), 120_000);
+    const seen = await progress();
+    assert(
+      seen.some((v) => v > 0 && v < 100),
+      `expected intermediate progress, saw ${JSON.stringify(seen)}`,
+    );
     await shot(ctx(), '03-generate-local-done');
   });
 
@@ -226,12 +253,16 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await page.getByRole('radio', { name: 'Atelier Cloud' }).check();
     await hasText(page.getByTestId('cloud-cost'), /uses 1 of your 100 cloud images left/);
     await shot(ctx(), '10-generate-cloud-cost');
+    const progress = await watchProgress(page);
     await generate(page, CLOUD_PROMPT, 'Atelier Cloud');
     const job = page.getByRole('listitem', { name: new RegExp(`: ${CLOUD_PROMPT}`) }).first();
     await visible(job.getByText('Cloud', { exact: true }));
-    // Live progress: the bar moves before the job is done.
-    await visible(page.getByRole('progressbar', { name: new RegExp(CLOUD_PROMPT) }).first(), 60_000);
     await visible(page.getByRole('listitem', { name: `Done: ${CLOUD_PROMPT}` }).first(), 180_000);
+    const seen = await progress();
+    assert(
+      seen.some((v) => v > 0 && v < 100),
+      `expected intermediate progress, saw ${JSON.stringify(seen)}`,
+    );
     await shot(ctx(), '11-generate-cloud-done');
   });
 

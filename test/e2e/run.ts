@@ -98,7 +98,12 @@ if (existsSync(stackScript)) {
 
 await steps.run('the browser host serves the UI', async () => {
   const userData = tmp('atelier-e2e-profile-');
-  const { child, match } = await startChild('host', hostScript, ['--user-data', userData], {
+  const hostArgs = [
+    '--user-data',
+    userData,
+    ...(stackRunning ? ['--stack', path.join(repo, '.atelier/stack.json')] : ['--no-cloud']),
+  ];
+  const { child, match } = await startChild('host', hostScript, hostArgs, {
     cwd: repo,
     ready: /^(?:OPEN|READY)\s+(http:\/\/127\.0\.0\.1:\d+\/\S*)/,
     timeoutMs: 180_000,

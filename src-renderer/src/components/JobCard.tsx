@@ -19,7 +19,10 @@ export function JobCard({ job, reorderable = false }: { job: LocalJob; reorderab
   const step = progress?.step ?? job.step;
   const total = progress?.total ?? job.total;
   const active = job.state === 'queued' || job.state === 'running' || job.state === 'waiting_online';
-  const preview = progress?.preview;
+  const resultThumb = useS(gallery, (s) =>
+    job.state === 'succeeded' && job.imageIds[0] ? s.items.find((i) => i.id === job.imageIds[0])?.thumbUrl : undefined,
+  );
+  const preview = resultThumb ?? progress?.preview;
   const label = `${job.request.prompt.slice(0, 60)}`;
   return (
     <li

@@ -90,6 +90,8 @@ export function GenerateScreen() {
   const submitting = useS(generate, (s) => s.submitting);
   const blocker = useS(generate, (s) => s.blocker);
   const models = useS(settings, (s) => s.models);
+  const defaultModelId = useS(settings, (s) => s.settings?.defaultModel ?? null);
+  const defaultModelName = (models.find((m) => m.id === defaultModelId) ?? models.find((m) => m.isDefault))?.name;
   const accountState = useS(account, (s) => s.state);
   const jobMap = useS(jobs, (s) => s.jobs);
   const recent = useMemo(
@@ -190,9 +192,7 @@ export function GenerateScreen() {
               aria-invalid={!!errors.model}
               onChange={(e) => update({ model: e.target.value })}
             >
-              <option value="">
-                Default model{models.find((m) => m.isDefault) ? ` (${models.find((m) => m.isDefault)!.name})` : ''}
-              </option>
+              <option value="">{defaultModelName ? `Default model (${defaultModelName})` : 'Default model'}</option>
               {models.map((m) => (
                 <option key={m.id} value={m.id}>
                   {m.name}
