@@ -1,5 +1,5 @@
 // `npm run models:fixture`: builds the tiny SD-shaped fixture models into native/fixtures/models/.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, fixtureStamp, writeFixtureModel } from '../src/onnx-build/sd-fixture.ts';
 
@@ -32,7 +32,24 @@ for (const spec of FIXTURES) {
     continue;
   }
   const started = Date.now();
-  writeFixtureModel(dir, spec, clipDir);
-  writeFileSync(stampFile, stamp);
+  // Build beside the target and swap it in with renames, so a concurrent build (parallel test
+  // runs share this folder) or a reader never sees a half-written model.
+  const tmp = `${dir}.tmp-${process.pid}`;
+  writeFixtureModel(tmp, spec, clipDir);
+  writeFileSync(path.join(tmp, '.fixture-stamp'), stamp);
+  const old = `${dir}.old-${process.pid}`;
+  try {
+    renameSync(dir, old);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // nothing there yet, or moved by a parallel build
+  }
+  try {
+    renameSync(tmp, dir);
+  } catch (e) {
+    // Another build put an identical model in place first: keep it.
+    if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== stamp) throw e;
+  }
+  rmSync(tmp, { recursive: true, force: true });
+  rmSync(old, { recursive: true, force: true });
   console.log(`${spec.id}: built in ${Date.now() - started} ms (${dir})`);
 }
