@@ -61,7 +61,7 @@ const disabled = () =>
     userMessage:
       'Billing is not configured on this server. An operator enables it by setting STRIPE_SECRET_KEY, ' +
       'STRIPE_WEBHOOK_SECRET and STRIPE_PRICE_PRO (see docs/BILLING.md); until then plans are set with ' +
-      '`npm run admin -- set-plan <user> pro`.',
+      'the admin CLI (`npm run admin -- --help`).',
   });
 
 const MESSAGES: Record<(typeof RETURN_STATUSES)[number], string> = {
