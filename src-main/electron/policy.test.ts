@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   allowPermission,
   appCsp,
+  canStoreSecrets,
   decideNavigation,
   deepLinkFromArgv,
   isAllowedExternal,
@@ -9,6 +10,8 @@ import {
   isTrustedSender,
   mainWindowOptions,
   parseDeepLink,
+  resolveAppRequest,
+  shouldCheckForUpdates,
 } from './policy.ts';
 
 describe('BrowserWindow options', () => {
@@ -145,5 +148,44 @@ describe('deep links', () => {
       'atelier://billing/return?status=success',
     );
     expect(deepLinkFromArgv(['/opt/Atelier/atelier'])).toBeNull();
+  });
+});
+
+describe('secret storage backend', () => {
+  it('refuses basic_text and unavailable encryption, accepts real keyrings', () => {
+    expect(canStoreSecrets({ encryptionAvailable: true, platform: 'linux', linuxBackend: 'basic_text' })).toBe(false);
+    expect(canStoreSecrets({ encryptionAvailable: true, platform: 'linux', linuxBackend: 'unknown' })).toBe(false);
+    expect(canStoreSecrets({ encryptionAvailable: true, platform: 'linux', linuxBackend: 'gnome_libsecret' })).toBe(
+      true,
+    );
+    expect(canStoreSecrets({ encryptionAvailable: true, platform: 'linux', linuxBackend: 'kwallet6' })).toBe(true);
+    expect(canStoreSecrets({ encryptionAvailable: false, platform: 'darwin', linuxBackend: null })).toBe(false);
+    expect(canStoreSecrets({ encryptionAvailable: true, platform: 'win32', linuxBackend: null })).toBe(true);
+  });
+});
+
+describe('auto-update opt-out', () => {
+  it('checks only when packaged and enabled', () => {
+    expect(shouldCheckForUpdates({ autoUpdate: true, isPackaged: true })).toBe(true);
+    expect(shouldCheckForUpdates({ autoUpdate: false, isPackaged: true })).toBe(false);
+    expect(shouldCheckForUpdates({ autoUpdate: true, isPackaged: false })).toBe(false);
+  });
+});
+
+describe('app:// requests', () => {
+  it.each([
+    ['app://atelier/', { kind: 'asset', relPath: 'index.html' }],
+    ['app://atelier/gallery', { kind: 'asset', relPath: 'index.html' }],
+    ['app://atelier/assets/index-abc.js', { kind: 'asset', relPath: 'assets/index-abc.js' }],
+    ['app://atelier/files/img_01JABCDEFGHJKMNPQRSTVW.png', { kind: 'file', name: 'img_01JABCDEFGHJKMNPQRSTVW.png' }],
+    ['app://atelier/files/..%2Flibrary.db', { kind: 'not-found' }],
+    // URL parsing resolves encoded dot segments first: what remains is inside dist/.
+    ['app://atelier/assets/%2e%2e/%2e%2e/secret.txt', { kind: 'asset', relPath: 'secret.txt' }],
+    ['app://atelier/assets/%252e%252e/x.txt', { kind: 'asset', relPath: 'assets/%2e%2e/x.txt' }],
+    ['app://atelier/assets/..%5C..%5Csecret.txt', { kind: 'not-found' }],
+    ['app://evil/index.html', { kind: 'not-found' }],
+    ['https://atelier/index.html', { kind: 'not-found' }],
+  ])('%s', (url, want) => {
+    expect(resolveAppRequest(url)).toEqual(want);
   });
 });

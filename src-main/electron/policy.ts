@@ -153,3 +153,61 @@ export function isTrustedSender(s: SenderFacts): boolean {
 export function allowPermission(_permission: string): boolean {
   return false;
 }
+
+export interface SecretBackendFacts {
+  encryptionAvailable: boolean;
+  platform: NodeJS.Platform;
+  /** safeStorage.getSelectedStorageBackend() on Linux; null elsewhere. */
+  linuxBackend: string | null;
+}
+
+/**
+ * Whether safeStorage really protects secrets here. On Linux without a keyring Chromium falls
+ * back to `basic_text` (a fixed, public key): "encryption available" but worthless, so refuse.
+ */
+export function canStoreSecrets(f: SecretBackendFacts): boolean {
+  if (!f.encryptionAvailable) return false;
+  if (f.platform === 'linux')
+    return f.linuxBackend !== null && f.linuxBackend !== 'basic_text' && f.linuxBackend !== 'unknown';
+  return true;
+}
+
+/** Auto-update runs only in a packaged build and only when the user has not turned it off. */
+export function shouldCheckForUpdates(f: { autoUpdate: boolean; isPackaged: boolean }): boolean {
+  return f.isPackaged && f.autoUpdate;
+}
+
+const LIBRARY_FILE = /^img_[0-9A-Z]{22}\.png$/;
+
+export type AppRequestTarget =
+  { kind: 'file'; name: string } | { kind: 'asset'; relPath: string } | { kind: 'not-found' };
+
+/**
+ * What an app:// request serves: `/files/<image>.png` from the library, otherwise a file of the
+ * built renderer (index.html for `/` and extension-less routes). Traversal and other hosts are not found.
+ */
+export function resolveAppRequest(url: string): AppRequestTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { kind: 'not-found' };
+  }
+  if (u.protocol !== `${APP_SCHEME}:` || u.host !== APP_HOST) return { kind: 'not-found' };
+  let pathname: string;
+  try {
+    pathname = decodeURIComponent(u.pathname);
+  } catch {
+    return { kind: 'not-found' };
+  }
+  if (pathname.includes('\0') || pathname.includes('\\')) return { kind: 'not-found' };
+  if (pathname.startsWith('/files/')) {
+    const name = pathname.slice('/files/'.length);
+    return LIBRARY_FILE.test(name) ? { kind: 'file', name } : { kind: 'not-found' };
+  }
+  const segments = pathname.split('/').filter(Boolean);
+  if (segments.some((s) => s === '..' || s === '.')) return { kind: 'not-found' };
+  const last = segments.at(-1) ?? '';
+  if (segments.length === 0 || !last.includes('.')) return { kind: 'asset', relPath: 'index.html' };
+  return { kind: 'asset', relPath: segments.join('/') };
+}

@@ -74,6 +74,8 @@ export interface DesktopServices {
   /** Emits `billing:returned` (from a deep link) and other shell-originated events. */
   emit<E extends IpcEventName>(event: E, payload: IpcEventPayload<E>): void;
   cloud: CloudClient | null;
+  /** The current settings (the updater reads the auto-update opt-out before every check). */
+  settings(): Settings;
   close(): Promise<void>;
 }
 
@@ -390,6 +392,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     handlers,
     emit,
     cloud,
+    settings: () => settings.get(),
     events: {
       on(event, listener) {
         emitter.on(event, listener as (p: unknown) => void);
