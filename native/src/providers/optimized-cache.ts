@@ -62,14 +62,17 @@ export async function prepareOptimizedModel(
     for (const component of SESSION_COMPONENTS) {
       const out = path.join(tmp, component, 'model.onnx');
       await mkdir(path.dirname(out), { recursive: true });
+      const base = sessionOptions(settings);
       const session = await InferenceSession.create(path.join(modelDir, component, 'model.onnx'), {
-        ...sessionOptions(settings),
+        ...base,
         optimizedModelFilePath: out,
         // Errors only: onnxruntime warns that an 'all'-level graph is hardware specific, which
         // is why the cache key holds the provider and the runtime version.
         logSeverityLevel: 3,
         extra: {
+          ...base.extra,
           session: {
+            ...(base.extra?.session as Record<string, string> | undefined),
             optimized_model_external_initializers_file_name: 'model.onnx_data',
             optimized_model_external_initializers_min_size_in_bytes: '1024',
           },

@@ -84,6 +84,7 @@ describe('session options and the optimised-model cache', () => {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      extra: { session: { 'intra_op.allow_spinning': '0' } },
     });
   });
 });

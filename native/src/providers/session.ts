@@ -5,6 +5,13 @@ export interface SessionSettings {
   provider: string;
   /** Intra-op threads (the CPU provider's compute pool). Default: physical cores, see threads.ts. */
   threads: number;
+  /**
+   * Let idle intra-op threads busy-wait for the next operator (onnxruntime's default). Off by
+   * default here: on a desktop the engine shares the cores with the UI and the rest of the app,
+   * and spinning threads then steal the time slices the computing threads need (measured in
+   * bench/engine.ts on a 2-core machine under load). Turn it on for a dedicated GPU worker.
+   */
+  spinning?: boolean | undefined;
 }
 
 /**
@@ -21,5 +28,6 @@ export function sessionOptions(s: SessionSettings): InferenceSession.SessionOpti
     executionMode: 'sequential',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    extra: { session: { 'intra_op.allow_spinning': s.spinning ? '1' : '0' } },
   };
 }

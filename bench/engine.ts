@@ -1,0 +1,233 @@
+// `npm run bench:engine`: the engine's overhead and runtime figures, each as a ratio against a
+// reference measured in the same run on the same machine (see docs/BENCHMARKS.md, Engine).
+//
+//  1. Pipeline overhead: (end-to-end generate − Σ raw onnxruntime session.run of the same three
+//     graphs with the same shapes) / Σ raw session.run. Goal ≤ 2 %.
+//  2. Event-loop lag p99 of the calling thread while the engine host generates in its worker
+//     (perf_hooks.monitorEventLoopDelay). Goal ≤ 20 ms.
+//  3. Second load / first load through the optimised-graph cache (and against a plain load).
+//  4. Speed-up of 2 intra-op threads over 1.
+//
+// Options: --size <px> (default 256), --steps <n> (default 10), --runs <n> (default 3), --json.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { InferenceSession } from 'onnxruntime-node';
+import type { ResolvedGenerateRequest } from '@atelier/common';
+import { createEngineHost } from '../native/src/host/host.ts';
+import { openModelFolder, type ModelFolder } from '../native/src/model/model-folder.ts';
+import { FIXTURES, writeFixtureModel } from '../native/src/onnx-build/sd-fixture.ts';
+import { loadModel } from '../native/src/pipeline/diffusion-model.ts';
+import { floatTensor, intTensor } from '../native/src/pipeline/tensors.ts';
+import { onnxruntimeVersion } from '../native/src/providers/detect.ts';
+import { sessionOptions } from '../native/src/providers/session.ts';
+import { physicalCores } from '../native/src/providers/threads.ts';
+import { createModelStore } from '../native/src/store/store.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    size: { type: 'string', default: '256' },
+    steps: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const size = Number(flags.size);
+const steps = Number(flags.steps);
+const runs = Number(flags.runs);
+const threads = physicalCores();
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-engine-'));
+const fixtureRoot = path.join(root, 'fixtures');
+const sdSpec = FIXTURES.find((f) => f.id === 'atelier-fixture-sd')!;
+const modelDir = path.join(fixtureRoot, sdSpec.id);
+writeFixtureModel(modelDir, sdSpec, path.resolve(import.meta.dirname, '../native/fixtures/clip'));
+
+const request: ResolvedGenerateRequest = {
+  prompt: 'a lighthouse on a cliff at dusk, oil painting',
+  negativePrompt: 'blurry',
+  width: size,
+  height: size,
+  steps,
+  guidance: 7.5,
+  scheduler: 'euler',
+  seed: 42,
+  model: sdSpec.id,
+  count: 1,
+  target: 'local',
+};
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Raw onnxruntime: the same graphs, session options and tensor shapes as one generate call. */
+async function rawSessionRunMs(m: ModelFolder): Promise<number> {
+  const batch = request.guidance > 1 ? 2 : 1;
+  const seq = m.tokenizer.maxLength;
+  const ids = new Int32Array(batch * seq);
+  ids.set(m.tokenizer.encode(request.negativePrompt), 0);
+  ids.set(m.tokenizer.encode(request.prompt), (batch - 1) * seq);
+  const lh = size / 8;
+  const lw = size / 8;
+  const c = m.latentChannels;
+  const sample = new Float32Array(batch * c * lh * lw).map((_, i) => Math.sin(i));
+  const latent = new Float32Array(c * lh * lw).map((_, i) => Math.cos(i));
+  const tsShape = m.io.timestep.shape;
+  const tsLen = typeof tsShape[0] === 'number' ? tsShape[0] : tsShape.length > 0 ? batch : 1;
+  const tsDims = tsShape.length === 0 ? [] : [tsLen];
+  let total = 0;
+  const timed = async (s: InferenceSession, feeds: InferenceSession.FeedsType) => {
+    const t0 = performance.now();
+    const out = await s.run(feeds);
+    total += performance.now() - t0;
+    return out;
+  };
+  const te = await timed(m.textEncoder, { [m.io.inputIds.name]: intTensor(m.io.inputIds.type, ids, [batch, seq]) });
+  const hidden = te[m.io.hiddenStates.name]!;
+  for (let i = 0; i < steps; i++) {
+    await timed(m.unet, {
+      [m.io.sample.name]: floatTensor(m.io.sample.type, sample, [batch, c, lh, lw]),
+      [m.io.timestep.name]: intTensor(m.io.timestep.type, new Array<number>(tsLen).fill(999 - i * 100), tsDims),
+      [m.io.encoderHiddenStates.name]: hidden,
+    });
+  }
+  await timed(m.vaeDecoder, { [m.io.latentSample.name]: floatTensor(m.io.latentSample.type, latent, [1, c, lh, lw]) });
+  return total;
+}
+
+async function measureOverhead() {
+  const opts = sessionOptions({ provider: 'cpu', threads });
+  const model = await loadModel({ modelDir, sessionOptions: opts });
+  const raw = await openModelFolder(modelDir, opts);
+  try {
+    // Warm both (first runs allocate arenas and pre-pack weights).
+    await model.generate(request);
+    await rawSessionRunMs(raw);
+    const e2e: number[] = [];
+    const engineRun: number[] = [];
+    const ref: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      // Interleaved so that drift in machine load affects both sides alike.
+      const r = await model.generate(request);
+      e2e.push(r.timings.totalMs);
+      engineRun.push(r.timings.sessionRunMs);
+      ref.push(await rawSessionRunMs(raw));
+    }
+    const e2eMs = median(e2e);
+    const refMs = median(ref);
+    return {
+      e2eMs,
+      rawSessionRunMs: refMs,
+      engineSessionRunMs: median(engineRun),
+      overhead: (e2eMs - refMs) / refMs,
+      overheadVsOwnRuns: median(e2e.map((t, i) => (t - engineRun[i]!) / engineRun[i]!)),
+    };
+  } finally {
+    await model.dispose();
+    await Promise.all([raw.textEncoder.release(), raw.unet.release(), raw.vaeDecoder.release()]);
+  }
+}
+
+async function measureLagAndLoads() {
+  const store = createModelStore({ modelsDir: path.join(root, 'models'), fixtureDirs: [fixtureRoot] });
+  const cacheDir = path.join(root, 'cache');
+  const first = createEngineHost({ store, threads, cacheDir });
+  const a = await first.load(sdSpec.id);
+  await first.generate(sdSpec.id, request); // warm
+  const lagP99: number[] = [];
+  let ticks = 0;
+  for (let i = 0; i < runs; i++) {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    const timer = setInterval(() => ticks++, 1);
+    h.enable();
+    await first.generate(sdSpec.id, request);
+    h.disable();
+    clearInterval(timer);
+    lagP99.push(h.percentile(99) / 1e6);
+  }
+  await first.close();
+  const loads: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const h = createEngineHost({ store, threads, cacheDir });
+    loads.push((await h.load(sdSpec.id)).loadMs);
+    await h.close();
+  }
+  const plain: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const h = createEngineHost({ store, threads });
+    plain.push((await h.load(sdSpec.id)).loadMs);
+    await h.close();
+  }
+  return {
+    lagP99Ms: median(lagP99),
+    lagP99MaxMs: Math.max(...lagP99),
+    timerTicks: ticks,
+    firstLoadMs: a.loadMs,
+    cachedLoadMs: median(loads),
+    plainLoadMs: median(plain),
+  };
+}
+
+async function measureThreads() {
+  const models = new Map<number, Awaited<ReturnType<typeof loadModel>>>();
+  for (const n of [1, 2]) {
+    const model = await loadModel({ modelDir, sessionOptions: sessionOptions({ provider: 'cpu', threads: n }) });
+    await model.generate(request);
+    models.set(n, model);
+  }
+  const times = new Map<number, number[]>([
+    [1, []],
+    [2, []],
+  ]);
+  // Interleaved: machine load that comes and goes touches both counts alike.
+  for (let i = 0; i < runs; i++)
+    for (const [n, model] of models) times.get(n)!.push((await model.generate(request)).timings.totalMs);
+  for (const model of models.values()) await model.dispose();
+  const one = median(times.get(1)!);
+  const two = median(times.get(2)!);
+  return { oneThreadMs: one, twoThreadMs: two, speedup: one / two };
+}
+
+try {
+  log(
+    `engine bench: ${sdSpec.id} ${size}×${size}, ${steps} steps, CFG, ${runs} runs, ${threads} threads, onnxruntime-node ${onnxruntimeVersion()}, ${os.cpus()[0]?.model ?? 'cpu'} ×${os.availableParallelism()}, load ${os.loadavg()[0]!.toFixed(1)}`,
+  );
+  const overhead = await measureOverhead();
+  log('  overhead measured');
+  const host = await measureLagAndLoads();
+  log('  host lag and loads measured');
+  const thr = await measureThreads();
+  const result = {
+    machine: {
+      cpus: os.availableParallelism(),
+      physicalCores: threads,
+      model: os.cpus()[0]?.model,
+      loadavg1: os.loadavg()[0],
+    },
+    config: { size, steps, runs, threads, provider: 'cpu', onnxruntime: onnxruntimeVersion() },
+    overhead,
+    host,
+    threads: thr,
+  };
+  if (flags.json) console.log(JSON.stringify(result, null, 2));
+  else {
+    const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+    console.log(`
+Engine (${size}×${size}, ${steps} steps, CFG batch 2, CPU, ${threads} threads; medians of ${runs})
+  end-to-end generate                 ${overhead.e2eMs.toFixed(1)} ms
+  Σ raw session.run (reference)       ${overhead.rawSessionRunMs.toFixed(1)} ms
+  pipeline overhead                   ${pct(overhead.overhead)}   (goal ≤ 2 %; vs the engine's own Σ run: ${pct(overhead.overheadVsOwnRuns)})
+  event-loop lag p99 (host caller)    ${host.lagP99Ms.toFixed(1)} ms   (worst run ${host.lagP99MaxMs.toFixed(1)} ms; goal ≤ 20 ms)
+  load: first (builds cache)          ${host.firstLoadMs.toFixed(0)} ms
+  load: from cache                    ${host.cachedLoadMs.toFixed(0)} ms = ${(host.cachedLoadMs / host.firstLoadMs).toFixed(2)} × first, ${(host.cachedLoadMs / host.plainLoadMs).toFixed(2)} × a plain load (${host.plainLoadMs.toFixed(0)} ms)
+  1 thread / 2 threads                ${thr.oneThreadMs.toFixed(0)} ms / ${thr.twoThreadMs.toFixed(0)} ms = ${thr.speedup.toFixed(2)}× speed-up`);
+  }
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
