@@ -1,0 +1,61 @@
+// `npm run admin -- <command>`: operator commands against DATABASE_URL or the local stack.
+import { AppError } from '@atelier/common';
+import { loadConfig } from '../config.ts';
+import { createPool } from '../db/pool.ts';
+import { stackEnv } from '../stack/stack-file.ts';
+import { listUsers, setPlan, setUsageCommand, usage } from './commands.ts';
+
+const HELP = `Usage: npm run admin -- <command>
+
+Commands:
+  set-plan <email> <free|pro>   set a user's plan (as an operator; Stripe is not involved)
+  usage <email>                 show the user's plan and usage in the current period
+  set-usage <email> <n>         set the images used in the current period (recorded in the ledger)
+  list-users                    list users: email, plan, id, created
+
+Connects to DATABASE_URL, or to the local stack in .atelier/stack.json.`;
+
+const [cmd, ...args] = process.argv.slice(2);
+if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+  console.log(HELP);
+  process.exit(cmd ? 0 : 1);
+}
+const need = (n: number) => {
+  if (args.length !== n) {
+    console.error(`${cmd} takes ${n} argument(s)\n\n${HELP}`);
+    process.exit(1);
+  }
+};
+
+const config = loadConfig(stackEnv());
+const pool = createPool(config, 'system', { max: 1 });
+try {
+  let out: string;
+  switch (cmd) {
+    case 'set-plan':
+      need(2);
+      out = await setPlan(pool, args[0]!, args[1]!);
+      break;
+    case 'usage':
+      need(1);
+      out = await usage(pool, args[0]!);
+      break;
+    case 'set-usage':
+      need(2);
+      out = await setUsageCommand(pool, args[0]!, args[1]!);
+      break;
+    case 'list-users':
+      need(0);
+      out = await listUsers(pool);
+      break;
+    default:
+      console.error(`unknown command ${cmd}\n\n${HELP}`);
+      process.exit(1);
+  }
+  console.log(out);
+} catch (e) {
+  console.error(AppError.is(e) ? e.message : e);
+  process.exitCode = 1;
+} finally {
+  await pool.end();
+}
