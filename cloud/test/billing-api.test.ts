@@ -160,6 +160,23 @@ describe('checkout and portal', () => {
   });
 });
 
+describe('contract', () => {
+  it('documents the billing routes in the OpenAPI document, but not the webhook', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, unknown>;
+    };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/billing/checkout',
+        '/v1/billing/portal',
+        '/v1/billing/subscription',
+        '/v1/billing/return',
+      ]),
+    );
+    expect(doc.paths).not.toHaveProperty('/v1/webhooks/stripe');
+  });
+});
+
 describe('return page', () => {
   it('sends the browser to the app and grants nothing', async () => {
     const r = await t.app.inject({ method: 'GET', url: '/v1/billing/return?status=success&session_id=cs_test_x' });
