@@ -1,18 +1,21 @@
 // `npm start`: the local cloud stack plus the desktop UI, on embedded defaults.
 // Starts `cloud/src/stack` (Postgres, cognito-local, s3rver, API, worker) and waits for READY, then
-// opens the desktop: Electron when its binary can be had, otherwise the browser host, printing the
-// URL to open. Ctrl-C stops everything.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// opens the desktop: Electron when its binary is installed or can be fetched now, otherwise the
+// browser host, printing the URL to open. Ctrl-C stops everything.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { ensureRendererBuilt } from './renderer-build.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 if (process.argv.includes('--help')) {
-  console.log(`Usage: npm start [-- --no-stack] [-- --browser]
+  console.log(`Usage: npm start [-- --no-stack] [-- --browser] [-- --user-data <dir>] [-- --port <n>]
 Starts the local Atelier Cloud stack and the desktop app.
-  --no-stack   do not start the local cloud stack (local generation only)
-  --browser    serve the UI to a browser even if Electron is available`);
+  --no-stack          do not start the local cloud stack (local generation only)
+  --browser           serve the UI to a browser even if Electron is available
+  --user-data <dir>   browser host profile folder (a second device for sync)
+  --port <n>          browser host port on 127.0.0.1 (default random)`);
   process.exit(0);
 }
 const children: ChildProcess[] = [];
@@ -29,15 +32,16 @@ function stopAll(code: number): void {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-function launch(name: string, script: string, args: string[], readyPattern: RegExp): Promise<string> {
+function launch(name: string, cmd: string, args: string[], readyPattern: RegExp | null): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const rl = readline.createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       console.log(`[${name}] ${line}`);
-      if (readyPattern.test(line)) resolve(line);
+      if (readyPattern?.test(line)) resolve(line);
     });
+    if (!readyPattern) child.once('spawn', () => resolve(''));
     child.once('exit', (code) => {
       reject(new Error(`${name} exited with code ${code}`));
       if (!stopping) stopAll(code ?? 1);
@@ -45,14 +49,57 @@ function launch(name: string, script: string, args: string[], readyPattern: RegE
   });
 }
 
+/** The Electron binary, installing it now if missing (needs internet; fails fast without). */
+function electronBinary(): string | null {
+  const dir = path.join(repo, 'node_modules/electron');
+  const installed = () => {
+    const pathFile = path.join(dir, 'path.txt');
+    if (!existsSync(pathFile)) return null;
+    const bin = path.join(dir, 'dist', readFileSync(pathFile, 'utf8').trim());
+    return existsSync(bin) ? bin : null;
+  };
+  if (!existsSync(path.join(dir, 'install.js'))) return null;
+  const found = installed();
+  if (found) return found;
+  console.log('Fetching the Electron binary…');
+  const r = spawnSync(process.execPath, [path.join(dir, 'install.js')], {
+    cwd: repo,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 180_000,
+  });
+  if (r.status !== 0) {
+    console.log(
+      `Electron is not available here (${r.stderr?.toString().trim().split('\n').pop() ?? 'install failed'}): using the browser host.`,
+    );
+    return null;
+  }
+  return installed();
+}
+
+const passThrough = (flag: string): string[] => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 && process.argv[i + 1] ? [flag, process.argv[i + 1]!] : [];
+};
 const stackScript = path.join(repo, 'cloud/src/stack/main.ts');
 const hostScript = path.join(repo, 'src-main/host/main.ts');
 try {
   if (!process.argv.includes('--no-stack') && existsSync(stackScript)) {
-    await launch('stack', stackScript, [], /^READY/);
+    await launch('stack', process.execPath, [stackScript], /^READY/);
   }
-  if (existsSync(hostScript)) {
-    await launch('desktop', hostScript, process.argv.includes('--browser') ? ['--browser'] : [], /^(OPEN|READY)/);
+  const electron = process.argv.includes('--browser') ? null : electronBinary();
+  if (electron) {
+    ensureRendererBuilt(repo, (l) => console.log(`[desktop] ${l}`));
+    await launch('electron', electron, [repo], null);
+    console.log('Atelier is running in its window. Ctrl-C stops everything.');
+  } else if (existsSync(hostScript)) {
+    const args = [
+      hostScript,
+      ...passThrough('--user-data'),
+      ...passThrough('--port'),
+      ...(process.argv.includes('--no-stack') ? ['--no-cloud'] : []),
+    ];
+    const line = await launch('desktop', process.execPath, args, /^(OPEN|READY)/);
+    console.log(`\nOpen Atelier in your browser: ${line.replace(/^OPEN\s+/, '')}\nCtrl-C stops everything.`);
   }
   if (children.length === 0) {
     console.error('Nothing to start: neither cloud/src/stack nor src-main/host is present in this checkout.');
