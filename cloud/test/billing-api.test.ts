@@ -195,6 +195,19 @@ describe('return page', () => {
 });
 
 describe('webhook', () => {
+  it('takes events larger than the API’s JSON body limit (invoices with many lines)', async () => {
+    const big = {
+      id: 'in_big',
+      object: 'invoice',
+      lines: { data: Array.from({ length: 800 }, (_, i) => ({ id: `il_${i}`, description: 'x'.repeat(100) })) },
+    };
+    const d = webhook(t, 'invoice.created', big);
+    expect(Buffer.byteLength(d.payload)).toBeGreaterThan(t.config.api.bodyLimit);
+    const r = await d.send();
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ received: true, outcome: 'ignored' });
+  });
+
   it('verifies the raw body, applies once, tells the socket, and 409s a second checkout', async () => {
     const customer = peer.sent('POST', '/v1/checkout/sessions').find((r) => r.form.client_reference_id === alice.sub)!
       .form.customer!;
