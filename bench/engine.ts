@@ -30,7 +30,7 @@ const { values: flags } = parseArgs({
   options: {
     size: { type: 'string', default: '256' },
     steps: { type: 'string', default: '10' },
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '5' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -60,6 +60,11 @@ const request: ResolvedGenerateRequest = {
   target: 'local',
 };
 
+/**
+ * Best of N: on a shared machine, other work only ever adds time, so the minimum is the closest
+ * estimate of each side's own cost (both sides of every ratio use it).
+ */
+const best = (xs: number[]) => Math.min(...xs);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -121,22 +126,35 @@ async function measureOverhead() {
       encode.push(r.timings.encodeMs);
       ref.push(await rawSessionRunMs(raw));
     }
-    const e2eMs = median(e2e);
-    const refMs = median(ref);
+    const e2eMs = best(e2e);
+    const refMs = best(ref);
     return {
       e2eMs,
       rawSessionRunMs: refMs,
-      engineSessionRunMs: median(engineRun),
-      encodeMs: median(encode),
+      engineSessionRunMs: best(engineRun),
+      encodeMs: best(encode),
       overhead: (e2eMs - refMs) / refMs,
       /** The same without PNG + thumbnail encoding, which is per image, not per step. */
-      overheadExclEncode: median(e2e.map((t, i) => t - encode[i]!)) / refMs - 1,
-      overheadVsOwnRuns: median(e2e.map((t, i) => (t - engineRun[i]!) / engineRun[i]!)),
+      overheadExclEncode: best(e2e.map((t, i) => t - encode[i]!)) / refMs - 1,
+      overheadVsOwnRuns: best(e2e.map((t, i) => (t - engineRun[i]!) / engineRun[i]!)),
     };
   } finally {
     await model.dispose();
     await Promise.all([raw.textEncoder.release(), raw.unet.release(), raw.vaeDecoder.release()]);
   }
+}
+
+/** Event-loop delay of this thread while `host` generates in its worker: p99 per run, median over runs. */
+async function lagDuring(host: ReturnType<typeof createEngineHost>) {
+  const p99: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    await host.generate(sdSpec.id, request);
+    h.disable();
+    p99.push(h.percentile(99) / 1e6);
+  }
+  return { p99Ms: median(p99), worstP99Ms: Math.max(...p99) };
 }
 
 async function measureLagAndLoads() {
@@ -145,17 +163,7 @@ async function measureLagAndLoads() {
   const first = createEngineHost({ store, threads, cacheDir });
   const a = await first.load(sdSpec.id);
   await first.generate(sdSpec.id, request); // warm
-  const lagP99: number[] = [];
-  let ticks = 0;
-  for (let i = 0; i < runs; i++) {
-    const h = monitorEventLoopDelay({ resolution: 1 });
-    const timer = setInterval(() => ticks++, 1);
-    h.enable();
-    await first.generate(sdSpec.id, request);
-    h.disable();
-    clearInterval(timer);
-    lagP99.push(h.percentile(99) / 1e6);
-  }
+  const lag = await lagDuring(first);
   await first.close();
   const loads: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -169,13 +177,21 @@ async function measureLagAndLoads() {
     plain.push((await h.load(sdSpec.id)).loadMs);
     await h.close();
   }
+  // The same with one core left free for the calling thread.
+  let lagSpare: { p99Ms: number; worstP99Ms: number } | null = null;
+  if (threads > 1) {
+    const spare = createEngineHost({ store, threads: threads - 1, cacheDir });
+    await spare.generate(sdSpec.id, request);
+    lagSpare = await lagDuring(spare);
+    await spare.close();
+  }
   return {
-    lagP99Ms: median(lagP99),
-    lagP99MaxMs: Math.max(...lagP99),
-    timerTicks: ticks,
+    lagP99Ms: lag.p99Ms,
+    lagP99MaxMs: lag.worstP99Ms,
+    lagSpareCore: lagSpare,
     firstLoadMs: a.loadMs,
-    cachedLoadMs: median(loads),
-    plainLoadMs: median(plain),
+    cachedLoadMs: best(loads),
+    plainLoadMs: best(plain),
   };
 }
 
@@ -194,8 +210,8 @@ async function measureThreads() {
   for (let i = 0; i < runs; i++)
     for (const [n, model] of models) times.get(n)!.push((await model.generate(request)).timings.totalMs);
   for (const model of models.values()) await model.dispose();
-  const one = median(times.get(1)!);
-  const two = median(times.get(2)!);
+  const one = best(times.get(1)!);
+  const two = best(times.get(2)!);
   return { oneThreadMs: one, twoThreadMs: two, speedup: one / two };
 }
 
@@ -224,12 +240,12 @@ try {
   else {
     const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
     console.log(`
-Engine (${size}×${size}, ${steps} steps, CFG batch 2, CPU, ${threads} threads; medians of ${runs})
+Engine (${size}×${size}, ${steps} steps, CFG batch 2, CPU, ${threads} threads; best of ${runs}, lag: median of per-run p99)
   end-to-end generate                 ${overhead.e2eMs.toFixed(1)} ms
   Σ raw session.run (reference)       ${overhead.rawSessionRunMs.toFixed(1)} ms
   of which PNG + thumbnail encoding   ${overhead.encodeMs.toFixed(1)} ms
   pipeline overhead                   ${pct(overhead.overhead)}   (goal ≤ 2 %; without encoding ${pct(overhead.overheadExclEncode)}; vs the engine's own Σ run ${pct(overhead.overheadVsOwnRuns)})
-  event-loop lag p99 (host caller)    ${host.lagP99Ms.toFixed(1)} ms   (worst run ${host.lagP99MaxMs.toFixed(1)} ms; goal ≤ 20 ms)
+  event-loop lag p99 (host caller)    ${host.lagP99Ms.toFixed(1)} ms   (worst run ${host.lagP99MaxMs.toFixed(1)} ms; goal ≤ 20 ms)${host.lagSpareCore ? `\n    … with ${threads - 1} engine thread(s)     ${host.lagSpareCore.p99Ms.toFixed(1)} ms   (worst run ${host.lagSpareCore.worstP99Ms.toFixed(1)} ms)` : ''}
   load: first (builds cache)          ${host.firstLoadMs.toFixed(0)} ms
   load: from cache                    ${host.cachedLoadMs.toFixed(0)} ms = ${(host.cachedLoadMs / host.firstLoadMs).toFixed(2)} × first, ${(host.cachedLoadMs / host.plainLoadMs).toFixed(2)} × a plain load (${host.plainLoadMs.toFixed(0)} ms)
   1 thread / 2 threads                ${thr.oneThreadMs.toFixed(0)} ms / ${thr.twoThreadMs.toFixed(0)} ms = ${thr.speedup.toFixed(2)}× speed-up`);
