@@ -1,4 +1,5 @@
 // `npm run stack`: the whole cloud on this machine, no accounts, no internet. See --help.
+import { s3Service, workerService } from '../worker/stack-services.ts';
 import { CORE_SERVICES, startStack, type StackService } from './stack.ts';
 import { STACK_FILE } from './stack-file.ts';
 
@@ -9,7 +10,8 @@ Ctrl-C stops everything. A second run reuses the data (database, users, pool and
 
 Services: embedded PostgreSQL (unless DATABASE_URL is set), cognito-local (user pool with
 password policy ≥ 8 chars, upper, lower, digit; public client with USER_PASSWORD_AUTH and
-refresh), migrations, the API.
+refresh), migrations, s3rver (bucket created; data in .atelier/s3), the API, and one GPU worker
+on the fixture models (built on first start if missing).
 
 Environment:
   DATABASE_URL        use this Postgres instead of the embedded one (migrator/superuser URL)
@@ -17,7 +19,10 @@ Environment:
   ATELIER_PG_DATA     embedded Postgres data directory (default /tmp/atelier-<repo hash>/pg)
   COGNITO_PORT        cognito-local port (default 9229)
   ATELIER_API_PORT    API port (default 8787)
-  LOG_LEVEL           API log level (default info)`;
+  LOG_LEVEL           API log level (default info)
+  S3_PORT             s3rver port (default 4569); S3_ENDPOINT uses an S3 you run instead
+  S3_BUCKET           bucket (default atelier-local)
+  ATELIER_CLOUD_MODELS, WORKER_CONCURRENCY   see cloud/src/worker/gen-config.ts`;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(HELP);
@@ -26,8 +31,9 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 
 // ── The stack's services, in start order (stopped in reverse). Add yours here. ──
 const services: StackService[] = [
-  ...CORE_SERVICES,
   // cloud-gen (issue 5): s3rver goes before `api` (the API needs S3_*), the worker after.
+  ...CORE_SERVICES.flatMap((s) => (s.name === 'api' ? [s3Service, s] : [s])),
+  workerService,
 ];
 // ── end of services ──
 
