@@ -1,0 +1,21 @@
+/**
+ * The CDK app (cloud/infra/cdk.json runs it with Node 24, no build step):
+ *
+ *   cd cloud/infra && npx aws-cdk@2 deploy --all -c domainName=api.example.com -c certificateArn=arn:aws:acm:… -c imageTag=v1.2.3
+ *
+ * See README.md for bootstrap, context values, secrets, deploy and rollback.
+ */
+import { App } from 'aws-cdk-lib';
+import { settingsFromApp } from './config.ts';
+import { buildStacks } from './lib/build.ts';
+import { SettingsError } from './lib/settings.ts';
+
+const app = new App();
+try {
+  buildStacks(app, settingsFromApp(app));
+} catch (err) {
+  if (!(err instanceof SettingsError)) throw err;
+  console.error(err.message);
+  process.exit(1);
+}
+app.synth();
