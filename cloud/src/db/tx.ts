@@ -1,18 +1,14 @@
+import pg from 'pg';
 import type { Pool, PoolClient } from './pool.ts';
 
 /** The per-transaction setting every RLS policy reads. */
 export const USER_SETTING = 'app.user_id';
 
-async function inTx<T>(
-  pool: Pool,
-  setup: ((c: PoolClient) => Promise<unknown>) | null,
-  fn: (tx: PoolClient) => Promise<T>,
-): Promise<T> {
+async function inTx<T>(pool: Pool, begin: string, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query('BEGIN');
-    if (setup) await setup(client);
+    await client.query(begin);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
@@ -35,7 +31,8 @@ async function inTx<T>(
  */
 export function withUserTx<T>(pool: Pool, userId: string, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
   if (!userId) throw new Error('withUserTx needs a user id');
-  return inTx(pool, (c) => c.query(`SELECT set_config('${USER_SETTING}', $1, true)`, [userId]), fn);
+  // BEGIN and the setting in one round trip (a simple multi-statement query; the id is escaped).
+  return inTx(pool, `BEGIN; SELECT set_config('${USER_SETTING}', ${pg.escapeLiteral(userId)}, true)`, fn);
 }
 
 /**
@@ -43,5 +40,5 @@ export function withUserTx<T>(pool: Pool, userId: string, fn: (tx: PoolClient) =
  * `system` pool (role atelier_system, BYPASSRLS) — through the `app` pool it would see no rows.
  */
 export function withSystemTx<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
-  return inTx(pool, null, fn);
+  return inTx(pool, 'BEGIN', fn);
 }

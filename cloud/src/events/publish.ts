@@ -31,3 +31,16 @@ export async function publishEvent(q: Queryable, userId: string, event: CloudEve
   if (Buffer.byteLength(payload) > MAX_PAYLOAD) throw new Error(`event ${event.type} too large for NOTIFY`);
   await q.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]);
 }
+
+/** Several events in one round trip (delivered in order, on commit). */
+export async function publishEvents(q: Queryable, userId: string, events: CloudEvent[]): Promise<void> {
+  const payloads = events.map((e) => JSON.stringify({ u: userId, e } satisfies EventEnvelope));
+  if (payloads.some((p) => Buffer.byteLength(p) > MAX_PAYLOAD)) {
+    for (const e of events) await publishEvent(q, userId, e);
+    return;
+  }
+  await q.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n', [
+    EVENTS_CHANNEL,
+    payloads,
+  ]);
+}

@@ -4,7 +4,7 @@
  * (mark*) run on the system pool and keep status transitions monotonic: a canceled or finished
  * generation never goes back to running.
  */
-import type { Generation, GenerationStatus, ResolvedGenerateRequest } from '@atelier/common';
+import type { Generation, GenerationStatus, PlanId, ResolvedGenerateRequest } from '@atelier/common';
 import type { Queryable } from '../db/pool.ts';
 import { publishEvent } from '../events/publish.ts';
 import { refundGeneration, type UsageRow } from '../quota/usage.ts';
@@ -69,10 +69,16 @@ export interface NewGeneration {
 }
 
 export async function insertGeneration(tx: Queryable, g: NewGeneration): Promise<GenerationRow> {
+  // The generation and its ledger reservation in one statement.
   const r = await tx.query<GenerationRow>(
-    `INSERT INTO generations (id, user_id, params, image_count, priority, progress_total, job_id,
-       idempotency_key, request_hash, period_start)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+    `WITH g AS (
+       INSERT INTO generations (id, user_id, params, image_count, priority, progress_total, job_id,
+         idempotency_key, request_hash, period_start)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *),
+     l AS (
+       INSERT INTO usage_ledger (user_id, generation_id, kind, amount, period_start)
+       SELECT user_id, id, 'reserve', image_count, period_start FROM g)
+     SELECT * FROM g`,
     [
       g.id,
       g.userId,
@@ -86,9 +92,15 @@ export async function insertGeneration(tx: Queryable, g: NewGeneration): Promise
       g.periodStart,
     ],
   );
-  await tx.query(
-    `INSERT INTO usage_ledger (user_id, generation_id, kind, amount, period_start) VALUES ($1, $2, 'reserve', $3, $4)`,
-    [g.userId, g.id, g.params.count, g.periodStart],
+  return r.rows[0]!;
+}
+
+/** The user's effective plan and how many of their generations are queued or running. */
+export async function planAndActive(q: Queryable, userId: string): Promise<{ plan: PlanId; active: number }> {
+  const r = await q.query<{ plan: PlanId; active: number }>(
+    `SELECT COALESCE((SELECT plan FROM effective_plans WHERE user_id = $1), 'free') AS plan,
+       (SELECT count(*)::int FROM generations WHERE user_id = $1 AND status IN ('queued', 'running')) AS active`,
+    [userId],
   );
   return r.rows[0]!;
 }

@@ -16,14 +16,14 @@ import {
 } from '@atelier/common';
 import type { Pool } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
-import { publishEvent } from '../events/publish.ts';
+import { publishEvent, publishEvents } from '../events/publish.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { currentUsage, refundGeneration, reserve } from '../quota/usage.ts';
 import {
-  activeCount,
   findByIdempotencyKey,
   getGeneration,
   insertGeneration,
+  planAndActive,
   toGeneration,
   usageEvent,
   type GenerationRow,
@@ -74,11 +74,8 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     }
     try {
       return await withUserTx(deps.pool, userId, async (tx) => {
-        const planRow = await tx.query<{ plan: PlanId }>('SELECT plan FROM effective_plans WHERE user_id = $1', [
-          userId,
-        ]);
-        const plan = planRow.rows[0]?.plan ?? 'free';
-        const check = checkPlanAllows(plan, body, await activeCount(tx, userId));
+        const { plan, active } = await planAndActive(tx, userId);
+        const check = checkPlanAllows(plan, body, active);
         if (!check.ok)
           throw new AppError('PLAN_REQUIRED', check.message, {
             userMessage: check.message,
@@ -112,8 +109,10 @@ export function createGenerationService(deps: GenerationServiceDeps) {
           periodStart: usage.periodStart,
         });
         await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
-        await publishEvent(tx, userId, { type: 'generation.queued', generation: toGeneration(row) });
-        await publishEvent(tx, userId, usageEvent(usage));
+        await publishEvents(tx, userId, [
+          { type: 'generation.queued', generation: toGeneration(row) },
+          usageEvent(usage),
+        ]);
         return { row, replayed: false };
       });
     } catch (e) {

@@ -103,3 +103,24 @@ export async function setUsage(q: Queryable, userId: string, used: number, at: D
   );
   return { ...cur, used };
 }
+
+/**
+ * Email + current usage in one round trip (GET /v1/me): the atelier_user_usage function sets the
+ * user for RLS and runs the period query; a named statement, so it is planned once per connection.
+ * Use outside a transaction (the setting lasts for this statement's implicit transaction).
+ */
+export async function userUsage(
+  q: Queryable,
+  userId: string,
+  at: Date | null = null,
+): Promise<(UsageRow & { email: string | null }) | null> {
+  const r = await (
+    q as unknown as { query: (c: object) => Promise<{ rows: (UsageRow & { email: string | null })[] }> }
+  ).query({
+    name: 'atelier_user_usage',
+    text: `SELECT email, used, "limit", period_start AS "periodStart", period_end AS "periodEnd", plan
+           FROM atelier_user_usage($1, $2, $3, $4)`,
+    values: [userId, at, ...limits()],
+  });
+  return r.rows[0] ?? null;
+}

@@ -1,7 +1,6 @@
 import { ErrorBody, Me, type PlanId } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { withUserTx } from '../../db/tx.ts';
-import { currentUsage } from '../../quota/usage.ts';
+import { userUsage } from '../../quota/usage.ts';
 
 const meRoutes: FastifyPluginAsyncZod = async (app) => {
   const { pool, now, userRateLimit } = app.atelier;
@@ -10,21 +9,19 @@ const meRoutes: FastifyPluginAsyncZod = async (app) => {
     { preHandler: userRateLimit, schema: { tags: ['account'], response: { 200: Me, 401: ErrorBody } } },
     async (req) => {
       const userId = req.user!.id;
-      return withUserTx(pool, userId, async (tx) => {
-        const u = await tx.query<{ email: string | null }>('SELECT email FROM users WHERE id = $1', [userId]);
-        const usage = await currentUsage(tx, userId, now?.() ?? null);
-        return {
-          id: userId,
-          email: u.rows[0]?.email ?? null,
-          plan: usage.plan as PlanId,
-          usage: {
-            used: usage.used,
-            limit: usage.limit,
-            periodStart: usage.periodStart.toISOString(),
-            periodEnd: usage.periodEnd.toISOString(),
-          },
-        };
-      });
+      const row = await userUsage(pool, userId, now?.() ?? null);
+      if (!row) throw new Error(`user ${userId} vanished`);
+      return {
+        id: userId,
+        email: row.email,
+        plan: row.plan as PlanId,
+        usage: {
+          used: row.used,
+          limit: row.limit,
+          periodStart: row.periodStart.toISOString(),
+          periodEnd: row.periodEnd.toISOString(),
+        },
+      };
     },
   );
 };

@@ -1,0 +1,252 @@
+/**
+ * `npm run bench:api`: the cloud API against references measured in the same run.
+ *   1. authenticated GET /v1/me throughput ÷ a Fastify hello-world's (same machine, same load generator)
+ *   2. POST /v1/generations throughput ÷ pgbench running the same SQL transaction (recorded from the API)
+ *   3. queue dispatch latency p50/p99: commit of the enqueueing transaction → consumer handler start
+ * Everything runs on its own embedded Postgres and cognito-local (random ports, temp data).
+ * Options: --seconds N (per throughput phase, default 5), --connections N (default 16).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Fastify from 'fastify';
+import { importJWK, SignJWT } from 'jose';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import pg from 'pg';
+import { buildApp } from '../cloud/src/app.ts';
+import { parseConfig } from '../cloud/src/config.ts';
+import { migrate } from '../cloud/src/db/migrate.ts';
+import { createPool, type Pool } from '../cloud/src/db/pool.ts';
+import { withSystemTx } from '../cloud/src/db/tx.ts';
+import { EventHub } from '../cloud/src/events/hub.ts';
+import { PgBossJobQueue } from '../cloud/src/queue/pg-boss-job-queue.ts';
+import { ensureUserPool, startCognitoLocal } from '../cloud/src/stack/cognito.ts';
+import { startPostgres } from '../cloud/src/stack/postgres.ts';
+import type { LoadResult, LoadSpec } from './http-load.ts';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const SECONDS = arg('seconds', 5);
+const CONNECTIONS = arg('connections', 16);
+const USERS = 3000;
+
+const freePort = async () => {
+  const s = Fastify();
+  await s.listen({ port: 0, host: '127.0.0.1' });
+  const port = (s.server.address() as { port: number }).port;
+  await s.close();
+  return port;
+};
+
+function load(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(path.join(import.meta.dirname, 'http-load.ts'), { workerData: spec });
+    w.once('message', (m: LoadResult) => resolve(m));
+    w.once('error', reject);
+  });
+}
+const rps = (r: LoadResult) => (r.completed / r.elapsedMs) * 1000;
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-api-'));
+chmodSync(tmp, 0o755);
+const [pgPort, cogPort] = [await freePort(), await freePort()];
+console.log(`bench:api — ${SECONDS}s per phase, ${CONNECTIONS} connections, Node ${process.version}`);
+const [server, cognito] = await Promise.all([
+  startPostgres({ dataDir: path.join(tmp, 'pg'), port: pgPort, durable: true }),
+  startCognitoLocal({ dataDir: path.join(tmp, 'cognito'), port: cogPort }),
+]);
+const cleanups: (() => Promise<unknown>)[] = [];
+try {
+  const admin0 = new pg.Client({ connectionString: server.url() });
+  await admin0.connect();
+  await admin0.query('CREATE DATABASE bench');
+  await admin0.end();
+  const userPool = await ensureUserPool(cognito.endpoint);
+  const config = parseConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: server.url('bench'),
+    COGNITO_REGION: 'local',
+    COGNITO_ENDPOINT: cognito.endpoint,
+    COGNITO_USER_POOL_ID: userPool.userPoolId,
+    COGNITO_CLIENT_ID: userPool.clientId,
+    COGNITO_ISSUER: `${cognito.issuerDomain}/${userPool.userPoolId}`,
+    RATE_LIMIT_IP_PER_MINUTE: '100000000',
+    RATE_LIMIT_USER_PER_MINUTE: '100000000',
+    DATABASE_POOL_MAX: '16',
+  });
+  await migrate(config);
+
+  // Users: provisioned rows (Pro, so 8 concurrent jobs each) and access tokens signed with
+  // cognito-local's key — verified by the real RS256/JWKS path, like any cognito-local token.
+  const adminPool = createPool(config, 'admin', { max: 2 });
+  cleanups.push(() => adminPool.end());
+  const ids = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
+  await adminPool.query(`INSERT INTO users (id, email) SELECT id, id || '@bench.test' FROM unnest($1::text[]) id`, [ids]);
+  await adminPool.query(`INSERT INTO subscriptions (user_id, plan, status) SELECT id, 'pro', 'active' FROM unnest($1::text[]) id`, [ids]);
+  const require = createRequire(import.meta.url);
+  const keyFile = path.join(path.dirname(require.resolve('cognito-local/package.json')), 'lib/keys/cognitoLocal.private.json');
+  const key = await importJWK({ ...(JSON.parse(readFileSync(keyFile, 'utf8')) as { jwk: object }).jwk, alg: 'RS256' }, 'RS256');
+  const now = Math.floor(Date.now() / 1000);
+  const tokens = await Promise.all(
+    ids.map((sub) =>
+      new SignJWT({ sub, token_use: 'access', client_id: userPool.clientId, username: sub })
+        .setProtectedHeader({ alg: 'RS256', kid: 'CognitoLocal' })
+        .setIssuer(config.cognito.issuer)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 3600)
+        .sign(key),
+    ),
+  );
+
+  // ── 1. GET /v1/me vs hello-world ──
+  const hello = Fastify({ logger: false });
+  hello.get('/hello', async () => ({ hello: 'world' }));
+  const helloUrl = await hello.listen({ host: '127.0.0.1', port: 0 });
+  const helloR = await load({ url: `${helloUrl}/hello`, method: 'GET', connections: CONNECTIONS, durationMs: SECONDS * 1000, requests: [{ headers: {} }] });
+  await hello.close();
+
+  const pool = createPool(config, 'app');
+  const queue = new PgBossJobQueue({ connectionString: config.database.appUrl, queue: config.queue, mode: 'producer' });
+  await queue.start();
+  const events = new EventHub(config.database.appUrl);
+  await events.start();
+  const app = await buildApp({ config, pool, queue, events, logger: false });
+  cleanups.push(async () => {
+    await app.close();
+    await queue.stop(500);
+    await events.stop();
+    await pool.end();
+  });
+  const apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+  const meReqs = tokens.slice(0, 64).map((t) => ({ headers: { authorization: `Bearer ${t}` } }));
+  await load({ url: `${apiUrl}/v1/me`, method: 'GET', connections: CONNECTIONS, durationMs: 1000, requests: meReqs }); // warm-up
+  const meR = await load({ url: `${apiUrl}/v1/me`, method: 'GET', connections: CONNECTIONS, durationMs: SECONDS * 1000, requests: meReqs });
+  if (Object.keys(meR.statuses).some((s) => s !== '200')) throw new Error(`GET /v1/me statuses ${JSON.stringify(meR.statuses)}`);
+
+  // ── 2. POST /v1/generations vs pgbench on the same transaction ──
+  // Record the exact statements one submission runs (through a pool that logs its queries).
+  const recorded: { text: string; values: unknown[] }[] = [];
+  const recPool = createPool(config, 'app', { max: 1 });
+  const origConnect = recPool.connect.bind(recPool);
+  (recPool as unknown as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
+    const c = await origConnect();
+    return new Proxy(c, {
+      get(target, prop, recv) {
+        if (prop === 'query')
+          return (text: string, values?: unknown[]) => {
+            recorded.push({ text, values: values ?? [] });
+            return target.query(text, values);
+          };
+        return Reflect.get(target, prop, recv) as unknown;
+      },
+    });
+  };
+  const recApp = await buildApp({ config, pool: recPool as Pool, queue, events, logger: false });
+  const probeUser = ids[USERS - 1]!;
+  const probe = await recApp.inject({
+    method: 'POST',
+    url: '/v1/generations',
+    headers: { authorization: `Bearer ${tokens[USERS - 1]}` },
+    payload: { prompt: 'a lighthouse at dusk', seed: 1 },
+  });
+  if (probe.statusCode !== 202) throw new Error(`probe failed: ${probe.body}`);
+  const genId = probe.json().id as string;
+  const jobId = (await adminPool.query<{ job_id: string }>('SELECT job_id FROM generations WHERE id = $1', [genId])).rows[0]!.job_id;
+  await recApp.close();
+  await recPool.end();
+  const lit = (v: unknown): string => {
+    if (v === null || v === undefined) return 'NULL';
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (v instanceof Date) return `'${v.toISOString()}'`;
+    const s = typeof v === 'string' ? v : JSON.stringify(v);
+    return `'${s.replaceAll("'", "''")}'`;
+  };
+  // Unique ids per transaction: pgbench substitutes :vars textually in simple mode.
+  const script = recorded
+    .map(({ text, values }) => {
+      let sql = text;
+      for (let i = values.length; i >= 1; i--) sql = sql.replaceAll(`$${i}`, lit(values[i - 1]));
+      sql = sql
+        .replaceAll(genId, `gen_:g`)
+        .replaceAll(jobId, `${jobId.slice(0, 24)}:j`)
+        .replaceAll(probeUser, 'bench-:u');
+      return `${sql.replace(/\s+/g, ' ').trim()};`;
+    })
+    .join('\n');
+  const scriptFile = path.join(tmp, 'submit.sql');
+  writeFileSync(scriptFile, `\\set u random(0, ${USERS - 1})\n\\set g random(1000000000000000000, 9000000000000000000)\n\\set j random(100000000000, 999999999999)\n${script}\n`);
+  const pgbenchBin = ['/usr/lib/postgresql/15/bin/pgbench', 'pgbench'].find((b) => spawnSync(b, ['--version']).status === 0);
+  if (!pgbenchBin) throw new Error('pgbench not found (apt-get install postgresql-client)');
+  const pgb = spawnSync(
+    pgbenchBin,
+    ['-n', '-M', 'simple', '-c', String(CONNECTIONS), '-j', '2', '-T', String(SECONDS), '-f', scriptFile, '-h', '127.0.0.1', '-p', String(pgPort), '-U', 'atelier_app', 'bench'],
+    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: config.database.rolePassword } },
+  );
+  const tps = Number(/tps = ([\d.]+)/.exec(pgb.stdout)?.[1]);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(pgb.stdout)?.[1] ?? 0);
+  if (!tps) throw new Error(`pgbench failed:\n${pgb.stdout}\n${pgb.stderr}`);
+
+  // First sight of each user (token verification + provisioning) is not what this measures.
+  await load({
+    url: `${apiUrl}/v1/me`,
+    method: 'GET',
+    connections: CONNECTIONS,
+    durationMs: 0,
+    requests: tokens.map((t) => ({ headers: { authorization: `Bearer ${t}` } })),
+    count: USERS,
+  });
+  // Each user takes at most 8 (Pro's concurrent jobs): spread requests over all users.
+  const postReqs = tokens.slice(0, USERS - 1).map((t) => ({
+    headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'a lighthouse at dusk', seed: 1 }),
+  }));
+  const postR = await load({ url: `${apiUrl}/v1/generations`, method: 'POST', connections: CONNECTIONS, durationMs: SECONDS * 1000, requests: postReqs });
+  const accepted = postR.statuses['202'] ?? 0;
+  const postRps = (accepted / postR.elapsedMs) * 1000;
+
+  // ── 3. Queue dispatch latency: commit → handler start ──
+  const systemPool = createPool(config, 'system', { max: 2 });
+  cleanups.push(() => systemPool.end());
+  await adminPool.query(`DELETE FROM pgboss.job WHERE name = 'generations'`);
+  const consumer = new PgBossJobQueue({ connectionString: config.database.systemUrl, queue: config.queue, mode: 'consumer' });
+  await consumer.start();
+  cleanups.unshift(() => consumer.stop(500));
+  const committedAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let wake: (() => void) | null = null;
+  await consumer.work(
+    async (job) => {
+      const t0 = committedAt.get(job.generationId);
+      if (t0 !== undefined) latencies.push(performance.now() - t0);
+      wake?.();
+    },
+    { concurrency: 1, onDeadLetter: async () => {} },
+  );
+  const SAMPLES = 200;
+  for (let i = 0; i < SAMPLES; i++) {
+    const id = `gen_latency_${i}`;
+    const done = new Promise<void>((r) => (wake = r));
+    await withSystemTx(systemPool, (tx) => consumer.enqueue(tx, { generationId: id, userId: 'bench-0' }, { priority: 0 }));
+    committedAt.set(id, performance.now());
+    await done;
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
+
+  const lines = [
+    `GET /v1/me (authenticated): ${rps(meR).toFixed(0)} req/s; Fastify hello-world: ${rps(helloR).toFixed(0)} req/s → ratio ${(rps(meR) / rps(helloR)).toFixed(2)} (goal ≥ 0.6)`,
+    `POST /v1/generations: ${postRps.toFixed(0)} accepted/s (${JSON.stringify(postR.statuses)}); pgbench same transaction: ${tps.toFixed(0)} tps (${failed} failed) → ratio ${(postRps / tps).toFixed(2)} (goal ≥ 0.6)`,
+    `queue dispatch latency (commit → consumer start, ${SAMPLES} jobs): p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms (goal p99 ≤ 15 ms)`,
+  ];
+  for (const l of lines) console.log(l);
+} finally {
+  for (const c of cleanups) await c().catch(() => undefined);
+  await Promise.all([server.stop(), cognito.stop()]);
+  rmSync(tmp, { recursive: true, force: true });
+}
