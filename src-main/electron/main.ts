@@ -59,7 +59,8 @@ if (!app.requestSingleInstanceLock()) {
     const config = loadShellConfig(repoRoot, app.isPackaged);
     const userData = app.getPath('userData');
     const layout = layoutOf({ userData });
-    const threads = Math.max(1, Math.min(8, os.availableParallelism()));
+    // Leave a core for the UI: inference saturates every thread it is given.
+    const threads = Math.max(1, Math.min(8, os.availableParallelism() - 1));
     const store = createModelStore({ modelsDir: layout.models, ...(app.isPackaged ? { fixtureDirs: [] } : {}) });
     services = await createDesktopServices({
       paths: { userData },

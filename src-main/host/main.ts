@@ -53,7 +53,8 @@ if (!rendererDir) log('no renderer in this checkout: serving the bridge only');
 const token = randomBytes(32).toString('base64url');
 const layout = layoutOf({ userData: config.userData });
 let origin = '';
-const threads = Math.max(1, Math.min(4, os.availableParallelism()));
+// Leave a core for the UI and the bridge: inference saturates every thread it is given.
+const threads = Math.max(1, Math.min(8, os.availableParallelism() - 1));
 const store = createModelStore({ modelsDir: layout.models });
 const services = await createDesktopServices({
   paths: { userData: config.userData },

@@ -284,7 +284,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       return { restored };
     },
     'library:import': async ({ paths }) => {
-      const r = library.importPaths(paths);
+      const r = await library.importPaths(paths);
       if (r.ids.length) emit('library:changed', { ids: r.ids });
       return { imported: r.imported, skipped: r.skipped };
     },

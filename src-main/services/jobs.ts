@@ -299,15 +299,16 @@ export function createJobQueue(opts: JobQueueOptions) {
         },
       );
       if (ac.signal.aborted) throw new AppError('CANCELED');
-      const ids = images.map(
-        (img) =>
-          library.addImage({
-            png: img.png,
-            origin: 'local',
-            jobId: job.id,
-            ...(img.metadata ? { metadata: img.metadata } : {}),
-          }).id,
-      );
+      const ids: string[] = [];
+      for (const img of images) {
+        const saved = await library.saveImage({
+          png: img.png,
+          origin: 'local',
+          jobId: job.id,
+          ...(img.metadata ? { metadata: img.metadata } : {}),
+        });
+        ids.push(saved.id);
+      }
       patch(job.id, { state: 'succeeded', image_ids: JSON.stringify(ids), step: get(job.id).total });
       events.libraryChanged(ids);
     } catch (e) {
@@ -384,7 +385,7 @@ export function createJobQueue(opts: JobQueueOptions) {
         continue;
       }
       const { png, metadata } = await cloud!.fetchImage(cloudId);
-      ids.push(library.addImage({ png, origin: 'cloud', cloudId, metadata, jobId }).id);
+      ids.push((await library.saveImage({ png, origin: 'cloud', cloudId, metadata, jobId })).id);
     }
     patch(jobId, { state: 'succeeded', image_ids: JSON.stringify(ids), step: get(jobId).total });
     events.libraryChanged(ids);

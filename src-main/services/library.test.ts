@@ -46,6 +46,15 @@ describe('library', () => {
     expect(readdirSync(filesDir)).toEqual([`${img.id}.png`]);
   });
 
+  it('saves asynchronously with the same result', async () => {
+    const { library, filesDir } = setup();
+    const png = pngWithMetadata('async heron');
+    const img = await library.saveImage({ png, origin: 'cloud', cloudId: 'img_cloud' });
+    expect(readFileSync(path.join(filesDir, `${img.id}.png`))).toEqual(png);
+    expect(library.getByCloudId('img_cloud')?.id).toBe(img.id);
+    expect(readdirSync(filesDir)).toEqual([`${img.id}.png`]);
+  });
+
   it('lists newest first with cursor pagination, totals, board, star and prompt search filters', () => {
     const { library } = setup();
     const ids = ['cat on a sofa', 'dog in a park', 'cat and dog', 'a 100% literal_prompt', 'sunset'].map(
@@ -97,18 +106,18 @@ describe('library', () => {
     expect(readdirSync(filesDir)).toEqual([`${b.id}.png`]);
   });
 
-  it('imports PNGs from files and folders, skipping non-PNGs and duplicates', () => {
+  it('imports PNGs from files and folders, skipping non-PNGs and duplicates', async () => {
     const { library, dir } = setup();
     const src = path.join(dir, 'import');
     mkdirSync(path.join(src, 'nested'), { recursive: true });
     writeFileSync(path.join(src, 'one.png'), pngWithMetadata('imported one'));
     writeFileSync(path.join(src, 'nested', 'two.png'), makePng({ rgb: [0, 0, 0] }));
     writeFileSync(path.join(src, 'fake.png'), 'not a png');
-    const r = library.importPaths([src, path.join(dir, 'missing.png')]);
+    const r = await library.importPaths([src, path.join(dir, 'missing.png')]);
     expect(r.imported).toBe(2);
     expect(r.skipped.map((s) => s.reason).sort()).toEqual(['not a PNG image', 'not found']);
     expect(library.list(q({ search: 'imported one' })).items[0]?.origin).toBe('imported');
-    expect(library.importPaths([path.join(src, 'one.png')]).skipped[0]?.reason).toBe('already in the library');
+    expect((await library.importPaths([path.join(src, 'one.png')])).skipped[0]?.reason).toBe('already in the library');
   });
 
   it('repairs orphans both ways at startup', () => {

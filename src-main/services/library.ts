@@ -5,17 +5,8 @@
  * orphans both ways. Deleting is soft with an undo token; `purgeDeleted` removes rows then files.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import { AppError, newId } from '@atelier/common';
@@ -100,6 +91,24 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
     }
   }
 
+  async function writeDurablyAsync(fileName: string, bytes: Uint8Array): Promise<void> {
+    const tmp = path.join(filesDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const fh = await fsp.open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, path.join(filesDir, fileName));
+    const dir = await fsp.open(filesDir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
   const insertImage = db.prepare(`
     INSERT INTO images (id, board_id, starred, origin, width, height, metadata, prompt, file_name, sha256, size,
                         job_id, cloud_id, created_at, updated_at)
@@ -107,13 +116,12 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
             @job_id, @cloud_id, @created_at, @created_at)`);
   const getRow = db.prepare<[string], ImageRow>('SELECT * FROM images WHERE id = ? AND deleted_at IS NULL');
 
-  function addImage(input: AddImageInput): LibraryImage {
+  function prepare(input: AddImageInput) {
     const info = readPngInfo(input.png);
     if (!info) throw new AppError('BAD_REQUEST', 'not a PNG image');
     const metadata = input.metadata === undefined ? metadataOf(info) : input.metadata;
     const id = newId('img');
     const fileName = `${id}.png`;
-    writeDurably(fileName, input.png);
     const row = {
       id,
       board_id: input.boardId ?? null,
@@ -130,13 +138,31 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
       cloud_id: input.cloudId ?? null,
       created_at: iso(),
     };
+    return { row, fileName };
+  }
+
+  function commit(row: ReturnType<typeof prepare>['row']): LibraryImage {
     try {
       db.transaction(() => insertImage.run(row))();
     } catch (e) {
-      rmSync(path.join(filesDir, fileName), { force: true });
+      rmSync(path.join(filesDir, row.file_name), { force: true });
       throw e;
     }
-    return toImage(getRow.get(id)!);
+    return toImage(getRow.get(row.id)!);
+  }
+
+  /** Synchronous: for tools and seeding. The app's own paths use `saveImage`, which keeps the event loop free. */
+  function addImage(input: AddImageInput): LibraryImage {
+    const { row, fileName } = prepare(input);
+    writeDurably(fileName, input.png);
+    return commit(row);
+  }
+
+  /** Same guarantees as addImage, with the file I/O (write, fsync, rename) off the event loop. */
+  async function saveImage(input: AddImageInput): Promise<LibraryImage> {
+    const { row, fileName } = prepare(input);
+    await writeDurablyAsync(fileName, input.png);
+    return commit(row);
   }
 
   function get(id: string): LibraryImage {
@@ -273,11 +299,11 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
     return path.join(filesDir, row.file_name);
   }
 
-  function importPaths(paths: string[]): {
+  async function importPaths(paths: string[]): Promise<{
     imported: number;
     skipped: { path: string; reason: string }[];
     ids: string[];
-  } {
+  }> {
     const skipped: { path: string; reason: string }[] = [];
     const ids: string[] = [];
     const files: string[] = [];
@@ -299,7 +325,7 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
     paths.forEach(walk);
     const bySha = db.prepare('SELECT 1 FROM images WHERE sha256 = ? AND deleted_at IS NULL');
     for (const file of files) {
-      const bytes = readFileSync(file);
+      const bytes = await fsp.readFile(file);
       if (!readPngInfo(bytes)) {
         skipped.push({ path: file, reason: 'not a PNG image' });
         continue;
@@ -308,7 +334,7 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
         skipped.push({ path: file, reason: 'already in the library' });
         continue;
       }
-      ids.push(addImage({ png: bytes, origin: 'imported' }).id);
+      ids.push((await saveImage({ png: bytes, origin: 'imported' })).id);
     }
     return { imported: ids.length, skipped, ids };
   }
@@ -368,6 +394,7 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
 
   return {
     addImage,
+    saveImage,
     get,
     getByCloudId,
     list,
