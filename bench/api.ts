@@ -164,6 +164,7 @@ try {
     if (v === null || v === undefined) return 'NULL';
     if (typeof v === 'number' || typeof v === 'boolean') return String(v);
     if (v instanceof Date) return `'${v.toISOString()}'`;
+    if (Array.isArray(v)) return `ARRAY[${v.map(lit).join(', ')}]`;
     const s = typeof v === 'string' ? v : JSON.stringify(v);
     return `'${s.replaceAll("'", "''")}'`;
   };
