@@ -2,7 +2,14 @@ import { PLANS } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withSystemTx } from '../src/db/tx.ts';
 import { setUsage } from '../src/quota/usage.ts';
-import { auth, buildTestApp, createTestDatabase, createTestUser, type TestApp, type TestUser } from './support/index.ts';
+import {
+  auth,
+  buildTestApp,
+  createTestDatabase,
+  createTestUser,
+  type TestApp,
+  type TestUser,
+} from './support/index.ts';
 
 let t: TestApp;
 let alice: TestUser;
@@ -16,8 +23,11 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const submit = (u: TestUser, body: Record<string, unknown> = { prompt: 'a lighthouse' }, headers: Record<string, string> = {}) =>
-  t.app.inject({ method: 'POST', url: '/v1/generations', headers: { ...auth(u), ...headers }, payload: body });
+const submit = (
+  u: TestUser,
+  body: Record<string, unknown> = { prompt: 'a lighthouse' },
+  headers: Record<string, string> = {},
+) => t.app.inject({ method: 'POST', url: '/v1/generations', headers: { ...auth(u), ...headers }, payload: body });
 
 async function usageOf(userId: string) {
   const used = await t.adminPool.query<{ used: number }>(
@@ -44,10 +54,17 @@ describe('POST /v1/generations', () => {
     const res = await submit(alice, { prompt: 'a red fox', count: 2, seed: 42 });
     expect(res.statusCode).toBe(202);
     const g = res.json();
-    expect(g).toMatchObject({ status: 'queued', priority: PLANS.free.queuePriority, params: { prompt: 'a red fox', seed: 42, count: 2, model: 'sd-turbo' } });
+    expect(g).toMatchObject({
+      status: 'queued',
+      priority: PLANS.free.queuePriority,
+      params: { prompt: 'a red fox', seed: 42, count: 2, model: 'sd-turbo' },
+    });
     expect(g.id).toMatch(/^gen_/);
     expect(await usageOf(alice.sub)).toMatchObject({ used: 2, total: 2, reserves: 1 });
-    const job = await t.adminPool.query(`SELECT data, priority, state FROM pgboss.job WHERE name = 'generations' AND data->>'generationId' = $1`, [g.id]);
+    const job = await t.adminPool.query(
+      `SELECT data, priority, state FROM pgboss.job WHERE name = 'generations' AND data->>'generationId' = $1`,
+      [g.id],
+    );
     expect(job.rows).toEqual([{ data: { generationId: g.id, userId: alice.sub }, priority: 0, state: 'created' }]);
     const me = (await t.app.inject({ url: '/v1/me', headers: auth(alice) })).json();
     expect(me.usage.used).toBe(2);
@@ -67,10 +84,16 @@ describe('POST /v1/generations', () => {
     const before = await usageOf(alice.sub);
     const res = await submit(alice, { prompt: 'big', width: 2048, height: 2048 });
     expect(res.statusCode).toBe(403);
-    expect(res.json().error).toMatchObject({ code: 'PLAN_REQUIRED', details: { requiredPlan: 'pro', reason: 'resolution' } });
+    expect(res.json().error).toMatchObject({
+      code: 'PLAN_REQUIRED',
+      details: { requiredPlan: 'pro', reason: 'resolution' },
+    });
     expect(res.json().error.message).toMatch(/Pro/);
     const many = await submit(alice, { prompt: 'many', count: 8 });
-    expect(many.json().error).toMatchObject({ code: 'PLAN_REQUIRED', details: { requiredPlan: 'pro', reason: 'count' } });
+    expect(many.json().error).toMatchObject({
+      code: 'PLAN_REQUIRED',
+      details: { requiredPlan: 'pro', reason: 'count' },
+    });
     expect(await usageOf(alice.sub)).toEqual(before);
   });
 
@@ -100,7 +123,9 @@ describe('POST /v1/generations', () => {
     const codes = results.map((r) => r.statusCode);
     expect(codes.filter((c) => c === 202)).toHaveLength(1);
     expect(codes.filter((c) => c === 429)).toHaveLength(199);
-    expect(results.filter((r) => r.statusCode === 429).every((r) => r.json().error.code === 'QUOTA_EXCEEDED')).toBe(true);
+    expect(results.filter((r) => r.statusCode === 429).every((r) => r.json().error.code === 'QUOTA_EXCEEDED')).toBe(
+      true,
+    );
     const after = await usageOf(u.sub);
     expect(after.used).toBe(100);
     expect(after.total - before.total).toBe(1);
@@ -131,7 +156,9 @@ describe('POST /v1/generations', () => {
   it('concurrent idempotent first requests still charge once', async () => {
     const u = await createTestUser();
     await t.app.inject({ url: '/v1/me', headers: auth(u) });
-    const rs = await Promise.all(Array.from({ length: 5 }, () => submit(u, { prompt: 'once' }, { 'idempotency-key': 'race' })));
+    const rs = await Promise.all(
+      Array.from({ length: 5 }, () => submit(u, { prompt: 'once' }, { 'idempotency-key': 'race' })),
+    );
     expect(new Set(rs.map((r) => r.json().id)).size).toBe(1);
     expect(rs.every((r) => r.statusCode === 202)).toBe(true);
     expect(await usageOf(u.sub)).toMatchObject({ used: 1, reserves: 1 });
@@ -148,9 +175,13 @@ describe('reading and canceling', () => {
     const p1 = (await t.app.inject({ url: '/v1/generations?limit=2', headers: auth(u) })).json();
     expect(p1.items.map((g: { id: string }) => g.id)).toEqual([ids[4], ids[3]]);
     expect(p1.items[0].priority).toBe(PLANS.pro.queuePriority);
-    const p2 = (await t.app.inject({ url: `/v1/generations?limit=2&cursor=${p1.nextCursor}`, headers: auth(u) })).json();
+    const p2 = (
+      await t.app.inject({ url: `/v1/generations?limit=2&cursor=${p1.nextCursor}`, headers: auth(u) })
+    ).json();
     expect(p2.items.map((g: { id: string }) => g.id)).toEqual([ids[2], ids[1]]);
-    const p3 = (await t.app.inject({ url: `/v1/generations?limit=2&cursor=${p2.nextCursor}`, headers: auth(u) })).json();
+    const p3 = (
+      await t.app.inject({ url: `/v1/generations?limit=2&cursor=${p2.nextCursor}`, headers: auth(u) })
+    ).json();
     expect(p3).toMatchObject({ items: [{ id: ids[0] }], nextCursor: null });
     const one = await t.app.inject({ url: `/v1/generations/${ids[2]}`, headers: auth(u) });
     expect(one.json()).toMatchObject({ id: ids[2], params: { prompt: 'p2' } });
@@ -165,7 +196,10 @@ describe('reading and canceling', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ id: g.id, status: 'canceled' });
     expect(await usageOf(u.sub)).toMatchObject({ used: 0, total: 0, reserves: 1, refunds: 1 });
-    const job = await t.adminPool.query(`SELECT state FROM pgboss.job WHERE id = (SELECT job_id::uuid FROM generations WHERE id = $1)`, [g.id]);
+    const job = await t.adminPool.query(
+      `SELECT state FROM pgboss.job WHERE id = (SELECT job_id::uuid FROM generations WHERE id = $1)`,
+      [g.id],
+    );
     expect(job.rows[0].state).toBe('cancelled');
     const again = await t.app.inject({ method: 'POST', url: `/v1/generations/${g.id}/cancel`, headers: auth(u) });
     expect(again.statusCode).toBe(409);

@@ -33,7 +33,9 @@ afterAll(async () => {
 
 describe('row level security and roles', () => {
   it('the API connects as a non-superuser that owns no table and cannot bypass RLS', async () => {
-    const r = await app.query(`SELECT current_user AS u, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`);
+    const r = await app.query(
+      `SELECT current_user AS u, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`,
+    );
     expect(r.rows[0]).toEqual({ u: 'atelier_app', rolsuper: false, rolbypassrls: false });
     const owned = await app.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = current_user`);
     expect(owned.rows[0].n).toBe(0);
@@ -81,8 +83,12 @@ describe('row level security and roles', () => {
   });
 
   it('the ledger is append-only and the app role cannot change the schema', async () => {
-    await expect(withUserTx(app, 'u-a', (tx) => tx.query('UPDATE usage_ledger SET amount = 0'))).rejects.toThrow(/permission denied/);
-    await expect(withUserTx(app, 'u-a', (tx) => tx.query('DELETE FROM usage_ledger'))).rejects.toThrow(/permission denied/);
+    await expect(withUserTx(app, 'u-a', (tx) => tx.query('UPDATE usage_ledger SET amount = 0'))).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(withUserTx(app, 'u-a', (tx) => tx.query('DELETE FROM usage_ledger'))).rejects.toThrow(
+      /permission denied/,
+    );
     await expect(app.query('ALTER TABLE generations DISABLE ROW LEVEL SECURITY')).rejects.toThrow(/must be owner/);
     await expect(app.query('DROP TABLE generations')).rejects.toThrow(/must be owner/);
     await expect(app.query('CREATE TABLE evil (id int)')).rejects.toThrow(/permission denied/);
