@@ -85,3 +85,24 @@ describe('Dockerfiles', () => {
       expect(lines).toContain(need);
   });
 });
+
+describe('GitHub workflows', () => {
+  const read = (f: string) => readFileSync(path.join(root, '.github/workflows', f), 'utf8');
+
+  it('ci.yml runs the project CI entry point on Node 24', () => {
+    const ci = read('ci.yml');
+    expect(ci).toMatch(/node-version: 24\b/);
+    expect(ci).toMatch(/bash \.ci\/run/);
+    expect(ci).toMatch(/workflow_call:/);
+  });
+
+  it('deploy.yml deploys tags through OIDC, never with stored keys', () => {
+    const deploy = read('deploy.yml');
+    expect(deploy).toMatch(/tags: \['v\*'\]/);
+    expect(deploy).toMatch(/id-token: write/);
+    expect(deploy).toMatch(/role-to-assume: \$\{\{ vars\.AWS_DEPLOY_ROLE_ARN \}\}/);
+    expect(deploy).not.toMatch(/aws-access-key-id|aws-secret-access-key|AWS_SECRET_ACCESS_KEY/);
+    expect(deploy).toMatch(/file: cloud\/Dockerfile\.\$\{\{ matrix\.image \}\}/);
+    expect(deploy).toMatch(/aws-cdk@2 deploy/);
+  });
+});

@@ -162,6 +162,8 @@ describe('infra: API behind the ALB', () => {
       HealthCheckPath: '/readyz',
       Port: 8787,
     });
+    // Deploys must not reset a scaled-out API to a fixed count.
+    service.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'FARGATE', DesiredCount: Match.absent() });
   });
 
   it('the API scales on CPU and on requests per target', () => {

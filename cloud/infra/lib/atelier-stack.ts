@@ -371,7 +371,8 @@ export class AtelierStack extends Stack {
       cluster,
       serviceName: name('api'),
       taskDefinition: apiTask,
-      desiredCount: s.apiMinTasks,
+      // No desiredCount: a deploy would reset a scaled-out API to it. ECS starts new services at 1
+      // and auto scaling lifts that to apiMinTasks; updates keep whatever count scaling has set.
       securityGroups: [apiSecurityGroup],
       vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
       assignPublicIp: false,
@@ -504,7 +505,8 @@ export class AtelierStack extends Stack {
       cluster,
       serviceName: name('worker'),
       taskDefinition: workerTask,
-      desiredCount: 0,
+      // Reset to the minimum on each deploy (tasks are replaced anyway); backlog scaling restores the rest within a minute.
+      desiredCount: s.workerMinTasks,
       securityGroups: [workerSecurityGroup],
       vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
       capacityProviderStrategies: [{ capacityProvider: capacityProvider.capacityProviderName, weight: 1 }],
@@ -523,7 +525,10 @@ export class AtelierStack extends Stack {
         statistic,
         period: Duration.minutes(1),
       });
-    const workerScaling = workerService.autoScaleTaskCount({ minCapacity: 0, maxCapacity: s.workerMaxInstances });
+    const workerScaling = workerService.autoScaleTaskCount({
+      minCapacity: s.workerMinTasks,
+      maxCapacity: s.workerMaxInstances,
+    });
     // Exact capacity = ceil(backlog / per-task), 0 when the queue is empty (hosts then scale in too).
     const per = s.workerBacklogPerTask;
     const steps: ScalingInterval[] = [{ upper: 0, change: 0 }];

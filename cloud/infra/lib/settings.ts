@@ -54,6 +54,8 @@ export const SettingsSchema = z
       .string()
       .regex(/^(g|p)[0-9][a-z0-9]*\.[a-z0-9]+$/, 'a GPU instance type (g*/p* family)')
       .default('g5.xlarge'),
+    /** Worker tasks kept running with an empty queue: 0 scales the GPU fleet to zero; 1 keeps one warm. */
+    workerMinTasks: int(0, 0, 100),
     workerMaxInstances: int(4, 1, 100),
     /** Queued + running jobs one worker task is expected to absorb; the fleet size is ceil(backlog / this). */
     workerBacklogPerTask: int(2, 1, 100),
@@ -92,6 +94,8 @@ export const SettingsSchema = z
         path: ['stripeSecretArn'],
         message: 'set stripeSecretArn and stripePricePro together (billing needs both)',
       });
+    if (s.workerMaxInstances < s.workerMinTasks)
+      ctx.addIssue({ code: 'custom', path: ['workerMaxInstances'], message: 'must be at least workerMinTasks' });
     if (s.apiMaxTasks < s.apiMinTasks)
       ctx.addIssue({ code: 'custom', path: ['apiMaxTasks'], message: 'must be at least apiMinTasks' });
   });
