@@ -49,6 +49,26 @@ async function watchProgress(page: Page): Promise<() => Promise<number[]>> {
   return () => page.evaluate('window.__progress') as Promise<number[]>;
 }
 
+/** Waits until the job for `prompt` is Done; fails at once, with the app's message, if it fails. */
+async function jobDone(page: Page, prompt: string, timeoutMs: number): Promise<void> {
+  const done = page.getByRole('listitem', { name: `Done: ${prompt}` }).first();
+  const failed = page.getByRole('listitem', { name: `Failed: ${prompt}` }).first();
+  await until(
+    `the job "${prompt}" to finish`,
+    async () =>
+      (await done.isVisible())
+        ? 'done'
+        : (await failed.isVisible())
+          ? `failed: ${await failed.innerText()}`
+          : 'running',
+    (state) => {
+      if (state.startsWith('failed')) throw new Error(`the job failed in the UI: ${state}`);
+      return state === 'done';
+    },
+    timeoutMs,
+  );
+}
+
 /** Fills the Generate form for a quick run of the fixture model and submits it. */
 async function generate(page: Page, prompt: string, where: 'This computer' | 'Atelier Cloud'): Promise<void> {
   await nav(page, 'Generate');
@@ -56,6 +76,8 @@ async function generate(page: Page, prompt: string, where: 'This computer' | 'At
   await page.getByLabel('Steps', { exact: true }).fill('2');
   await page.getByLabel('Seed', { exact: true }).fill(SEED);
   await page.getByRole('radio', { name: where }).check();
+  // The default model: on the Free plan the cloud serves only its default model.
+  if (where === 'Atelier Cloud') await page.getByLabel('Model', { exact: true }).selectOption('');
   await page.getByRole('button', { name: 'Generate', exact: true }).click();
 }
 
@@ -113,7 +135,7 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     const job = page.getByRole('listitem', { name: new RegExp(`: ${LOCAL_PROMPT}`) }).first();
     await visible(job);
     await visible(job.getByText('Local', { exact: true }));
-    await visible(page.getByRole('listitem', { name: `Done: ${LOCAL_PROMPT}` }).first(), 120_000);
+    await jobDone(page, LOCAL_PROMPT, 120_000);
     const seen = await progress();
     assert(
       seen.some((v) => v > 0 && v < 100),
@@ -257,7 +279,7 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await generate(page, CLOUD_PROMPT, 'Atelier Cloud');
     const job = page.getByRole('listitem', { name: new RegExp(`: ${CLOUD_PROMPT}`) }).first();
     await visible(job.getByText('Cloud', { exact: true }));
-    await visible(page.getByRole('listitem', { name: `Done: ${CLOUD_PROMPT}` }).first(), 180_000);
+    await jobDone(page, CLOUD_PROMPT, 180_000);
     const seen = await progress();
     assert(
       seen.some((v) => v > 0 && v < 100),
@@ -282,7 +304,7 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     const { page } = c;
     c.admin('set-usage', email, '100');
     await generate(page, `${CLOUD_PROMPT} again`, 'Atelier Cloud');
-    const alert = page.getByRole('alert').filter({ hasText: /used all your cloud images/ });
+    const alert = page.getByRole('alert').filter({ hasText: /Cloud quota reached/ });
     await visible(alert);
     await visible(alert.getByRole('button', { name: 'Upgrade' }));
     await shot(c, '13-quota-exceeded');

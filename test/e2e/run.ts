@@ -4,7 +4,7 @@
 // and writes { passed, failed, skipped, steps } there; exits non-zero when any step failed.
 // Screenshots of every screen go to test/artifacts/e2e/.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -81,10 +81,20 @@ await steps.run('prerequisites: Chromium, fixture models, the browser host', asy
 
 if (existsSync(stackScript)) {
   await steps.run('the local cloud stack starts (npm run stack)', async () => {
-    const apiPort = await freePort();
+    // Every port free and the database fresh, so a developer's own stack keeps running untouched.
+    // (The stack still writes .atelier/stack.json, which the host is pointed at explicitly.)
+    const pgParent = tmp('atelier-e2e-pg-');
+    chmodSync(pgParent, 0o755); // embedded Postgres runs as user postgres when we are root
     const { child } = await startChild('stack', stackScript, [], {
       cwd: repo,
-      env: { ATELIER_API_PORT: String(apiPort), ATELIER_STACK_DATA: tmp('atelier-e2e-stack-') },
+      env: {
+        ATELIER_API_PORT: String(await freePort()),
+        ATELIER_PG_PORT: String(await freePort()),
+        ATELIER_PG_DATA: path.join(pgParent, 'pg'),
+        COGNITO_PORT: String(await freePort()),
+        S3_PORT: String(await freePort()),
+        LOG_LEVEL: 'warn',
+      },
       ready: /^READY/,
       timeoutMs: 240_000,
       log,

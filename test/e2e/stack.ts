@@ -45,7 +45,10 @@ export function findConfirmationCode(repo: string, stack: StackInfo, email: stri
     typeof stack.dataDir === 'string' ? stack.dataDir : undefined,
     path.join(repo, '.atelier'),
   ].filter((r): r is string => typeof r === 'string');
-  for (const file of roots.flatMap((r) => poolFiles(r, stack.cognito.userPoolId))) {
+  // Where cloud/src/stack keeps cognito-local's data; the walk is the fallback for other layouts.
+  const known = path.join(repo, '.atelier/cognito/.cognito/db', `${stack.cognito.userPoolId}.json`);
+  const files = existsSync(known) ? [known] : roots.flatMap((r) => poolFiles(r, stack.cognito.userPoolId));
+  for (const file of files) {
     const db = JSON.parse(readFileSync(file, 'utf8')) as {
       Users?: Record<string, { Attributes?: { Name: string; Value: string }[]; ConfirmationCode?: string }>;
     };
