@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -166,6 +166,14 @@ describe('atelier CLI', () => {
     const removed = await atelier(['models', 'remove', 'my-sd']);
     expect(removed.code).toBe(0);
     expect((await atelier(['models', 'default'])).stdout.trim()).toBe('atelier-fixture-sd');
+    // Deep validation by the engine: the files are all there, but the VAE graph is the wrong one.
+    const wrong = path.join(root, 'wrong-vae');
+    cpSync(path.join(root, 'fixtures', 'atelier-fixture-sd'), wrong, { recursive: true });
+    copyFileSync(path.join(wrong, 'text_encoder', 'model.onnx'), path.join(wrong, 'vae_decoder', 'model.onnx'));
+    const refused = await atelier(['models', 'import', wrong]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^atelier: .*vae_decoder/);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     const again = await atelier(['models', 'remove', 'my-sd']);
     expect(again.code).toBe(1);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);

@@ -71,7 +71,11 @@ export function report(e: unknown, io: CliIO): number {
       io.stderr.write(`atelier: canceled\n`);
       return EXIT.canceled;
     }
-    io.stderr.write(`atelier: ${e.userMessage.replace(/\s*\n\s*/g, ' ')}\n`);
+    // The user message says what to do; the message says what exactly was wrong (e.g. which graph
+    // input of which file). A command-line user wants both, on one line.
+    const detail =
+      e.message && !e.userMessage.includes(e.message) && e.message !== e.userMessage ? ` (${e.message})` : '';
+    io.stderr.write(`atelier: ${`${e.userMessage}${detail}`.replace(/\s*\n\s*/g, ' ')}\n`);
     return e.code === 'VALIDATION_FAILED' ? EXIT.usage : EXIT.failure;
   }
   const message = e instanceof Error ? e.message : String(e);

@@ -18,6 +18,13 @@ export function openStore(ctx: CliContext): ModelStore {
   return createModelStore({
     modelsDir: ctx.config.modelsDir,
     ...(ctx.config.fixtureDirs ? { fixtureDirs: ctx.config.fixtureDirs } : {}),
+    // Imports and downloads are accepted only if the engine can really open them: graph inputs,
+    // shapes and channel counts, not just the files being there.
+    validate: async (dir) => {
+      const { loadModel } = await import('../pipeline/diffusion-model.ts');
+      const model = await loadModel({ modelDir: dir, sessionOptions: { graphOptimizationLevel: 'basic' } });
+      await model.dispose();
+    },
   });
 }
 

@@ -5,9 +5,9 @@ import {
   parseOrThrow,
   randomSeed,
   type GenerateRequestInput,
-  type ImageMetadata,
   type ResolvedGenerateRequest,
 } from '@atelier/common';
+import type { GenerationResult } from '../pipeline/diffusion-model.ts';
 import { bestProvider, isProviderName, type ProviderReport } from '../providers/detect.ts';
 import { resolveThreads } from '../providers/threads.ts';
 import type { ModelEntry, ModelStore } from '../store/store.ts';
@@ -21,20 +21,8 @@ import type {
   WireProgressEvent,
 } from './protocol.ts';
 
-/** What a generation returns (the engine's GenerationResult, as it arrives over the protocol). */
-export interface HostGenerationResult {
-  images: {
-    index: number;
-    seed: number;
-    width: number;
-    height: number;
-    png: Uint8Array;
-    thumbnail: { mime: 'image/png' | 'image/webp'; bytes: Uint8Array; width: number; height: number };
-    metadata: ImageMetadata;
-    sha256: string;
-  }[];
-  timings: { totalMs: number; sessionRunMs: number; steps: number };
-}
+/** What a generation returns: the engine's GenerationResult, as it arrives over the protocol. */
+export type HostGenerationResult = GenerationResult;
 
 export interface HostGenerateOptions {
   signal?: AbortSignal | undefined;

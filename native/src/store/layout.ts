@@ -1,16 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { REQUIRED_FILES } from '../model/model-folder.ts';
 
-/** The files every ONNX Stable Diffusion folder (Optimum / diffusers export) has. */
-export const REQUIRED_MODEL_FILES = [
-  'model_index.json',
-  'tokenizer/vocab.json',
-  'tokenizer/merges.txt',
-  'text_encoder/model.onnx',
-  'unet/model.onnx',
-  'vae_decoder/model.onnx',
-  'scheduler/scheduler_config.json',
-] as const;
+/** The files every ONNX Stable Diffusion folder (Optimum / diffusers export) has: the engine's own list. */
+export const REQUIRED_MODEL_FILES = REQUIRED_FILES;
 
 /**
  * A cheap structural check of a model folder, run before copying or linking it: every required
