@@ -12,7 +12,10 @@ import { SettingsError } from './lib/settings.ts';
 
 const app = new App();
 try {
-  buildStacks(app, settingsFromApp(app));
+  const settings = settingsFromApp(app);
+  const { skipped } = buildStacks(app, settings);
+  if (skipped.length)
+    console.error(`Atelier-${settings.envName}-Service left out: set ${skipped.map((k) => `-c ${k}=…`).join(' ')}`);
 } catch (err) {
   if (!(err instanceof SettingsError)) throw err;
   console.error(err.message);

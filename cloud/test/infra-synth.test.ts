@@ -34,7 +34,7 @@ let resources: Record<string, Resource>;
 beforeAll(() => {
   const app = new App();
   const stacks = buildStacks(app, parseSettings(BASE));
-  service = Template.fromStack(stacks.service);
+  service = Template.fromStack(stacks.service!);
   registry = Template.fromStack(stacks.registry);
   resources = service.toJSON().Resources as Record<string, Resource>;
 });
@@ -348,9 +348,12 @@ describe('infra: logs and alarms', () => {
 });
 
 describe('infra: settings', () => {
-  it('a missing certificate or a non-GPU worker type fails at synth, naming the key', () => {
-    const { certificateArn: _c, ...noCert } = BASE;
-    expect(() => parseSettings(noCert)).toThrow(/certificateArn/);
+  it('a bad value fails at synth naming the key; without the service keys only the registry is built', () => {
+    const { certificateArn: _c, imageTag: _t, ...registryOnly } = BASE;
+    const partial = buildStacks(new App(), parseSettings(registryOnly));
+    expect(partial.service).toBeUndefined();
+    expect(partial.skipped).toEqual(['certificateArn', 'imageTag']);
+    expect(() => parseSettings({ ...BASE, certificateArn: 'arn:aws:iam::1:role/x' })).toThrow(/certificateArn/);
     expect(() => parseSettings({ ...BASE, workerInstanceType: 'm7i.large' })).toThrow(
       /workerInstanceType: a GPU instance type/,
     );

@@ -85,7 +85,7 @@ import {
   workerEnvironment,
   type Endpoints,
 } from './container-env.ts';
-import type { Settings } from './settings.ts';
+import type { ServiceSettings } from './settings.ts';
 
 /** Where a GPU host keeps the model folders it copied from S3 at boot. */
 export const HOST_MODELS_DIR = '/opt/atelier/models';
@@ -100,7 +100,7 @@ export interface AtelierStackProps extends StackProps {
 }
 
 export class AtelierStack extends Stack {
-  constructor(scope: Construct, id: string, s: Settings, props: AtelierStackProps) {
+  constructor(scope: Construct, id: string, s: ServiceSettings, props: AtelierStackProps) {
     super(scope, id, props);
     const name = (suffix: string) => `atelier-${s.envName}-${suffix}`;
     const retention = s.logRetentionDays as RetentionDays;

@@ -2,11 +2,14 @@
 import type { App } from 'aws-cdk-lib';
 import { AtelierStack } from './atelier-stack.ts';
 import { RegistryStack } from './registry-stack.ts';
-import type { Settings } from './settings.ts';
+import { isServiceSettings, missingServiceSettings, type Settings } from './settings.ts';
 
 export interface AtelierStacks {
   registry: RegistryStack;
-  service: AtelierStack;
+  /** Absent until domainName, certificateArn and imageTag are set (see `skipped`). */
+  service?: AtelierStack;
+  /** Why the service stack was left out: the context keys it still needs. */
+  skipped: string[];
 }
 
 export function buildStacks(app: App, settings: Settings): AtelierStacks {
@@ -17,6 +20,7 @@ export function buildStacks(app: App, settings: Settings): AtelierStacks {
     description: 'Atelier Cloud: image repositories and the GitHub deploy role',
     terminationProtection: true,
   });
+  if (!isServiceSettings(settings)) return { registry, skipped: missingServiceSettings(settings) };
   const service = new AtelierStack(app, `${prefix}-Service`, settings, {
     env,
     description: 'Atelier Cloud: network, Postgres, S3, Cognito, API, GPU workers, alarms',
@@ -24,5 +28,5 @@ export function buildStacks(app: App, settings: Settings): AtelierStacks {
     apiRepository: registry.apiRepository,
     workerRepository: registry.workerRepository,
   });
-  return { registry, service };
+  return { registry, service, skipped: [] };
 }

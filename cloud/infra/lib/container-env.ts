@@ -3,7 +3,7 @@
  * EnvSchema (the synth test checks it), and everything secret arrives as an ECS secret from
  * Secrets Manager, never as a plain value in the task definition.
  */
-import type { Settings } from './settings.ts';
+import type { ServiceSettings as Settings } from './settings.ts';
 
 /** Where the image keeps the RDS CA bundle (Dockerfile.api / Dockerfile.worker). */
 export const RDS_CA_BUNDLE = '/etc/ssl/certs/rds-global-bundle.pem';

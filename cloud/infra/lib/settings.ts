@@ -26,11 +26,17 @@ export const SettingsSchema = z
       .optional(),
     region: z.string().min(1).optional(),
     /** Public host name of the API (the ALB answers it; the certificate must cover it). */
-    domainName: z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/),
+    domainName: z
+      .string()
+      .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/)
+      .optional(),
     /** ACM certificate for `domainName`, in the stack's region. */
-    certificateArn: z.string().startsWith('arn:aws:acm:'),
+    certificateArn: z.string().startsWith('arn:aws:acm:').optional(),
     /** The image tag (a git tag or sha) of both the API and the worker images in the registry stack's repositories. */
-    imageTag: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/),
+    imageTag: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,128}$/)
+      .optional(),
     /** `owner/name` of the GitHub repository whose tag workflows may deploy (OIDC trust). */
     githubRepo: z
       .string()
@@ -101,6 +107,19 @@ export const SettingsSchema = z
   });
 export type Settings = z.output<typeof SettingsSchema>;
 export type SettingsInput = z.input<typeof SettingsSchema>;
+
+/** What the service stack needs on top of the registry's settings. */
+export const SERVICE_KEYS = ['domainName', 'certificateArn', 'imageTag'] as const;
+export type ServiceSettings = Settings & Required<Pick<Settings, (typeof SERVICE_KEYS)[number]>>;
+
+/** The service keys still missing (the registry stack deploys without them; the service stack cannot). */
+export function missingServiceSettings(s: Settings): string[] {
+  return SERVICE_KEYS.filter((k) => s[k] === undefined);
+}
+
+export function isServiceSettings(s: Settings): s is ServiceSettings {
+  return missingServiceSettings(s).length === 0;
+}
 
 export const SETTING_KEYS = Object.keys(SettingsSchema.shape) as (keyof Settings)[];
 
