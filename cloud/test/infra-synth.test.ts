@@ -283,6 +283,9 @@ describe('infra: GPU worker fleet', () => {
     const data = lt.Properties.LaunchTemplateData as { InstanceType: string; MetadataOptions: { HttpTokens: string } };
     expect(data.InstanceType).toMatch(/^(g|p)\d[a-z0-9]*\./);
     expect(data.MetadataOptions.HttpTokens).toBe('required');
+    const userData = JSON.stringify(lt.Properties.LaunchTemplateData);
+    expect(userData).toContain('ECS_AWSVPC_BLOCK_IMDS=true');
+    expect(userData).toContain('s3://atelier-models-bucket/models/');
     service.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '0' });
     service.hasResourceProperties('AWS::ECS::CapacityProvider', {
       AutoScalingGroupProvider: Match.objectLike({ ManagedScaling: Match.objectLike({ Status: 'ENABLED' }) }),

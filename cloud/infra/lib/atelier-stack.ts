@@ -413,7 +413,11 @@ export class AtelierStack extends Stack {
       ],
     });
     const userData = UserData.forLinux();
-    userData.addCommands(`mkdir -p ${HOST_MODELS_DIR}`);
+    userData.addCommands(
+      // awsvpc tasks get their own ENI, where the hop limit alone does not keep them from the host role.
+      'echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config',
+      `mkdir -p ${HOST_MODELS_DIR}`,
+    );
     if (s.modelsBucket) {
       const prefix = s.modelsPrefix.replace(/^\/+/, '');
       hostRole.addToPolicy(
@@ -431,7 +435,7 @@ export class AtelierStack extends Stack {
       );
       userData.addCommands(
         'command -v aws >/dev/null || dnf install -y -q awscli-2',
-        `aws s3 sync --only-show-errors s3://${s.modelsBucket}/${prefix} ${HOST_MODELS_DIR}/`,
+        `for i in 1 2 3 4 5; do aws s3 sync --only-show-errors s3://${s.modelsBucket}/${prefix} ${HOST_MODELS_DIR}/ && break; sleep 15; done`,
         `chmod -R a+rX ${HOST_MODELS_DIR}`,
       );
     }
