@@ -10,9 +10,9 @@
 //     database clock, with the worker idle before each job.
 //
 // Everything runs locally: embedded Postgres, cognito-local, s3rver, the API on a random port and
-// one worker process (concurrency 1), its engine on a worker thread.
-// Options: --size <px> (default 256), --steps <n> (default 20), --images <n> (default 12),
-//          --rounds <n> (default 2), --latency <n> (default 40), --threads <n> (engine intra-op threads
+// one worker process (default concurrency: 2 slots, one generation on the engine at a time), its engine on a worker thread.
+// Options: --size <px> (default 256), --steps <n> (default 20), --images <n> per block (default 6),
+//          --rounds <n> blocks (default 5), --latency <n> (default 40), --threads <n> (engine intra-op threads
 //          for both sides; default physical cores), --json.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -34,10 +34,11 @@ const { values: flags } = parseArgs({
   options: {
     size: { type: 'string', default: '256' },
     steps: { type: 'string', default: '20' },
-    images: { type: 'string', default: '12' },
-    rounds: { type: 'string', default: '2' },
+    images: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '5' },
     latency: { type: 'string', default: '40' },
     threads: { type: 'string' },
+    concurrency: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -101,6 +102,7 @@ try {
     S3_ENDPOINT: s3.endpoint,
     S3_BUCKET: s3.bucket,
     WORKER_ENGINE_THREADS: String(threads),
+    WORKER_CONCURRENCY: flags.concurrency,
     JANITOR_INTERVAL_SECONDS: '0',
   });
   stops.push(async () => {
@@ -155,9 +157,11 @@ try {
   await reference.generate(MODEL_DIR, { ...params(1), steps: 1, width: 64, height: 64, model: 'atelier-fixture-sd' });
 
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  const breakdown: { workerMsPerImage: number; gapMsBetweenJobs: number }[] = [];
   const directRates: number[] = [];
   const cloudRates: number[] = [];
+  const blockRatios: number[] = [];
+  // The machine is shared, so load drifts during a run: the two paths alternate in small blocks
+  // and each block's ratio compares runs made seconds apart.
   for (let round = 0; round < rounds; round++) {
     // Reference: the same engine host generating the same images directly, one after another.
     let t0 = performance.now();
@@ -166,39 +170,31 @@ try {
     const direct = images / ((performance.now() - t0) / 1000);
     directRates.push(direct);
 
-    // Cloud: the same images as generations of one image each, kept two deep in the queue so the
-    // worker always has the next job waiting (what a busy fleet sees).
+    // Cloud: the same images as generations of one image each, kept three deep (a Pro user's
+    // allowance is 8) so the worker always has the next job waiting, as a busy fleet does.
     t0 = performance.now();
     const inFlight = new Set<Promise<void>>();
     for (let i = 0; i < images; i++) {
-      if (inFlight.size >= 2) await Promise.race(inFlight);
+      if (inFlight.size >= 3) await Promise.race(inFlight);
       const id = await submit(params(1000 + i));
       const p: Promise<void> = succeeded(id).then(() => void inFlight.delete(p));
       inFlight.add(p);
     }
     await Promise.all(inFlight);
     const cloud = images / ((performance.now() - t0) / 1000);
-    const spans = await adminPool.query<{ run: number; gap: number | null; wait: number }>(
-      `SELECT extract(epoch FROM finished_at - started_at) * 1000 AS run,
-              extract(epoch FROM started_at - lag(finished_at) OVER (ORDER BY started_at)) * 1000 AS gap,
-              extract(epoch FROM started_at - created_at) * 1000 AS wait
-         FROM generations WHERE user_id = $1 AND status = 'succeeded' AND (params->>'steps')::int = $2
-         ORDER BY started_at DESC LIMIT $3`,
-      [user.sub, steps, images],
-    );
-    const runs = spans.rows.map((r) => Number(r.run));
-    const gaps = spans.rows.filter((r) => r.gap !== null).map((r) => Number(r.gap));
-    breakdown.push({
-      workerMsPerImage: sum(runs) / runs.length,
-      gapMsBetweenJobs: sum(gaps) / Math.max(1, gaps.length),
-    });
     cloudRates.push(cloud);
-    const b = breakdown.at(-1)!;
+    blockRatios.push(cloud / direct);
     log(
-      `round ${round + 1}: direct ${direct.toFixed(3)} img/s (${(1000 / direct).toFixed(0)} ms/image), cloud ${cloud.toFixed(3)} img/s; ` +
-        `worker ${b.workerMsPerImage.toFixed(0)} ms/image, ${b.gapMsBetweenJobs.toFixed(0)} ms between jobs`,
+      `block ${round + 1}/${rounds}: direct ${direct.toFixed(3)} img/s, cloud ${cloud.toFixed(3)} img/s, ratio ${(cloud / direct).toFixed(3)}`,
     );
   }
+  const spans = await adminPool.query<{ run: number; gap: number | null }>(
+    `SELECT extract(epoch FROM finished_at - started_at) * 1000 AS run,
+            extract(epoch FROM started_at - lag(finished_at) OVER (ORDER BY started_at)) * 1000 AS gap
+       FROM generations WHERE user_id = $1 AND status = 'succeeded' AND (params->>'steps')::int = $2`,
+    [user.sub, steps],
+  );
+  const workerMs = spans.rows.map((r) => Number(r.run));
 
   // Dispatch latency: one tiny job at a time into an idle worker.
   const latencies: number[] = [];
@@ -217,17 +213,24 @@ try {
   const cloudMean = sum(cloudRates) / rounds;
   const result = {
     machine: { cores: os.cpus().length, threads, cpu: os.cpus()[0]?.model ?? 'unknown' },
-    workload: { model: 'atelier-fixture-sd', size, steps, imagesPerRound: images, rounds },
+    workload: {
+      model: 'atelier-fixture-sd',
+      size,
+      steps,
+      imagesPerBlock: images,
+      blocks: rounds,
+      workerConcurrency: Number(flags.concurrency),
+    },
     throughput: {
       directImagesPerSecond: Number(directMean.toFixed(3)),
       cloudImagesPerSecond: Number(cloudMean.toFixed(3)),
-      ratio: Number((cloudMean / directMean).toFixed(3)),
+      /** Median over blocks of (cloud images/s ÷ direct images/s measured just before). */
+      ratio: Number(pct(blockRatios, 50).toFixed(3)),
+      ratioOfMeans: Number((cloudMean / directMean).toFixed(3)),
+      blockRatios: blockRatios.map((r) => Number(r.toFixed(3))),
       goal: 0.9,
-      /** Per round: generation running time in the worker, and the idle gap before the next job started. */
-      breakdown: breakdown.map((b) => ({
-        workerMsPerImage: Number(b.workerMsPerImage.toFixed(1)),
-        gapMsBetweenJobs: Number(b.gapMsBetweenJobs.toFixed(1)),
-      })),
+      /** Claim to markSucceeded per job, including waiting for the engine behind the other slot. */
+      workerMsPerJobP50: Number(pct(workerMs, 50).toFixed(1)),
     },
     commitToStartMs: {
       runs: latencyRuns,
@@ -239,10 +242,10 @@ try {
   };
   if (flags.json) console.log(JSON.stringify(result, null, 2));
   else
-    console.log(`Cloud generation (${size}×${size}, ${steps} steps, ${images} images × ${rounds} rounds, ${threads} threads)
+    console.log(`Cloud generation (${size}×${size}, ${steps} steps, ${images} images × ${rounds} blocks, ${threads} threads)
   engine host directly     ${result.throughput.directImagesPerSecond} images/s
   API → queue → worker → S3 ${result.throughput.cloudImagesPerSecond} images/s
-  ratio                    ${result.throughput.ratio}  (goal ≥ 0.9)
+  ratio                    ${result.throughput.ratio}  (goal ≥ 0.9; median of ${rounds} blocks: ${result.throughput.blockRatios.join(', ')})
   commit → worker start    p50 ${result.commitToStartMs.p50} ms, p99 ${result.commitToStartMs.p99} ms (${latencyRuns} jobs, idle worker)`);
 } finally {
   for (const stop of stops.reverse()) await stop().catch((e: unknown) => log(`cleanup: ${String(e)}`));

@@ -40,12 +40,24 @@ export interface EnginePool {
   get(modelId: string, modelDir: string): Promise<WarmModel>;
   /** Models loaded so far (for metrics and tests). */
   loaded(): string[];
+  /**
+   * Runs `fn` while holding the device: one generation on the engine at a time per worker (one
+   * GPU), so a second job slot overlaps its upload and bookkeeping with the next generation
+   * instead of splitting the device between two. Waiters go first come, first served.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
   dispose(): Promise<void>;
 }
 
 export function createEnginePool(load: ModelLoader): EnginePool {
   const models = new Map<string, Promise<WarmModel>>();
+  let device: Promise<unknown> = Promise.resolve();
   return {
+    exclusive(fn) {
+      const run = device.then(fn, fn);
+      device = run.catch(() => undefined);
+      return run;
+    },
     get(modelId, modelDir) {
       let p = models.get(modelId);
       if (!p) {

@@ -14,7 +14,7 @@ describe('cloud-gen config', () => {
     expect(c.s3).toMatchObject({ endpoint: 'http://127.0.0.1:4569', forcePathStyle: true, presignSeconds: 900 });
     expect(c.catalogue.map((m) => m.id)).toEqual(['atelier-fixture-sd', 'atelier-fixture-turbo']);
     expect(c.modelsRoot).toMatch(/native\/fixtures\/models$/);
-    expect(c.worker).toMatchObject({ concurrency: 1, retentionMs: 7 * 24 * 3_600_000 });
+    expect(c.worker).toMatchObject({ concurrency: 2, retentionMs: 7 * 24 * 3_600_000 });
   });
 
   it('uses AWS defaults in production: regional endpoint, virtual-hosted style, the credential chain', () => {

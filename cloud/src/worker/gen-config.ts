@@ -40,8 +40,11 @@ export const GEN_ENV = {
   ATELIER_CLOUD_MODELS: z.string().optional(),
   /** Where catalogue model folders live on a worker (relative `dir`s resolve against it). */
   ATELIER_MODELS_DIR: z.string().min(1).optional(),
-  /** Generations one worker process runs at once. */
-  WORKER_CONCURRENCY: int(1, 1, 64),
+  /**
+   * Jobs one worker process holds at once. The engine runs one generation at a time either way;
+   * a second slot overlaps one job's upload and bookkeeping with the next job's generation.
+   */
+  WORKER_CONCURRENCY: int(2, 1, 64),
   /** Intra-op threads per engine session; 0 = the engine's default (physical cores). */
   WORKER_ENGINE_THREADS: int(0, 0, 256),
   /** Unit: hours a deleted image's objects are kept before the janitor removes them. */

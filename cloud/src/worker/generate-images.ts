@@ -19,6 +19,7 @@ import type { GenerationRow } from '../generations/repository.ts';
 import { imageObjectKey, isThumbMime, thumbObjectKey } from '../storage/keys.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { EngineImage, EnginePool } from './engine-pool.ts';
+import { createProgressWriter } from './progress.ts';
 
 export interface ImageGeneratorDeps {
   /** The system pool (role atelier_system). */
@@ -45,33 +46,23 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
 
     const warm = await deps.engines.get(model.id, model.dir);
 
-    // Progress is written and published strictly in order, one event per step; a write that finds
-    // the generation canceled stops the engine at its next step.
+    // Progress is written and published strictly in order, one event per step (batched when the
+    // database falls behind); a write that finds the generation canceled stops the engine.
     const stop = new AbortController();
     const signal = AbortSignal.any([ctx.signal, stop.signal, ...(deps.shutdown ? [deps.shutdown] : [])]);
-    let chain: Promise<void> = Promise.resolve();
-    let progressError: unknown;
     const total = params.steps * params.count;
-    const result = await warm
-      .generate(params, {
-        signal,
-        onProgress: (p) => {
-          const step = Math.min(total, p.imageIndex * params.steps + p.step);
-          chain = chain.then(async () => {
-            if (progressError !== undefined) return;
-            try {
-              await ctx.progress(step, total);
-            } catch (e) {
-              progressError = e;
-              stop.abort(e);
-            }
-          });
-        },
+    const progress = createProgressWriter(deps.pool, gen.id, total, (e) => stop.abort(e));
+    const result = await deps.engines
+      .exclusive(() => {
+        if (signal.aborted) throw new AppError('CANCELED', 'stopped before the engine was free');
+        return warm.generate(params, {
+          signal,
+          onProgress: (p) => progress.push(Math.min(total, p.imageIndex * params.steps + p.step)),
+        });
       })
       .catch(async (e: unknown) => {
-        await chain;
         // The user canceled (a progress write found the generation no longer running): that stays CANCELED.
-        if (progressError !== undefined) throw progressError;
+        await progress.flush();
         // Stopped for any other reason — the worker is shutting down or lost the job's lease — the
         // job is not finished: a retryable error sends it back to the queue instead of leaving it
         // "running" with nobody working on it.
@@ -82,8 +73,7 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
           });
         throw e;
       });
-    await chain;
-    if (progressError !== undefined) throw progressError;
+    await progress.flush();
 
     const fresh = result.images.filter((img) => !recorded.has(img.index));
     const uploaded = await Promise.all(fresh.map((img) => upload(deps.store, userId, gen.id, img)));
