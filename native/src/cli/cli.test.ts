@@ -1,5 +1,18 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +57,20 @@ beforeAll(() => {
   delete env.ATELIER_THREADS;
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+async function serveFolder(dir: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const rel = decodeURIComponent(new URL(req.url!, 'http://x').pathname.slice(1));
+    const file = path.join(dir, rel);
+    if (!file.startsWith(dir + path.sep) || !existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(file));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 describe('atelier CLI', () => {
   it('generates into a folder with the default model and prints seed and path', async () => {
@@ -181,6 +208,56 @@ describe('atelier CLI', () => {
     for (const h of await Promise.all(helps.map((args) => atelier(args)))) {
       expect(h.code).toBe(0);
       expect(h.stdout).toMatch(/^Usage: atelier/);
+    }
+  });
+
+  it('downloads a model from a manifest URL, verifies it and installs it', async () => {
+    const src = path.join(root, 'fixtures', 'atelier-fixture-turbo');
+    const files: { path: string; url: string; sha256: string; size: number }[] = [];
+    const walk = (rel: string) => {
+      for (const name of readdirSync(path.join(src, rel))) {
+        if (name.startsWith('.')) continue;
+        const r = rel ? `${rel}/${name}` : name;
+        if (statSync(path.join(src, r)).isDirectory()) walk(r);
+        else {
+          const bytes = readFileSync(path.join(src, r));
+          files.push({
+            path: r,
+            url: `files/${r}`,
+            sha256: createHash('sha256').update(bytes).digest('hex'),
+            size: bytes.length,
+          });
+        }
+      }
+    };
+    walk('');
+    const site = path.join(root, 'site');
+    cpSync(src, path.join(site, 'files'), { recursive: true });
+    const manifest = JSON.stringify({ id: 'turbo-dl', name: 'Turbo (downloaded)', files });
+    writeFileSync(path.join(site, 'manifest.json'), manifest);
+    const server = await serveFolder(site);
+    try {
+      const pin = createHash('sha256').update(manifest).digest('hex');
+      const r = await atelier(['models', 'download', `${server.url}/manifest.json`, '--sha256', pin]);
+      expect(r.stderr).toMatch(/downloading \d+\/\d+ 100%/);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^downloaded turbo-dl \(/);
+      const list = JSON.parse((await atelier(['models', 'list', '--json'])).stdout) as { id: string; sha256: string }[];
+      const fixtureHash = list.find((m) => m.id === 'atelier-fixture-turbo')!.sha256;
+      expect(list.find((m) => m.id === 'turbo-dl')).toMatchObject({ sha256: fixtureHash, kind: 'download' });
+      const bad = await atelier([
+        'models',
+        'download',
+        `${server.url}/manifest.json`,
+        '--sha256',
+        '0'.repeat(64),
+        '--id',
+        'x',
+      ]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/^atelier: The downloaded file does not match its checksum/);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -72,6 +72,8 @@ export interface EngineHostOptions {
   threads?: number | undefined;
   /** Optimised-graph cache root; absent disables it. */
   cacheDir?: string | undefined;
+  /** Let intra-op threads busy-wait (faster on a dedicated machine, e.g. a GPU worker); default off. */
+  spinning?: boolean | undefined;
   /** Starts the engine process; default a worker thread running ./worker.ts. */
   spawn?: (() => EngineProcess) | undefined;
 }
@@ -200,7 +202,12 @@ export function createEngineHost(opts: EngineHostOptions = {}): EngineHost {
     return { dir: model };
   }
 
-  const session = (provider: string): SessionConfig => ({ provider, threads, cacheDir: opts.cacheDir });
+  const session = (provider: string): SessionConfig => ({
+    provider,
+    threads,
+    cacheDir: opts.cacheDir,
+    spinning: opts.spinning,
+  });
 
   return {
     providers,

@@ -23,7 +23,7 @@ export async function openModel(
   session: SessionConfig,
   known: { id?: string | undefined; hash?: string | undefined } = {},
 ): Promise<OpenedModel> {
-  const settings = { provider: session.provider, threads: session.threads };
+  const settings = { provider: session.provider, threads: session.threads, spinning: session.spinning };
   const options = sessionOptions(settings);
   const providers = [session.provider];
   const base = { providers, ...(known.id ? { id: known.id } : {}) };

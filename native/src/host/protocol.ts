@@ -15,6 +15,8 @@ export interface SessionConfig {
   threads: number;
   /** Optimised-graph cache root; absent disables the cache. */
   cacheDir?: string | undefined;
+  /** Intra-op threads busy-wait between operators (see providers/session.ts); default off. */
+  spinning?: boolean | undefined;
 }
 
 /** What the caller already knows about a model (from the store), so the engine need not re-hash it. */
