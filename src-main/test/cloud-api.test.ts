@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { SignJWT, importJWK } from 'jose';
 import { createRequire } from 'node:module';
-import type { AccountState } from '@atelier/common';
+import type { AccountState, LocalJob } from '@atelier/common';
 import { buildApp } from '@atelier/cloud/app';
 import { parseConfig } from '@atelier/cloud/config';
 import { createPool } from '@atelier/cloud/db/pool';
@@ -86,6 +86,8 @@ beforeAll(async () => {
   apiUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   stopAll = async () => {
     await services?.close();
+    // Keep-alive sockets from the client's fetch would otherwise hold app.close() open.
+    app.server.closeAllConnections();
     await app.close();
     await queue.stop(500);
     await events.stop();
@@ -175,6 +177,33 @@ describe('desktop ↔ Atelier Cloud (real API, Postgres, cognito-local)', () => 
     const again = await services.handlers['account:me']({});
     expect(again.id).toBe(me.id);
     expect(services.cloud!.tokens()!.accessToken).not.toBe(before);
+  });
+
+  it('sends a cloud job once, reserves quota, and refunds it when canceled before it starts', async () => {
+    const h = services.handlers;
+    const running = new Promise<LocalJob>((resolve) =>
+      services.events.on('jobs:changed', (j) => j.target === 'cloud' && j.cloudGenerationId !== null && resolve(j)),
+    );
+    const { jobs, decision } = await h['jobs:submit']({
+      prompt: 'a red fox',
+      target: 'cloud',
+      steps: 2,
+      width: 64,
+      height: 64,
+      count: 2,
+    } as never);
+    expect(decision).toMatchObject({ target: 'cloud', cost: 'uses 2 of your 100 cloud images left this month' });
+    const job = await running;
+    expect(job.id).toBe(jobs[0]!.id);
+    expect(job.state).toBe('running');
+    const gen = await services.cloud!.api.getGeneration(job.cloudGenerationId!);
+    expect(gen).toMatchObject({ status: 'queued', params: { prompt: 'a red fox', count: 2 } });
+    expect((await h['account:me']({})).usage.used).toBe(2);
+
+    await h['jobs:cancel']({ jobId: job.id });
+    expect((await h['jobs:list']({})).items.find((j) => j.id === job.id)?.state).toBe('canceled');
+    expect((await services.cloud!.api.getGeneration(job.cloudGenerationId!)).status).toBe('canceled');
+    expect((await h['account:me']({})).usage.used).toBe(0);
   });
 
   it('restores the session after a restart from the stored refresh token', async () => {
