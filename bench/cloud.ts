@@ -11,8 +11,8 @@
 //
 // Everything runs locally: embedded Postgres, cognito-local, s3rver, the API on a random port and
 // one worker process (default concurrency: 2 slots, one generation on the engine at a time), its engine on a worker thread.
-// Options: --size <px> (default 256), --steps <n> (default 20), --images <n> per block (default 6),
-//          --rounds <n> blocks (default 5), --latency <n> (default 40), --threads <n> (engine intra-op threads
+// Options: --size <px> (default 512), --steps <n> (default 25: the API's defaults), --images <n> per block (default 4),
+//          --rounds <n> blocks (default 3), --latency <n> (default 40), --threads <n> (engine intra-op threads
 //          for both sides; default physical cores), --json.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -32,10 +32,10 @@ import { recordEvents, spawnWorker } from '../cloud/test/gen-support.ts';
 
 const { values: flags } = parseArgs({
   options: {
-    size: { type: 'string', default: '256' },
-    steps: { type: 'string', default: '20' },
-    images: { type: 'string', default: '6' },
-    rounds: { type: 'string', default: '5' },
+    size: { type: 'string', default: '512' },
+    steps: { type: 'string', default: '25' },
+    images: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '3' },
     latency: { type: 'string', default: '40' },
     threads: { type: 'string' },
     concurrency: { type: 'string', default: '2' },
