@@ -299,6 +299,39 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await visible(page.getByText('1 of 100 cloud images used').first(), 30_000);
   });
 
+  await steps.run('gallery by keyboard: arrows, Ctrl+A, Enter opens, → walks, search filters', async () => {
+    const { page } = ctx();
+    await nav(page, 'Gallery');
+    const grid = page.getByRole('listbox', { name: 'Images' });
+    await grid.focus();
+    await page.keyboard.press('Home');
+    await hasAttr(grid, 'aria-activedescendant', /^cell-img_/);
+    await page.keyboard.press('ControlOrMeta+a');
+    await count(grid.getByRole('option', { selected: true }), await grid.getByRole('option').count());
+    await visible(page.getByText(/^\d+ selected$/));
+    await page.keyboard.press('Escape');
+    await count(grid.getByRole('option', { selected: true }), 0);
+    await page.keyboard.press('Enter');
+    const viewer = page.getByRole('dialog', { name: 'Image viewer' });
+    await visible(viewer);
+    const prompt1 = await viewer.getByRole('row', { name: /^Prompt/ }).innerText();
+    // → walks forward, ← back; whichever way there is a neighbour.
+    const atEnd = await viewer.getByRole('button', { name: 'Next image' }).isDisabled();
+    await page.keyboard.press(atEnd ? 'ArrowLeft' : 'ArrowRight');
+    await until(
+      'the viewer to show the next image',
+      () => viewer.getByRole('row', { name: /^Prompt/ }).innerText(),
+      (t) => t !== prompt1,
+    );
+    await page.keyboard.press('Escape');
+    await hidden(viewer);
+    await page.getByLabel('Search images').fill('lighthouse');
+    await count(grid.getByRole('option', { name: new RegExp(CLOUD_PROMPT) }), 0);
+    await visible(grid.getByRole('option', { name: new RegExp(LOCAL_PROMPT) }));
+    await page.getByLabel('Search images').fill('');
+    await visible(grid.getByRole('option', { name: new RegExp(CLOUD_PROMPT) }));
+  });
+
   await steps.run('at quota the app says so and offers Upgrade', async () => {
     const c = ctx();
     const { page } = c;
@@ -312,5 +345,29 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await visible(page.getByText('100 of 100 cloud images used').first(), 30_000);
     await visible(page.getByRole('button', { name: 'Upgrade' }));
     await shot(c, '14-account-at-quota');
+  });
+
+  await steps.run('sign out, reset the password with the emailed code, sign in again', async () => {
+    const c = ctx();
+    const { page } = c;
+    await nav(page, 'Account');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await visible(page.getByRole('heading', { name: 'Sign in' }));
+    await visible(page.getByText('Sign in for cloud runs'));
+    await page.getByRole('button', { name: 'Forgot password?' }).click();
+    await page.getByLabel('Email').fill(email);
+    await page.getByRole('button', { name: 'Send code' }).click();
+    await visible(page.getByRole('heading', { name: 'Choose a new password' }));
+    await page.getByLabel('Verification code').fill(c.confirmationCode(email));
+    await page.getByLabel('New password', { exact: true }).fill(`${password}X`);
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await visible(page.getByRole('heading', { name: 'Sign in' }));
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await visible(page.getByRole('alert').filter({ hasText: /wrong|not valid|incorrect/i }));
+    await page.getByLabel('Password', { exact: true }).fill(`${password}X`);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await visible(page.getByTestId('plan-badge'));
   });
 }

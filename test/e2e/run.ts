@@ -40,6 +40,7 @@ const children: Child[] = [];
 const tempDirs: string[] = [];
 let context: BrowserContext | null = null;
 let page: Page | null = null;
+rmSync(artifacts, { recursive: true, force: true }); // screenshots from this run only
 const steps = new Steps(artifacts, () => page);
 
 async function cleanup(): Promise<void> {
