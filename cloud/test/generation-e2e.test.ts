@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createModelCatalogue } from '../src/catalogue/catalogue.ts';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { startWorker, type RunningWorker } from '../src/worker/main.ts';
-import { recordEvents, spawnWorker, type EventRecorder, type WorkerProcess } from './gen-support.ts';
+import { recordEvents, spawnWorker, until, type EventRecorder, type WorkerProcess } from './gen-support.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
 import {
   auth,
@@ -282,6 +282,31 @@ describe('a cloud generation, end to end', () => {
       expect(res.json().error.code).toBe('MODEL_NOT_AVAILABLE');
     }
     expect(await quota(user.sub)).toEqual({ used: 0, reserves: 0, refunds: 0 });
+  });
+});
+
+describe('cancel while running', () => {
+  it('stops the worker's generation, records no image, and leaves the generation canceled', async () => {
+    await inProcessWorker();
+    const { user, events } = await signedIn();
+    const gen = (await submit(user, { prompt: 'never mind', width: 64, height: 64, steps: 80, seed: 11 })).json();
+    await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 2);
+    const res = await t.app.inject({ method: 'POST', url: `/v1/generations/${gen.id}/cancel`, headers: auth(user) });
+    expect(res.statusCode).toBe(200);
+    await events.waitFor((e) => e.type === 'generation.canceled' && e.generationId === gen.id);
+    // The worker notices at its next progress write and stops: no further progress, no image, no success.
+    const row = await until(
+      () => generationRow(gen.id),
+      (r) => r.status === 'canceled',
+    );
+    const stepAtCancel = row.progress_step;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await generationRow(gen.id)).progress_step).toBe(stepAtCancel);
+    expect(stepAtCancel).toBeLessThan(80);
+    expect(await imagesOf(gen.id)).toHaveLength(0);
+    expect(genEvents(events, gen.id).map((e) => e.type)).not.toContain('generation.succeeded');
+    const job = await t.adminPool.query(`SELECT state FROM pgboss.job WHERE data->>'generationId' = $1`, [gen.id]);
+    expect(job.rows.map((r) => r.state)).toEqual(['completed']);
   });
 });
 
