@@ -377,7 +377,8 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
         error: null,
       };
     },
-    // Until the sync engine lands this refreshes what the app knows from the cloud: the account and cloud jobs.
+    // Brings the app up to date with the cloud now: connectivity probe, account and usage, cloud jobs.
+    // The gallery sync engine (a later issue) hooks in here.
     'sync:now': async () => {
       const c = requireCloud();
       if (!c.state().signedIn) throw new AppError('AUTH_REQUIRED', 'sign in to sync');
