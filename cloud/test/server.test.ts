@@ -30,7 +30,7 @@ describe('server', () => {
     release();
     const res = await inflight;
     expect(res.status).toBe(200);
-    expect((await res.json()).id).toBe(user.sub);
+    expect(((await res.json()) as { id: string }).id).toBe(user.sub);
     await closed;
     await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
   });
