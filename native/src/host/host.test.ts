@@ -9,7 +9,7 @@ import { AppError } from '@atelier/common';
 import { FIXTURES, writeFixtureModel } from '../onnx-build/sd-fixture.ts';
 import { readPngMetadata } from '../pipeline/metadata.ts';
 import { createModelStore, type ModelStore } from '../store/store.ts';
-import { createEngineHost, type EngineHost, type EngineProcess } from './host.ts';
+import { createEngineHost, spawnWorkerThread, type EngineHost, type EngineProcess } from './host.ts';
 import type { HostReply, HostRequest } from './protocol.ts';
 
 const CLIP_DIR = path.resolve(import.meta.dirname, '../../fixtures/clip');
@@ -168,5 +168,25 @@ describe('engine host over an Electron-style parent port', () => {
     const r = await h.generate(undefined, { ...req, steps: 2 });
     expect([...r.images[0]!.png.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
     await expect(h.generate('no-such-model', req)).rejects.toMatchObject({ code: 'ENGINE_MODEL_NOT_FOUND' });
+  });
+});
+
+describe('engine process failure', () => {
+  it('fails pending calls with ENGINE_FAILED when the engine dies, and starts a new one on the next call', async () => {
+    let spawned = 0;
+    const h = host({
+      spawn: () => {
+        spawned++;
+        // A real worker that dies on its first message, as a native crash would.
+        return spawnWorkerThread("require('node:worker_threads').parentPort.once('message', () => process.exit(3));", {
+          eval: true,
+        });
+      },
+    });
+    const e = await h.providers().catch((x: unknown) => x);
+    expect(AppError.is(e, 'ENGINE_FAILED')).toBe(true);
+    expect((e as AppError).message).toMatch(/exited with code 3/);
+    await expect(h.providers()).rejects.toMatchObject({ code: 'ENGINE_FAILED' });
+    expect(spawned).toBe(2);
   });
 });

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import {
   AppError,
   GenerateRequest,
@@ -78,9 +78,12 @@ export interface EngineHostOptions {
   spawn?: (() => EngineProcess) | undefined;
 }
 
-/** Spawns ./worker.ts in a worker_threads Worker and adapts its port to an Endpoint. */
-export function spawnWorkerThread(): EngineProcess {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url));
+/** Spawns ./worker.ts (or `entry`) in a worker_threads Worker and adapts its port to an Endpoint. */
+export function spawnWorkerThread(
+  entry: URL | string = new URL('./worker.ts', import.meta.url),
+  options?: WorkerOptions,
+): EngineProcess {
+  const worker = new Worker(entry, options);
   let exitCb: ((reason: string) => void) | undefined;
   let exited = false;
   const exit = (reason: string) => {
