@@ -1,0 +1,214 @@
+import { AppError, type LibraryImage, type LocalJob } from '@atelier/common';
+import { describe, expect, it } from 'vitest';
+import { InMemoryApi } from '../testing/in-memory-api.ts';
+import { createGalleryStore } from './gallery.ts';
+import { createGenerateStore } from './generate.ts';
+import { connectEvents, createStores } from './index.ts';
+
+const id = (p: string, n: number) => `${p}_${String(n).padStart(22, '0')}`;
+const image = (n: number): LibraryImage => ({
+  id: id('img', n),
+  boardId: null,
+  starred: false,
+  origin: 'local',
+  width: 64,
+  height: 64,
+  metadata: null,
+  url: `u${n}`,
+  thumbUrl: `t${n}`,
+  createdAt: '2026-01-01T00:00:00Z',
+});
+const job = (over: Partial<LocalJob> = {}): LocalJob => ({
+  id: id('job', 1),
+  request: {
+    prompt: 'p',
+    negativePrompt: '',
+    width: 512,
+    height: 512,
+    steps: 4,
+    guidance: 1,
+    scheduler: 'lcm',
+    count: 1,
+    target: 'local',
+  },
+  target: 'local',
+  reason: 'r',
+  state: 'running',
+  position: 0,
+  step: 0,
+  total: 4,
+  seed: 1,
+  imageIds: [],
+  error: null,
+  cloudGenerationId: null,
+  createdAt: '2026-01-01T00:00:00Z',
+  updatedAt: '2026-01-01T00:00:00Z',
+  ...over,
+});
+
+/** A library of `n` images served in pages by cursor, with soft delete and undo. */
+function libraryApi(n: number) {
+  let images = Array.from({ length: n }, (_, i) => image(i));
+  const deleted = new Map<string, LibraryImage[]>();
+  return new InMemoryApi()
+    .handle('library:list', (q) => {
+      const start = q.cursor ? Number(q.cursor) : 0;
+      const limit = q.limit ?? 100;
+      const items = images.slice(start, start + limit);
+      return { items, nextCursor: start + limit < images.length ? String(start + limit) : null, total: images.length };
+    })
+    .handle('library:delete', ({ ids }) => {
+      deleted.set(
+        'tok',
+        images.filter((i) => ids.includes(i.id)),
+      );
+      images = images.filter((i) => !ids.includes(i.id));
+      return { undoToken: 'tok' };
+    })
+    .handle('library:undoDelete', ({ undoToken }) => {
+      const back = deleted.get(undoToken) ?? [];
+      images = [...back, ...images].sort((a, b) => a.id.localeCompare(b.id));
+      return { restored: back.length };
+    })
+    .handle('boards:list', () => ({ items: [] }));
+}
+
+describe('gallery store', () => {
+  it('pages through the library by cursor without duplicates, and a refresh keeps what is loaded', async () => {
+    const api = libraryApi(250);
+    const g = createGalleryStore(api, (e) => {
+      throw e;
+    });
+    await g.getState().refresh();
+    expect(g.getState()).toMatchObject({ total: 250, nextCursor: '100' });
+    await g.getState().loadMore();
+    await g.getState().loadMore();
+    expect(g.getState().items).toHaveLength(250);
+    expect(new Set(g.getState().items.map((i) => i.id)).size).toBe(250);
+    expect(g.getState().nextCursor).toBeNull();
+    await g.getState().loadMore(); // at the end: no call
+    expect(api.callsTo('library:list')).toHaveLength(3);
+    await g.getState().refresh();
+    expect(api.callsTo('library:list').at(-1)).toMatchObject({ limit: 250 });
+  });
+
+  it('deletes the selection with an undo token and restores it', async () => {
+    const api = libraryApi(5);
+    const g = createGalleryStore(api, (e) => {
+      throw e;
+    });
+    await g.getState().refresh();
+    g.getState().click(id('img', 1), {});
+    g.getState().click(id('img', 3), { shift: true });
+    const ids = [...g.getState().selection.ids];
+    expect(ids).toHaveLength(3);
+    const token = await g.getState().remove(ids);
+    expect(g.getState().items.map((i) => i.id)).toEqual([id('img', 0), id('img', 4)]);
+    expect(g.getState().selection.ids.size).toBe(0);
+    expect(await g.getState().undoRemove(token)).toBe(3);
+    expect(g.getState().items).toHaveLength(5);
+  });
+
+  it('a filter change starts from the top with the filter in the query', async () => {
+    const api = libraryApi(3);
+    const g = createGalleryStore(api, () => undefined);
+    g.getState().setFilter({ starred: true, search: '  boat ' });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(api.callsTo('library:list').at(-1)).toEqual({ starred: true, search: 'boat', limit: 100 });
+  });
+});
+
+describe('generate store', () => {
+  const decision = {
+    target: 'cloud' as const,
+    provider: null,
+    reason: 'r',
+    warning: null,
+    cost: 'uses 1 of your 3 cloud images left this month',
+  };
+
+  it('stops an invalid form inline without asking the app', async () => {
+    const api = new InMemoryApi();
+    const s = createGenerateStore(api, () => undefined);
+    expect(await s.getState().submit()).toBeNull();
+    expect(s.getState().errors.prompt).toBe('prompt must not be empty');
+    expect(api.calls).toHaveLength(0);
+  });
+
+  it('shows a quota refusal as a blocker, and server validation inline', async () => {
+    let refusal: AppError = new AppError('QUOTA_EXCEEDED');
+    const api = new InMemoryApi()
+      .handle('router:explain', () => decision)
+      .handle('jobs:submit', () => {
+        throw refusal;
+      });
+    const s = createGenerateStore(api, () => undefined);
+    s.getState().update({ prompt: 'a boat' });
+    await s.getState().submit();
+    expect(s.getState().blocker?.code).toBe('QUOTA_EXCEEDED');
+    refusal = new AppError('VALIDATION_FAILED', 'bad', {
+      details: { fields: [{ field: 'width', message: 'too wide for the cloud' }] },
+    });
+    await s.getState().submit();
+    expect(s.getState().errors).toEqual({ width: 'too wide for the cloud' });
+    expect(s.getState().blocker).toBeNull();
+  });
+
+  it('keeps only the newest routing explanation when answers arrive out of order', async () => {
+    const resolvers: ((v: typeof decision) => void)[] = [];
+    const api = new InMemoryApi().handle('router:explain', () => new Promise((r) => resolvers.push(r)));
+    const s = createGenerateStore(api, () => undefined);
+    const first = s.getState().explain();
+    const second = s.getState().explain();
+    resolvers[1]!({ ...decision, reason: 'newest' });
+    resolvers[0]!({ ...decision, reason: 'stale' });
+    await Promise.all([first, second]);
+    expect(s.getState().decision?.reason).toBe('newest');
+  });
+
+  it('re-asks the router when where-to-run, model or count change', async () => {
+    const api = new InMemoryApi().handle('router:explain', () => decision);
+    const s = createGenerateStore(api, () => undefined);
+    s.getState().update({ prompt: 'x' });
+    s.getState().update({ target: 'cloud' });
+    s.getState().update({ count: '3' });
+    expect(api.callsTo('router:explain')).toEqual([
+      { target: 'cloud', count: 1 },
+      { target: 'cloud', count: 3 },
+    ]);
+  });
+});
+
+describe('events', () => {
+  it('progress keeps the last preview; a failed local job offers a retry in the cloud', async () => {
+    const api = new InMemoryApi().handle('jobs:retry', ({ jobId, target }) =>
+      job({ id: jobId, target: target ?? 'local', state: 'queued' }),
+    );
+    const s = createStores(api);
+    connectEvents(s);
+    api.emit('jobs:changed', job());
+    api.emit('jobs:progressed', {
+      jobId: id('job', 1),
+      step: 1,
+      total: 4,
+      elapsedMs: 5,
+      preview: 'data:image/png;base64,AA',
+    });
+    api.emit('jobs:progressed', { jobId: id('job', 1), step: 2, total: 4, elapsedMs: 9 });
+    expect(s.jobs.getState().progress[id('job', 1)]).toMatchObject({ step: 2, preview: 'data:image/png;base64,AA' });
+    api.emit(
+      'jobs:changed',
+      job({
+        state: 'failed',
+        error: { code: 'ENGINE_OUT_OF_MEMORY', message: 'Out of memory.', offerCloudRetry: true },
+      }),
+    );
+    expect(s.jobs.getState().progress[id('job', 1)]).toBeUndefined();
+    const toast = s.app.getState().toasts.at(-1)!;
+    expect(toast).toMatchObject({ kind: 'error', message: 'Out of memory.', action: { label: 'Retry in the cloud' } });
+    toast.action!.run();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(api.callsTo('jobs:retry')).toEqual([{ jobId: id('job', 1), target: 'cloud' }]);
+    expect(s.jobs.getState().jobs[id('job', 1)]).toMatchObject({ state: 'queued', target: 'cloud' });
+  });
+});
