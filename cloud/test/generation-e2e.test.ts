@@ -286,7 +286,7 @@ describe('a cloud generation, end to end', () => {
 });
 
 describe('cancel while running', () => {
-  it('stops the worker's generation, records no image, and leaves the generation canceled', async () => {
+  it('stops the worker generating it, records no image, and leaves the generation canceled', async () => {
     await inProcessWorker();
     const { user, events } = await signedIn();
     const gen = (await submit(user, { prompt: 'never mind', width: 64, height: 64, steps: 80, seed: 11 })).json();
