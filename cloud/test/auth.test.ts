@@ -8,6 +8,7 @@ import {
   forgeToken,
   stackInfo,
   strangerKey,
+  testConfig,
   unsignedToken,
   type TestApp,
   type TestUser,
@@ -100,5 +101,32 @@ describe('authentication', () => {
     const res = await me({ authorization: `Bearer ${token}` });
     expect(res.statusCode).toBe(200);
     expect(res.json().plan).toBe('free');
+  });
+});
+
+describe('provisioning', () => {
+  it('does not fail the request when Cognito GetUser is unreachable, and fills the email later', async () => {
+    const s = stackInfo();
+    const db = await createTestDatabase({
+      // GetUser goes to a closed port; tokens still verify against the real JWKS.
+      COGNITO_ENDPOINT: 'http://127.0.0.1:9',
+      COGNITO_JWKS_URL: `${s.cognitoEndpoint}/${s.userPoolId}/.well-known/jwks.json`,
+    });
+    const offline = await buildTestApp({ db });
+    const u = await createTestUser();
+    try {
+      const first = await offline.app.inject({ method: 'GET', url: '/v1/me', headers: auth(u) });
+      expect(first.statusCode).toBe(200);
+      expect(first.json()).toMatchObject({ id: u.sub, email: null });
+    } finally {
+      await offline.close();
+    }
+    const online = await buildTestApp({ db: { ...db, config: testConfig(db.url) } });
+    try {
+      const later = await online.app.inject({ method: 'GET', url: '/v1/me', headers: auth(u) });
+      expect(later.json()).toMatchObject({ id: u.sub, email: u.email });
+    } finally {
+      await online.close();
+    }
   });
 });
