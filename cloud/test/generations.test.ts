@@ -225,3 +225,16 @@ describe('reading and canceling', () => {
     await cancelAll(alice);
   });
 });
+
+describe('concurrent-jobs limit', () => {
+  it('is exact under concurrent submissions: Free runs 2 at once, the rest get PLAN_REQUIRED', async () => {
+    const u = await createTestUser();
+    await t.app.inject({ url: '/v1/me', headers: auth(u) });
+    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(u, { prompt: `c${i}` })));
+    expect(rs.filter((r) => r.statusCode === 202)).toHaveLength(PLANS.free.concurrentJobs);
+    const refused = rs.filter((r) => r.statusCode !== 202);
+    expect(refused.every((r) => r.statusCode === 403 && r.json().error.details.reason === 'concurrency')).toBe(true);
+    expect(refused[0]!.json().error.details.requiredPlan).toBe('pro');
+    expect(await usageOf(u.sub)).toMatchObject({ used: PLANS.free.concurrentJobs });
+  });
+});

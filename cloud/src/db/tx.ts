@@ -29,10 +29,18 @@ async function inTx<T>(pool: Pool, begin: string, fn: (tx: PoolClient) => Promis
  * (transaction-local, so a pooled connection never carries it into another request) and every
  * RLS policy compares `user_id` with it. Use with the `app` pool.
  */
-export function withUserTx<T>(pool: Pool, userId: string, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+export function withUserTx<T>(
+  pool: Pool,
+  userId: string,
+  fn: (tx: PoolClient) => Promise<T>,
+  opts: { lockUser?: boolean } = {},
+): Promise<T> {
   if (!userId) throw new Error('withUserTx needs a user id');
+  const id = pg.escapeLiteral(userId);
   // BEGIN and the setting in one round trip (a simple multi-statement query; the id is escaped).
-  return inTx(pool, `BEGIN; SELECT set_config('${USER_SETTING}', ${pg.escapeLiteral(userId)}, true)`, fn);
+  // lockUser serialises this user's transactions on their users row (per-user limits that count rows).
+  const lock = opts.lockUser ? `; SELECT 1 FROM users WHERE id = ${id} FOR UPDATE` : '';
+  return inTx(pool, `BEGIN; SELECT set_config('${USER_SETTING}', ${id}, true)${lock}`, fn);
 }
 
 /**

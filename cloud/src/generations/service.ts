@@ -73,48 +73,55 @@ export function createGenerationService(deps: GenerationServiceDeps) {
       if (r) return r;
     }
     try {
-      return await withUserTx(deps.pool, userId, async (tx) => {
-        const { plan, active } = await planAndActive(tx, userId);
-        const check = checkPlanAllows(plan, body, active);
-        if (!check.ok)
-          throw new AppError('PLAN_REQUIRED', check.message, {
-            userMessage: check.message,
-            details: { reason: check.reason, plan, requiredPlan: check.requiredPlan, upgradeUrl: deps.upgradeUrl },
+      // lockUser: submissions of one user run one at a time, so the concurrent-jobs limit is exact
+      // (the quota upsert is race-free on its own).
+      return await withUserTx(
+        deps.pool,
+        userId,
+        async (tx) => {
+          const { plan, active } = await planAndActive(tx, userId);
+          const check = checkPlanAllows(plan, body, active);
+          if (!check.ok)
+            throw new AppError('PLAN_REQUIRED', check.message, {
+              userMessage: check.message,
+              details: { reason: check.reason, plan, requiredPlan: check.requiredPlan, upgradeUrl: deps.upgradeUrl },
+            });
+          const model = deps.resolveModel(body.model, plan);
+          const usage = await reserve(tx, userId, body.count, at());
+          if (!usage) {
+            const cur = await currentUsage(tx, userId, at());
+            throw new AppError('QUOTA_EXCEEDED', 'Quota exceeded', {
+              details: {
+                used: cur.used,
+                limit: cur.limit,
+                periodEnd: cur.periodEnd.toISOString(),
+                upgradeUrl: deps.upgradeUrl,
+              },
+            });
+          }
+          const params: ResolvedGenerateRequest = { ...body, seed: body.seed ?? randomSeed(), model };
+          const priority = PLANS[plan].queuePriority;
+          const id = newId('gen');
+          const jobId = randomUUID();
+          const row = await insertGeneration(tx, {
+            id,
+            userId,
+            params,
+            priority,
+            jobId,
+            idempotencyKey,
+            requestHash: hash,
+            periodStart: usage.periodStart,
           });
-        const model = deps.resolveModel(body.model, plan);
-        const usage = await reserve(tx, userId, body.count, at());
-        if (!usage) {
-          const cur = await currentUsage(tx, userId, at());
-          throw new AppError('QUOTA_EXCEEDED', 'Quota exceeded', {
-            details: {
-              used: cur.used,
-              limit: cur.limit,
-              periodEnd: cur.periodEnd.toISOString(),
-              upgradeUrl: deps.upgradeUrl,
-            },
-          });
-        }
-        const params: ResolvedGenerateRequest = { ...body, seed: body.seed ?? randomSeed(), model };
-        const priority = PLANS[plan].queuePriority;
-        const id = newId('gen');
-        const jobId = randomUUID();
-        const row = await insertGeneration(tx, {
-          id,
-          userId,
-          params,
-          priority,
-          jobId,
-          idempotencyKey,
-          requestHash: hash,
-          periodStart: usage.periodStart,
-        });
-        await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
-        await publishEvents(tx, userId, [
-          { type: 'generation.queued', generation: toGeneration(row) },
-          usageEvent(usage),
-        ]);
-        return { row, replayed: false };
-      });
+          await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
+          await publishEvents(tx, userId, [
+            { type: 'generation.queued', generation: toGeneration(row) },
+            usageEvent(usage),
+          ]);
+          return { row, replayed: false };
+        },
+        { lockUser: true },
+      );
     } catch (e) {
       // Two requests with one key raced: the loser's whole transaction (and reservation) rolled back.
       if (idempotencyKey && isUniqueViolation(e, 'generations_idempotency')) {
