@@ -65,7 +65,9 @@ if (!app.requestSingleInstanceLock()) {
     services = await createDesktopServices({
       paths: { userData },
       secretStore: new SafeStorageSecretStore(path.join(userData, 'secrets')),
-      engine: engineHostPort(createEngineHost({ store, threads, spawn: spawnUtilityEngine }), () => threads),
+      // No store here: the queue passes the model's folder (resolved through the cached model list), so the
+      // engine host does not rescan the store on the event loop for every job.
+      engine: engineHostPort(createEngineHost({ threads, spawn: spawnUtilityEngine }), () => threads),
       models: modelStorePort(store),
       cloud: config.cloud,
       shell: 'electron',

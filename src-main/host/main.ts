@@ -60,7 +60,9 @@ const services = await createDesktopServices({
   paths: { userData: config.userData },
   // Dev/test host only: the packaged app keeps secrets with safeStorage (src-main/electron).
   secretStore: new FileSecretStore(path.join(config.userData, 'secrets')),
-  engine: engineHostPort(createEngineHost({ store, threads }), () => threads),
+  // No store here: the queue passes the model's folder (resolved through the cached model list), so the
+  // engine host does not rescan the store on the event loop for every job.
+  engine: engineHostPort(createEngineHost({ threads }), () => threads),
   models: modelStorePort(store),
   cloud: stack ? { apiUrl: stack.apiUrl, cognito: stack.cognito } : null,
   shell: 'browser',

@@ -59,9 +59,29 @@ const toInstalled = (m: ModelEntry): InstalledModelValue => ({
 export function modelStorePort(store: ModelStore): ModelStorePort {
   const downloads = new Map<string, { state: ModelDownloadValue; ac: AbortController }>();
   let n = 0;
+  // A store scan takes hundreds of ms and stalls the event loop for a good part of it (measured:
+  // 350–800 ms per list() on the fixtures), and the router and queue ask on every submit. Cache
+  // the list; every change made through this port invalidates it, and it expires after a minute
+  // so folders changed behind the app's back still show up.
+  let cached: { at: number; list: Promise<InstalledModelValue[]> } | null = null;
+  const invalidate = () => (cached = null);
+  const list = () => {
+    if (!cached || Date.now() - cached.at > 60_000) {
+      const p = store.list().then((l) => l.map(toInstalled));
+      p.catch(invalidate);
+      cached = { at: Date.now(), list: p };
+    }
+    return cached.list;
+  };
   return {
-    list: async () => (await store.list()).map(toInstalled),
-    import: async (p, mode) => toInstalled(await store.importFolder(p, { link: mode === 'link' })),
+    list,
+    import: async (p, mode) => {
+      try {
+        return toInstalled(await store.importFolder(p, { link: mode === 'link' }));
+      } finally {
+        invalidate();
+      }
+    },
     async download(input, onProgress) {
       const id = `dl_${Date.now().toString(36)}_${n++}`;
       const ac = new AbortController();
@@ -81,7 +101,10 @@ export function modelStorePort(store: ModelStore): ModelStorePort {
           onProgress: (p) => update({ received: p.receivedBytes, total: p.totalBytes }),
         })
         .then(
-          () => update({ state: 'done' }),
+          () => {
+            invalidate();
+            update({ state: 'done' });
+          },
           (e: unknown) =>
             update(
               ac.signal.aborted
@@ -100,6 +123,12 @@ export function modelStorePort(store: ModelStore): ModelStorePort {
       if (!d) throw new AppError('NOT_FOUND', `download ${id} not found`);
       d.ac.abort();
     },
-    remove: (id) => store.remove(id),
+    remove: async (id) => {
+      try {
+        await store.remove(id);
+      } finally {
+        invalidate();
+      }
+    },
   };
 }
