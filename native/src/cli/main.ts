@@ -28,7 +28,7 @@ export async function main(argv: string[], io: CliIO, config?: CliConfig, signal
   try {
     const ctx: CliContext = {
       io,
-      config: config ?? cliConfigFromEnv(),
+      config: config ?? configOrUsage(),
       signal: signal ?? new AbortController().signal,
     };
     switch (command) {
@@ -53,6 +53,14 @@ export async function main(argv: string[], io: CliIO, config?: CliConfig, signal
     }
   } catch (e) {
     return report(e, io);
+  }
+}
+
+function configOrUsage(): CliConfig {
+  try {
+    return cliConfigFromEnv();
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
   }
 }
 

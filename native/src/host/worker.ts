@@ -44,7 +44,8 @@ export function parentEndpoint(): Endpoint<unknown, HostReply> {
   throw new Error('engine worker started without a parent port (run it as a Worker or a utilityProcess)');
 }
 
-const env = providerEnvironment();
+// Lenient: a bad ATELIER_THREADS is the caller's to report; detection only needs the library paths.
+const env = providerEnvironment(undefined, false);
 serveEngine(parentEndpoint(), {
   openModel: async (dir, session, known) => {
     const { model, cachedSessions } = await openModel(dir, session, known);

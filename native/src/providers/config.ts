@@ -11,15 +11,20 @@ export interface ProviderEnvironment {
   threads: number | undefined;
 }
 
-export function providerEnvironment(env: NodeJS.ProcessEnv = process.env): ProviderEnvironment {
+/**
+ * Reads the provider environment. `strict` (default) throws on a malformed ATELIER_THREADS so a
+ * command can report it; the engine process passes false and ignores it (its caller decides threads).
+ */
+export function providerEnvironment(env: NodeJS.ProcessEnv = process.env, strict = true): ProviderEnvironment {
   const sep = process.platform === 'win32' ? ';' : ':';
   const raw = process.platform === 'win32' ? env.PATH : env.LD_LIBRARY_PATH;
   const threads = env.ATELIER_THREADS === undefined ? undefined : Number(env.ATELIER_THREADS);
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024))
+  const bad = threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024);
+  if (bad && strict)
     throw new Error(`ATELIER_THREADS must be a whole number from 1 to 1024 (got "${env.ATELIER_THREADS}")`);
   return {
     libraryPath: (raw ?? '').split(sep).filter(Boolean),
     cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES,
-    threads,
+    threads: bad ? undefined : threads,
   };
 }
