@@ -221,6 +221,44 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await shot(ctx(), '06-queue');
   });
 
+  await steps.run('queue: reorder waiting jobs, cancel running and waiting ones', async () => {
+    const { page } = ctx();
+    const prompts = ['queue test one', 'queue test two', 'queue test three'];
+    await nav(page, 'Generate');
+    await page.getByRole('radio', { name: 'This computer' }).check();
+    await page.getByLabel('Steps', { exact: true }).fill('150');
+    for (const p of prompts) {
+      await page.getByLabel('Prompt', { exact: true }).fill(p);
+      await page.getByRole('button', { name: 'Generate', exact: true }).click();
+      await visible(page.getByRole('listitem', { name: new RegExp(`: ${p}$`) }));
+    }
+    await nav(page, 'Queue');
+    const active = page.getByRole('list', { name: 'Active jobs' });
+    const order = async () =>
+      (await active.getByRole('listitem').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''))).map(
+        (l) => l.replace(/^[^:]+: /, ''),
+      );
+    await until('all three jobs in the queue', order, (o) => prompts.every((p) => o.includes(p)));
+    const third = active.getByRole('listitem', { name: `Queued: ${prompts[2]}` });
+    await third.getByRole('button', { name: 'Move up' }).click();
+    await until(
+      'the third job to move ahead of the second',
+      order,
+      (o) => o.indexOf(prompts[2]!) < o.indexOf(prompts[1]!),
+    );
+    await shot(ctx(), '06b-queue-reordered');
+    for (const p of prompts) {
+      await active
+        .getByRole('listitem', { name: new RegExp(`: ${p}$`) })
+        .getByRole('button', { name: 'Cancel' })
+        .click();
+      await visible(page.getByRole('listitem', { name: `Canceled: ${p}` }));
+    }
+    await count(active.getByRole('listitem'), 0);
+    await nav(page, 'Generate');
+    await page.getByLabel('Steps', { exact: true }).fill('2');
+  });
+
   await steps.run('dark theme from Settings', async () => {
     const { page } = ctx();
     await nav(page, 'Settings');

@@ -13,7 +13,18 @@ const STATE_LABEL: Record<LocalJob['state'], string> = {
 };
 
 /** One job: prompt, where it runs and why, live progress with the latest preview, and its actions. */
-export function JobCard({ job, reorderable = false }: { job: LocalJob; reorderable?: boolean }) {
+export function JobCard({
+  job,
+  reorderable = false,
+  first = false,
+  last = false,
+}: {
+  job: LocalJob;
+  reorderable?: boolean;
+  /** First / last among the waiting jobs: it cannot move further that way. */
+  first?: boolean;
+  last?: boolean;
+}) {
   const { jobs, gallery, app } = useStores();
   const progress = useS(jobs, (s) => s.progress[job.id]);
   const step = progress?.step ?? job.step;
@@ -60,8 +71,8 @@ export function JobCard({ job, reorderable = false }: { job: LocalJob; reorderab
           {job.seed !== null ? ` · seed ${job.seed}` : ''}
         </div>
         <div className="job-reason muted">{job.reason}</div>
-        {active && <ProgressBar step={step} total={total} label={`Progress of “${label}”`} />}
-        {active && total > 0 && (
+        {job.state === 'running' && <ProgressBar step={step} total={total} label={`Progress of “${label}”`} />}
+        {job.state === 'running' && total > 0 && (
           <div className="muted small" aria-hidden="true">
             Step {step} of {total}
           </div>
@@ -79,6 +90,7 @@ export function JobCard({ job, reorderable = false }: { job: LocalJob; reorderab
               type="button"
               className="btn btn-icon"
               aria-label="Move up"
+              disabled={first}
               title="Move up (Alt+↑)"
               onClick={() => void jobs.getState().move(job.id, -1)}
             >
@@ -88,6 +100,7 @@ export function JobCard({ job, reorderable = false }: { job: LocalJob; reorderab
               type="button"
               className="btn btn-icon"
               aria-label="Move down"
+              disabled={last}
               title="Move down (Alt+↓)"
               onClick={() => void jobs.getState().move(job.id, 1)}
             >

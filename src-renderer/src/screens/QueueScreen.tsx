@@ -1,6 +1,6 @@
 import { useMemo } from 'react';
 import { JobCard } from '../components/JobCard.tsx';
-import { isActive, orderedJobs } from '../stores/jobs.ts';
+import { isActive, isWaiting, orderedJobs } from '../stores/jobs.ts';
 import { useS, useStores } from '../stores/index.ts';
 
 export function QueueScreen() {
@@ -10,6 +10,7 @@ export function QueueScreen() {
   const all = useMemo(() => orderedJobs(map), [map]);
   const active = all.filter(isActive);
   const done = all.filter((j) => !isActive(j));
+  const waiting = active.filter(isWaiting);
   return (
     <div className="panel queue">
       <h1 className="screen-title">Queue</h1>
@@ -23,7 +24,13 @@ export function QueueScreen() {
         ) : (
           <ul className="job-list" aria-label="Active jobs">
             {active.map((j) => (
-              <JobCard key={j.id} job={j} reorderable />
+              <JobCard
+                key={j.id}
+                job={j}
+                reorderable
+                first={j.id === waiting[0]?.id}
+                last={j.id === waiting.at(-1)?.id}
+              />
             ))}
           </ul>
         )}
