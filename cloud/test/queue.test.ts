@@ -123,6 +123,24 @@ describe('generation queue', () => {
     expect((await ledger(g.id)).map((l) => l.kind)).toEqual(['reserve', 'refund']);
   });
 
+  it('a dead-lettered job (retries exhausted by dead workers) fails its generation and refunds once', async () => {
+    const g = await submit({ prompt: 'orphan', count: 2 });
+    await startConsumer(async () => {
+      throw new Error('not reached: the job below goes straight to the dead-letter queue');
+    });
+    // What pg-boss does when the last attempt's worker stops heart-beating: copy the payload to
+    // the dead-letter queue. Take the original job off the main queue first.
+    const job = (await t.adminPool.query(`SELECT job_id FROM generations WHERE id = $1`, [g.id])).rows[0].job_id;
+    await consumer!.boss.cancel('generations', job);
+    await consumer!.boss.send('generations_dead', { generationId: g.id, userId: user.sub });
+    await until('dead letter handled', async () => (await generation(g.id)).status === 'failed');
+    expect(await generation(g.id)).toMatchObject({ status: 'failed', error_code: 'ENGINE_FAILED' });
+    expect(await ledger(g.id)).toEqual([
+      { kind: 'reserve', amount: 2 },
+      { kind: 'refund', amount: -2 },
+    ]);
+  });
+
   it('takes Pro jobs before Free jobs', async () => {
     const free = await createTestUser();
     await t.app.inject({ url: '/v1/me', headers: auth(free) });
