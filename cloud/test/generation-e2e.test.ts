@@ -289,7 +289,7 @@ describe('cancel while running', () => {
   it('stops the worker generating it, records no image, and leaves the generation canceled', async () => {
     await inProcessWorker();
     const { user, events } = await signedIn();
-    const gen = (await submit(user, { prompt: 'never mind', width: 64, height: 64, steps: 80, seed: 11 })).json();
+    const gen = (await submit(user, { prompt: 'never mind', width: 256, height: 256, steps: 150, seed: 11 })).json();
     await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 2);
     const res = await t.app.inject({ method: 'POST', url: `/v1/generations/${gen.id}/cancel`, headers: auth(user) });
     expect(res.statusCode).toBe(200);
@@ -302,7 +302,7 @@ describe('cancel while running', () => {
     const stepAtCancel = row.progress_step;
     await new Promise((r) => setTimeout(r, 1500));
     expect((await generationRow(gen.id)).progress_step).toBe(stepAtCancel);
-    expect(stepAtCancel).toBeLessThan(80);
+    expect(stepAtCancel).toBeLessThan(150);
     expect(await imagesOf(gen.id)).toHaveLength(0);
     expect(genEvents(events, gen.id).map((e) => e.type)).not.toContain('generation.succeeded');
     const job = await t.adminPool.query(`SELECT state FROM pgboss.job WHERE data->>'generationId' = $1`, [gen.id]);
@@ -314,8 +314,8 @@ describe('worker failures', () => {
   it('SIGKILL mid-job: another worker finishes it — exactly one image, quota charged once', async () => {
     const first = await spawned();
     const { user, events } = await signedIn();
-    const gen = (await submit(user, { prompt: 'a slow harbour', width: 64, height: 64, steps: 80, seed: 99 })).json();
-    await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 3);
+    const gen = (await submit(user, { prompt: 'a slow harbour', width: 256, height: 256, steps: 80, seed: 99 })).json();
+    await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 1);
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
     expect((await generationRow(gen.id)).status).toBe('running');
@@ -330,10 +330,11 @@ describe('worker failures', () => {
   });
 
   it('SIGTERM mid-job: the worker hands the job back and exits cleanly; the next worker finishes it once', async () => {
+    // A job far longer than the 1 s grace period, so the worker must hand it back rather than finish it.
     const first = await spawned({ SHUTDOWN_GRACE_SECONDS: '1' });
     const { user, events } = await signedIn();
-    const gen = (await submit(user, { prompt: 'a long night', width: 64, height: 64, steps: 80, seed: 5 })).json();
-    await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 3);
+    const gen = (await submit(user, { prompt: 'a long night', width: 256, height: 256, steps: 150, seed: 5 })).json();
+    await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 1);
     first.child.kill('SIGTERM');
     const exit = await first.exited;
     expect(exit, first.output()).toEqual({ code: 0, signal: null });
