@@ -13,6 +13,8 @@ export interface FlowContext {
   consoleErrors: string[];
   admin(...args: string[]): string;
   confirmationCode(email: string): string;
+  /** Stops the local cloud stack (the last cloud step: the app is then offline). */
+  stopStack(): Promise<void>;
 }
 
 const LOCAL_PROMPT = 'a small red lighthouse on a cliff';
@@ -408,4 +410,30 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await visible(page.getByTestId('plan-badge'));
   });
+
+  await steps.run('offline: the app says so when the cloud goes away, and local work goes on', async () => {
+    const c = ctx();
+    c.admin('set-usage', email, '0');
+    await c.stopStack();
+    await offlineFlow(c);
+  });
+}
+
+/**
+ * With the stack stopped: a cloud request finds the cloud gone, the offline banner shows and the
+ * cloud job waits for the connection; generating on this computer still works.
+ */
+async function offlineFlow(c: FlowContext): Promise<void> {
+  const { page } = c;
+  const waiting = 'a boat that waits for the cloud';
+  await generate(page, waiting, 'Atelier Cloud');
+  await visible(page.getByText(/You are offline/), 90_000);
+  await visible(page.getByRole('listitem', { name: `Waiting for connection: ${waiting}` }), 60_000);
+  await shot(c, '15-offline');
+  await page
+    .getByRole('listitem', { name: `Waiting for connection: ${waiting}` })
+    .getByRole('button', { name: 'Cancel' })
+    .click();
+  await generate(page, 'an offline sketch of a harbour', 'This computer');
+  await jobDone(page, 'an offline sketch of a harbour', 120_000);
 }

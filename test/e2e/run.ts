@@ -157,6 +157,9 @@ await steps.run('the browser host serves the UI', async () => {
       return r.stdout;
     },
     confirmationCode: (email: string) => findConfirmationCode(repo, readStack(repo), email),
+    stopStack: async () => {
+      await children.find((c) => c.name === 'stack')?.stop();
+    },
   };
 });
 

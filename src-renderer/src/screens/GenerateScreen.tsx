@@ -185,11 +185,21 @@ export function GenerateScreen() {
               <option value="custom">Custom…</option>
             </select>
           </Field>
-          <Field label="Model" id={id('model')} error={errors.model}>
+          <Field
+            label="Model"
+            id={id('model')}
+            error={errors.model}
+            hint={
+              form.target === 'cloud' && form.model
+                ? 'Cloud runs need a model your plan includes; “Default model” always works.'
+                : undefined
+            }
+          >
             <select
               id={id('model')}
               value={form.model}
               aria-invalid={!!errors.model}
+              aria-describedby={describedBy(id('model'), errors.model)}
               onChange={(e) => update({ model: e.target.value })}
             >
               <option value="">{defaultModelName ? `Default model (${defaultModelName})` : 'Default model'}</option>
@@ -383,9 +393,10 @@ export function GenerateScreen() {
             type="submit"
             className="btn btn-primary btn-large"
             disabled={submitting}
+            aria-busy={submitting}
             aria-keyshortcuts="Control+Enter Meta+Enter"
           >
-            {submitting ? 'Submitting…' : 'Generate'}
+            Generate
           </button>
         </div>
       </form>
