@@ -15,19 +15,9 @@ import { systemClock } from '../src-main/services/clock.ts';
 import { openDatabase } from '../src-main/services/db.ts';
 import { createLibrary } from '../src-main/services/library.ts';
 import { makePng } from '../src-main/services/testing/png-fixture.ts';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH, requireChromium } from '../test/e2e/chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 export interface GalleryBenchResult {
   images: number;
@@ -185,7 +175,7 @@ async function measure(page: Page, scroller: string): Promise<PaintAndScroll> {
 
 export async function runGalleryBench(opts: { images?: number } = {}): Promise<GalleryBenchResult> {
   const n = opts.images ?? 10_000;
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+  requireChromium();
   // tmpfs when available: the library fsyncs every write, which would make seeding, not the UI, the bottleneck.
   const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const userData = mkdtempSync(path.join(base, 'atelier-bench-gallery-'));
@@ -193,10 +183,10 @@ export async function runGalleryBench(opts: { images?: number } = {}): Promise<G
   const { ms: seedMs, files } = seed(userData, n);
   const host = await startHost(userData);
   const context = await chromium.launchPersistentContext(browserDir, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
     chromiumSandbox: false,
-    args: FLAGS,
+    args: CHROMIUM_FLAGS,
     viewport: { width: 1280, height: 860 },
   });
   try {

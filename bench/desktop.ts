@@ -17,19 +17,9 @@ import { chromium, type Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { ResolvedGenerateRequest, type IpcEnvelope, type LocalJob } from '@atelier/common';
 import { loadModel } from '@atelier/engine';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH, requireChromium } from '../test/e2e/chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const MODEL = 'atelier-fixture-turbo';
 const MODEL_DIR = path.join(repo, 'native/fixtures/models', MODEL);
 const REQUEST = {
@@ -145,15 +135,15 @@ async function sameThreadLag(): Promise<Stats & { ms: number }> {
 
 async function engineLag() {
   if (!existsSync(MODEL_DIR)) throw new Error(`fixture model missing: run \`npm run models:fixture\` (${MODEL_DIR})`);
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+  requireChromium();
   const userData = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-desktop-'));
   const browserDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-chromium-'));
   const host = await startHost(userData);
   const context = await chromium.launchPersistentContext(browserDir, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
     chromiumSandbox: false,
-    args: FLAGS,
+    args: CHROMIUM_FLAGS,
     viewport: { width: 1280, height: 860 },
   });
   try {

@@ -3,19 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { protocol } from 'electron';
 import { APP_SCHEME, resolveAppRequest } from './policy.ts';
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.woff2': 'font/woff2',
-  '.webp': 'image/webp',
-};
+import { contentTypeFor } from '../services/content-type.ts';
 
 /** Must run before app 'ready'. */
 export function registerAppScheme(): void {
@@ -41,7 +29,7 @@ export function handleAppProtocol(opts: { rendererDir: string; filesDir: string;
     } catch {
       return new Response('not found', { status: 404 });
     }
-    const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const type = contentTypeFor(file);
     const headers: Record<string, string> = { 'content-type': type, 'x-content-type-options': 'nosniff' };
     if (type.startsWith('text/html'))
       Object.assign(headers, { 'content-security-policy': opts.csp, 'cache-control': 'no-store' });

@@ -17,6 +17,7 @@ import type { IpcHandlers } from '@atelier/common';
 import { buildCsp } from '../services/csp.ts';
 import type { DesktopEvents } from '../services/desktop-services.ts';
 import { dispatchIpc } from '../services/ipc-dispatch.ts';
+import { contentTypeFor } from '../services/content-type.ts';
 
 export interface BridgeOptions {
   handlers: IpcHandlers;
@@ -40,18 +41,6 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.woff2': 'font/woff2',
-  '.webp': 'image/webp',
-};
 const FILE_NAME = /^img_[0-9A-Z]{22}\.png$/;
 
 function sameToken(a: string | null | undefined, b: string): boolean {
@@ -78,7 +67,7 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
       return;
     }
     res.writeHead(200, {
-      'content-type': MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'content-type': contentTypeFor(file),
       'content-length': String(size),
       'x-content-type-options': 'nosniff',
       ...headers,

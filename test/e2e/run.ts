@@ -11,6 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { freePort, startChild, Steps, type Child } from './harness.ts';
 import { cloudFlow, localFlow, type FlowContext } from './flows.ts';
 import { findConfirmationCode, readStack } from './stack.ts';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from './chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
@@ -30,7 +31,7 @@ const reportFile = path.resolve(opt('--report') ?? path.join(repo, 'test/artifac
 const keep = args.includes('--keep');
 const log = args.includes('--log');
 const artifacts = path.join(repo, 'test/artifacts/e2e');
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const chromiumPath = CHROMIUM_PATH;
 const hostScript = path.join(repo, 'src-main/host/main.ts');
 const stackScript = path.join(repo, 'cloud/src/stack/main.ts');
 const adminScript = path.join(repo, 'cloud/src/admin/main.ts');
@@ -126,16 +127,7 @@ await steps.run('the browser host serves the UI', async () => {
     executablePath: chromiumPath,
     headless: true,
     chromiumSandbox: false,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_FLAGS,
     viewport: { width: 1280, height: 860 },
     colorScheme: 'light',
   });
