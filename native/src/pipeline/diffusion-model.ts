@@ -19,7 +19,7 @@ import { Mt19937 } from '../schedulers/random.ts';
 import { createScheduler } from '../schedulers/schedulers.ts';
 import { metadataText } from './metadata.ts';
 import { latentPreview } from './preview.ts';
-import { floatTensor, intTensor, toFloat32 } from './tensors.ts';
+import { floatInput, floatTensor, intTensor, toFloat32 } from './tensors.ts';
 import { ENGINE_VERSION } from './version.ts';
 
 export interface LoadOptions {
@@ -194,40 +194,48 @@ class OnnxDiffusionModel implements DiffusionModel {
           : 1;
     const tsDims = tsShape.length === 0 ? [] : [tsLen];
 
+    // Every per-step buffer and input tensor is allocated once here and rewritten in place, so the
+    // loop makes no garbage whose collection would land inside the timed session.run calls.
+    const unetSample = floatInput(m.io.sample.type, [batch, c, lh, lw]);
+    const modelInput = unetSample.data.subarray(0, size);
+    const latents = new Float32Array(size);
+    const guided = cfg ? new Float32Array(size) : null;
+    const predBuf = m.io.outSample.type === 'float16' ? new Float32Array(batch * size) : undefined;
+    const vaeInput = floatInput(m.io.latentSample.type, [1, c, lh, lw]);
+    const timestepTensors = scheduler.timesteps.map((t) =>
+      intTensor(m.io.timestep.type, new Array<number>(tsLen).fill(t), tsDims),
+    );
+    const unetFeeds: Record<string, ort.Tensor> = {
+      [m.io.sample.name]: unetSample.tensor,
+      [m.io.timestep.name]: timestepTensors[0]!,
+      [m.io.encoderHiddenStates.name]: context,
+    };
+    const vaeFeeds: ort.InferenceSession.FeedsType = { [m.io.latentSample.name]: vaeInput.tensor };
+    const guidance = req.guidance;
+
     const images: GeneratedImage[] = [];
     for (let index = 0; index < req.count; index++) {
       const seed = batchSeed(req.seed, index);
       const rng = new Mt19937(seed);
-      let latents = rng.gaussians(size, scheduler.initNoiseSigma);
+      const sigma0 = scheduler.initNoiseSigma;
+      for (let j = 0; j < size; j++) latents[j] = rng.nextGaussian() * sigma0;
       for (let i = 0; i < scheduler.timesteps.length; i++) {
         if (signal?.aborted) throw canceled();
-        const input = scheduler.scaleModelInput(latents, i);
-        let sample = input;
-        if (cfg) {
-          sample = new Float32Array(size * 2);
-          sample.set(input, 0);
-          sample.set(input, size);
-        }
-        const t = scheduler.timesteps[i]!;
-        const out = await timed(
-          m.unet,
-          {
-            [m.io.sample.name]: floatTensor(m.io.sample.type, sample, [batch, c, lh, lw]),
-            [m.io.timestep.name]: intTensor(m.io.timestep.type, new Array<number>(tsLen).fill(t), tsDims),
-            [m.io.encoderHiddenStates.name]: context,
-          },
-          'unet',
-        );
-        const pred = toFloat32(out[m.io.outSample.name]!);
-        let guided = pred;
-        if (cfg) {
-          guided = new Float32Array(size);
+        scheduler.scaleModelInput(latents, i, modelInput);
+        if (cfg) unetSample.data.copyWithin(size, 0, size);
+        unetSample.sync();
+        unetFeeds[m.io.timestep.name] = timestepTensors[i]!;
+        const out = await timed(m.unet, unetFeeds, 'unet');
+        const pred = toFloat32(out[m.io.outSample.name]!, predBuf);
+        let modelOutput = pred;
+        if (guided) {
           for (let j = 0; j < size; j++) {
             const u = pred[j]!;
-            guided[j] = u + req.guidance * (pred[size + j]! - u);
+            guided[j] = u + guidance * (pred[size + j]! - u);
           }
+          modelOutput = guided;
         }
-        latents = scheduler.step(guided, i, latents, rng);
+        scheduler.step(modelOutput, i, latents, rng, latents);
         if (opts.onProgress) {
           const event: ProgressEvent = {
             imageIndex: index,
@@ -244,12 +252,10 @@ class OnnxDiffusionModel implements DiffusionModel {
       }
       if (signal?.aborted) throw canceled();
 
-      const scaled = latents.map((v) => v / m.scalingFactor);
-      const decoded = await timed(
-        m.vaeDecoder,
-        { [m.io.latentSample.name]: floatTensor(m.io.latentSample.type, scaled, [1, c, lh, lw]) },
-        'vae_decoder',
-      );
+      const scalingFactor = m.scalingFactor;
+      for (let j = 0; j < size; j++) vaeInput.data[j] = latents[j]! / scalingFactor;
+      vaeInput.sync();
+      const decoded = await timed(m.vaeDecoder, vaeFeeds, 'vae_decoder');
       const encodeStart = performance.now();
       const imageTensor = decoded[m.io.image.name]!;
       const [, , h, w] = imageTensor.dims as [number, number, number, number];

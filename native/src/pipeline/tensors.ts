@@ -40,28 +40,59 @@ export function fromHalfBits(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+function halfTensor(bits: Uint16Array, dims: number[]): ort.Tensor {
+  const tensor = new ort.Tensor('float16', bits, dims);
+  // onnxruntime-common wraps the bits in a Float16Array where the runtime has one (Node ≥ 24),
+  // and onnxruntime-node 1.30's binding then sees a byte length of 0 and refuses the input
+  // ("not enough space: expected N, got 0"; microsoft/onnxruntime PR #32323). The binding
+  // accepts raw Uint16Array bits, so hand it those.
+  if (!(tensor.data instanceof Uint16Array)) (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
+  return tensor;
+}
+
+function toHalfArray(data: Float32Array, bits: Uint16Array): void {
+  for (let i = 0; i < data.length; i++) bits[i] = toHalfBits(data[i]!);
+}
+
 /** A float tensor of the element type the model wants (float32 or float16). */
 export function floatTensor(type: TensorType, data: Float32Array, dims: number[]): ort.Tensor {
   if (type === 'float16') {
     const bits = new Uint16Array(data.length);
-    for (let i = 0; i < data.length; i++) bits[i] = toHalfBits(data[i]!);
-    const tensor = new ort.Tensor('float16', bits, dims);
-    // onnxruntime-common wraps the bits in a Float16Array where the runtime has one (Node ≥ 24),
-    // and onnxruntime-node 1.30's binding then sees a byte length of 0 and refuses the input
-    // ("not enough space: expected N, got 0"; microsoft/onnxruntime PR #32323). The binding
-    // accepts raw Uint16Array bits, so hand it those.
-    if (!(tensor.data instanceof Uint16Array)) (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
-    return tensor;
+    toHalfArray(data, bits);
+    return halfTensor(bits, dims);
   }
   return new ort.Tensor('float32', data, dims);
 }
 
-/** A model output as float32, whatever float type it came in. */
-export function toFloat32(t: ort.Tensor): Float32Array {
+/**
+ * A model input allocated once and rewritten between runs: write `data`, call `sync()`, pass
+ * `tensor` (the same object every run). For a float32 input the tensor is a view of `data`; for
+ * float16, `sync` converts `data` into the tensor's own half-precision buffer.
+ */
+export interface FloatInput {
+  readonly data: Float32Array;
+  readonly tensor: ort.Tensor;
+  sync(): void;
+}
+
+export function floatInput(type: TensorType, dims: number[]): FloatInput {
+  const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+  if (type === 'float16') {
+    const bits = new Uint16Array(data.length);
+    return { data, tensor: halfTensor(bits, dims), sync: () => toHalfArray(data, bits) };
+  }
+  return { data, tensor: new ort.Tensor('float32', data, dims), sync: () => undefined };
+}
+
+/**
+ * A model output as float32, whatever float type it came in: float32 data as it is, float16
+ * converted into `into` when given (and long enough), else into a new array.
+ */
+export function toFloat32(t: ort.Tensor, into?: Float32Array): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float16') {
     const src = t.data as unknown as ArrayLike<number>;
-    const out = new Float32Array(src.length);
+    const out = into && into.length >= src.length ? into.subarray(0, src.length) : new Float32Array(src.length);
     // onnxruntime hands float16 back as raw bits (Uint16Array) or, on newer runtimes, Float16Array.
     const raw = src instanceof Uint16Array;
     for (let i = 0; i < src.length; i++) out[i] = raw ? fromHalfBits(src[i]!) : src[i]!;

@@ -15,10 +15,16 @@ export interface DiffusionScheduler {
   readonly sigmas: readonly number[];
   /** The standard deviation of the initial latent noise. */
   readonly initNoiseSigma: number;
-  /** The UNet input for step `i` (Euler-family divide by √(σ²+1); others pass through). */
-  scaleModelInput(sample: Float32Array, i: number): Float32Array;
-  /** The latents after step `i`, given the UNet's (guided) output. `rng` supplies ancestral noise. */
-  step(modelOutput: Float32Array, i: number, sample: Float32Array, rng: Mt19937): Float32Array;
+  /**
+   * The UNet input for step `i` (Euler-family divide by √(σ²+1); others pass through), written to
+   * `out` (a new array if not given; may be `sample` itself) and returned.
+   */
+  scaleModelInput(sample: Float32Array, i: number, out?: Float32Array): Float32Array;
+  /**
+   * The latents after step `i`, given the UNet's (guided) output, written to `out` (a new array if
+   * not given; may be `sample` itself, for an in-place step) and returned. `rng` supplies ancestral noise.
+   */
+  step(modelOutput: Float32Array, i: number, sample: Float32Array, rng: Mt19937, out?: Float32Array): Float32Array;
 }
 
 /** NumPy's round(): halves go to the even neighbour. */
@@ -121,11 +127,12 @@ function eulerScheduler(name: 'euler' | 'euler_a', c: SchedulerConfig, steps: nu
     timesteps,
     sigmas,
     initNoiseSigma: spacing === 'leading' ? Math.sqrt(maxSigma * maxSigma + 1) : maxSigma,
-    scaleModelInput(sample, i) {
+    scaleModelInput(sample, i, out = new Float32Array(sample.length)) {
       const k = 1 / Math.sqrt(sigmas[i]! ** 2 + 1);
-      return sample.map((v) => v * k);
+      for (let j = 0; j < sample.length; j++) out[j] = sample[j]! * k;
+      return out;
     },
-    step(modelOutput, i, sample, rng) {
+    step(modelOutput, i, sample, rng, out = new Float32Array(sample.length)) {
       const sigma = sigmas[i]!;
       const next = sigmas[i + 1]!;
       let target = next;
@@ -135,7 +142,6 @@ function eulerScheduler(name: 'euler' | 'euler_a', c: SchedulerConfig, steps: nu
         target = Math.sqrt(next * next - sigmaUp * sigmaUp);
       }
       const dt = target - sigma;
-      const out = new Float32Array(sample.length);
       for (let j = 0; j < sample.length; j++) {
         const x = sample[j]!;
         const x0 = predictX0Sigma(c, modelOutput[j]!, x, sigma);
@@ -147,21 +153,22 @@ function eulerScheduler(name: 'euler' | 'euler_a', c: SchedulerConfig, steps: nu
   };
 }
 
-/** x̂₀ and ε̂ from the model output at ᾱ_t. */
-function predictX0Alpha(c: SchedulerConfig, out: number, x: number, alpha: number): [x0: number, eps: number] {
-  const sa = Math.sqrt(alpha);
-  const sb = Math.sqrt(1 - alpha);
-  let x0: number;
-  let eps: number;
-  if (c.predictionType === 'epsilon') {
-    x0 = (x - sb * out) / sa;
-    eps = out;
-  } else {
-    x0 = sa * x - sb * out;
-    eps = sa * out + sb * x;
-  }
-  if (c.clipSample) x0 = Math.max(-c.clipSampleRange, Math.min(c.clipSampleRange, x0));
-  return [x0, eps];
+/** x̂₀ from the model output `out` at sample `x`, with `sa` = √ᾱ_t and `sb` = √(1−ᾱ_t). */
+function predictX0Alpha(c: SchedulerConfig, out: number, x: number, sa: number, sb: number): number {
+  const x0 = c.predictionType === 'epsilon' ? (x - sb * out) / sa : sa * x - sb * out;
+  return c.clipSample ? Math.max(-c.clipSampleRange, Math.min(c.clipSampleRange, x0)) : x0;
+}
+
+/** ε̂ from the model output `out` at sample `x` (see predictX0Alpha). */
+function predictEpsAlpha(c: SchedulerConfig, out: number, x: number, sa: number, sb: number): number {
+  return c.predictionType === 'epsilon' ? out : sa * out + sb * x;
+}
+
+/** Pass-through model input (DDIM, LCM): a copy when `out` is another array. */
+function copyInput(sample: Float32Array, _i: number, out?: Float32Array): Float32Array {
+  if (!out) return sample;
+  if (out !== sample) out.set(sample);
+  return out;
 }
 
 function ddimScheduler(c: SchedulerConfig, steps: number): DiffusionScheduler {
@@ -174,18 +181,20 @@ function ddimScheduler(c: SchedulerConfig, steps: number): DiffusionScheduler {
     timesteps,
     sigmas: [],
     initNoiseSigma: 1,
-    scaleModelInput: (sample) => sample,
-    step(modelOutput, i, sample) {
+    scaleModelInput: copyInput,
+    step(modelOutput, i, sample, _rng, out = new Float32Array(sample.length)) {
       const t = timesteps[i]!;
       const prevT = t - stride;
       const alpha = ac[t]!;
       const alphaPrev = prevT >= 0 ? ac[prevT]! : finalAlpha;
       const a = Math.sqrt(alphaPrev);
       const b = Math.sqrt(1 - alphaPrev);
-      const out = new Float32Array(sample.length);
+      const sa = Math.sqrt(alpha);
+      const sb = Math.sqrt(1 - alpha);
       for (let j = 0; j < sample.length; j++) {
-        const [x0, eps] = predictX0Alpha(c, modelOutput[j]!, sample[j]!, alpha);
-        out[j] = a * x0 + b * eps;
+        const o = modelOutput[j]!;
+        const x = sample[j]!;
+        out[j] = a * predictX0Alpha(c, o, x, sa, sb) + b * predictEpsAlpha(c, o, x, sa, sb);
       }
       return out;
     },
@@ -214,8 +223,8 @@ function lcmScheduler(c: SchedulerConfig, steps: number): DiffusionScheduler {
     timesteps,
     sigmas: [],
     initNoiseSigma: 1,
-    scaleModelInput: (sample) => sample,
-    step(modelOutput, i, sample, rng) {
+    scaleModelInput: copyInput,
+    step(modelOutput, i, sample, rng, out = new Float32Array(sample.length)) {
       const t = timesteps[i]!;
       const last = i === timesteps.length - 1;
       const prevT = last ? t : timesteps[i + 1]!;
@@ -224,10 +233,11 @@ function lcmScheduler(c: SchedulerConfig, steps: number): DiffusionScheduler {
       const scaled = t * c.timestepScaling;
       const cSkip = 0.25 / (scaled * scaled + 0.25);
       const cOut = scaled / Math.sqrt(scaled * scaled + 0.25);
-      const out = new Float32Array(sample.length);
+      const sa = Math.sqrt(alpha);
+      const sb = Math.sqrt(1 - alpha);
       for (let j = 0; j < sample.length; j++) {
-        const [x0] = predictX0Alpha(c, modelOutput[j]!, sample[j]!, alpha);
-        out[j] = cOut * x0 + cSkip * sample[j]!;
+        const x = sample[j]!;
+        out[j] = cOut * predictX0Alpha(c, modelOutput[j]!, x, sa, sb) + cSkip * x;
       }
       if (!last) {
         const a = Math.sqrt(alphaPrev);
