@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../src/db/pool.ts';
 import { withUserTx } from '../src/db/tx.ts';
+import { createUsageReader } from '../src/quota/usage.ts';
 import { createTestDatabase, type TestDatabase } from './support/index.ts';
 
 const TABLES = ['users', 'subscriptions', 'usage_periods', 'usage_ledger', 'generations'];
@@ -99,6 +100,44 @@ describe('row level security and roles', () => {
       expect((await system.query('SELECT count(*)::int AS n FROM generations')).rows[0].n).toBe(2);
     } finally {
       await system.end();
+    }
+  });
+
+  it('batched usage reads (GET /v1/me) give each user their own row and leave no user set on the connection', async () => {
+    for (const [id, used] of [['u-a', 3], ['u-b', 7]] as const)
+      await admin.query(
+        `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit")
+         VALUES ($1, date_trunc('month', now(), 'UTC'), date_trunc('month', now(), 'UTC') + interval '1 month', 'free', $2, 100)
+         ON CONFLICT (user_id, period_start) DO UPDATE SET used = EXCLUDED.used`,
+        [id, used],
+      );
+    const one = createPool(db.config, 'app', { max: 1 });
+    try {
+      let roundTrips = 0;
+      const counting = {
+        query: (...args: Parameters<Pool['query']>) => {
+          roundTrips++;
+          return (one.query as (...a: unknown[]) => unknown)(...args);
+        },
+      } as unknown as Pool;
+      const read = createUsageReader(counting);
+      // Same event-loop turn: one statement for all four.
+      const rows = await Promise.all([read('u-a'), read('u-b'), read('u-nobody'), read('u-a')]);
+      expect(roundTrips).toBe(1);
+      expect(rows.map((r) => r && { used: r.used, email: r.email })).toEqual([
+        { used: 3, email: 'u-a@x.test' },
+        { used: 7, email: 'u-b@x.test' },
+        null,
+        { used: 3, email: 'u-a@x.test' },
+      ]);
+      // The per-user setting ended with the statement: the same connection now sees nothing.
+      expect((await one.query('SELECT count(*)::int AS n FROM usage_periods')).rows[0].n).toBe(0);
+      expect((await one.query(`SELECT current_setting('app.user_id', true) AS s`)).rows[0].s).toBeFalsy();
+      // Read again after a change: nothing is cached.
+      await admin.query(`UPDATE usage_periods SET used = 9 WHERE user_id = 'u-b'`);
+      expect((await read('u-b'))?.used).toBe(9);
+    } finally {
+      await one.end();
     }
   });
 });

@@ -124,3 +124,80 @@ export async function userUsage(
   });
   return r.rows[0] ?? null;
 }
+
+export type UserUsage = UsageRow & { email: string | null };
+export type UsageReader = (userId: string, at?: Date | null) => Promise<UserUsage | null>;
+
+/**
+ * `userUsage` for many concurrent requests in one round trip: lookups that arrive in the same
+ * event-loop turn are sent together as one statement that calls `atelier_user_usage` once per
+ * user (LATERAL, in order). Each call sets `app.user_id` to its own user before it reads, so RLS
+ * applies to every user's read exactly as in a lone call; the setting is transaction-local and the
+ * statement is its own transaction, so nothing carries over on the pooled connection. Rows come
+ * back tagged with their position and user id, and a row is only handed to the request for that
+ * same user. Nothing is cached: every request reads the current usage.
+ */
+export function createUsageReader(q: Queryable, opts: { maxBatch?: number } = {}): UsageReader {
+  const maxBatch = opts.maxBatch ?? 64;
+  interface Pending {
+    userId: string;
+    resolve: (row: UserUsage | null) => void;
+    reject: (e: unknown) => void;
+  }
+  // One queue per clock value (tests override the clock; the API passes null = now()).
+  const queues = new Map<number | null, Pending[]>();
+  let scheduled = false;
+
+  async function send(at: Date | null, batch: Pending[]): Promise<void> {
+    if (batch.length === 1) {
+      const p = batch[0]!;
+      await userUsage(q, p.userId, at).then(p.resolve, p.reject);
+      return;
+    }
+    try {
+      const r = await (
+        q as unknown as { query: (c: object) => Promise<{ rows: (UserUsage & { n: number; id: string })[] }> }
+      ).query({
+        name: 'atelier_user_usage_batch',
+        text: `SELECT u.n::int AS n, u.id, r.email, r.used, r."limit", r.period_start AS "periodStart",
+                      r.period_end AS "periodEnd", r.plan
+               FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n)
+               CROSS JOIN LATERAL atelier_user_usage(u.id, $2, $3, $4) r
+               ORDER BY u.n`,
+        values: [batch.map((p) => p.userId), at, ...limits()],
+      });
+      const byIndex = new Map<number, UserUsage & { n: number; id: string }>();
+      for (const row of r.rows) byIndex.set(row.n, row);
+      batch.forEach((p, i) => {
+        const row = byIndex.get(i + 1);
+        if (!row) return p.resolve(null);
+        if (row.id !== p.userId) return p.reject(new Error('usage batch returned a row for another user'));
+        const { n: _n, id: _id, ...usage } = row;
+        p.resolve(usage);
+      });
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+    }
+  }
+
+  function flush(): void {
+    scheduled = false;
+    for (const [atMs, pending] of queues) {
+      const at = atMs === null ? null : new Date(atMs);
+      for (let i = 0; i < pending.length; i += maxBatch) void send(at, pending.slice(i, i + maxBatch));
+    }
+    queues.clear();
+  }
+
+  return (userId, at = null) =>
+    new Promise<UserUsage | null>((resolve, reject) => {
+      const key = at === null ? null : at.getTime();
+      let list = queues.get(key);
+      if (!list) queues.set(key, (list = []));
+      list.push({ userId, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
+}

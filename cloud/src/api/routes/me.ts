@@ -1,15 +1,17 @@
 import { ErrorBody, Me, type PlanId } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { userUsage } from '../../quota/usage.ts';
+import { createUsageReader } from '../../quota/usage.ts';
 
 const meRoutes: FastifyPluginAsyncZod = async (app) => {
   const { pool, now, userRateLimit } = app.atelier;
+  // Concurrent requests share a round trip (each user's read still under their own RLS setting).
+  const readUsage = createUsageReader(pool);
   app.get(
     '/v1/me',
     { preHandler: userRateLimit, schema: { tags: ['account'], response: { 200: Me, 401: ErrorBody } } },
     async (req) => {
       const userId = req.user!.id;
-      const row = await userUsage(pool, userId, now?.() ?? null);
+      const row = await readUsage(userId, now?.() ?? null);
       if (!row) throw new Error(`user ${userId} vanished`);
       return {
         id: userId,
