@@ -8,7 +8,12 @@
 //  3. Second load / first load through the optimised-graph cache (and against a plain load).
 //  4. Speed-up of 2 intra-op threads over 1.
 //
-// Options: --size <px> (default 256), --steps <n> (default 10), --runs <n> (default 3), --json.
+// The overhead is measured twice: on the standard fixture (a UNet step of a few ms, so fixed
+// per-image costs weigh heavily) and on a heavier fixture variant with `--unet-scale`× the UNet
+// channels (tens of ms per step on a CPU: closer to a real UNet, still far below SD 1.5's cost).
+//
+// Options: --size <px> (default 256), --steps <n> (default 10), --runs <n> (default 5),
+// --unet-scale <n> (default 8; 1 skips the heavier fixture), --json.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,12 +36,18 @@ const { values: flags } = parseArgs({
     size: { type: 'string', default: '256' },
     steps: { type: 'string', default: '10' },
     runs: { type: 'string', default: '5' },
+    'unet-scale': { type: 'string', default: '8' },
     json: { type: 'boolean', default: false },
   },
 });
 const size = Number(flags.size);
 const steps = Number(flags.steps);
 const runs = Number(flags.runs);
+const unetScale = Number(flags['unet-scale']);
+if (!Number.isInteger(unetScale) || unetScale < 1) {
+  console.error('bench:engine: --unet-scale must be a whole number ≥ 1 (1 = no heavier fixture)');
+  process.exit(2);
+}
 const threads = physicalCores();
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -44,7 +55,11 @@ const root = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-engine-'));
 const fixtureRoot = path.join(root, 'fixtures');
 const sdSpec = FIXTURES.find((f) => f.id === 'atelier-fixture-sd')!;
 const modelDir = path.join(fixtureRoot, sdSpec.id);
-writeFixtureModel(modelDir, sdSpec, path.resolve(import.meta.dirname, '../native/fixtures/clip'));
+const clipDir = path.resolve(import.meta.dirname, '../native/fixtures/clip');
+writeFixtureModel(modelDir, sdSpec, clipDir);
+/** The heavier variant: same graphs, `unetScale`× the UNet channels (bench only, never installed). */
+const heavyDir = path.join(root, 'heavy', `${sdSpec.id}-unet-x${unetScale}`);
+if (unetScale > 1) writeFixtureModel(heavyDir, { ...sdSpec, unetScale }, clipDir);
 
 const request: ResolvedGenerateRequest = {
   prompt: 'a lighthouse on a cliff at dusk, oil painting',
@@ -72,7 +87,7 @@ const median = (xs: number[]) => {
 };
 
 /** Raw onnxruntime: the same graphs, session options and tensor shapes as one generate call. */
-async function rawSessionRunMs(m: ModelFolder): Promise<number> {
+async function rawSessionRun(m: ModelFolder): Promise<{ totalMs: number; unetMs: number }> {
   const batch = request.guidance > 1 ? 2 : 1;
   const seq = m.tokenizer.maxLength;
   const ids = new Int32Array(batch * seq);
@@ -87,10 +102,13 @@ async function rawSessionRunMs(m: ModelFolder): Promise<number> {
   const tsLen = typeof tsShape[0] === 'number' ? tsShape[0] : tsShape.length > 0 ? batch : 1;
   const tsDims = tsShape.length === 0 ? [] : [tsLen];
   let total = 0;
+  let unet = 0;
   const timed = async (s: InferenceSession, feeds: InferenceSession.FeedsType) => {
     const t0 = performance.now();
     const out = await s.run(feeds);
-    total += performance.now() - t0;
+    const dt = performance.now() - t0;
+    total += dt;
+    if (s === m.unet) unet += dt;
     return out;
   };
   const te = await timed(m.textEncoder, { [m.io.inputIds.name]: intTensor(m.io.inputIds.type, ids, [batch, seq]) });
@@ -103,34 +121,39 @@ async function rawSessionRunMs(m: ModelFolder): Promise<number> {
     });
   }
   await timed(m.vaeDecoder, { [m.io.latentSample.name]: floatTensor(m.io.latentSample.type, latent, [1, c, lh, lw]) });
-  return total;
+  return { totalMs: total, unetMs: unet };
 }
 
-async function measureOverhead() {
+async function measureOverhead(dir: string) {
   const opts = sessionOptions({ provider: 'cpu', threads });
-  const model = await loadModel({ modelDir, sessionOptions: opts });
-  const raw = await openModelFolder(modelDir, opts);
+  const model = await loadModel({ modelDir: dir, sessionOptions: opts });
+  const raw = await openModelFolder(dir, opts);
   try {
     // Warm both (first runs allocate arenas and pre-pack weights).
     await model.generate(request);
-    await rawSessionRunMs(raw);
+    await rawSessionRun(raw);
     const e2e: number[] = [];
     const engineRun: number[] = [];
     const encode: number[] = [];
     const ref: number[] = [];
+    const unetStep: number[] = [];
     for (let i = 0; i < runs; i++) {
       // Interleaved so that drift in machine load affects both sides alike.
       const r = await model.generate(request);
       e2e.push(r.timings.totalMs);
       engineRun.push(r.timings.sessionRunMs);
       encode.push(r.timings.encodeMs);
-      ref.push(await rawSessionRunMs(raw));
+      const r2 = await rawSessionRun(raw);
+      ref.push(r2.totalMs);
+      unetStep.push(r2.unetMs / steps);
     }
     const e2eMs = best(e2e);
     const refMs = best(ref);
     return {
       e2eMs,
       rawSessionRunMs: refMs,
+      /** One raw UNet evaluation (batch 2), best of N. */
+      rawUnetStepMs: best(unetStep),
       engineSessionRunMs: best(engineRun),
       encodeMs: best(encode),
       overhead: (e2eMs - refMs) / refMs,
@@ -225,8 +248,10 @@ try {
   log(
     `engine bench: ${sdSpec.id} ${size}×${size}, ${steps} steps, CFG, ${runs} runs, ${threads} threads, onnxruntime-node ${onnxruntimeVersion()}, ${os.cpus()[0]?.model ?? 'cpu'} ×${os.availableParallelism()}, load ${os.loadavg()[0]!.toFixed(1)}`,
   );
-  const overhead = await measureOverhead();
-  log('  overhead measured');
+  const overhead = await measureOverhead(modelDir);
+  log('  overhead measured (fixture)');
+  const overheadHeavy = unetScale > 1 ? await measureOverhead(heavyDir) : null;
+  if (overheadHeavy) log(`  overhead measured (heavier fixture, UNet ×${unetScale} channels)`);
   const host = await measureLagAndLoads();
   log('  host lag and loads measured');
   const thr = await measureThreads();
@@ -237,20 +262,24 @@ try {
       model: os.cpus()[0]?.model,
       loadavg1: os.loadavg()[0],
     },
-    config: { size, steps, runs, threads, provider: 'cpu', onnxruntime: onnxruntimeVersion() },
+    config: { size, steps, runs, threads, unetScale, provider: 'cpu', onnxruntime: onnxruntimeVersion() },
     overhead,
+    overheadHeavierFixture: overheadHeavy,
     host,
     threads: thr,
   };
   if (flags.json) console.log(JSON.stringify(result, null, 2));
   else {
     const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+    const overheadLines = (o: typeof overhead, title: string) => `  ${title}
+    end-to-end generate               ${o.e2eMs.toFixed(1)} ms   (of which PNG + thumbnail encoding ${o.encodeMs.toFixed(1)} ms)
+    Σ raw session.run (reference)     ${o.rawSessionRunMs.toFixed(1)} ms   (one raw UNet step ${o.rawUnetStepMs.toFixed(1)} ms)
+    pipeline overhead, incl. encoding ${pct(o.overhead)}   (goal ≤ 2 %)
+    pipeline overhead, excl. encoding ${pct(o.overheadExclEncode)}
+    vs the engine's own Σ run         ${pct(o.overheadVsOwnRuns)}   (incl. encoding; ${o.engineSessionRunMs.toFixed(1)} ms)`;
     console.log(`
 Engine (${size}×${size}, ${steps} steps, CFG batch 2, CPU, ${threads} threads; best of ${runs}, lag: median of per-run p99)
-  end-to-end generate                 ${overhead.e2eMs.toFixed(1)} ms
-  Σ raw session.run (reference)       ${overhead.rawSessionRunMs.toFixed(1)} ms
-  of which PNG + thumbnail encoding   ${overhead.encodeMs.toFixed(1)} ms
-  pipeline overhead                   ${pct(overhead.overhead)}   (goal ≤ 2 %; without encoding ${pct(overhead.overheadExclEncode)}; vs the engine's own Σ run ${pct(overhead.overheadVsOwnRuns)})
+${overheadLines(overhead, `fixture (${sdSpec.id})`)}${overheadHeavy ? `\n${overheadLines(overheadHeavy, `heavier fixture (UNet ×${unetScale} channels), closer to real UNet cost`)}` : ''}
   event-loop lag p99 (host caller)    ${host.lagP99Ms.toFixed(1)} ms   (worst run ${host.lagP99MaxMs.toFixed(1)} ms; goal ≤ 20 ms)${host.lagSpareCore ? `\n    … with ${threads - 1} engine thread(s)     ${host.lagSpareCore.p99Ms.toFixed(1)} ms   (worst run ${host.lagSpareCore.worstP99Ms.toFixed(1)} ms)` : ''}
   load: first (new engine process,    ${host.firstLoadMs.toFixed(0)} ms
         builds the cache)

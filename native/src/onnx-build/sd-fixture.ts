@@ -21,6 +21,11 @@ export interface FixtureSpec {
   /** Written to tokenizer_config.json: SD 1.x pads with <|endoftext|>, SD 2.x / Turbo with "!". */
   padToken: string;
   scheduler: Record<string, unknown>;
+  /**
+   * UNet channel multiplier (default 1: 16/32 channels). Only the engine bench sets it, to get a
+   * UNet whose step costs tens of milliseconds on a CPU, closer to a real one than the tiny default.
+   */
+  unetScale?: number;
 }
 
 const SEQ = 77;
@@ -113,10 +118,11 @@ export function buildTextEncoder(seed: number, hidden: number, layers = 2, heads
  * `fp16Io` declares sample, encoder_hidden_states and out_sample as float16 (computing in float32
  * inside), the interface of an fp16 export, so the pipeline's dtype conversions run for real.
  */
-export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 'float', fp16Io = false) {
+export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 'float', fp16Io = false, scale = 1) {
+  if (!Number.isInteger(scale) || scale < 1) throw new Error(`UNet scale must be a whole number ≥ 1, got ${scale}`);
   const g = new GraphBuilder('unet', seed);
   const nn = new Layers(g);
-  const [c0, c1, groups, tdim] = [16, 32, 4, 64];
+  const [c0, c1, groups, tdim] = [16 * scale, 32 * scale, 4, 64];
   const io = fp16Io ? ElemType.FLOAT16 : ElemType.FLOAT;
   const toFloat = (x: string) => (fp16Io ? g.op('Cast', [x], { to: ai(ElemType.FLOAT) }) : x);
   const sample = toFloat(g.input('sample', io, ['batch', 4, 'height', 'width']));
@@ -241,7 +247,7 @@ export function writeFixtureModel(dir: string, spec: FixtureSpec, clipDir: strin
     'text_encoder/config.json',
     json({ hidden_size: spec.hidden, max_position_embeddings: SEQ, vocab_size: VOCAB }),
   );
-  const unet = buildUnet(spec.seed + 2, spec.hidden, spec.timestepType);
+  const unet = buildUnet(spec.seed + 2, spec.hidden, spec.timestepType, false, spec.unetScale ?? 1);
   write('unet/model.onnx', unet.model);
   write('unet/model.onnx_data', unet.externalData!);
   write(

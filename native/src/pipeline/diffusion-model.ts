@@ -308,14 +308,17 @@ class OnnxDiffusionModel implements DiffusionModel {
   }
 }
 
-/** VAE output in [-1, 1], planar [3, h, w] → interleaved 8-bit RGB. */
+/** VAE output in [-1, 1], planar [3, h, w] → interleaved 8-bit RGB. NaN becomes 0. */
 function toRgb(planes: Float32Array, width: number, height: number): RawImage {
   const n = width * height;
   const data = new Uint8Array(n * 3);
-  for (let p = 0; p < n; p++)
-    for (let ch = 0; ch < 3; ch++) {
-      const v = planes[ch * n + p]! / 2 + 0.5;
-      data[p * 3 + ch] = Math.round(Math.min(1, Math.max(0, Number.isNaN(v) ? 0 : v)) * 255);
+  for (let ch = 0; ch < 3; ch++) {
+    const base = ch * n;
+    for (let p = 0, o = ch; p < n; p++, o += 3) {
+      const v = planes[base + p]! / 2 + 0.5;
+      // Same as Math.round(clamp(v, 0, 1) * 255), with NaN (which fails v > 0) mapped to 0.
+      data[o] = v > 0 ? (v < 1 ? Math.round(v * 255) : 255) : 0;
     }
+  }
   return { width, height, channels: 3, data };
 }
