@@ -2,8 +2,13 @@
  * Cognito access-token verification: RS256 only, signature against the issuer's JWKS (cached by
  * jose; an unknown `kid` triggers one refetch, rate-limited), then `iss`, `exp`, `token_use =
  * access` and `client_id`. ID tokens (token_use=id, aud instead of client_id) are refused: only
- * access tokens authorise API calls. Verified tokens are cached until their expiry so a busy
- * client does not pay one RSA verification per request.
+ * access tokens authorise API calls.
+ *
+ * Verified tokens are cached so a busy client does not pay one RSA verification per request: the
+ * key is a SHA-256 of the whole token string (signature included, so an altered or forged token
+ * never matches an entry), the value is the checked claims, kept until min(exp, verified + ttl) —
+ * the ttl (5 min) is below the JWKS cache age, so a key withdrawn from the JWKS stops being
+ * accepted no later than without this cache. Only successes are cached; the cache is a bounded LRU.
  */
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
@@ -30,7 +35,10 @@ export interface VerifierOptions {
   keys?: JWTVerifyGetKey;
   /** Seconds of clock skew tolerated on exp/iat. */
   clockToleranceSeconds?: number;
+  /** Verified tokens kept (LRU). Default 10 000. */
   cacheSize?: number;
+  /** Longest a verified token is served from the cache before being verified again. Default 5 min. */
+  cacheTtlMs?: number;
   now?: () => number;
 }
 
@@ -44,8 +52,10 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
       cacheMaxAge: 10 * 60_000,
       timeoutDuration: 5_000,
     });
-  const cache = new Map<string, VerifiedToken>();
+  // Map iteration order is insertion order: re-inserting on a hit makes the first key the least recently used.
+  const cache = new Map<string, { token: VerifiedToken; until: number }>();
   const max = opts.cacheSize ?? 10_000;
+  const ttl = opts.cacheTtlMs ?? 5 * 60_000;
   const now = opts.now ?? (() => Date.now());
   const tolerance = opts.clockToleranceSeconds ?? 5;
 
@@ -55,9 +65,14 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
       const key = createHash('sha256').update(token).digest('base64url');
       const hit = cache.get(key);
       if (hit) {
-        if (hit.exp * 1000 > now()) return hit;
         cache.delete(key);
-        throw new AppError('AUTH_TOKEN_EXPIRED', 'Token expired');
+        const t = now();
+        if (t < hit.until) {
+          cache.set(key, hit);
+          return hit.token;
+        }
+        if (hit.token.exp * 1000 <= t) throw new AppError('AUTH_TOKEN_EXPIRED', 'Token expired');
+        // ttl over, token still valid: verify it again in full below.
       }
       let payload: Record<string, unknown>;
       try {
@@ -84,7 +99,7 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
         exp: payload.exp as number,
       };
       if (cache.size >= max) cache.delete(cache.keys().next().value!);
-      cache.set(key, verified);
+      cache.set(key, { token: verified, until: Math.min(verified.exp * 1000, now() + ttl) });
       return verified;
     },
   };
