@@ -7,7 +7,6 @@
  * user from `req.user` — never from the body.
  */
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -19,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { sendError, toAppError } from './api/errors.ts';
 import { createMetrics, instrument, type Metrics } from './api/metrics.ts';
+import { securityHeaders } from './api/security-headers.ts';
 import generationRoutes from './api/routes/generations.ts';
 import meRoutes from './api/routes/me.ts';
 import opsRoutes from './api/routes/ops.ts';
@@ -154,11 +154,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   instrument(app, metrics);
 
-  await app.register(helmet, {
-    // The API serves JSON; the docs page needs swagger-ui's scripts, which it allows itself.
-    contentSecurityPolicy: false,
-    crossOriginResourcePolicy: { policy: 'same-site' },
-  });
+  securityHeaders(app);
   if (config.api.corsOrigins.length) await app.register(cors, { origin: config.api.corsOrigins, credentials: false });
   await app.register(rateLimit, {
     global: true,

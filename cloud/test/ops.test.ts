@@ -1,4 +1,7 @@
+import fastifyHelmet from '@fastify/helmet';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HELMET_OPTIONS } from '../src/api/security-headers.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { parseConfig } from '../src/config.ts';
 import { withSystemTx } from '../src/db/tx.ts';
@@ -81,6 +84,25 @@ describe('operations and protection', () => {
     expect(res.headers['strict-transport-security']).toBeDefined();
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
     expect(res.headers['x-request-id']).toBe('req-123');
+  });
+
+  it("security headers are @fastify/helmet's, on successes, 401s and 404s alike", async () => {
+    const ref = Fastify();
+    await ref.register(fastifyHelmet, { ...(HELMET_OPTIONS as object) }); // (helmet ships two copies of its option types)
+    ref.get('/x', async () => ({}));
+    const expected = (await ref.inject({ url: '/x' })).headers;
+    await ref.close();
+    const names = Object.keys(expected).filter(
+      (h) => !['content-type', 'content-length', 'date', 'connection'].includes(h),
+    );
+    expect(names).toEqual(
+      expect.arrayContaining(['strict-transport-security', 'x-frame-options', 'cross-origin-resource-policy']),
+    );
+    for (const url of ['/v1/plans', '/v1/me', '/v1/nowhere']) {
+      const res = await t.app.inject({ url });
+      for (const h of names) expect(res.headers[h], `${url} ${h}`).toBe(expected[h]);
+      expect(res.headers['content-security-policy']).toBeUndefined();
+    }
   });
 
   it('refuses bodies over the limit with PAYLOAD_TOO_LARGE', async () => {

@@ -104,7 +104,10 @@ describe('row level security and roles', () => {
   });
 
   it('batched usage reads (GET /v1/me) give each user their own row and leave no user set on the connection', async () => {
-    for (const [id, used] of [['u-a', 3], ['u-b', 7]] as const)
+    for (const [id, used] of [
+      ['u-a', 3],
+      ['u-b', 7],
+    ] as const)
       await admin.query(
         `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit")
          VALUES ($1, date_trunc('month', now(), 'UTC'), date_trunc('month', now(), 'UTC') + interval '1 month', 'free', $2, 100)
