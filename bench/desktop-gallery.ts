@@ -9,13 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { ImageMetadata } from '@atelier/common';
 import { systemClock } from '../src-main/services/clock.ts';
 import { openDatabase } from '../src-main/services/db.ts';
 import { createLibrary } from '../src-main/services/library.ts';
 import { makePng } from '../src-main/services/testing/png-fixture.ts';
-import { CHROMIUM_FLAGS, CHROMIUM_PATH, requireChromium } from '../test/e2e/chromium.ts';
+import { launchChromium, requireChromium } from '../test/e2e/chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 
@@ -182,13 +182,7 @@ export async function runGalleryBench(opts: { images?: number } = {}): Promise<G
   const browserDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-chromium-'));
   const { ms: seedMs, files } = seed(userData, n);
   const host = await startHost(userData);
-  const context = await chromium.launchPersistentContext(browserDir, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    chromiumSandbox: false,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 860 },
-  });
+  const context = await launchChromium(browserDir);
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     // The app: load once so it keeps the token for this tab, then open straight on the Gallery.

@@ -13,11 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import readline from 'node:readline';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { ResolvedGenerateRequest, type IpcEnvelope, type LocalJob } from '@atelier/common';
 import { loadModel } from '@atelier/engine';
-import { CHROMIUM_FLAGS, CHROMIUM_PATH, requireChromium } from '../test/e2e/chromium.ts';
+import { launchChromium, requireChromium } from '../test/e2e/chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 const MODEL = 'atelier-fixture-turbo';
@@ -139,13 +139,7 @@ async function engineLag() {
   const userData = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-desktop-'));
   const browserDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-chromium-'));
   const host = await startHost(userData);
-  const context = await chromium.launchPersistentContext(browserDir, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    chromiumSandbox: false,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 860 },
-  });
+  const context = await launchChromium(browserDir);
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     await page.goto(host.url.toString());

@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { freePort, startChild, Steps, type Child } from './harness.ts';
 import { cloudFlow, localFlow, type FlowContext } from './flows.ts';
 import { findConfirmationCode, readStack } from './stack.ts';
-import { CHROMIUM_FLAGS, CHROMIUM_PATH } from './chromium.ts';
+import { CHROMIUM_PATH, launchChromium } from './chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
@@ -123,14 +123,7 @@ await steps.run('the browser host serves the UI', async () => {
   });
   children.push(child);
   const url = match[1]!;
-  context = await chromium.launchPersistentContext(tmp('atelier-e2e-chromium-'), {
-    executablePath: chromiumPath,
-    headless: true,
-    chromiumSandbox: false,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 860 },
-    colorScheme: 'light',
-  });
+  context = await launchChromium(tmp('atelier-e2e-chromium-'), { colorScheme: 'light' });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(30_000);
