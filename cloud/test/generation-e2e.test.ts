@@ -314,7 +314,8 @@ describe('worker failures', () => {
   it('SIGKILL mid-job: another worker finishes it — exactly one image, quota charged once', async () => {
     const first = await spawned();
     const { user, events } = await signedIn();
-    const gen = (await submit(user, { prompt: 'a slow harbour', width: 256, height: 256, steps: 80, seed: 99 })).json();
+    // 512² so the job outlasts the kill by a wide margin even after engine speed-ups (256² finished in under a second).
+    const gen = (await submit(user, { prompt: 'a slow harbour', width: 512, height: 512, steps: 80, seed: 99 })).json();
     await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 1);
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
@@ -330,10 +331,11 @@ describe('worker failures', () => {
   });
 
   it('SIGTERM mid-job: the worker hands the job back and exits cleanly; the next worker finishes it once', async () => {
-    // A job far longer than the 1 s grace period, so the worker must hand it back rather than finish it.
+    // A job far longer than the 1 s grace period, so the worker must hand it back rather than finish it:
+    // 512² × 150 steps takes several seconds on an idle 2-core machine (256² × 150 once raced the grace period).
     const first = await spawned({ SHUTDOWN_GRACE_SECONDS: '1' });
     const { user, events } = await signedIn();
-    const gen = (await submit(user, { prompt: 'a long night', width: 256, height: 256, steps: 150, seed: 5 })).json();
+    const gen = (await submit(user, { prompt: 'a long night', width: 512, height: 512, steps: 150, seed: 5 })).json();
     await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 1);
     first.child.kill('SIGTERM');
     const exit = await first.exited;
