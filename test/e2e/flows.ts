@@ -266,9 +266,14 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await nav(page, 'Settings');
     await page.getByLabel('Theme').selectOption('dark');
     await hasAttr(page.locator('html'), 'data-theme', 'dark');
+    const background = () => page.evaluate<string>('getComputedStyle(document.body).backgroundColor');
+    // The palette really switches, not only the attribute (light-dark() follows color-scheme).
+    assert((await background()) === 'rgb(18, 18, 23)', `dark theme background is ${await background()}`);
     await shot(ctx(), '07-settings-dark');
     await page.getByLabel('Theme').selectOption('system');
     await hasAttr(page.locator('html'), 'data-theme', null);
+    // The browser is launched with a light system scheme.
+    assert((await background()) === 'rgb(246, 246, 248)', `system (light) background is ${await background()}`);
   });
 
   await steps.run('no uncaught errors in the page', async () => {
