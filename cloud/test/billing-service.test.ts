@@ -20,6 +20,7 @@ import {
   eventObject,
   invoiceObject,
   signWebhook,
+  type SubscriptionInit,
 } from './support/stripe-peer.ts';
 
 const WHSEC = 'whsec_billing_service_test';
@@ -126,6 +127,18 @@ function deliver(type: string, object: Record<string, unknown>, opts: { id?: str
   return { id: evt.id as string, send: () => svc.handleWebhook(Buffer.from(payload), headers['stripe-signature']) };
 }
 
+/** A subscription to the Pro price for the month starting now, as Stripe would hold it (status active unless overridden). */
+function activeMonthly(customer: string, overrides: Partial<SubscriptionInit> = {}) {
+  return peer.putSubscription({
+    customer,
+    status: 'active',
+    priceId: PRICE,
+    periodStart: now,
+    periodEnd: new Date(now.getTime() + 30 * DAY),
+    ...overrides,
+  });
+}
+
 async function failure(p: Promise<unknown>): Promise<unknown> {
   try {
     await p;
@@ -221,13 +234,7 @@ describe('webhooks', () => {
   it('upgrade mid-period: Pro at once, limit 1000, used carried over, ledger and socket told', async () => {
     const userId = await newUser({ used: 40 });
     const customer = await customerFor(userId);
-    const sub = peer.putSubscription({
-      customer,
-      status: 'active',
-      priceId: PRICE,
-      periodStart: now,
-      periodEnd: new Date(now.getTime() + 30 * DAY),
-    });
+    const sub = activeMonthly(customer);
     const cs = checkoutSessionObject({ customer, subscription: sub.id as string, clientReferenceId: userId });
     const delivery = deliver('checkout.session.completed', cs);
     expect(await delivery.send()).toBe('applied');
@@ -267,13 +274,7 @@ describe('webhooks', () => {
   it('two deliveries of one event at once: one effect', async () => {
     const userId = await newUser({ used: 3 });
     const customer = await customerFor(userId);
-    const sub = peer.putSubscription({
-      customer,
-      status: 'active',
-      priceId: PRICE,
-      periodStart: now,
-      periodEnd: new Date(now.getTime() + 30 * DAY),
-    });
+    const sub = activeMonthly(customer);
     const d = deliver('customer.subscription.created', sub);
     const outcomes = await Promise.all([d.send(), d.send()]);
     expect(outcomes.sort()).toEqual(['applied', 'duplicate']);
@@ -283,12 +284,11 @@ describe('webhooks', () => {
   it('deleted before updated → ends free (the late update re-reads Stripe)', async () => {
     const userId = await newUser();
     const customer = await customerFor(userId);
-    const init = { customer, priceId: PRICE, periodStart: now, periodEnd: new Date(now.getTime() + 30 * DAY) };
-    const active = peer.putSubscription({ ...init, status: 'active' });
+    const active = activeMonthly(customer);
     expect(await deliver('customer.subscription.created', active).send()).toBe('applied');
     expect(await plan(userId)).toBe('pro');
 
-    const canceled = peer.putSubscription({ ...init, id: active.id as string, status: 'canceled' });
+    const canceled = activeMonthly(customer, { id: active.id as string, status: 'canceled' });
     const updated = deliver(
       'customer.subscription.updated',
       { ...active, cancel_at_period_end: true },
@@ -311,12 +311,11 @@ describe('webhooks', () => {
   it('payment failed → Pro through the grace period → free when it ends', async () => {
     const userId = await newUser();
     const customer = await customerFor(userId);
-    const init = { customer, priceId: PRICE, periodStart: now, periodEnd: new Date(now.getTime() + 30 * DAY) };
-    const sub = peer.putSubscription({ ...init, status: 'active' });
+    const sub = activeMonthly(customer);
     await deliver('customer.subscription.created', sub).send();
     const t0 = now;
 
-    peer.putSubscription({ ...init, id: sub.id as string, status: 'past_due' });
+    activeMonthly(customer, { id: sub.id as string, status: 'past_due' });
     const inv = invoiceObject({ customer, subscription: sub.id as string, status: 'open' });
     expect(await deliver('invoice.payment_failed', inv).send()).toBe('unchanged');
     expect(await plan(userId)).toBe('pro');
@@ -334,7 +333,7 @@ describe('webhooks', () => {
     expect(published.at(-2)?.event).toEqual({ type: 'plan.changed', plan: 'free' });
     expect(published.at(-1)?.event).toMatchObject({ type: 'usage.changed', usage: { limit: 100 } });
     // A later retry of the payment that succeeds brings Pro back.
-    peer.putSubscription({ ...init, id: sub.id as string, status: 'active' });
+    activeMonthly(customer, { id: sub.id as string, status: 'active' });
     expect(await deliver('invoice.paid', { ...inv, status: 'paid' }).send()).toBe('applied');
     expect(await plan(userId)).toBe('pro');
   });
@@ -343,8 +342,11 @@ describe('webhooks', () => {
     const userId = await newUser();
     const customer = await customerFor(userId);
     const end = new Date(now.getTime() + 10 * DAY);
-    const init = { customer, priceId: PRICE, periodStart: new Date(now.getTime() - 20 * DAY), periodEnd: end };
-    const sub = peer.putSubscription({ ...init, status: 'active', cancelAtPeriodEnd: true });
+    const sub = activeMonthly(customer, {
+      periodStart: new Date(now.getTime() - 20 * DAY),
+      periodEnd: end,
+      cancelAtPeriodEnd: true,
+    });
     await deliver('customer.subscription.updated', sub).send();
     expect(await plan(userId)).toBe('pro');
     expect((await row(userId)).review_at).toEqual(new Date(Math.floor(end.getTime() / 1000) * 1000));
@@ -356,13 +358,7 @@ describe('webhooks', () => {
   it('Stripe unreachable while re-reading → 502, event not recorded, redelivery applies it', async () => {
     const userId = await newUser();
     const customer = await customerFor(userId);
-    const sub = peer.putSubscription({
-      customer,
-      status: 'active',
-      priceId: PRICE,
-      periodStart: now,
-      periodEnd: new Date(now.getTime() + 30 * DAY),
-    });
+    const sub = activeMonthly(customer);
     const d = deliver('customer.subscription.created', sub);
     peer.fail('network', { path: /^\/v1\/subscriptions\// });
     expect(await failure(d.send())).toMatchObject({ code: 'BILLING_UNAVAILABLE' });
@@ -375,13 +371,7 @@ describe('webhooks', () => {
   it('bad signature and stale timestamp change nothing', async () => {
     const userId = await newUser();
     const customer = await customerFor(userId);
-    const sub = peer.putSubscription({
-      customer,
-      status: 'active',
-      priceId: PRICE,
-      periodStart: now,
-      periodEnd: new Date(now.getTime() + 30 * DAY),
-    });
+    const sub = activeMonthly(customer);
     const evt = eventObject('customer.subscription.created', sub);
     const forged = signWebhook(evt, 'whsec_attacker', { timestamp: now });
     const stale = signWebhook(evt, WHSEC, { timestamp: new Date(now.getTime() - 10 * 60_000) });
