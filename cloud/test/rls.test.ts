@@ -5,7 +5,12 @@ import { withUserTx } from '../src/db/tx.ts';
 import { createUsageReader } from '../src/quota/usage.ts';
 import { createTestDatabase, type TestDatabase } from './support/index.ts';
 
-const TABLES = ['users', 'subscriptions', 'usage_periods', 'usage_ledger', 'generations'];
+/**
+ * User-owned tables, read from the schema rather than listed by hand, so a new table with a
+ * `user_id` column cannot slip past: every one of them (and `users`, whose own id is the user)
+ * must have RLS enabled and forced. Filled in beforeAll.
+ */
+let TABLES: string[] = [];
 let db: TestDatabase;
 let app: Pool;
 let admin: Pool;
@@ -14,6 +19,13 @@ beforeAll(async () => {
   db = await createTestDatabase();
   app = createPool(db.config, 'app', { max: 2 });
   admin = createPool(db.config, 'admin', { max: 2 });
+  const owned = await admin.query<{ table_name: string }>(
+    `SELECT c.table_name FROM information_schema.columns c
+       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+      WHERE c.table_schema = 'public' AND c.column_name = 'user_id' AND t.table_type = 'BASE TABLE'
+      ORDER BY c.table_name`,
+  );
+  TABLES = ['users', ...owned.rows.map((r) => r.table_name)];
   for (const id of ['u-a', 'u-b']) {
     await admin.query(`INSERT INTO users (id, email) VALUES ($1, $1 || '@x.test')`, [id]);
     await admin.query(
@@ -27,6 +39,15 @@ beforeAll(async () => {
     );
   }
 });
+/** The user-owned tables the API's role holds SELECT on. */
+async function appReadable(): Promise<string[]> {
+  const r = await admin.query<{ t: string }>(
+    `SELECT t FROM unnest($1::text[]) AS t WHERE has_table_privilege('atelier_app', 'public.' || t, 'SELECT') ORDER BY t`,
+    [TABLES],
+  );
+  return r.rows.map((row) => row.t);
+}
+
 afterAll(async () => {
   await app.end();
   await admin.end();
@@ -40,16 +61,36 @@ describe('row level security and roles', () => {
     expect(r.rows[0]).toEqual({ u: 'atelier_app', rolsuper: false, rolbypassrls: false });
     const owned = await app.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = current_user`);
     expect(owned.rows[0].n).toBe(0);
-    const forced = await admin.query(
-      `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY($1) ORDER BY relname`,
+    // The schema is the list: at least the tables the architecture names, and whatever is added later.
+    expect(TABLES).toEqual(
+      expect.arrayContaining(['users', 'subscriptions', 'usage_periods', 'usage_ledger', 'generations', 'images', 'boards']),
+    );
+    const forced = await admin.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>(
+      `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relname = ANY($1) ORDER BY c.relname`,
       [TABLES],
     );
-    expect(forced.rows.every((row) => row.relrowsecurity && row.relforcerowsecurity)).toBe(true);
     expect(forced.rows).toHaveLength(TABLES.length);
+    const unprotected = forced.rows.filter((row) => !(row.relrowsecurity && row.relforcerowsecurity));
+    expect(unprotected.map((row) => row.relname)).toEqual([]);
+    // Every one the app role may read has a per-user policy; one it may not read at all
+    // (stripe_events: only the webhook's BYPASSRLS role touches it) is deny-all by having none.
+    const policies = await admin.query<{ tablename: string }>(
+      `SELECT DISTINCT tablename FROM pg_policies WHERE schemaname = 'public' AND tablename = ANY($1)`,
+      [TABLES],
+    );
+    const readable = await appReadable();
+    expect(readable.length).toBeGreaterThan(0);
+    expect(readable.filter((t) => !policies.rows.some((p) => p.tablename === t))).toEqual([]);
   });
 
-  it('with no user set, every user-owned table shows zero rows', async () => {
-    for (const table of TABLES) {
+  it('with no user set, every user-owned table shows zero rows (or refuses the app role outright)', async () => {
+    const readable = await appReadable();
+    for (const table of TABLES.filter((t) => !readable.includes(t))) {
+      await expect(app.query(`SELECT count(*)::int AS n FROM ${table}`), table).rejects.toThrow(/permission denied/);
+    }
+    for (const table of readable) {
       const r = await app.query(`SELECT count(*)::int AS n FROM ${table}`);
       expect(r.rows[0].n, table).toBe(0);
     }
