@@ -11,12 +11,13 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import { AppError, type PlanId } from '@atelier/common';
+import { AppError, httpStatusFor, type PlanId } from '@atelier/common';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type preHandlerAsyncHookHandler } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { sendError, toAppError } from './api/errors.ts';
+import { createLimits, type Limits } from './api/limits.ts';
 import { createMetrics, instrument, type Metrics } from './api/metrics.ts';
 import { securityHeaders } from './api/security-headers.ts';
 import generationRoutes from './api/routes/generations.ts';
@@ -66,6 +67,18 @@ export interface AppDeps {
   // ── other areas add their collaborators here (billing, …) ──
 }
 
+/** Whether a route needs a verified token: every /v1 route unless it sets `config: { auth: false }`. */
+export function requiresAuth(routeUrl: string, config: { auth?: boolean } | undefined): boolean {
+  return (routeUrl === '/v1' || routeUrl.startsWith('/v1/')) && config?.auth !== false;
+}
+
+export interface RegisteredRoute {
+  method: string;
+  /** The route's template, e.g. `/v1/images/:id`. */
+  url: string;
+  public: boolean;
+}
+
 export interface AuthUser {
   id: string;
   token: string;
@@ -79,6 +92,10 @@ export interface AppContext extends AppDeps {
   metrics: Metrics;
   /** Per-user rate limit: add as `preHandler` on authenticated routes. */
   userRateLimit: preHandlerAsyncHookHandler;
+  /** Every limit's counters (api/limits.ts). */
+  limits: Limits;
+  /** Every registered route, for the auth gate's tests. */
+  routes: RegisteredRoute[];
 }
 
 declare module 'fastify' {
@@ -87,6 +104,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     user: AuthUser | null;
+    /** Frees this request's per-user in-flight slot (set once authenticated). */
+    releaseInFlight: (() => void) | null;
   }
   interface FastifyContextConfig {
     /** false: the route is public (no token needed). Default true under /v1. */
@@ -110,7 +129,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
-    trustProxy: config.production,
+    // Exactly the load balancer's hop(s): the client writes everything further left in X-Forwarded-For.
+    // Hop i = 0 is the socket's peer (the load balancer, the only thing the API's security group
+    // admits); trusting i < hops makes the client IP the address that hop appended.
+    trustProxy: config.limits.trustProxyHops > 0 ? (_addr: string, i: number) => i < config.limits.trustProxyHops : false,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
@@ -118,6 +140,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
 
   const metrics = createMetrics();
+  const limits = createLimits(config.limits, metrics.registry);
+  // Every route as registered (method, template, whether it is public): the auth gate decides on
+  // the matched template, never on the raw URL, and tests enumerate this list.
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    for (const method of methods)
+      if (method !== 'HEAD')
+        routes.push({ method, url: r.url, public: !requiresAuth(r.url, r.config as { auth?: boolean } | undefined) });
+  });
   const verifier =
     deps.verifier ??
     createTokenVerifier({
@@ -158,28 +190,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (config.api.corsOrigins.length) await app.register(cors, { origin: config.api.corsOrigins, credentials: false });
   await app.register(rateLimit, {
     global: true,
-    max: config.rateLimit.ipPerMinute,
+    max: config.limits.ipPerMinute,
     timeWindow: 60_000,
     keyGenerator: (req) => `ip:${req.ip}`,
-    errorResponseBuilder: (_req, ctx) =>
-      Object.assign(
+    errorResponseBuilder: (_req, ctx) => {
+      limits.countRejection('ip');
+      return Object.assign(
         new AppError('RATE_LIMITED', `Rate limit: ${ctx.max} per minute`, {
           details: { retryAfterSeconds: Math.ceil(ctx.ttl / 1000) },
         }),
         {
           statusCode: 429,
         },
-      ),
+      );
+    },
   });
   // Per user, after authentication (the IP limit above runs first, in onRequest).
   const userLimiter = app.createRateLimit({
-    max: config.rateLimit.userPerMinute,
+    max: config.limits.userPerMinute,
     timeWindow: 60_000,
     keyGenerator: (req) => `user:${req.user?.id ?? req.ip}`,
   });
   const userRateLimit: preHandlerAsyncHookHandler = async (req, reply) => {
     const r = await userLimiter(req);
     if (r.isAllowed || !r.isExceeded) return;
+    limits.countRejection('user');
     reply.header('retry-after', String(Math.max(1, r.ttlInSeconds)));
     throw new AppError('RATE_LIMITED', `Rate limit: ${r.max} per minute per user`, {
       details: { retryAfterSeconds: Math.max(1, r.ttlInSeconds) },
@@ -207,17 +242,36 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  const ctx: AppContext = { ...deps, verifier, provisioner, generations, metrics, userRateLimit };
+  const ctx: AppContext = { ...deps, verifier, provisioner, generations, metrics, userRateLimit, limits, routes };
   app.decorate('atelier', ctx);
 
-  // Authentication: one hook for every /v1 route that does not opt out.
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/v1/') || req.routeOptions.config?.auth === false) return;
-    if (req.routeOptions.url === undefined) return; // 404s stay 404s
-    const token = bearerToken(req.headers.authorization);
-    const verified = await verifier.verify(token);
+  // Authentication: one hook, decided on the MATCHED route's template (a percent-encoded or
+  // absolute-form URL that reaches a /v1 handler is authenticated like any other). It runs in
+  // preParsing, after every onRequest hook (the per-IP limit), so a flood is refused before it
+  // costs an RSA verify; failed attempts count against the IP and past their limit get 429.
+  app.decorateRequest('releaseInFlight', null);
+  app.addHook('preParsing', async (req) => {
+    const route = req.routeOptions.url;
+    if (route === undefined) return; // 404s stay 404s
+    if (!requiresAuth(route, req.routeOptions.config)) return;
+    limits.beforeAuthentication(req.ip);
+    let verified: { sub: string };
+    let token: string;
+    try {
+      token = bearerToken(req.headers.authorization);
+      verified = await verifier.verify(token);
+    } catch (e) {
+      if (AppError.is(e) && httpStatusFor(e.code) === 401) limits.authenticationFailed(req.ip);
+      throw e;
+    }
+    // Before any database work: one user cannot hold the whole connection pool.
+    req.releaseInFlight = limits.enterRequest(verified.sub);
     req.user = { id: verified.sub, token };
     await provisioner.ensure(verified.sub, token);
+  });
+  app.addHook('onResponse', async (req) => {
+    req.releaseInFlight?.();
+    req.releaseInFlight = null;
   });
 
   // ── Route plugins: one per file under api/routes (or the area's folder). Add yours here. ──

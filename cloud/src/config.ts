@@ -6,6 +6,7 @@
  * MODEL_CATALOGUE, …) and map them into `Config` in `toConfig`, in a section of your own below.
  */
 import { z } from 'zod';
+import { LIMITS_ENV, toLimitsConfig, type LimitsConfig } from './api/limits.ts';
 import { BILLING_ENV, toBillingConfig, type BillingConfig } from './billing/billing-config.ts';
 import { GEN_ENV, toGenConfig, type GenConfig } from './worker/gen-config.ts';
 
@@ -26,6 +27,11 @@ export const EnvSchema = z.object({
   /** Password the migrator gives the LOGIN roles when it creates them (local stack and tests). */
   ATELIER_DB_ROLE_PASSWORD: z.string().min(8).default('atelier-local-only'),
   DATABASE_POOL_MAX: int(10, 1),
+  /** Unit: ms. Waiting for a pooled connection longer than this answers 503 SERVICE_UNAVAILABLE. */
+  DATABASE_ACQUIRE_TIMEOUT_MS: int(5_000, 1),
+  /** Unit: ms. The API's statements and row-lock waits are cancelled after these (503, retryable). */
+  DATABASE_STATEMENT_TIMEOUT_MS: int(15_000, 1),
+  DATABASE_LOCK_TIMEOUT_MS: int(5_000, 1),
 
   ATELIER_API_HOST: z.string().default('127.0.0.1'),
   ATELIER_API_PORT: int(8787),
@@ -42,11 +48,8 @@ export const EnvSchema = z.object({
   /** Default: <issuer>/.well-known/jwks.json (<endpoint>/<pool>/… for region `local`). */
   COGNITO_JWKS_URL: z.string().url().optional(),
 
-  /** Requests per minute per client IP (all routes) and per signed-in user (API routes). */
-  RATE_LIMIT_IP_PER_MINUTE: int(600, 1),
-  RATE_LIMIT_USER_PER_MINUTE: int(300, 1),
-  /** Unit: bytes. */
-  BODY_LIMIT_BYTES: int(64 * 1024, 1024),
+  // ── limits (rate, in-flight, sockets, body size, proxy hops): see api/limits.ts ──
+  ...LIMITS_ENV,
   /** Comma-separated allowed origins; empty means CORS stays closed. */
   CORS_ORIGINS: z.string().default(''),
 
@@ -78,8 +81,16 @@ export interface Config {
     systemUrl: string;
     rolePassword: string;
     poolMax: number;
+    /** Unit: ms. */
+    acquireTimeoutMs: number;
+    /** Unit: ms; applied to the API's (app role) connections. */
+    statementTimeoutMs: number;
+    /** Unit: ms; applied to the API's (app role) connections. */
+    lockTimeoutMs: number;
   };
   api: { host: string; port: number; bodyLimit: number; corsOrigins: string[]; upgradeUrl: string };
+  /** Every limit the API enforces (api/limits.ts). */
+  limits: LimitsConfig;
   cognito: {
     region: string;
     endpoint: string;
@@ -88,7 +99,6 @@ export interface Config {
     issuer: string;
     jwksUrl: string;
   };
-  rateLimit: { ipPerMinute: number; userPerMinute: number };
   queue: { heartbeatSeconds: number; superviseSeconds: number; retryLimit: number; expireSeconds: number };
   defaultModel: string;
   shutdownGraceMs: number;
@@ -148,6 +158,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       systemUrl: e.DATABASE_SYSTEM_URL ?? withUser(e.DATABASE_URL, SYSTEM_ROLE, e.ATELIER_DB_ROLE_PASSWORD),
       rolePassword: e.ATELIER_DB_ROLE_PASSWORD,
       poolMax: e.DATABASE_POOL_MAX,
+      acquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: e.DATABASE_LOCK_TIMEOUT_MS,
     },
     api: {
       host: e.ATELIER_API_HOST,
@@ -171,7 +184,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
           ? `${e.COGNITO_ENDPOINT.replace(/\/$/, '')}/${e.COGNITO_USER_POOL_ID}/.well-known/jwks.json`
           : `${issuer}/.well-known/jwks.json`),
     },
-    rateLimit: { ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE, userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE },
+    limits: toLimitsConfig(e, { production }),
     queue: {
       heartbeatSeconds: e.QUEUE_HEARTBEAT_SECONDS,
       superviseSeconds: e.QUEUE_SUPERVISE_SECONDS,
