@@ -2,7 +2,7 @@
 // Prepares what the tests need (fixture models), then lint, typecheck, the Vitest projects and the
 // browser e2e suite, and ends with one summary line: "test: N passed, N failed".
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 const repo = path.resolve(import.meta.dirname, '..');
@@ -45,23 +45,28 @@ const fail = (why: string) => {
   process.exit(1);
 };
 
+// Every part below is required: a missing script or report is a failure, never a silently
+// skipped step (a suite that ran nothing must not pass).
+const required = (file: string, what: string) => {
+  if (!existsSync(file)) fail(`${what} is missing (${path.relative(repo, file)})`);
+  return file;
+};
 const fixtureScript = path.join(repo, 'native/scripts/build-fixture-models.ts');
-if (existsSync(fixtureScript) && (wanted('unit') || wanted('e2e'))) {
+if (wanted('unit') || wanted('e2e')) {
+  required(fixtureScript, 'the fixture model builder');
   if (run('fixture models', process.execPath, [fixtureScript, '--if-missing']) !== 0)
     fail('building the fixture models');
 }
 if (wanted('lint') && run('lint', bin('eslint'), ['--max-warnings', '0', '.']) !== 0) fail('lint');
 if (wanted('typecheck')) {
   if (run('typecheck', bin('tsc'), ['-p', 'tsconfig.json']) !== 0) fail('typecheck');
-  if (
-    existsSync(path.join(repo, 'src-renderer/src')) &&
-    run('typecheck renderer', bin('tsc'), ['-p', 'src-renderer/tsconfig.json']) !== 0
-  )
-    fail('typecheck (renderer)');
+  required(path.join(repo, 'src-renderer/tsconfig.json'), 'the renderer');
+  if (run('typecheck renderer', bin('tsc'), ['-p', 'src-renderer/tsconfig.json']) !== 0) fail('typecheck (renderer)');
 }
 if (wanted('unit')) {
   mkdirSync(path.join(repo, 'test/artifacts'), { recursive: true });
   const report = path.join(repo, 'test/artifacts/vitest.json');
+  rmSync(report, { force: true }); // a report left by an earlier run must not count
   const code = run('unit + integration (vitest)', bin('vitest'), [
     'run',
     '--reporter=default',
@@ -69,6 +74,7 @@ if (wanted('unit')) {
     `--outputFile.json=${report}`,
     ...args,
   ]);
+  if (code === 0) required(report, 'the Vitest report');
   if (existsSync(report)) {
     const r = JSON.parse(readFileSync(report, 'utf8')) as {
       numPassedTests: number;
@@ -81,15 +87,20 @@ if (wanted('unit')) {
     skipped += r.numPendingTests + r.numTodoTests;
   }
   if (code !== 0) fail('vitest');
+  if (skipped > 0) fail(`${skipped} test(s) skipped or todo: a test that does not run proves nothing`);
 }
 const e2eRunner = path.join(repo, 'test/e2e/run.ts');
-if (wanted('e2e') && existsSync(e2eRunner)) {
+if (wanted('e2e')) {
+  required(e2eRunner, 'the browser e2e runner');
   const report = path.join(repo, 'test/artifacts/e2e.json');
+  rmSync(report, { force: true }); // a report left by an earlier run must not count
   const code = run('e2e (Chromium)', process.execPath, [e2eRunner, '--report', report]);
+  if (code === 0) required(report, 'the e2e report');
   if (existsSync(report)) {
-    const r = JSON.parse(readFileSync(report, 'utf8')) as { passed: number; failed: number };
+    const r = JSON.parse(readFileSync(report, 'utf8')) as { passed: number; failed: number; skipped?: number };
     passed += r.passed;
     failed += r.failed;
+    if (r.skipped) fail(`e2e skipped ${r.skipped} step(s): every part of the suite must run`);
   }
   if (code !== 0) fail('e2e');
 }

@@ -72,41 +72,43 @@ await steps.run('prerequisites: Chromium, fixture models, the browser host', asy
     );
   if (!existsSync(hostScript))
     throw new Error('src-main/host/main.ts is missing: the browser host is needed to drive the UI.');
-  if (existsSync(fixtureScript)) {
-    const r = spawnSync(process.execPath, [fixtureScript, '--if-missing'], {
-      cwd: repo,
-      stdio: log ? 'inherit' : 'pipe',
-    });
-    if (r.status !== 0) throw new Error(`building fixture models failed:\n${r.stderr?.toString() ?? ''}`);
-  }
+  // Every part is required: a missing one fails here instead of skipping the steps that need it.
+  for (const [file, what] of [
+    [fixtureScript, 'the fixture model builder'],
+    [stackScript, 'the local cloud stack (npm run stack)'],
+    [adminScript, 'the admin CLI'],
+  ] as const)
+    if (!existsSync(file))
+      throw new Error(`${path.relative(repo, file)} is missing: ${what} is needed by the e2e suite.`);
+  const r = spawnSync(process.execPath, [fixtureScript, '--if-missing'], {
+    cwd: repo,
+    stdio: log ? 'inherit' : 'pipe',
+  });
+  if (r.status !== 0) throw new Error(`building fixture models failed:\n${r.stderr?.toString() ?? ''}`);
 });
 
-if (existsSync(stackScript)) {
-  await steps.run('the local cloud stack starts (npm run stack)', async () => {
-    // Every port free and the database fresh, so a developer's own stack keeps running untouched.
-    // (The stack still writes .atelier/stack.json, which the host is pointed at explicitly.)
-    const pgParent = tmp('atelier-e2e-pg-');
-    chmodSync(pgParent, 0o755); // embedded Postgres runs as user postgres when we are root
-    const { child } = await startChild('stack', stackScript, [], {
-      cwd: repo,
-      env: {
-        ATELIER_API_PORT: String(await freePort()),
-        ATELIER_PG_PORT: String(await freePort()),
-        ATELIER_PG_DATA: path.join(pgParent, 'pg'),
-        COGNITO_PORT: String(await freePort()),
-        S3_PORT: String(await freePort()),
-        LOG_LEVEL: 'warn',
-      },
-      ready: /^READY/,
-      timeoutMs: 240_000,
-      log,
-    });
-    children.push(child);
-    stackRunning = true;
+await steps.run('the local cloud stack starts (npm run stack)', async () => {
+  // Every port free and the database fresh, so a developer's own stack keeps running untouched.
+  // (The stack still writes .atelier/stack.json, which the host is pointed at explicitly.)
+  const pgParent = tmp('atelier-e2e-pg-');
+  chmodSync(pgParent, 0o755); // embedded Postgres runs as user postgres when we are root
+  const { child } = await startChild('stack', stackScript, [], {
+    cwd: repo,
+    env: {
+      ATELIER_API_PORT: String(await freePort()),
+      ATELIER_PG_PORT: String(await freePort()),
+      ATELIER_PG_DATA: path.join(pgParent, 'pg'),
+      COGNITO_PORT: String(await freePort()),
+      S3_PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+    },
+    ready: /^READY/,
+    timeoutMs: 240_000,
+    log,
   });
-} else {
-  steps.skip('the local cloud stack starts (npm run stack)', 'cloud/src/stack/main.ts is not in this checkout');
-}
+  children.push(child);
+  stackRunning = true;
+});
 
 await steps.run('the browser host serves the UI', async () => {
   const userData = tmp('atelier-e2e-profile-');
@@ -155,10 +157,9 @@ const ctx = () => {
 await localFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
-  steps.skip(
-    'cloud flow: sign up → cloud generation → usage → quota',
-    'the local cloud stack is not available in this checkout',
-  );
+  await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {
+    throw new Error('the local cloud stack did not start (see the step above), so the cloud flow cannot run');
+  });
 
 await cleanup();
 steps.writeReport(reportFile);
