@@ -379,6 +379,14 @@ async function moveUsage(
     `INSERT INTO usage_ledger (user_id, kind, amount, period_start, note) VALUES ($1, 'adjust', $2, $3, $4)`,
     [userId, next.used - before, next.periodStart, `plan ${note}: ${next.used} used carried, limit ${next.limit}`],
   );
+  // The carried count now lives in the new period, and so do the charges of generations still in
+  // flight: a later refund (cancel, failure) gives the images back where they are counted.
+  if (c && c.period_start.getTime() !== next.periodStart.getTime() && next.used > 0)
+    await tx.query(
+      `UPDATE generations SET period_start = $3, updated_at = now()
+        WHERE user_id = $1 AND period_start = $2 AND status IN ('queued', 'running')`,
+      [userId, c.period_start, next.periodStart],
+    );
   return {
     used: next.used,
     limit: next.limit,

@@ -14,7 +14,7 @@ import {
   type PlanId,
   type ResolvedGenerateRequest,
 } from '@atelier/common';
-import type { Pool } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
 import { publishEvent, publishEvents } from '../events/publish.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
@@ -56,8 +56,10 @@ function isUniqueViolation(e: unknown, constraint: string): boolean {
 export function createGenerationService(deps: GenerationServiceDeps) {
   const at = () => deps.now?.() ?? null;
 
-  async function replay(userId: string, key: string, hash: string): Promise<Submitted | null> {
-    const existing = await withUserTx(deps.pool, userId, (tx) => findByIdempotencyKey(tx, userId, key));
+  async function replay(userId: string, key: string, hash: string, tx?: PoolClient): Promise<Submitted | null> {
+    const existing = tx
+      ? await findByIdempotencyKey(tx, userId, key)
+      : await withUserTx(deps.pool, userId, (t) => findByIdempotencyKey(t, userId, key));
     if (!existing) return null;
     if (existing.request_hash !== hash)
       throw new AppError('IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key reused with a different body', {
@@ -79,6 +81,12 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         deps.pool,
         userId,
         async (tx) => {
+          // Under the user's lock: a retry that waited for the original request sees its row and
+          // gets its answer, never a quota or plan refusal caused by the original itself.
+          if (idempotencyKey) {
+            const r = await replay(userId, idempotencyKey, hash!, tx);
+            if (r) return r;
+          }
           const { plan, active } = await planAndActive(tx, userId);
           const check = checkPlanAllows(plan, body, active);
           if (!check.ok)
@@ -144,12 +152,16 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         [id, userId],
       );
       const updated = r.rows[0]!;
-      if (row.status === 'queued') {
-        // Nothing ran: the images go back, and the job will not start.
-        const usage = await refundGeneration(tx, id, 'canceled before start');
-        if (row.job_id) await deps.queue.cancel(tx, row.job_id);
-        if (usage) await publishEvent(tx, userId, usageEvent(usage));
-      }
+      // Only delivered images stay charged; the rest go back, once. The worker records images
+      // only while the generation is running, under this row's lock, so none can be delivered
+      // after this commit. A queued job will not start.
+      const usage = await refundGeneration(
+        tx,
+        id,
+        row.status === 'queued' ? 'canceled before start' : 'canceled while running: undelivered images',
+      );
+      if (row.status === 'queued' && row.job_id) await deps.queue.cancel(tx, row.job_id);
+      if (usage) await publishEvent(tx, userId, usageEvent(usage));
       await publishEvent(tx, userId, { type: 'generation.canceled', generationId: id as never });
       return updated;
     });

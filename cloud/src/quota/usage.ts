@@ -68,19 +68,31 @@ export async function currentUsage(q: Queryable, userId: string, at: Date | null
 }
 
 /**
- * Gives a generation's images back to the period it was charged to — at most once: the ledger's
- * unique (generation_id, kind) makes a second refund insert nothing, and the usage update only
- * runs for the inserted row. Returns the updated usage, or null if it was already refunded.
+ * Gives back a generation's images that were not delivered — at most once: the ledger's unique
+ * (generation_id, kind) makes a second refund insert nothing, and the usage update only runs for
+ * the inserted row. A delivered image (a row in `images` for this generation, deleted or not)
+ * stays charged; the rest go back.
+ *
+ * The refund goes to the period that holds the charge now (`generations.period_start`, which a
+ * plan change moves along with the carried count), and the ledger records exactly what `used`
+ * lost — never more than it holds — so every period's ledger sums to its `used`.
+ * Returns the updated usage, or null if it was already refunded.
  */
 export async function refundGeneration(q: Queryable, generationId: string, note: string): Promise<UsageRow | null> {
   const r = await q.query<UsageRow>(
-    `WITH g AS (SELECT user_id, image_count, period_start FROM generations WHERE id = $1),
+    `WITH g AS (
+       SELECT user_id, period_start,
+              GREATEST(image_count - (SELECT count(*)::int FROM images i WHERE i.generation_id = $1), 0) AS n
+         FROM generations WHERE id = $1),
+     u AS (
+       SELECT up.used FROM usage_periods up JOIN g ON up.user_id = g.user_id AND up.period_start = g.period_start
+        FOR UPDATE OF up),
      l AS (
        INSERT INTO usage_ledger (user_id, generation_id, kind, amount, period_start, note)
-       SELECT user_id, $1, 'refund', -image_count, period_start, $2 FROM g
+       SELECT g.user_id, $1, 'refund', -LEAST(g.n, COALESCE((SELECT used FROM u), 0)), g.period_start, $2 FROM g
        ON CONFLICT (generation_id, kind) WHERE generation_id IS NOT NULL DO NOTHING
        RETURNING user_id, amount, period_start)
-     UPDATE usage_periods u SET used = GREATEST(u.used + l.amount, 0), updated_at = now()
+     UPDATE usage_periods u SET used = u.used + l.amount, updated_at = now()
      FROM l WHERE u.user_id = l.user_id AND u.period_start = l.period_start
      RETURNING u.used, u."limit", u.period_start AS "periodStart", u.period_end AS "periodEnd", u.plan`,
     [generationId, note],
@@ -88,18 +100,31 @@ export async function refundGeneration(q: Queryable, generationId: string, note:
   return r.rows[0] ?? null;
 }
 
-/** Operator adjustment (admin CLI): sets `used` for the current period and records the difference. */
+/**
+ * Operator adjustment (admin CLI): sets `used` for the current period and records the difference.
+ * The row is locked before it is read, so a reservation or refund running at the same moment
+ * cannot slip between the read and the write: the ledger still sums to `used`.
+ */
 export async function setUsage(q: Queryable, userId: string, used: number, at: Date | null = null): Promise<UsageRow> {
   const cur = await currentUsage(q, userId, at);
   await q.query(
     `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit")
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (user_id, period_start) DO UPDATE SET used = EXCLUDED.used, updated_at = now()`,
-    [userId, cur.periodStart, cur.periodEnd, cur.plan, used, cur.limit],
+     VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (user_id, period_start) DO NOTHING`,
+    [userId, cur.periodStart, cur.periodEnd, cur.plan, cur.limit],
   );
+  const locked = await q.query<{ used: number }>(
+    'SELECT used FROM usage_periods WHERE user_id = $1 AND period_start = $2 FOR UPDATE',
+    [userId, cur.periodStart],
+  );
+  const before = locked.rows[0]!.used;
+  await q.query('UPDATE usage_periods SET used = $3, updated_at = now() WHERE user_id = $1 AND period_start = $2', [
+    userId,
+    cur.periodStart,
+    used,
+  ]);
   await q.query(
     `INSERT INTO usage_ledger (user_id, kind, amount, period_start, note) VALUES ($1, 'adjust', $2, $3, 'set-usage')`,
-    [userId, used - cur.used, cur.periodStart],
+    [userId, used - before, cur.periodStart],
   );
   return { ...cur, used };
 }

@@ -77,11 +77,22 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
 
     const fresh = result.images.filter((img) => !recorded.has(img.index));
     const uploaded = await Promise.all(fresh.map((img) => upload(deps.store, userId, gen.id, img)));
-    await withSystemTx(deps.pool, async (tx) => {
+    // Delivered only while the generation still runs, under its row lock: a cancel that commits
+    // first refunds every undelivered image, so nothing it refunded can be delivered after it.
+    const delivered = await withSystemTx(deps.pool, async (tx) => {
+      const g = await tx.query<{ status: string }>('SELECT status FROM generations WHERE id = $1 FOR UPDATE', [gen.id]);
+      if (g.rows[0]?.status !== 'running') return false;
       const ids = await insertImages(tx, userId, uploaded);
       uploaded.forEach((img, i) => recorded.set(img.batchIndex!, ids[i]!));
       await publishEvent(tx, userId, { type: 'gallery.changed', imageIds: ids.slice(0, 100) });
+      return true;
     });
+    if (!delivered) {
+      await deps.store
+        .delete(uploaded.flatMap((u) => [imageObjectKey(userId, u.id), thumbObjectKey(userId, u.id, u.thumbMime)]))
+        .catch(() => undefined);
+      throw new AppError('CANCELED', 'The generation was canceled before its images were delivered');
+    }
     return { imageIds: slotsInOrder(recorded, params.count) };
   };
 }
