@@ -178,7 +178,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err, req, reply) => {
     const e = toAppError(err, req);
     metrics.errors.inc({ code: e.code });
-    if (e.code === 'RATE_LIMITED' && !reply.getHeader('retry-after')) reply.header('retry-after', '60');
+    if ((e.code === 'RATE_LIMITED' || e.code === 'SERVICE_UNAVAILABLE') && !reply.getHeader('retry-after')) {
+      const after = (e.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+      reply.header('retry-after', String(typeof after === 'number' ? after : e.code === 'RATE_LIMITED' ? 60 : 2));
+    }
     return sendError(reply, e);
   });
   app.setNotFoundHandler((req, reply) =>

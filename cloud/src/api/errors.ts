@@ -1,5 +1,6 @@
 import { AppError, httpStatusFor, isErrorCode, toErrorResponse, type ErrorCode } from '@atelier/common';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/pool.ts';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 
 /** Fastify's own error codes that are the client's fault, mapped to ours. */
@@ -38,6 +39,14 @@ export function toAppError(err: unknown, req: FastifyRequest): AppError {
     return new AppError('VALIDATION_FAILED', fe.message, { userMessage: `Please fix: ${fe.message}` });
   if (fe?.statusCode && fe.statusCode >= 400 && fe.statusCode < 500 && fe.statusCode !== 429)
     return new AppError(fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', fe.message);
+  if (isDatabaseUnavailable(err)) {
+    req.log.warn({ err }, 'database unavailable');
+    return new AppError('SERVICE_UNAVAILABLE', 'The database is busy or unreachable; retry shortly', {
+      retryable: true,
+      details: { retryAfterSeconds: 2 },
+      cause: err,
+    });
+  }
   if (isResponseSerializationError(fe as never)) req.log.error({ err }, 'response did not match its schema');
   else req.log.error({ err }, 'unexpected error');
   return new AppError('INTERNAL', 'Unexpected error', { cause: err });

@@ -13,6 +13,37 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export type PoolRole = 'app' | 'system' | 'admin';
 
+/** Postgres SQLSTATEs that mean "the database cannot serve this now", not "the request is wrong". */
+const UNAVAILABLE_STATES = new Set([
+  '57014', // query_canceled: statement_timeout
+  '55P03', // lock_not_available: lock_timeout
+  '53300', // too_many_connections
+  '53400', // configuration_limit_exceeded
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, recovery)
+  '25P03', // idle_in_transaction_session_timeout
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+]);
+const UNAVAILABLE_MESSAGES = [
+  'timeout exceeded when trying to connect',
+  'Connection terminated',
+  'connect ECONNREFUSED',
+  'Client has encountered a connection error',
+  'Query read timeout',
+];
+
+/** True when an error means the database is down, saturated or timed out (answer 503, retryable). */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && (UNAVAILABLE_STATES.has(e.code) || e.code.startsWith('08'))) return true;
+  if (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'ETIMEDOUT') return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (e.message as string).includes(m))) return true;
+  return e.cause !== undefined && e.cause !== err && isDatabaseUnavailable(e.cause);
+}
+
 /**
  * A connection pool for one of the three identities (see docs/decisions/0011-rls-and-roles.md):
  * `app` (the API, RLS enforced), `system` (worker and webhooks, BYPASSRLS), `admin` (migrations, CLI).
@@ -20,11 +51,22 @@ export type PoolRole = 'app' | 'system' | 'admin';
 export function createPool(config: Config, role: PoolRole = 'app', opts: { max?: number } = {}): Pool {
   const connectionString =
     role === 'app' ? config.database.appUrl : role === 'system' ? config.database.systemUrl : config.database.url;
+  const db = config.database;
   const pool = new pg.Pool({
     connectionString,
-    max: opts.max ?? config.database.poolMax,
+    max: opts.max ?? db.poolMax,
     application_name: `atelier-${role}`,
     idleTimeoutMillis: 30_000,
+    // A request never waits forever: for a pooled connection, a row lock or a statement. Past
+    // these the API answers 503 SERVICE_UNAVAILABLE (retryable), see api/errors.ts.
+    connectionTimeoutMillis: db.acquireTimeoutMs,
+    ...(role === 'app'
+      ? {
+          statement_timeout: db.statementTimeoutMs,
+          lock_timeout: db.lockTimeoutMs,
+          idle_in_transaction_session_timeout: db.statementTimeoutMs * 2,
+        }
+      : {}),
   });
   // An idle client losing its server (restart, failover) must not crash the process.
   pool.on('error', () => {});
