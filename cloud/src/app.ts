@@ -132,8 +132,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Exactly the load balancer's hop(s): the client writes everything further left in X-Forwarded-For.
     // Hop i = 0 is the socket's peer (the load balancer, the only thing the API's security group
     // admits); trusting i < hops makes the client IP the address that hop appended.
-    trustProxy: config.limits.trustProxyHops > 0 ? (_addr: string, i: number) => i < config.limits.trustProxyHops : false,
+    trustProxy:
+      config.limits.trustProxyHops > 0 ? (_addr: string, i: number) => i < config.limits.trustProxyHops : false,
     forceCloseConnections: 'idle',
+    // Router errors (bad percent-encoding, …) skip every hook: answer them with the standard
+    // error body and the same security headers as any other reply.
+    frameworkErrors: (err, req, reply) => {
+      for (const [name, value] of app.securityHeaders ?? []) reply.header(name, value);
+      reply.header('x-request-id', req.id);
+      const e = toAppError(err, req);
+      metrics.errors.inc({ code: e.code });
+      return sendError(reply, e);
+    },
     return503OnClosing: true,
   });
   app.setValidatorCompiler(validatorCompiler);

@@ -137,9 +137,9 @@ describe('limits run before authentication, and failed authentications are count
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     expect(verifies).toBe(before);
     // Another address is unaffected.
-    expect((await lt.app.inject({ url: '/v1/me', headers: auth(alice), remoteAddress: '198.51.100.8' })).statusCode).toBe(
-      200,
-    );
+    expect(
+      (await lt.app.inject({ url: '/v1/me', headers: auth(alice), remoteAddress: '198.51.100.8' })).statusCode,
+    ).toBe(200);
     const metrics = await lt.app.inject({ url: '/metrics' });
     expect(metrics.body).toMatch(/^atelier_auth_failures_total 3$/m);
     expect(metrics.body).toMatch(/^atelier_limit_rejections_total\{limit="auth_failures"\} 1$/m);
@@ -159,8 +159,13 @@ describe('limits run before authentication, and failed authentications are count
       const codes: number[] = [];
       for (let i = 0; i < 5; i++)
         codes.push(
-          (await it2.app.inject({ url: '/v1/me', headers: { authorization: 'Bearer x.y.z' }, remoteAddress: '192.0.2.1' }))
-            .statusCode,
+          (
+            await it2.app.inject({
+              url: '/v1/me',
+              headers: { authorization: 'Bearer x.y.z' },
+              remoteAddress: '192.0.2.1',
+            })
+          ).statusCode,
         );
       expect(codes).toEqual([401, 401, 429, 429, 429]);
       expect(n).toBe(2);

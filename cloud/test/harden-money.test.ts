@@ -80,7 +80,8 @@ async function periods(userId: string) {
   return r.rows;
 }
 async function expectLedgerMatches(userId: string) {
-  for (const p of await periods(userId)) expect({ period: p.period_start, sum: p.ledger }).toEqual({ period: p.period_start, sum: p.used });
+  for (const p of await periods(userId))
+    expect({ period: p.period_start, sum: p.ledger }).toEqual({ period: p.period_start, sum: p.used });
 }
 const me = async (u: TestUser) => (await t.app.inject({ url: '/v1/me', headers: auth(u) })).json();
 
@@ -89,7 +90,9 @@ describe('idempotent retries under the user lock', () => {
     const u = await newUser();
     await setUsed(u.sub, 96);
     const rs = await Promise.all(
-      Array.from({ length: 8 }, () => submit(u, { prompt: 'exactly fits', count: 4 }, { 'idempotency-key': 'fill-it-up' })),
+      Array.from({ length: 8 }, () =>
+        submit(u, { prompt: 'exactly fits', count: 4 }, { 'idempotency-key': 'fill-it-up' }),
+      ),
     );
     expect(rs.map((r) => r.statusCode)).toEqual(Array(8).fill(202));
     expect(new Set(rs.map((r) => r.json().id)).size).toBe(1);

@@ -7,9 +7,14 @@ import { ERROR_CODE_LIST } from './errors.ts';
 import { GenerateRequest, ModelId, ResolvedGenerateRequest } from './generate.ts';
 import { ImageMetadata } from './metadata.ts';
 import { PlanId, PlanSchema } from './plans.ts';
+import { storable, storableString } from './text.ts';
 
 const prefixed = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}_[0-9A-Z]{22}$`), `must be a ${prefix}_ id`);
+/** Route parameters `:id`: checked by prefix and shape before anything reaches SQL. */
+export const GenerationIdParams = z.object({ id: prefixed('gen') });
+export const ImageIdParams = z.object({ id: prefixed('img') });
+export const BoardIdParams = z.object({ id: prefixed('brd') });
 export const GenerationIdSchema = prefixed('gen');
 export const ImageIdSchema = prefixed('img');
 export const BoardIdSchema = prefixed('brd');
@@ -65,7 +70,7 @@ export type Generation = z.infer<typeof Generation>;
 export const CreateGenerationBody = GenerateRequest;
 
 export const PageQuery = z.object({
-  cursor: z.string().max(200).optional(),
+  cursor: storableString('cursor', 200).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
@@ -79,7 +84,9 @@ export const Board = z.object({
   updatedAt: isoDate,
 });
 export type Board = z.infer<typeof Board>;
-export const CreateBoardBody = z.object({ name: z.string().trim().min(1, 'name must not be empty').max(100) }).strict();
+export const CreateBoardBody = z
+  .object({ name: storable(z.string().trim().min(1, 'name must not be empty').max(100), 'name') })
+  .strict();
 export const UpdateBoardBody = CreateBoardBody;
 export const DeleteBoardQuery = z.object({ images: z.enum(['keep', 'delete']).default('keep') });
 export const BoardList = z.object({ items: z.array(Board) });
@@ -106,7 +113,7 @@ export type Image = z.infer<typeof Image>;
 export const ImageListQuery = PageQuery.extend({
   board: z.union([BoardIdSchema, z.literal('none')]).optional(),
   starred: z.enum(['true', 'false']).optional(),
-  q: z.string().max(200).optional(),
+  q: storableString('q', 200).optional(),
 });
 export const ImageList = z.object({ items: z.array(Image), nextCursor: z.string().nullable() });
 export const UpdateImageBody = z

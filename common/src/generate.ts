@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { webCrypto } from './ids.ts';
+import { storable } from './text.ts';
 
 export const SCHEDULERS = ['euler', 'euler_a', 'ddim', 'lcm'] as const;
 export const Scheduler = z.enum(SCHEDULERS);
@@ -28,8 +29,14 @@ export const ModelId = z
 
 export const GenerateRequest = z
   .object({
-    prompt: z.string().trim().min(1, 'prompt must not be empty').max(2000, 'prompt must be at most 2000 characters'),
-    negativePrompt: z.string().max(2000, 'negativePrompt must be at most 2000 characters').default(''),
+    prompt: storable(
+      z.string().trim().min(1, 'prompt must not be empty').max(2000, 'prompt must be at most 2000 characters'),
+      'prompt',
+    ),
+    negativePrompt: storable(
+      z.string().max(2000, 'negativePrompt must be at most 2000 characters'),
+      'negativePrompt',
+    ).default(''),
     width: dimension('width').default(512),
     height: dimension('height').default(512),
     steps: z

@@ -1,6 +1,7 @@
 export * from './errors.ts';
 export * from './ids.ts';
 export * from './validation.ts';
+export * from './text.ts';
 export * from './generate.ts';
 export * from './metadata.ts';
 export * from './plans.ts';

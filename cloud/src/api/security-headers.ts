@@ -5,6 +5,13 @@
  * cloud/test/ops.test.ts compares them with @fastify/helmet's).
  */
 import type { FastifyInstance } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The helmet headers as [name, value] pairs, for replies sent before the hooks run. */
+    securityHeaders: Array<[string, string]>;
+  }
+}
 import helmet, { type HelmetOptions } from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -38,6 +45,8 @@ export function helmetHeaders(opts: Readonly<HelmetOptions> = HELMET_OPTIONS): R
 /** Sets the headers on every reply, first thing in onRequest (so errors and 404s carry them too). */
 export function securityHeaders(app: FastifyInstance, opts: Readonly<HelmetOptions> = HELMET_OPTIONS): void {
   const headers = Object.entries(helmetHeaders(opts));
+  // Router errors (bad percent-encoding) are answered before any hook runs: frameworkErrors uses this.
+  app.decorate('securityHeaders', headers);
   app.addHook('onRequest', (_req, reply, next) => {
     for (const [name, value] of headers) reply.raw.setHeader(name, value);
     next();

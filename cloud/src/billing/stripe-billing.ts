@@ -111,8 +111,21 @@ export class StripeBilling implements Billing {
     } catch (e) {
       return invalid(e instanceof Error ? e.message : 'signature verification failed');
     }
-    if (typeof event.id !== 'string' || typeof event.type !== 'string' || !event.data?.object)
-      return invalid('not an event');
+    // Signed, but not an event object (`null`, an array, a number…): the sender's mistake, a 400.
+    const shape = event as unknown;
+    if (
+      !shape ||
+      typeof shape !== 'object' ||
+      Array.isArray(shape) ||
+      typeof event.id !== 'string' ||
+      typeof event.type !== 'string' ||
+      typeof event.created !== 'number' ||
+      !event.data ||
+      typeof event.data !== 'object' ||
+      !event.data.object ||
+      typeof event.data.object !== 'object'
+    )
+      return err(new AppError('BAD_REQUEST', 'The webhook body is signed but is not a Stripe event object'));
     return ok(toBillingEvent(event));
   }
 }

@@ -8,7 +8,7 @@ import type { CloudEvent } from '@atelier/common';
 import type { Queryable } from '../db/pool.ts';
 
 export const EVENTS_CHANNEL = 'atelier_events';
-/** NOTIFY payloads are limited to 8000 bytes. */
+/** Unit: bytes (UTF-8). NOTIFY payloads are limited to 8000 bytes. */
 const MAX_PAYLOAD = 7900;
 
 export interface EventEnvelope {
@@ -18,7 +18,8 @@ export interface EventEnvelope {
 
 export async function publishEvent(q: Queryable, userId: string, event: CloudEvent): Promise<void> {
   let payload = JSON.stringify({ u: userId, e: event } satisfies EventEnvelope);
-  if (payload.length > MAX_PAYLOAD && event.type === 'generation.queued') {
+  // The limit is in bytes: 2,000 + 2,000 CJK characters are ~12,000 bytes in 4,000 characters.
+  if (Buffer.byteLength(payload) > MAX_PAYLOAD && event.type === 'generation.queued') {
     // Too large to carry the whole generation (long prompts): clients re-read it by id.
     payload = JSON.stringify({
       u: userId,

@@ -49,6 +49,11 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     RATE_LIMIT_IP_PER_MINUTE: '100000',
     RATE_LIMIT_USER_PER_MINUTE: '100000',
     RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '100000',
+    USER_IN_FLIGHT_MAX: '100000',
+    // Tests queue hundreds of requests on a 5-connection pool on a shared machine; the timeout
+    // tests (harden-db) set their own short values.
+    DATABASE_ACQUIRE_TIMEOUT_MS: '30000',
+    DATABASE_LOCK_TIMEOUT_MS: '30000',
     ...env,
   });
 }

@@ -7,6 +7,7 @@ import {
   DeleteBoardQuery,
   ErrorBody,
   UpdateBoardBody,
+  BoardIdParams,
 } from '@atelier/common';
 import type { ImageId } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -16,7 +17,7 @@ import { toBoard } from '../../db/gallery/gallery-dto.ts';
 import { createBoard, deleteBoard, listBoards, renameBoard } from '../../db/gallery/boards-repository.ts';
 import { publishEvent } from '../../events/publish.ts';
 
-const IdParams = z.object({ id: z.string().max(100) });
+const IdParams = BoardIdParams;
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody };
 const notFound = () => new AppError('NOT_FOUND', 'No such board');
 

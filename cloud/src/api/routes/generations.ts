@@ -6,13 +6,14 @@ import {
   GenerationIdSchema,
   GenerationList,
   PageQuery,
+  GenerationIdParams,
 } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { withUserTx } from '../../db/tx.ts';
 import { getGeneration, listGenerations, toGeneration } from '../../generations/repository.ts';
 
-const IdParams = z.object({ id: z.string().max(100) });
+const IdParams = GenerationIdParams;
 const IdempotencyHeaders = z.object({
   'idempotency-key': z
     .string()

@@ -3,7 +3,16 @@
  * Records are created only by the worker (and the sync upload flow); these routes never accept a
  * key, a prefix or a user id from the client.
  */
-import { AppError, ErrorBody, Image, ImageIdSchema, ImageList, ImageListQuery, UpdateImageBody } from '@atelier/common';
+import {
+  AppError,
+  ErrorBody,
+  Image,
+  ImageIdSchema,
+  ImageList,
+  ImageListQuery,
+  UpdateImageBody,
+  ImageIdParams,
+} from '@atelier/common';
 import type { ImageId } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -19,7 +28,7 @@ export interface GalleryRouteOptions {
   presignSeconds?: number;
 }
 
-const IdParams = z.object({ id: z.string().max(100) });
+const IdParams = ImageIdParams;
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody };
 
 export const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
