@@ -11,7 +11,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import { AppError, httpStatusFor, type PlanId } from '@atelier/common';
+import { AppError, ErrorBody, httpStatusFor, type PlanId } from '@atelier/common';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type preHandlerAsyncHookHandler } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
@@ -156,9 +156,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const routes: RegisteredRoute[] = [];
   app.addHook('onRoute', (r) => {
     const methods = Array.isArray(r.method) ? r.method : [r.method];
-    for (const method of methods)
-      if (method !== 'HEAD')
-        routes.push({ method, url: r.url, public: !requiresAuth(r.url, r.config as { auth?: boolean } | undefined) });
+    const guarded = requiresAuth(r.url, r.config as { auth?: boolean } | undefined);
+    for (const method of methods) if (method !== 'HEAD') routes.push({ method, url: r.url, public: !guarded });
+    // The document lists every status the server can answer on a route: the errors any route can
+    // get (limits, validation, a busy database) are added here once, not per route.
+    const schema = r.schema as { hide?: boolean; response?: Record<string, unknown> } | undefined;
+    if (schema && !schema.hide && schema.response && !(r as { websocket?: boolean }).websocket) {
+      const withBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE');
+      for (const status of [400, 429, 503, ...(guarded ? [401] : []), ...(withBody ? [413] : [])])
+        schema.response[status] ??= ErrorBody;
+    }
   });
   const verifier =
     deps.verifier ??

@@ -190,6 +190,12 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
         tags: ['billing'],
         security: [],
         querystring: z.object({ status: z.enum(RETURN_STATUSES), session_id: z.string().max(255).optional() }),
+        // 200 is an HTML page (sent as a string with its own content type, never serialized).
+        response: {
+          200: z.string().describe('An HTML page that sends the browser on to the app'),
+          400: ErrorBody,
+          503: ErrorBody,
+        },
       },
     },
     async (req, reply) => {
