@@ -29,9 +29,68 @@ export interface ImageGeneratorDeps {
   catalogue: ModelCatalogue;
   /** Aborted when the worker is shutting down: running jobs stop and go back to the queue. */
   shutdown?: AbortSignal;
+  /** How uploads are retried while storage is unavailable. */
+  uploadRetry?: Partial<UploadRetry>;
+  /** Unit: generations whose rendered images are kept (in memory) until they are delivered. */
+  keepRendered?: number;
+}
+
+export interface UploadRetry {
+  /** Tries per upload, the first included. */
+  attempts: number;
+  /** Unit: ms before the second try; doubles each time (with jitter), capped at maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Waits; rejects when the signal aborts. Tests pass one that does not really sleep. */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+const abortableSleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+/** Retries `fn` while it throws STORAGE_UNAVAILABLE, backing off exponentially between tries. */
+export async function withStorageRetry<T>(fn: () => Promise<T>, r: UploadRetry, signal: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!AppError.is(e, 'STORAGE_UNAVAILABLE') || attempt >= r.attempts) throw e;
+      const delay = Math.min(r.maxDelayMs, r.baseDelayMs * 2 ** (attempt - 1));
+      await r.sleep(Math.round(delay * (0.5 + Math.random() / 2)), signal);
+    }
+  }
 }
 
 export function createImageGenerator(deps: ImageGeneratorDeps) {
+  const retry: UploadRetry = {
+    attempts: 5,
+    baseDelayMs: 500,
+    maxDelayMs: 8_000,
+    sleep: abortableSleep,
+    ...deps.uploadRetry,
+  };
+  // Rendered but not yet delivered (storage was down): a retry of the job uploads these instead
+  // of rendering the batch again. Bounded; the oldest entry goes first.
+  // Each image keeps the id it was given, so every try writes the same keys (no orphans).
+  const rendered = new Map<string, Array<{ img: EngineImage; id: ImageId }>>();
+  const keep = deps.keepRendered ?? 4;
+  const remember = (id: string, images: Array<{ img: EngineImage; id: ImageId }>) => {
+    rendered.delete(id);
+    rendered.set(id, images);
+    while (rendered.size > keep) rendered.delete(rendered.keys().next().value!);
+  };
+
   return async function generateImages(gen: GenerationRow, ctx: GenerateContext): Promise<{ imageIds: string[] }> {
     const params: ResolvedGenerateRequest = gen.params;
     const userId = gen.user_id;
@@ -44,39 +103,50 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
     const recorded = await recordedSlots(deps.pool, userId, gen.id);
     if (recorded.size >= params.count) return { imageIds: slotsInOrder(recorded, params.count) };
 
-    const warm = await deps.engines.get(model.id, model.dir);
-
-    // Progress is written and published strictly in order, one event per step (batched when the
-    // database falls behind); a write that finds the generation canceled stops the engine.
-    const stop = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, stop.signal, ...(deps.shutdown ? [deps.shutdown] : [])]);
-    const total = params.steps * params.count;
-    const progress = createProgressWriter(deps.pool, gen.id, total, (e) => stop.abort(e));
-    const result = await deps.engines
-      .exclusive(() => {
-        if (signal.aborted) throw new AppError('CANCELED', 'stopped before the engine was free');
-        return warm.generate(params, {
-          signal,
-          onProgress: (p) => progress.push(Math.min(total, p.imageIndex * params.steps + p.step)),
-        });
-      })
-      .catch(async (e: unknown) => {
-        // The user canceled (a progress write found the generation no longer running): that stays CANCELED.
-        await progress.flush();
-        // Stopped for any other reason — the worker is shutting down or lost the job's lease — the
-        // job is not finished: a retryable error sends it back to the queue instead of leaving it
-        // "running" with nobody working on it.
-        if (AppError.is(e, 'CANCELED') || signal.aborted)
-          throw new AppError('SERVICE_UNAVAILABLE', 'the worker stopped before the generation finished', {
-            retryable: true,
-            cause: e,
+    async function render(): Promise<EngineImage[]> {
+      const warm = await deps.engines.get(model!.id, model!.dir);
+      // Progress is written and published strictly in order, one event per step (batched when the
+      // database falls behind); a write that finds the generation canceled stops the engine.
+      const stop = new AbortController();
+      const signal = AbortSignal.any([ctx.signal, stop.signal, ...(deps.shutdown ? [deps.shutdown] : [])]);
+      const total = params.steps * params.count;
+      const progress = createProgressWriter(deps.pool, gen.id, total, (e) => stop.abort(e));
+      const result = await deps.engines
+        .exclusive(() => {
+          if (signal.aborted) throw new AppError('CANCELED', 'stopped before the engine was free');
+          return warm.generate(params, {
+            signal,
+            onProgress: (p) => progress.push(Math.min(total, p.imageIndex * params.steps + p.step)),
           });
-        throw e;
-      });
-    await progress.flush();
+        })
+        .catch(async (e: unknown) => {
+          // The user canceled (a progress write found the generation no longer running): that stays CANCELED.
+          await progress.flush();
+          // Stopped for any other reason — the worker is shutting down or lost the job's lease — the
+          // job is not finished: a retryable error sends it back to the queue instead of leaving it
+          // "running" with nobody working on it.
+          if (AppError.is(e, 'CANCELED') || signal.aborted)
+            throw new AppError('SERVICE_UNAVAILABLE', 'the worker stopped before the generation finished', {
+              retryable: true,
+              cause: e,
+            });
+          throw e;
+        });
+      await progress.flush();
+      return result.images;
+    }
 
-    const fresh = result.images.filter((img) => !recorded.has(img.index));
-    const uploaded = await Promise.all(fresh.map((img) => upload(deps.store, userId, gen.id, img)));
+    const kept = rendered.get(gen.id);
+    const images = kept ?? (await render()).map((img) => ({ img, id: newId('img') }));
+    if (!kept) remember(gen.id, images);
+
+    const fresh = images.filter(({ img }) => !recorded.has(img.index));
+    const uploaded = await Promise.all(
+      fresh.map(({ img, id }) =>
+        withStorageRetry(() => upload(deps.store, userId, gen.id, img, id), retry, ctx.signal),
+      ),
+    );
+
     // Delivered only while the generation still runs, under its row lock: a cancel that commits
     // first refunds every undelivered image, so nothing it refunded can be delivered after it.
     const delivered = await withSystemTx(deps.pool, async (tx) => {
@@ -91,8 +161,10 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
       await deps.store
         .delete(uploaded.flatMap((u) => [imageObjectKey(userId, u.id), thumbObjectKey(userId, u.id, u.thumbMime)]))
         .catch(() => undefined);
+      rendered.delete(gen.id);
       throw new AppError('CANCELED', 'The generation was canceled before its images were delivered');
     }
+    rendered.delete(gen.id);
     return { imageIds: slotsInOrder(recorded, params.count) };
   };
 }
@@ -108,10 +180,15 @@ function slotsInOrder(recorded: Map<number, ImageId>, count: number): ImageId[] 
 }
 
 /** Puts the PNG and its thumbnail under the user's prefix; the row follows only once both are stored. */
-async function upload(store: ObjectStore, userId: string, generationId: string, img: EngineImage): Promise<NewImage> {
+async function upload(
+  store: ObjectStore,
+  userId: string,
+  generationId: string,
+  img: EngineImage,
+  id: ImageId,
+): Promise<NewImage> {
   const thumbMime = img.thumbnail.mime;
   if (!isThumbMime(thumbMime)) throw new AppError('ENGINE_FAILED', `unexpected thumbnail type ${thumbMime}`);
-  const id = newId('img');
   await Promise.all([
     store.put(imageObjectKey(userId, id), img.png, { contentType: 'image/png', sha256: img.sha256 }),
     store.put(thumbObjectKey(userId, id, thumbMime), img.thumbnail.bytes, { contentType: thumbMime }),
