@@ -104,6 +104,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     user: AuthUser | null;
+    /** True when the request did not come through the load balancer (operator surfaces). */
+    internal: boolean;
     /** Frees this request's per-user in-flight slot (set once authenticated). */
     releaseInFlight: (() => void) | null;
   }
@@ -205,6 +207,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sendError(reply, new AppError('NOT_FOUND', `No route ${req.method} ${req.url}`)),
   );
   instrument(app, metrics);
+
+  // Operator surfaces (/metrics, /docs, /openapi.json) are not for the internet. Behind the load
+  // balancer (TRUST_PROXY_HOPS > 0) every request it forwards carries X-Forwarded-For, which the
+  // balancer always appends and a client cannot strip; scrapers and health checks inside the VPC
+  // reach the task directly and carry none. A forwarded request gets the same 404 as an unknown path.
+  const isOpsRoute = (url: string | undefined) =>
+    url === '/metrics' || url === '/openapi.json' || url === '/docs' || (url?.startsWith('/docs/') ?? false);
+  app.decorateRequest('internal', false);
+  app.addHook('onRequest', async (req) => {
+    req.internal = config.limits.trustProxyHops === 0 || req.headers['x-forwarded-for'] === undefined;
+    if (!req.internal && isOpsRoute(req.routeOptions.url))
+      throw new AppError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`);
+  });
 
   securityHeaders(app);
   if (config.api.corsOrigins.length) await app.register(cors, { origin: config.api.corsOrigins, credentials: false });

@@ -208,3 +208,33 @@ describe('client IP: exactly the load balancer hop is trusted', () => {
     }
   });
 });
+
+describe('operator surfaces are private behind the load balancer', () => {
+  let o: TestApp;
+  beforeAll(async () => {
+    o = await buildTestApp({ db: await createTestDatabase({ TRUST_PROXY_HOPS: '1' }) });
+  });
+  afterAll(() => o.close());
+  const viaLb = { 'x-forwarded-for': '203.0.113.20' };
+
+  for (const url of ['/metrics', '/docs', '/docs/', '/docs/json', '/openapi.json'])
+    it(`${url}: 404 through the load balancer, served inside the VPC`, async () => {
+      const outside = await o.app.inject({ url, headers: viaLb });
+      expect(outside.statusCode).toBe(404);
+      expect(outside.json().error.code).toBe('NOT_FOUND');
+      expect(outside.body).not.toMatch(/atelier_|swagger|openapi/i);
+      const inside = await o.app.inject({ url });
+      expect(inside.statusCode).toBeLessThan(400);
+    });
+
+  it('/readyz names pending migrations only inside the VPC', async () => {
+    await o.adminPool.query(
+      `DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)`,
+    );
+    const outside = await o.app.inject({ url: '/readyz', headers: viaLb });
+    expect(outside.statusCode).toBe(503);
+    expect(outside.json().error).toEqual({ code: 'SERVICE_UNAVAILABLE', message: 'Migrations pending' });
+    const inside = await o.app.inject({ url: '/readyz' });
+    expect(inside.json().error.details.pending).toHaveLength(1);
+  });
+});

@@ -3,7 +3,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { pendingMigrations } from '../../db/migrate.ts';
 
-/** Liveness, readiness and metrics. Public, no user data. */
+/**
+ * Liveness, readiness and metrics. No user data. /metrics answers only requests that did not come
+ * through the load balancer (app.ts); /readyz names pending migrations only to those.
+ */
 const opsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/healthz',
@@ -19,7 +22,7 @@ const opsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { auth: false, rateLimit: false },
       schema: { hide: true, response: { 200: z.object({ status: z.literal('ready') }), 503: ErrorBody } },
     },
-    async (_req, reply) => {
+    async (req, reply) => {
       let pending: number[];
       try {
         pending = await pendingMigrations(app.atelier.pool);
@@ -27,10 +30,17 @@ const opsRoutes: FastifyPluginAsyncZod = async (app) => {
         app.log.warn({ err }, 'readiness: database unreachable');
         return reply.code(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Database unreachable' } });
       }
-      if (pending.length)
+      if (pending.length) {
+        // Which migrations is for operators (logs, or asking the task directly), not the internet.
+        app.log.warn({ pending }, 'readiness: migrations pending');
         return reply.code(503).send({
-          error: { code: 'SERVICE_UNAVAILABLE', message: 'Migrations pending', details: { pending } },
+          error: {
+            code: 'SERVICE_UNAVAILABLE',
+            message: 'Migrations pending',
+            ...(req.internal ? { details: { pending } } : {}),
+          },
         });
+      }
       return { status: 'ready' as const };
     },
   );
