@@ -130,6 +130,11 @@ export const ModelList = z.object({ items: z.array(ModelInfo) });
 /** Server → client messages on `/v1/events`. */
 export const CloudEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), userId: z.string() }),
+  /**
+   * The server may have missed events for this socket (its database listener reconnected):
+   * re-read the state (usage, jobs, gallery) as after `ready`.
+   */
+  z.object({ type: z.literal('resync') }),
   z.object({ type: z.literal('generation.queued'), generation: Generation }),
   z.object({ type: z.literal('generation.started'), generationId: GenerationIdSchema }),
   z.object({

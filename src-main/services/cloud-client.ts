@@ -278,6 +278,7 @@ export function createCloudClient(opts: CloudClientOptions) {
     if (closed || !tokens || socket) return;
     const ws = new WebSocket(eventsUrl());
     socket = ws;
+    let readyUserId: string | null = null;
     ws.on('open', () => {
       accessToken().then(
         (token) => ws.send(JSON.stringify({ type: 'auth', token })),
@@ -295,8 +296,12 @@ export function createCloudClient(opts: CloudClientOptions) {
       if (!parsed.success) return;
       if (parsed.data.type === 'ready') {
         socketAttempt = 0;
+        readyUserId = parsed.data.userId;
         setOnline(true);
       }
+      // The server may have missed events for us: re-read everything, exactly as after `ready`.
+      if (parsed.data.type === 'resync' && readyUserId)
+        return events.emit('event', { type: 'ready', userId: readyUserId });
       events.emit('event', parsed.data);
     });
     ws.on('error', () => {

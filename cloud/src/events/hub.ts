@@ -6,8 +6,9 @@ export type Listener = (event: CloudEvent) => void;
 
 /**
  * One LISTEN connection per API process; events go to the sockets of the user they name.
- * Reconnects with backoff if the connection drops (events published meanwhile are lost; clients
- * re-read state on `ready`, which is sent after every (re)connection of their socket).
+ * Reconnects if the connection drops. Events committed while it was down are not delivered
+ * (NOTIFY is not stored), so after every reconnect each open socket gets `resync`, and clients
+ * re-read their state as they do after `ready`.
  */
 export class EventHub {
   readonly #url: string;
@@ -16,6 +17,8 @@ export class EventHub {
   #client: pg.Client | null = null;
   #stopped = false;
   #retry: NodeJS.Timeout | null = null;
+  #connectedBefore = false;
+  #reconnects = 0;
 
   constructor(connectionString: string, log: (msg: string, err?: unknown) => void = () => {}) {
     this.#url = connectionString;
@@ -41,6 +44,21 @@ export class EventHub {
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);
     this.#client = client;
+    if (this.#connectedBefore) {
+      this.#reconnects++;
+      this.#broadcast({ type: 'resync' });
+    }
+    this.#connectedBefore = true;
+  }
+
+  /** Sends one event to every open socket of every user (after a listener reconnect). */
+  #broadcast(event: CloudEvent): void {
+    for (const set of this.#listeners.values()) for (const l of set) l(event);
+  }
+
+  /** How many times the LISTEN connection was re-established (metrics, tests). */
+  get reconnects(): number {
+    return this.#reconnects;
   }
 
   #scheduleReconnect(): void {

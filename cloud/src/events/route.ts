@@ -2,7 +2,8 @@
  * WebSocket `/v1/events`. The token arrives in the first message `{ type: 'auth', token }` or in
  * the subprotocol header (`Sec-WebSocket-Protocol: atelier.v1, bearer.<token>`) — never in the
  * URL, where proxies and logs would keep it. Until authenticated the socket gets nothing; a bad
- * token closes it with 4401 and the error code as the reason.
+ * token closes it with 4401 and the error code as the reason; a limit (sockets per IP or per user,
+ * failed authentications per IP: api/limits.ts) closes it with 4429 RATE_LIMITED.
  */
 import { AppError, CloudEventClientMessage, type CloudEvent } from '@atelier/common';
 import type { FastifyPluginAsync } from 'fastify';
@@ -12,7 +13,7 @@ export const EVENTS_PROTOCOL = 'atelier.v1';
 const AUTH_TIMEOUT_MS = 10_000;
 
 const eventRoutes: FastifyPluginAsync = async (app) => {
-  const { verifier, provisioner, events, metrics } = app.atelier;
+  const { verifier, provisioner, events, metrics, limits } = app.atelier;
 
   app.get(
     '/v1/events',
@@ -22,8 +23,18 @@ const eventRoutes: FastifyPluginAsync = async (app) => {
       schema: { tags: ['events'], summary: 'Per-user event stream (WebSocket)', hide: false },
     },
     (socket: WebSocket, req) => {
+      // Sockets per IP are capped before anything else is done for this one.
+      const releaseIp = limits.openSocket(req.ip);
+      if (!releaseIp) {
+        socket.close(4429, 'RATE_LIMITED');
+        return;
+      }
+      let releaseUser: (() => void) | null = null;
       let unsubscribe: (() => void) | null = null;
       let authed = false;
+      // One authentication per socket: a second `auth` frame (or a frame next to the bearer
+      // subprotocol) is ignored, never a second verify, subscription or `ready`.
+      let authStarted = false;
       metrics.sockets.inc();
       const send = (event: CloudEvent) => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
@@ -34,8 +45,23 @@ const eventRoutes: FastifyPluginAsync = async (app) => {
       const timer = setTimeout(() => fail('AUTH_REQUIRED'), AUTH_TIMEOUT_MS);
 
       const authenticate = async (token: string) => {
+        if (authStarted) return;
+        authStarted = true;
         try {
-          const v = await verifier.verify(token);
+          limits.beforeAuthentication(req.ip);
+          let v: { sub: string };
+          try {
+            v = await verifier.verify(token);
+          } catch (e) {
+            limits.authenticationFailed(req.ip);
+            throw e;
+          }
+          if (socket.readyState !== socket.OPEN) return;
+          releaseUser = limits.authenticateSocket(v.sub);
+          if (!releaseUser) {
+            socket.close(4429, 'RATE_LIMITED');
+            return;
+          }
           await provisioner.ensure(v.sub, token);
           if (socket.readyState !== socket.OPEN) return;
           authed = true;
@@ -43,7 +69,10 @@ const eventRoutes: FastifyPluginAsync = async (app) => {
           unsubscribe = events.subscribe(v.sub, send);
           send({ type: 'ready', userId: v.sub });
         } catch (e) {
-          fail(AppError.is(e) ? e.code : 'AUTH_INVALID_TOKEN');
+          const code = AppError.is(e) ? e.code : 'AUTH_INVALID_TOKEN';
+          if (code === 'RATE_LIMITED') {
+            if (socket.readyState === socket.OPEN) socket.close(4429, code);
+          } else fail(code);
         }
       };
 
@@ -58,12 +87,14 @@ const eventRoutes: FastifyPluginAsync = async (app) => {
         if (!parsed.success) return authed ? undefined : fail('AUTH_REQUIRED');
         // Nothing but `auth` is accepted before authentication.
         if (!authed && parsed.data.type !== 'auth') return fail('AUTH_REQUIRED');
-        if (parsed.data.type === 'auth' && !authed) void authenticate(parsed.data.token);
+        if (parsed.data.type === 'auth') void authenticate(parsed.data.token);
         // ping: keeps intermediaries from idling the connection out; nothing to answer.
       });
       socket.on('close', () => {
         clearTimeout(timer);
         unsubscribe?.();
+        releaseUser?.();
+        releaseIp();
         metrics.sockets.dec();
       });
 
