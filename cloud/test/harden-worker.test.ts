@@ -38,7 +38,10 @@ class FlakyStore {
   readonly bucket = 'flaky';
   readonly objects = new Map<string, Uint8Array>();
   puts = 0;
-  constructor(public failures: number) {}
+  failures: number;
+  constructor(failures: number) {
+    this.failures = failures;
+  }
   async ensureBucket() {}
   async put(key: ObjectKey, body: Uint8Array) {
     this.puts++;

@@ -52,7 +52,7 @@ export interface LimitsConfig {
   trustProxyHops: number;
 }
 
-type LimitsEnv = { [K in keyof typeof LIMITS_ENV]: z.output<(typeof LIMITS_ENV)[K]> };
+type LimitsEnv = z.output<z.ZodObject<typeof LIMITS_ENV>>;
 
 export function toLimitsConfig(e: LimitsEnv, ctx: { production: boolean }): LimitsConfig {
   return {
