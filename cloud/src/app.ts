@@ -178,8 +178,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   const provisioner = createProvisioner(
     deps.pool,
-    deps.emailLookup ?? cognitoEmailLookup(config.cognito.endpoint),
+    deps.emailLookup ??
+      cognitoEmailLookup(config.cognito.endpoint, 2_000, {
+        absentMeansVerified: config.cognito.region === 'local' && !config.production,
+      }),
     (msg, err) => app.log.warn({ err }, msg),
+    { refreshMs: config.cognito.emailRefreshSeconds * 1000 },
   );
   const generations = createGenerationService({
     pool: deps.pool,

@@ -47,6 +47,8 @@ export const EnvSchema = z.object({
   COGNITO_ISSUER: z.string().url().optional(),
   /** Default: <issuer>/.well-known/jwks.json (<endpoint>/<pool>/… for region `local`). */
   COGNITO_JWKS_URL: z.string().url().optional(),
+  /** How often a user's email is re-read from Cognito (only verified emails are stored). */
+  EMAIL_REFRESH_SECONDS: int(3600, 0),
 
   // ── limits (rate, in-flight, sockets, body size, proxy hops): see api/limits.ts ──
   ...LIMITS_ENV,
@@ -98,6 +100,8 @@ export interface Config {
     clientId: string;
     issuer: string;
     jwksUrl: string;
+    /** Unit: seconds between re-reads of a user's (verified) email. */
+    emailRefreshSeconds: number;
   };
   queue: { heartbeatSeconds: number; superviseSeconds: number; retryLimit: number; expireSeconds: number };
   defaultModel: string;
@@ -183,6 +187,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
         (e.COGNITO_REGION === 'local'
           ? `${e.COGNITO_ENDPOINT.replace(/\/$/, '')}/${e.COGNITO_USER_POOL_ID}/.well-known/jwks.json`
           : `${issuer}/.well-known/jwks.json`),
+      emailRefreshSeconds: e.EMAIL_REFRESH_SECONDS,
     },
     limits: toLimitsConfig(e, { production }),
     queue: {

@@ -1,15 +1,33 @@
 /**
  * First sight of a Cognito `sub` creates its user row. The email comes from Cognito's GetUser,
- * called with the user's own access token; if Cognito is unreachable the request still succeeds
+ * called with the user's own access token, and is stored only once Cognito says it is verified:
+ * an address nobody proved they own never becomes the account's (or the Stripe customer's) email.
+ * It is re-read every `refreshMs`, so a verified change reaches the account; an unverified change
+ * leaves the last verified email in place. If Cognito is unreachable the request still succeeds
  * and the email is fetched again on a later request.
  */
 import type { Pool } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
 import { cognitoCall } from './cognito-client.ts';
 
-export type EmailLookup = (accessToken: string) => Promise<string | null>;
+export interface CognitoEmail {
+  email: string | null;
+  /** Cognito's `email_verified` attribute is "true". */
+  verified: boolean;
+}
 
-export function cognitoEmailLookup(endpoint: string, timeoutMs = 2_000): EmailLookup {
+export type EmailLookup = (accessToken: string) => Promise<CognitoEmail>;
+
+/**
+ * `absentMeansVerified`: cognito-local (the local stack) never sets `email_verified` when a sign-up
+ * is confirmed with its code, as Cognito does; there only an explicit "false" (an unverified
+ * change) counts as unverified. Production passes false: only "true" is verified.
+ */
+export function cognitoEmailLookup(
+  endpoint: string,
+  timeoutMs = 2_000,
+  opts: { absentMeansVerified?: boolean } = {},
+): EmailLookup {
   return async (accessToken) => {
     const r = await cognitoCall<{ UserAttributes?: { Name: string; Value: string }[] }>(
       endpoint,
@@ -17,12 +35,14 @@ export function cognitoEmailLookup(endpoint: string, timeoutMs = 2_000): EmailLo
       { AccessToken: accessToken },
       { signal: AbortSignal.timeout(timeoutMs) },
     );
-    return r.UserAttributes?.find((a) => a.Name === 'email')?.Value ?? null;
+    const attr = (name: string) => r.UserAttributes?.find((a) => a.Name === name)?.Value;
+    const v = attr('email_verified');
+    return { email: attr('email') ?? null, verified: v === 'true' || (v === undefined && !!opts.absentMeansVerified) };
   };
 }
 
 export interface Provisioner {
-  /** Ensures the user row exists (and has an email when Cognito can tell us). */
+  /** Ensures the user row exists (and has the verified email when Cognito can tell us). */
   ensure(userId: string, accessToken: string): Promise<void>;
 }
 
@@ -30,38 +50,51 @@ export function createProvisioner(
   pool: Pool,
   lookup: EmailLookup,
   log?: (msg: string, err: unknown) => void,
+  opts: { refreshMs?: number; now?: () => number } = {},
 ): Provisioner {
-  // Users known to be complete in this process: no database round trip for them.
-  const complete = new Set<string>();
+  const refreshMs = opts.refreshMs ?? 3_600_000;
+  // Without a verified email yet, look again sooner: the user may be verifying it right now.
+  const unverifiedMs = Math.min(refreshMs, 60_000);
+  const now = opts.now ?? Date.now;
+  // When each user's email is next due for a check with Cognito, in this process.
+  const due = new Map<string, number>();
   const inflight = new Map<string, Promise<void>>();
   async function run(userId: string, accessToken: string): Promise<void> {
     const row = await withUserTx(pool, userId, async (tx) => {
       await tx.query('INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [userId]);
-      const r = await tx.query<{ email: string | null }>('SELECT email FROM users WHERE id = $1', [userId]);
+      const r = await tx.query<{ email: string | null; email_checked_at: Date | null }>(
+        'SELECT email, email_checked_at FROM users WHERE id = $1',
+        [userId],
+      );
       return r.rows[0]!;
     });
-    if (row.email) {
-      complete.add(userId);
+    const last = row.email_checked_at?.getTime() ?? null;
+    if (row.email && last !== null && now() - last < refreshMs) {
+      due.set(userId, last + refreshMs);
       return;
     }
-    let email: string | null = null;
+    let found: CognitoEmail;
     try {
-      email = await lookup(accessToken);
+      found = await lookup(accessToken);
     } catch (e) {
       log?.('email lookup failed; will retry on a later request', e);
       return;
     }
+    const verified = found.verified && found.email ? found.email : null;
     await withUserTx(pool, userId, (tx) =>
-      tx.query('UPDATE users SET email = $2, email_checked_at = now(), updated_at = now() WHERE id = $1', [
-        userId,
-        email,
-      ]),
+      tx.query(
+        `UPDATE users SET email = COALESCE($2, email), email_checked_at = now(),
+                updated_at = CASE WHEN $2::text IS DISTINCT FROM email AND $2::text IS NOT NULL THEN now() ELSE updated_at END
+          WHERE id = $1`,
+        [userId, verified],
+      ),
     );
-    complete.add(userId);
+    due.set(userId, now() + ((verified ?? row.email) ? refreshMs : unverifiedMs));
   }
   return {
     async ensure(userId, accessToken) {
-      if (complete.has(userId)) return;
+      const next = due.get(userId);
+      if (next !== undefined && now() < next) return;
       let p = inflight.get(userId);
       if (!p) {
         p = run(userId, accessToken).finally(() => inflight.delete(userId));
