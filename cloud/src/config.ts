@@ -35,8 +35,11 @@ export const EnvSchema = z.object({
 
   ATELIER_API_HOST: z.string().default('127.0.0.1'),
   ATELIER_API_PORT: int(8787),
-  /** Public URL of the web app's upgrade page, sent in QUOTA_EXCEEDED details. */
-  ATELIER_UPGRADE_URL: z.string().url().default('http://127.0.0.1:8787/v1/billing/checkout'),
+  /**
+   * A page a person can open (GET, no sign-in) about upgrading, sent as `upgradeUrl` in
+   * QUOTA_EXCEEDED and PLAN_REQUIRED. Default: <PUBLIC_API_URL>/v1/billing/upgrade.
+   */
+  ATELIER_UPGRADE_URL: z.string().url().optional(),
   ATELIER_DEFAULT_MODEL: z.string().default('sd-turbo'),
 
   COGNITO_REGION: z.string().default('local'),
@@ -173,7 +176,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       corsOrigins: e.CORS_ORIGINS.split(',')
         .map((s) => s.trim())
         .filter(Boolean),
-      upgradeUrl: e.ATELIER_UPGRADE_URL,
+      upgradeUrl:
+        e.ATELIER_UPGRADE_URL ??
+        `${(e.PUBLIC_API_URL ?? `http://${e.ATELIER_API_HOST}:${e.ATELIER_API_PORT}`).replace(/\/+$/, '')}/v1/billing/upgrade`,
     },
     cognito: {
       region: e.COGNITO_REGION,

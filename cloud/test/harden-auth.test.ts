@@ -67,6 +67,7 @@ describe('the auth gate decides on the matched route', () => {
       .sort();
     expect(publicV1).toEqual([
       'GET /v1/billing/return',
+      'GET /v1/billing/upgrade',
       'GET /v1/events',
       'GET /v1/models',
       'GET /v1/plans',

@@ -217,3 +217,20 @@ describe('cancel charges only the images delivered', () => {
     await expectLedgerMatches(u.sub);
   });
 });
+
+describe('upgradeUrl', () => {
+  it('QUOTA_EXCEEDED points at a page a person can open without signing in, which explains the plans', async () => {
+    const u = await newUser();
+    await setUsed(u.sub, 100);
+    const res = await submit(u, { prompt: 'one too many' });
+    expect(res.statusCode).toBe(429);
+    const upgradeUrl = new URL(res.json().error.details.upgradeUrl as string);
+    expect(upgradeUrl.pathname).toBe('/v1/billing/upgrade');
+    const page = await t.app.inject({ method: 'GET', url: upgradeUrl.pathname });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toContain('<h1>Upgrade to Atelier Pro</h1>');
+    expect(page.body).toContain('1,000 cloud images per month');
+    expect(page.body).toContain('$12.00 per month');
+  });
+});

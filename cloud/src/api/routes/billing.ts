@@ -6,7 +6,7 @@
  * The webhook needs the exact bytes Stripe signed, so it lives in its own encapsulated context
  * whose only content-type parser keeps the raw buffer; every other route keeps JSON parsing.
  */
-import { AppError, CheckoutBody, ErrorBody, PlanId, UrlResponse } from '@atelier/common';
+import { AppError, CheckoutBody, ErrorBody, PLAN_IDS, PLANS, PlanId, UrlResponse } from '@atelier/common';
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -69,6 +69,29 @@ const MESSAGES: Record<(typeof RETURN_STATUSES)[number], string> = {
   cancel: 'Checkout was canceled. Nothing was charged.',
   portal: 'Your billing settings are saved.',
 };
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** Where `upgradeUrl` (QUOTA_EXCEEDED, PLAN_REQUIRED) points: a page a person can open in any browser. */
+function upgradePage(): string {
+  const row = (p: (typeof PLANS)[keyof typeof PLANS]) =>
+    `<tr><th scope="row">${escapeHtml(p.name)}</th><td>${p.monthlyImages.toLocaleString('en-US')} cloud images per month</td>` +
+    `<td>up to ${p.maxResolution} px, ${p.maxCount} per batch, ${p.concurrentJobs} at once</td>` +
+    `<td>${p.priceCents === 0 ? 'free' : `$${(p.priceCents / 100).toFixed(2)} per month`}</td></tr>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Upgrade to Atelier Pro</title>
+<style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:1rem 0}th,td{padding:.4rem .8rem;border-bottom:1px solid #ddd;text-align:left}</style>
+</head><body>
+<h1>Upgrade to Atelier Pro</h1>
+<p>Generations on your own computer never count. Cloud generations count against your plan:</p>
+<table>${PLAN_IDS.map((id) => row(PLANS[id])).join('')}</table>
+<p>To upgrade, open Atelier, go to <strong>Account</strong> and choose <strong>Upgrade</strong>. Payment is handled by
+Stripe in your browser, and Pro applies as soon as Stripe confirms it.</p>
+</body></html>`;
+}
 
 function returnPage(status: (typeof RETURN_STATUSES)[number]): string {
   const target = `atelier://billing/return?status=${status}`;
@@ -178,6 +201,29 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
         };
       });
     },
+  );
+
+  // The page `upgradeUrl` points at (quota and plan errors): public, and served whether or not
+  // billing is on, since it only explains the plans and where to upgrade.
+  app.get(
+    '/v1/billing/upgrade',
+    {
+      config: { auth: false },
+      schema: {
+        tags: ['billing'],
+        security: [],
+        response: { 200: z.string().describe('An HTML page explaining the plans and how to upgrade') },
+      },
+    },
+    async (_req, reply) =>
+      reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('cache-control', 'public, max-age=300')
+        .header(
+          'content-security-policy',
+          "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
+        .send(upgradePage()),
   );
 
   // Stripe sends the browser here after Checkout or the portal; it carries no authority (the
