@@ -125,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const logger = deps.logger === false ? undefined : (deps.logger ?? createLogger(config));
   const app: FastifyInstance = Fastify({
     ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
-    bodyLimit: config.api.bodyLimit,
+    bodyLimit: config.limits.bodyBytes,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
@@ -208,7 +208,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendError(reply, e);
   });
   app.setNotFoundHandler((req, reply) =>
-    sendError(reply, new AppError('NOT_FOUND', `No route ${req.method} ${req.url}`)),
+    sendError(reply, new AppError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)),
   );
   instrument(app, metrics);
 
@@ -275,7 +275,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(websocket, {
     options: {
-      maxPayload: 64 * 1024,
+      maxPayload: config.limits.socketMessageBytes,
       // Answer with our protocol when offered; the bearer.<token> entry is never echoed back.
       handleProtocols: (protocols) => (protocols.has(EVENTS_PROTOCOL) ? EVENTS_PROTOCOL : false),
     },

@@ -5,7 +5,8 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toLimitsConfig } from '../src/api/limits.ts';
+import { z } from 'zod';
+import { LIMITS_ENV, toLimitsConfig } from '../src/api/limits.ts';
 import type { TokenVerifier } from '../src/auth/verifier.ts';
 import { createTokenVerifier } from '../src/auth/verifier.ts';
 import {
@@ -178,16 +179,7 @@ describe('limits run before authentication, and failed authentications are count
 
 describe('client IP: exactly the load balancer hop is trusted', () => {
   it('production trusts one hop by default; development trusts none', () => {
-    const base = {
-      RATE_LIMIT_IP_PER_MINUTE: 1,
-      RATE_LIMIT_USER_PER_MINUTE: 1,
-      RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: 1,
-      USER_IN_FLIGHT_MAX: 1,
-      EVENT_SOCKETS_PER_IP: 1,
-      EVENT_SOCKETS_PER_USER: 1,
-      BODY_LIMIT_BYTES: 1024,
-      TRUST_PROXY_HOPS: undefined,
-    };
+    const base = z.object(LIMITS_ENV).parse({});
     expect(toLimitsConfig(base, { production: true }).trustProxyHops).toBe(1);
     expect(toLimitsConfig(base, { production: false }).trustProxyHops).toBe(0);
     expect(toLimitsConfig({ ...base, TRUST_PROXY_HOPS: 2 }, { production: true }).trustProxyHops).toBe(2);

@@ -31,6 +31,12 @@ export const LIMITS_ENV = {
   EVENT_SOCKETS_PER_USER: int(10, 1),
   /** Unit: bytes of a request body. */
   BODY_LIMIT_BYTES: int(64 * 1024, 1024),
+  /** Unit: bytes of a Stripe webhook body (events are larger than API requests). */
+  WEBHOOK_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
+  /** Unit: bytes of one message a client sends on /v1/events. */
+  EVENT_MESSAGE_MAX_BYTES: int(64 * 1024, 1024),
+  /** Unit: seconds a new event socket has to authenticate before it is closed. */
+  EVENT_AUTH_TIMEOUT_SECONDS: int(10, 1),
   /**
    * How many proxies in front of the API append to X-Forwarded-For (the load balancer: 1). The
    * client IP is the address that many hops from the right; anything further left is written by
@@ -48,6 +54,12 @@ export interface LimitsConfig {
   socketsPerUser: number;
   /** Unit: bytes. */
   bodyBytes: number;
+  /** Unit: bytes. */
+  webhookBodyBytes: number;
+  /** Unit: bytes. */
+  socketMessageBytes: number;
+  /** Unit: ms. */
+  socketAuthTimeoutMs: number;
   /** Proxies trusted to append to X-Forwarded-For; 0 = use the socket's peer address. */
   trustProxyHops: number;
 }
@@ -63,6 +75,9 @@ export function toLimitsConfig(e: LimitsEnv, ctx: { production: boolean }): Limi
     socketsPerIp: e.EVENT_SOCKETS_PER_IP,
     socketsPerUser: e.EVENT_SOCKETS_PER_USER,
     bodyBytes: e.BODY_LIMIT_BYTES,
+    webhookBodyBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
+    socketMessageBytes: e.EVENT_MESSAGE_MAX_BYTES,
+    socketAuthTimeoutMs: e.EVENT_AUTH_TIMEOUT_SECONDS * 1000,
     trustProxyHops: e.TRUST_PROXY_HOPS ?? (ctx.production ? 1 : 0),
   };
 }

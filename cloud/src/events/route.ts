@@ -10,7 +10,6 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
 
 export const EVENTS_PROTOCOL = 'atelier.v1';
-const AUTH_TIMEOUT_MS = 10_000;
 
 const eventRoutes: FastifyPluginAsync = async (app) => {
   const { verifier, provisioner, events, metrics, limits } = app.atelier;
@@ -42,7 +41,7 @@ const eventRoutes: FastifyPluginAsync = async (app) => {
       const fail = (code: string) => {
         if (socket.readyState === socket.OPEN) socket.close(4401, code);
       };
-      const timer = setTimeout(() => fail('AUTH_REQUIRED'), AUTH_TIMEOUT_MS);
+      const timer = setTimeout(() => fail('AUTH_REQUIRED'), limits.config.socketAuthTimeoutMs);
 
       const authenticate = async (token: string) => {
         if (authStarted) return;

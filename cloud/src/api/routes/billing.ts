@@ -260,7 +260,11 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
 
   await app.register(async (raw: FastifyInstance) => {
     raw.removeAllContentTypeParsers();
-    raw.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 512 * 1024 }, (_req, body, done) => done(null, body));
+    raw.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: config.limits.webhookBodyBytes },
+      (_req, body, done) => done(null, body),
+    );
     raw.post('/v1/webhooks/stripe', { config: { auth: false }, schema: { hide: true } }, async (req, reply) => {
       const svc = need();
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
