@@ -1,8 +1,16 @@
 import pg from 'pg';
-import type { Pool, PoolClient } from './pool.ts';
+import type { Pool, PoolClient, Queryable } from './pool.ts';
 
 /** The per-transaction setting every RLS policy reads. */
 export const USER_SETTING = 'app.user_id';
+
+/** The per-user lock, taken first by every writer of a user's usage (submissions, set-usage). */
+const USER_LOCK_SQL = (escapedId: string) => `SELECT 1 FROM users WHERE id = ${escapedId} FOR NO KEY UPDATE`;
+
+/** Takes the per-user lock inside a transaction that is already open (same lock as `lockUser`). */
+export async function lockUser(tx: Queryable, userId: string): Promise<void> {
+  await tx.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId]);
+}
 
 async function inTx<T>(pool: Pool, begin: string, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -39,7 +47,9 @@ export function withUserTx<T>(
   const id = pg.escapeLiteral(userId);
   // BEGIN and the setting in one round trip (a simple multi-statement query; the id is escaped).
   // lockUser serialises this user's transactions on their users row (per-user limits that count rows).
-  const lock = opts.lockUser ? `; SELECT 1 FROM users WHERE id = ${id} FOR UPDATE` : '';
+  // NO KEY UPDATE: it excludes the other per-user lockers just the same, but not the KEY SHARE that
+  // foreign-key checks (ledger and usage inserts) take — FOR UPDATE deadlocked against those.
+  const lock = opts.lockUser ? `; ${USER_LOCK_SQL(id)}` : '';
   return inTx(pool, `BEGIN; SELECT set_config('${USER_SETTING}', ${id}, true)${lock}`, fn);
 }
 

@@ -7,6 +7,7 @@
  */
 import { PLANS, type PlanId } from '@atelier/common';
 import type { Queryable } from '../db/pool.ts';
+import { lockUser } from '../db/tx.ts';
 
 export interface UsageRow {
   used: number;
@@ -102,10 +103,12 @@ export async function refundGeneration(q: Queryable, generationId: string, note:
 
 /**
  * Operator adjustment (admin CLI): sets `used` for the current period and records the difference.
- * The row is locked before it is read, so a reservation or refund running at the same moment
+ * The user, then the row, are locked before it is read, so a reservation or refund running at the same moment
  * cannot slip between the read and the write: the ledger still sums to `used`.
  */
 export async function setUsage(q: Queryable, userId: string, used: number, at: Date | null = null): Promise<UsageRow> {
+  // The per-user lock first, in the same order as a submission: no deadlock between the two.
+  await lockUser(q, userId);
   const cur = await currentUsage(q, userId, at);
   await q.query(
     `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit")
