@@ -12,7 +12,7 @@
  * Budget: LEDGER_RUNS sequences (default 6) of up to 14 steps. A failure prints the seed and the
  * shrunk sequence; rerun with LEDGER_SEED=<seed>.
  */
-import { newId } from '@atelier/common';
+import { newId, type GenerationId } from '@atelier/common';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingService, type BillingService } from '../src/billing/billing-service.ts';
@@ -165,7 +165,7 @@ async function apply(w: World, a: Action): Promise<void> {
       ).rows[0]!.n;
       const images = Array.from({ length: Math.min(a.images, g.count - already) }, (_, i) => ({
         id: newId('img'),
-        generationId: g.id,
+        generationId: g.id as GenerationId,
         batchIndex: already + i,
         width: 64,
         height: 64,

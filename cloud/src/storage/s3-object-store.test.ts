@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { AppError, newId } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestS3 } from '../../test/support/s3.ts';
+import { startSigV4Proxy } from '../../test/support/sigv4-proxy.ts';
 import type { TestS3 } from '../../test/support/s3.ts';
 import { imageObjectKey, thumbObjectKey } from './keys.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
@@ -49,18 +50,65 @@ describe('S3ObjectStore against s3rver', () => {
     ).toBe(createHash('sha256').update(body).digest('hex'));
   });
 
-  it('presigns a PUT that uploads to exactly its key', async () => {
-    const store = s3.store();
-    const key = imageObjectKey(user, newId('img'));
-    const url = await store.presignPut(key, { contentType: 'image/png', expiresInSeconds: 60 });
-    expect(new URL(url).searchParams.get('X-Amz-Expires')).toBe('60');
-    const res = await fetch(url, {
-      method: 'PUT',
-      body: new Uint8Array([1, 2, 3]),
-      headers: { 'content-type': 'image/png' },
-    });
-    expect(res.status).toBe(200);
-    expect(await store.head(key)).toMatchObject({ size: 3 });
+  it('presigns a PUT that uploads to exactly its key (signature verified by a SigV4 proxy)', async () => {
+    // s3rver ignores signatures, so the bucket sits behind a proxy that verifies SigV4 with the
+    // AWS SDK's signer: the URL must work for its key and fail for any other key, method or signature.
+    let clock = new Date();
+    const proxy = await startSigV4Proxy({ target: s3.endpoint, credentials: s3.config.credentials!, now: () => clock });
+    try {
+      const store = s3.store({ endpoint: proxy.endpoint });
+      const key = imageObjectKey(user, newId('img'));
+      const other = imageObjectKey(user, newId('img'));
+      const url = new URL(await store.presignPut(key, { contentType: 'image/png', expiresInSeconds: 60 }));
+      expect(url.searchParams.get('X-Amz-Expires')).toBe('60');
+      expect(url.pathname).toBe(`/${s3.bucket}/${key}`);
+      const put = (u: URL | string, init: { method?: string; body?: Uint8Array } = {}) =>
+        fetch(u, {
+          method: init.method ?? 'PUT',
+          ...(init.method === 'GET' ? {} : { body: init.body ?? new Uint8Array([1, 2, 3]) }),
+          headers: { 'content-type': 'image/png' },
+        });
+
+      // The same signature on another key of the same user, on another user's key, with one
+      // character of the signature changed, or for another method: refused, nothing written.
+      const elsewhere = new URL(url);
+      elsewhere.pathname = `/${s3.bucket}/${other}`;
+      expect((await put(elsewhere)).status).toBe(403);
+      const otherUser = new URL(url);
+      otherUser.pathname = `/${s3.bucket}/${imageObjectKey('user-b', newId('img'))}`;
+      expect((await put(otherUser)).status).toBe(403);
+      const tampered = new URL(url);
+      const sig = tampered.searchParams.get('X-Amz-Signature')!;
+      tampered.searchParams.set('X-Amz-Signature', `${sig.slice(0, -1)}${sig.endsWith('0') ? '1' : '0'}`);
+      expect((await put(tampered)).status).toBe(403);
+      expect((await put(url, { method: 'GET' })).status).toBe(403);
+      expect(await store.head(other)).toBeNull();
+      expect(await store.head(key)).toBeNull();
+
+      // Its own key, in time: accepted and stored.
+      const res = await put(url);
+      expect(res.status, JSON.stringify(proxy.requests)).toBe(200);
+      expect(await store.head(key)).toMatchObject({ size: 3 });
+
+      // After its 60 seconds: refused.
+      clock = new Date(clock.getTime() + 61_000);
+      expect((await put(url, { body: new Uint8Array([9]) })).status).toBe(403);
+      clock = new Date();
+      expect(await store.head(key)).toMatchObject({ size: 3 });
+      // The SDK's own header-signed calls passed the same check (head, put), and every refusal is
+      // one of the forged requests above.
+      const refused = proxy.requests.filter((r) => !r.ok);
+      expect(refused.map((r) => r.reason?.split(':')[0])).toEqual([
+        'SignatureDoesNotMatch',
+        'SignatureDoesNotMatch',
+        'SignatureDoesNotMatch',
+        'SignatureDoesNotMatch',
+        'AccessDenied',
+      ]);
+      expect(proxy.requests.filter((r) => r.ok && r.method === 'HEAD').length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('creates a missing bucket once and tolerates it existing', async () => {
