@@ -12,7 +12,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import { AppError, ErrorBody, httpStatusFor, type PlanId } from '@atelier/common';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type preHandlerAsyncHookHandler } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -90,8 +90,6 @@ export interface AppContext extends AppDeps {
   provisioner: Provisioner;
   generations: GenerationService;
   metrics: Metrics;
-  /** Per-user rate limit: add as `preHandler` on authenticated routes. */
-  userRateLimit: preHandlerAsyncHookHandler;
   /** Every limit's counters (api/limits.ts). */
   limits: Limits;
   /** Every registered route, for the auth gate's tests. */
@@ -244,13 +242,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
     },
   });
-  // Per user, after authentication (the IP limit above runs first, in onRequest).
+  // Per user, applied by the auth hook to every guarded route as soon as the token is verified
+  // (the IP limit above runs first, in onRequest): no route can forget it.
   const userLimiter = app.createRateLimit({
     max: config.limits.userPerMinute,
     timeWindow: 60_000,
     keyGenerator: (req) => `user:${req.user?.id ?? req.ip}`,
   });
-  const userRateLimit: preHandlerAsyncHookHandler = async (req, reply) => {
+  const userRateLimit = async (req: FastifyRequest, reply: FastifyReply) => {
     const r = await userLimiter(req);
     if (r.isAllowed || !r.isExceeded) return;
     limits.countRejection('user');
@@ -281,7 +280,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  const ctx: AppContext = { ...deps, verifier, provisioner, generations, metrics, userRateLimit, limits, routes };
+  const ctx: AppContext = { ...deps, verifier, provisioner, generations, metrics, limits, routes };
   app.decorate('atelier', ctx);
 
   // Authentication: one hook, decided on the MATCHED route's template (a percent-encoded or
@@ -289,7 +288,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // preParsing, after every onRequest hook (the per-IP limit), so a flood is refused before it
   // costs an RSA verify; failed attempts count against the IP and past their limit get 429.
   app.decorateRequest('releaseInFlight', null);
-  app.addHook('preParsing', async (req) => {
+  app.addHook('preParsing', async (req, reply) => {
     const route = req.routeOptions.url;
     if (route === undefined) return; // 404s stay 404s
     if (!requiresAuth(route, req.routeOptions.config)) return;
@@ -306,6 +305,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Before any database work: one user cannot hold the whole connection pool.
     req.releaseInFlight = limits.enterRequest(verified.sub);
     req.user = { id: verified.sub, token };
+    await userRateLimit(req, reply);
     await provisioner.ensure(verified.sub, token);
   });
   app.addHook('onResponse', async (req) => {

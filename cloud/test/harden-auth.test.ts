@@ -231,3 +231,21 @@ describe('operator surfaces are private behind the load balancer', () => {
     expect(inside.json().error.details.pending).toHaveLength(1);
   });
 });
+
+describe('the per-user limit applies to every guarded route by construction', () => {
+  it('one budget across routes, refused right after the token is verified', async () => {
+    const u = await buildTestApp({ db: await createTestDatabase({ RATE_LIMIT_USER_PER_MINUTE: '3' }) });
+    try {
+      const codes: number[] = [];
+      for (const url of ['/v1/me', '/v1/boards', '/v1/images', '/v1/generations', '/v1/me'])
+        codes.push((await u.app.inject({ url, headers: auth(alice) })).statusCode);
+      expect(codes).toEqual([200, 200, 200, 429, 429]);
+      const res = await u.app.inject({ url: '/v1/billing/subscription', headers: auth(alice) });
+      expect(res.statusCode).toBe(429);
+      expect(res.json().error.code).toBe('RATE_LIMITED');
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await u.close();
+    }
+  });
+});

@@ -108,7 +108,7 @@ function returnPage(status: (typeof RETURN_STATUSES)[number]): string {
 }
 
 const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, opts) => {
-  const { config, pool, systemPool, now, userRateLimit } = app.atelier;
+  const { config, pool, systemPool, now } = app.atelier;
   const b = config.billing;
   let service: BillingService | null = null;
   if (b.enabled) {
@@ -139,7 +139,6 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
   app.post(
     '/v1/billing/checkout',
     {
-      preHandler: userRateLimit,
       schema: {
         tags: ['billing'],
         // The desktop may POST without a body: Pro is the only plan to buy.
@@ -163,13 +162,13 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
 
   app.post(
     '/v1/billing/portal',
-    { preHandler: userRateLimit, schema: { tags: ['billing'], response: { 200: UrlResponse, ...errors } } },
+    { schema: { tags: ['billing'], response: { 200: UrlResponse, ...errors } } },
     async (req) => need().openPortal(req.user!.id),
   );
 
   app.get(
     '/v1/billing/subscription',
-    { preHandler: userRateLimit, schema: { tags: ['billing'], response: { 200: BillingState, ...errors } } },
+    { schema: { tags: ['billing'], response: { 200: BillingState, ...errors } } },
     async (req) => {
       need();
       const userId = req.user!.id;

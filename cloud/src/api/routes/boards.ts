@@ -22,22 +22,17 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody 
 const notFound = () => new AppError('NOT_FOUND', 'No such board');
 
 const boardRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { pool, userRateLimit } = app.atelier;
+  const { pool } = app.atelier;
 
-  app.get(
-    '/v1/boards',
-    { preHandler: userRateLimit, schema: { tags: ['gallery'], response: { 200: BoardList, ...errors } } },
-    async (req) => {
-      const userId = req.user!.id;
-      const boards = await withUserTx(pool, userId, (tx) => listBoards(tx, userId));
-      return { items: boards.map(toBoard) };
-    },
-  );
+  app.get('/v1/boards', { schema: { tags: ['gallery'], response: { 200: BoardList, ...errors } } }, async (req) => {
+    const userId = req.user!.id;
+    const boards = await withUserTx(pool, userId, (tx) => listBoards(tx, userId));
+    return { items: boards.map(toBoard) };
+  });
 
   app.post(
     '/v1/boards',
     {
-      preHandler: userRateLimit,
       schema: { tags: ['gallery'], body: CreateBoardBody, response: { 201: Board, ...errors } },
     },
     async (req, reply) => {
@@ -54,7 +49,6 @@ const boardRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/v1/boards/:id',
     {
-      preHandler: userRateLimit,
       schema: { tags: ['gallery'], params: IdParams, body: UpdateBoardBody, response: { 200: Board, ...errors } },
     },
     async (req) => {
@@ -72,7 +66,6 @@ const boardRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     '/v1/boards/:id',
     {
-      preHandler: userRateLimit,
       schema: {
         tags: ['gallery'],
         params: IdParams,

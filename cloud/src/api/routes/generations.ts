@@ -39,12 +39,11 @@ function decodeCursor(cursor: string | undefined): string | null {
 const notFound = () => new AppError('NOT_FOUND', 'No such generation');
 
 const generationRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { pool, generations, userRateLimit, metrics } = app.atelier;
+  const { pool, generations, metrics } = app.atelier;
 
   app.post(
     '/v1/generations',
     {
-      preHandler: userRateLimit,
       schema: {
         tags: ['generations'],
         body: CreateGenerationBody,
@@ -67,7 +66,6 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations',
     {
-      preHandler: userRateLimit,
       schema: { tags: ['generations'], querystring: PageQuery, response: { 200: GenerationList, ...errors } },
     },
     async (req) => {
@@ -83,7 +81,6 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations/:id',
     {
-      preHandler: userRateLimit,
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => {
@@ -97,7 +94,6 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations/:id/cancel',
     {
-      preHandler: userRateLimit,
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => toGeneration(await generations.cancel(req.user!.id, req.params.id)),

@@ -46,14 +46,13 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
 const notFound = () => new AppError('NOT_FOUND', 'No such image');
 
 const imageRoutes: FastifyPluginAsyncZod<GalleryRouteOptions> = async (app, opts) => {
-  const { pool, userRateLimit } = app.atelier;
+  const { pool } = app.atelier;
   const { store } = opts;
   const presign = opts.presignSeconds;
 
   app.get(
     '/v1/images',
     {
-      preHandler: userRateLimit,
       schema: { tags: ['gallery'], querystring: ImageListQuery, response: { 200: ImageList, ...errors } },
     },
     async (req) => {
@@ -78,7 +77,7 @@ const imageRoutes: FastifyPluginAsyncZod<GalleryRouteOptions> = async (app, opts
 
   app.get(
     '/v1/images/:id',
-    { preHandler: userRateLimit, schema: { tags: ['gallery'], params: IdParams, response: { 200: Image, ...errors } } },
+    { schema: { tags: ['gallery'], params: IdParams, response: { 200: Image, ...errors } } },
     async (req) => {
       const userId = req.user!.id;
       const row = await withUserTx(pool, userId, (tx) => getImage(tx, userId, req.params.id));
@@ -90,7 +89,6 @@ const imageRoutes: FastifyPluginAsyncZod<GalleryRouteOptions> = async (app, opts
   app.patch(
     '/v1/images/:id',
     {
-      preHandler: userRateLimit,
       schema: {
         tags: ['gallery'],
         params: IdParams,
@@ -113,7 +111,6 @@ const imageRoutes: FastifyPluginAsyncZod<GalleryRouteOptions> = async (app, opts
   app.delete(
     '/v1/images/:id',
     {
-      preHandler: userRateLimit,
       schema: { tags: ['gallery'], params: IdParams, response: { 204: z.null(), ...errors } },
     },
     async (req, reply) => {

@@ -3,28 +3,24 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createUsageReader } from '../../quota/usage.ts';
 
 const meRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { pool, now, userRateLimit } = app.atelier;
+  const { pool, now } = app.atelier;
   // Concurrent requests share a round trip (each user's read still under their own RLS setting).
   const readUsage = createUsageReader(pool);
-  app.get(
-    '/v1/me',
-    { preHandler: userRateLimit, schema: { tags: ['account'], response: { 200: Me, 401: ErrorBody } } },
-    async (req) => {
-      const userId = req.user!.id;
-      const row = await readUsage(userId, now?.() ?? null);
-      if (!row) throw new Error(`user ${userId} vanished`);
-      return {
-        id: userId,
-        email: row.email,
-        plan: row.plan as PlanId,
-        usage: {
-          used: row.used,
-          limit: row.limit,
-          periodStart: row.periodStart.toISOString(),
-          periodEnd: row.periodEnd.toISOString(),
-        },
-      };
-    },
-  );
+  app.get('/v1/me', { schema: { tags: ['account'], response: { 200: Me, 401: ErrorBody } } }, async (req) => {
+    const userId = req.user!.id;
+    const row = await readUsage(userId, now?.() ?? null);
+    if (!row) throw new Error(`user ${userId} vanished`);
+    return {
+      id: userId,
+      email: row.email,
+      plan: row.plan as PlanId,
+      usage: {
+        used: row.used,
+        limit: row.limit,
+        periodStart: row.periodStart.toISOString(),
+        periodEnd: row.periodEnd.toISOString(),
+      },
+    };
+  });
 };
 export default meRoutes;
