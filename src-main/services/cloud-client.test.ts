@@ -228,6 +228,40 @@ describe('cloud client against cognito-local', () => {
       server.close();
     }
   });
+
+  it('on `resync` (the server may have missed events) re-reads state exactly as after `ready`', async () => {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server, path: '/v1/events' });
+    wss.on('connection', (ws) => {
+      ws.once('message', () => {
+        ws.send(JSON.stringify({ type: 'ready', userId: 'u1' }));
+        ws.send(JSON.stringify({ type: 'resync' }));
+        ws.send(JSON.stringify({ type: 'plan.changed', plan: 'pro' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const got: CloudEvent[] = [];
+      const planChanged = new Promise<void>((resolve) =>
+        c.events.on('event', (e) => {
+          got.push(e);
+          if (e.type === 'plan.changed') resolve();
+        }),
+      );
+      await signedUpUser(c);
+      await planChanged;
+      expect(got).toEqual([
+        { type: 'ready', userId: 'u1' },
+        { type: 'ready', userId: 'u1' },
+        { type: 'plan.changed', plan: 'pro' },
+      ]);
+      c.close();
+    } finally {
+      wss.close();
+      server.close();
+    }
+  });
 });
 
 describe('backoffDelay', () => {
