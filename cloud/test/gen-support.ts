@@ -64,9 +64,15 @@ export interface WorkerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `npm run cloud:worker`'s entry point as its own process and waits for WORKER READY. */
-export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(NODE, [path.join(REPO, 'cloud/src/worker/main.ts')], {
+/**
+ * Starts `npm run cloud:worker`'s entry point (or another worker `script`, such as
+ * support/gated-worker-child.ts) as its own process and waits for WORKER READY.
+ */
+export async function spawnWorker(
+  env: Record<string, string>,
+  script = path.join(REPO, 'cloud/src/worker/main.ts'),
+): Promise<WorkerProcess> {
+  const child = spawn(NODE, [script], {
     cwd: REPO,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

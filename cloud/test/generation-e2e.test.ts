@@ -16,6 +16,7 @@ import { createModelCatalogue } from '../src/catalogue/catalogue.ts';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { startWorker, type RunningWorker } from '../src/worker/main.ts';
 import { recordEvents, spawnWorker, until, type EventRecorder, type WorkerProcess } from './gen-support.ts';
+import { gatedLoader, StepGate } from './support/gated-loader.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
 import {
   auth,
@@ -89,8 +90,9 @@ function workerEnv(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
+/** A worker process whose job holds after its first step until it is aborted (support/gated-worker-child.ts). */
 async function spawned(extra: Record<string, string> = {}): Promise<WorkerProcess> {
-  const w = await spawnWorker(workerEnv(extra));
+  const w = await spawnWorker(workerEnv(extra), path.join(import.meta.dirname, 'support/gated-worker-child.ts'));
   cleanups.push(async () => {
     if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     await w.exited;
@@ -287,26 +289,40 @@ describe('a cloud generation, end to end', () => {
 
 describe('cancel while running', () => {
   it('stops the worker generating it, records no image, and leaves the generation canceled', async () => {
-    await inProcessWorker();
+    // The engine's steps pass a gate this test opens, so the cancel lands mid-run whatever the engine's speed.
+    const gate = new StepGate();
+    const gated = gatedLoader(gate);
+    cleanups.push(() => gated.close());
+    const worker = await startWorker(testConfig(db.url, env), { loader: gated.loader });
+    cleanups.push(() => worker.stop(1000));
     const { user, events } = await signedIn();
-    const gen = (await submit(user, { prompt: 'never mind', width: 256, height: 256, steps: 150, seed: 11 })).json();
+    const gen = (await submit(user, { prompt: 'never mind', width: 64, height: 64, steps: 10, seed: 11 })).json();
+    gate.release(2);
     await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 2);
     const res = await t.app.inject({ method: 'POST', url: `/v1/generations/${gen.id}/cancel`, headers: auth(user) });
     expect(res.statusCode).toBe(200);
     await events.waitFor((e) => e.type === 'generation.canceled' && e.generationId === gen.id);
-    // The worker notices at its next progress write and stops: no further progress, no image, no success.
-    const row = await until(
-      () => generationRow(gen.id),
-      (r) => r.status === 'canceled',
+    // The worker notices at its next progress write and stops the engine: the job completes in the
+    // queue, with no further progress, no image and no success.
+    gate.release(1);
+    const job = await until(
+      async () =>
+        (await t.adminPool.query(`SELECT state FROM pgboss.job WHERE data->>'generationId' = $1`, [gen.id])).rows,
+      (rows) => rows.length === 1 && rows[0].state === 'completed',
+      30_000,
     );
-    const stepAtCancel = row.progress_step;
-    await new Promise((r) => setTimeout(r, 1500));
-    expect((await generationRow(gen.id)).progress_step).toBe(stepAtCancel);
-    expect(stepAtCancel).toBeLessThan(150);
+    expect(job.map((r) => r.state)).toEqual(['completed']);
+    const row = await generationRow(gen.id);
+    expect(row.status).toBe('canceled');
+    expect(row.progress_step).toBeLessThan(10);
+    // No step waits at the gate any more (the engine was stopped), however far it is opened now.
+    const passed = gate.passed;
+    gate.release(Infinity);
+    await worker.stop(1000);
+    expect(gate.passed).toBe(passed);
+    expect((await generationRow(gen.id)).progress_step).toBe(row.progress_step);
     expect(await imagesOf(gen.id)).toHaveLength(0);
     expect(genEvents(events, gen.id).map((e) => e.type)).not.toContain('generation.succeeded');
-    const job = await t.adminPool.query(`SELECT state FROM pgboss.job WHERE data->>'generationId' = $1`, [gen.id]);
-    expect(job.rows.map((r) => r.state)).toEqual(['completed']);
   });
 });
 
@@ -314,8 +330,8 @@ describe('worker failures', () => {
   it('SIGKILL mid-job: another worker finishes it — exactly one image, quota charged once', async () => {
     const first = await spawned();
     const { user, events } = await signedIn();
-    // 512² so the job outlasts the kill by a wide margin even after engine speed-ups (256² finished in under a second).
-    const gen = (await submit(user, { prompt: 'a slow harbour', width: 512, height: 512, steps: 80, seed: 99 })).json();
+    // The gated worker holds the job after its first step until it dies: no race with the engine's speed.
+    const gen = (await submit(user, { prompt: 'a slow harbour', width: 64, height: 64, steps: 4, seed: 99 })).json();
     await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 1);
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
@@ -331,11 +347,11 @@ describe('worker failures', () => {
   });
 
   it('SIGTERM mid-job: the worker hands the job back and exits cleanly; the next worker finishes it once', async () => {
-    // A job far longer than the 1 s grace period, so the worker must hand it back rather than finish it:
-    // 512² × 150 steps takes several seconds on an idle 2-core machine (256² × 150 once raced the grace period).
+    // The gated worker holds the job after its first step, so it cannot finish within the 1 s grace
+    // period: it must hand the job back.
     const first = await spawned({ SHUTDOWN_GRACE_SECONDS: '1' });
     const { user, events } = await signedIn();
-    const gen = (await submit(user, { prompt: 'a long night', width: 512, height: 512, steps: 150, seed: 5 })).json();
+    const gen = (await submit(user, { prompt: 'a long night', width: 64, height: 64, steps: 4, seed: 5 })).json();
     await events.waitFor((e) => e.type === 'generation.progress' && e.generationId === gen.id && e.step >= 1);
     first.child.kill('SIGTERM');
     const exit = await first.exited;

@@ -104,8 +104,13 @@ function setup(
 }
 const req = (prompt: string, extra: Partial<GenerateRequest> = {}) =>
   GenerateRequest.parse({ prompt, steps: 3, width: 64, height: 64, target: 'local', ...extra });
-const until = async (fn: () => boolean) => {
-  while (!fn()) await new Promise((r) => setTimeout(r, 5));
+/** Polls `fn` until it holds; fails after `timeoutMs` instead of hanging the run. */
+const until = async (fn: () => boolean, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms: ${fn.toString()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 };
 
 describe('job queue', () => {
