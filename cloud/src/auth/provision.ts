@@ -78,6 +78,9 @@ export function createProvisioner(
       found = await lookup(accessToken);
     } catch (e) {
       log?.('email lookup failed; will retry on a later request', e);
+      // With an email already stored, keep it and look again at the next refresh instead of
+      // calling Cognito on every request; without one, try again on the next request.
+      if (row.email) due.set(userId, now() + refreshMs);
       return;
     }
     const verified = found.verified && found.email ? found.email : null;
