@@ -181,7 +181,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         absentMeansVerified: config.cognito.region === 'local' && !config.production,
       }),
     (msg, err) => app.log.warn({ err }, msg),
-    { refreshMs: config.cognito.emailRefreshSeconds * 1000 },
+    {
+      refreshMs: config.cognito.emailRefreshSeconds * 1000,
+      // The billing plugin decorates app.billing (null when billing is off).
+      onEmailChanged: async (userId, email) => app.billing?.syncCustomerEmail(userId, email),
+    },
   );
   const generations = createGenerationService({
     pool: deps.pool,

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cognitoCall } from '../src/auth/cognito-client.ts';
 import { cognitoEmailLookup } from '../src/auth/provision.ts';
+import { PEER_SECRET_KEY, StripePeer } from './support/stripe-peer.ts';
 import {
   auth,
   buildTestApp,
@@ -77,5 +78,53 @@ describe('verified email only', () => {
     await adminSetAttributes(u, { email: next, email_verified: 'true' });
     expect((await meOf(strict, u)).email).toBe(next);
     expect(await storedEmail(u)).toBe(next);
+  });
+});
+
+describe('the Stripe customer follows the verified email', () => {
+  it('a verified change updates the customer; an unverified one does not', async () => {
+    const peer = await StripePeer.start();
+    const db = await createTestDatabase({
+      EMAIL_REFRESH_SECONDS: '0',
+      STRIPE_SECRET_KEY: PEER_SECRET_KEY,
+      STRIPE_WEBHOOK_SECRET: 'whsec_email',
+      STRIPE_PRICE_PRO: 'price_pro_monthly',
+      STRIPE_API_HOST: '127.0.0.1',
+      STRIPE_API_PORT: String(peer.port),
+      STRIPE_API_PROTOCOL: 'http',
+    });
+    const b = await buildTestApp({ db, overrides: { emailLookup: cognitoEmailLookup(stackInfo().cognitoEndpoint) } });
+    try {
+      const u = await createTestUser();
+      await adminSetAttributes(u, { email: u.email, email_verified: 'true' });
+      const checkout = await b.app.inject({
+        method: 'POST',
+        url: '/v1/billing/checkout',
+        headers: auth(u),
+        payload: {},
+      });
+      expect(checkout.statusCode).toBe(200);
+      const customerId = (
+        await b.adminPool.query<{ c: string }>('SELECT stripe_customer_id AS c FROM subscriptions WHERE user_id = $1', [
+          u.sub,
+        ])
+      ).rows[0]!.c;
+      expect(peer.customers.get(customerId)!.email).toBe(u.email);
+
+      const next = `billing-${randomUUID()}@example.test`;
+      await cognitoCall(stackInfo().cognitoEndpoint, 'UpdateUserAttributes', {
+        AccessToken: u.accessToken,
+        UserAttributes: [{ Name: 'email', Value: next }],
+      });
+      expect((await meOf(b, u)).email).toBe(u.email);
+      expect(peer.customers.get(customerId)!.email).toBe(u.email);
+
+      await adminSetAttributes(u, { email: next, email_verified: 'true' });
+      expect((await meOf(b, u)).email).toBe(next);
+      expect(peer.customers.get(customerId)!.email).toBe(next);
+    } finally {
+      await b.close();
+      await peer.close();
+    }
   });
 });

@@ -50,7 +50,12 @@ export function createProvisioner(
   pool: Pool,
   lookup: EmailLookup,
   log?: (msg: string, err: unknown) => void,
-  opts: { refreshMs?: number; now?: () => number } = {},
+  opts: {
+    refreshMs?: number;
+    now?: () => number;
+    /** Called after a (newly) verified email is stored: the Stripe customer follows it. */
+    onEmailChanged?: (userId: string, email: string) => Promise<void>;
+  } = {},
 ): Provisioner {
   const refreshMs = opts.refreshMs ?? 3_600_000;
   // Without a verified email yet, look again sooner: the user may be verifying it right now.
@@ -93,6 +98,8 @@ export function createProvisioner(
       ),
     );
     due.set(userId, now() + ((verified ?? row.email) ? refreshMs : unverifiedMs));
+    if (verified && verified !== row.email && opts.onEmailChanged)
+      await opts.onEmailChanged(userId, verified).catch((e: unknown) => log?.('email change hook failed', e));
   }
   return {
     async ensure(userId, accessToken) {

@@ -112,6 +112,24 @@ export function createBillingService(deps: BillingServiceDeps) {
     return { url: session.url };
   }
 
+  /**
+   * The account's verified email changed: the Stripe customer (if any) gets it too, so receipts
+   * follow the address the user proved they own. Failures are logged; the next change retries.
+   */
+  async function syncCustomerEmail(userId: string, email: string): Promise<void> {
+    const r = await deps.systemPool.query<{ c: string | null }>(
+      'SELECT stripe_customer_id AS c FROM subscriptions WHERE user_id = $1',
+      [userId],
+    );
+    const customerId = r.rows[0]?.c;
+    if (!customerId) return;
+    try {
+      await deps.billing.updateCustomerEmail(customerId, email);
+    } catch (err) {
+      deps.log.warn({ err, userId }, 'billing: could not update the customer email');
+    }
+  }
+
   /** A Customer Portal session for the user's own customer; none yet → BILLING_NO_CUSTOMER. */
   async function openPortal(userId: string): Promise<{ url: string }> {
     const customerId = await withUserTx(deps.appPool, userId, async (tx) => {
@@ -320,7 +338,7 @@ export function createBillingService(deps: BillingServiceDeps) {
     return { change: true, plan: verdict.plan };
   }
 
-  return { startCheckout, openPortal, handleWebhook, reviewDue, returnUrl };
+  return { startCheckout, openPortal, handleWebhook, reviewDue, returnUrl, syncCustomerEmail };
 }
 
 export type BillingService = ReturnType<typeof createBillingService>;

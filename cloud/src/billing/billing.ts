@@ -49,6 +49,8 @@ export interface Billing {
   createCheckoutSession(input: CheckoutRequest): Promise<{ id: string; url: string }>;
   /** A hosted page where the customer manages payment methods and cancels. */
   createPortalSession(input: { customerId: string; returnUrl: string }): Promise<{ url: string }>;
+  /** Sets the customer's email (receipts go there): the account's verified email. */
+  updateCustomerEmail(customerId: string, email: string): Promise<void>;
   /** The subscription as the provider sees it now; null when it does not exist there. */
   getSubscription(subscriptionId: string): Promise<SubscriptionSnapshot | null>;
   /**

@@ -55,6 +55,10 @@ export class StripeBilling implements Billing {
     return { customerId: customer.id };
   }
 
+  async updateCustomerEmail(customerId: string, email: string): Promise<void> {
+    await call('update the customer', () => this.#stripe.customers.update(customerId, { email }));
+  }
+
   async createCheckoutSession(input: CheckoutRequest): Promise<{ id: string; url: string }> {
     const session = await call('create the checkout session', () =>
       this.#stripe.checkout.sessions.create(

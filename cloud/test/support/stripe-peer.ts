@@ -349,6 +349,12 @@ export class StripePeer {
       const c = this.customers.get(m[1]!);
       return c ? [200, c] : missing('customer', m[1]!);
     }
+    if (method === 'POST' && m) {
+      const c = this.customers.get(m[1]!);
+      if (!c) return missing('customer', m[1]!);
+      if (form.email !== undefined) c.email = form.email;
+      return [200, c];
+    }
     if (method === 'POST' && path === '/v1/checkout/sessions') {
       const customer = form.customer;
       if (customer && !this.customers.has(customer)) return missing('customer', customer);
