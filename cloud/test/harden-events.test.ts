@@ -130,3 +130,30 @@ describe('LISTEN reconnect', () => {
     await close([a1, b1]);
   });
 });
+
+describe('the per-IP request limit covers the socket upgrade', () => {
+  it('a reconnect loop past the per-IP limit is refused with 429 before the upgrade', async () => {
+    const r = await buildTestApp({ db: await createTestDatabase({ RATE_LIMIT_IP_PER_MINUTE: '2' }) });
+    try {
+      const base = (await r.app.listen({ host: '127.0.0.1', port: 0 })).replace('http', 'ws');
+      const attempt = () =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(`${base}/v1/events`, ['atelier.v1']);
+          ws.once('open', () => {
+            ws.close();
+            resolve('open');
+          });
+          ws.once('unexpected-response', (_req, res) => {
+            resolve(String(res.statusCode));
+            ws.terminate();
+          });
+          ws.once('error', () => undefined);
+        });
+      const outcomes: string[] = [];
+      for (let i = 0; i < 4; i++) outcomes.push(await attempt());
+      expect(outcomes).toEqual(['open', 'open', '429', '429']);
+    } finally {
+      await r.close();
+    }
+  });
+});

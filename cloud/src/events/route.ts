@@ -18,7 +18,9 @@ const eventRoutes: FastifyPluginAsync = async (app) => {
     '/v1/events',
     {
       websocket: true,
-      config: { auth: false, rateLimit: false },
+      // The per-IP request limit applies to the upgrade like any request: a reconnect loop is
+      // refused with 429 before it costs a token verify.
+      config: { auth: false },
       schema: { tags: ['events'], summary: 'Per-user event stream (WebSocket)', hide: false },
     },
     (socket: WebSocket, req) => {
