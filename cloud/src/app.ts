@@ -214,6 +214,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   instrument(app, metrics);
 
+
+  securityHeaders(app);
+
   // Operator surfaces (/metrics, /docs, /openapi.json) are not for the internet. Behind the load
   // balancer (TRUST_PROXY_HOPS > 0) every request it forwards carries X-Forwarded-For, which the
   // balancer always appends and a client cannot strip; scrapers and health checks inside the VPC
@@ -226,8 +229,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!req.internal && isOpsRoute(req.routeOptions.url))
       throw new AppError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`);
   });
-
-  securityHeaders(app);
   if (config.api.corsOrigins.length) await app.register(cors, { origin: config.api.corsOrigins, credentials: false });
   await app.register(rateLimit, {
     global: true,

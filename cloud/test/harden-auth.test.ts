@@ -216,6 +216,7 @@ describe('operator surfaces are private behind the load balancer', () => {
       expect(outside.statusCode).toBe(404);
       expect(outside.json().error.code).toBe('NOT_FOUND');
       expect(outside.body).not.toMatch(/atelier_|swagger|openapi/i);
+      expect(outside.headers['x-content-type-options']).toBe('nosniff');
       const inside = await o.app.inject({ url });
       expect(inside.statusCode).toBeLessThan(400);
     });
