@@ -214,7 +214,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   instrument(app, metrics);
 
-
   securityHeaders(app);
 
   // Operator surfaces (/metrics, /docs, /openapi.json) are not for the internet. Behind the load
