@@ -9,7 +9,7 @@
  * Also after every step: `used` is never negative, a generation is refunded at most once and never
  * by more than it reserved, and GET /v1/me shows the current period's row.
  *
- * Budget: LEDGER_RUNS sequences (default 6) of up to 14 steps. A failure prints the seed and the
+ * Budget: LEDGER_RUNS sequences (default 20) of up to 14 steps. A failure prints the seed and the
  * shrunk sequence; rerun with LEDGER_SEED=<seed>.
  */
 import { newId, type GenerationId } from '@atelier/common';
@@ -32,7 +32,7 @@ import {
 } from './support/index.ts';
 import { checkoutSessionObject, eventObject, PEER_SECRET_KEY, signWebhook, StripePeer } from './support/stripe-peer.ts';
 
-const RUNS = Number(process.env.LEDGER_RUNS ?? 6);
+const RUNS = Number(process.env.LEDGER_RUNS ?? 20);
 const SEED = process.env.LEDGER_SEED === undefined ? undefined : Number(process.env.LEDGER_SEED);
 const WHSEC = 'whsec_ledger_property';
 const PRICE = 'price_pro_monthly';
@@ -113,9 +113,12 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 5, arbitrary: simple },
   {
     weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('burst' as const),
-      actions: fc.array(simple, { minLength: 2, maxLength: 4 }),
+    // At most one plan change per burst: two checkouts completing at once are two Stripe
+    // subscriptions, a different story from the money paths checked here.
+    arbitrary: fc.array(simple, { minLength: 2, maxLength: 4 }).map((actions) => {
+      const isPlan = (x: Action) => x.kind === 'upgrade' || x.kind === 'downgrade';
+      const first = actions.findIndex(isPlan);
+      return { kind: 'burst' as const, actions: actions.filter((x, i) => !isPlan(x) || i === first) };
     }),
   },
 );
