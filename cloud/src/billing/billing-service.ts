@@ -12,7 +12,7 @@ import { AppError } from '@atelier/common/errors';
 import type { CloudEvent, Usage } from '@atelier/common/api';
 import type { PlanId } from '@atelier/common/plans';
 import type { Pool, PoolClient, Queryable } from '../db/pool.ts';
-import { withSystemTx, withUserTx } from '../db/tx.ts';
+import { lockUser, withSystemTx, withUserTx } from '../db/tx.ts';
 import { HANDLED_EVENT_TYPES } from './billing.ts';
 import type { Billing, BillingEvent } from './billing.ts';
 import { judgeSubscription, usageAfterPlanChange } from './plan-rules.ts';
@@ -356,6 +356,9 @@ async function moveUsage(
   now: Date,
   note: string,
 ): Promise<Usage> {
+  // The per-user lock before the usage row and the generations it moves: the order every writer
+  // of a user's usage takes (submit, cancel, set-usage), so a cancel racing a plan change cannot deadlock.
+  await lockUser(tx, userId);
   const cur = await tx.query<{ period_start: Date; period_end: Date; used: number; limit: number }>(
     `SELECT period_start, period_end, used, "limit" FROM usage_periods
       WHERE user_id = $1 AND period_start <= $2 AND period_end > $2

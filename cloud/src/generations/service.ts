@@ -141,30 +141,37 @@ export function createGenerationService(deps: GenerationServiceDeps) {
   }
 
   async function cancel(userId: string, id: string): Promise<GenerationRow> {
-    return withUserTx(deps.pool, userId, async (tx) => {
-      const row = await getGeneration(tx, userId, id, true);
-      if (!row) throw new AppError('NOT_FOUND', 'No such generation');
-      if (row.status !== 'queued' && row.status !== 'running')
-        throw new AppError('GENERATION_NOT_CANCELABLE', `The generation is ${row.status}`);
-      const r = await tx.query<GenerationRow>(
-        `UPDATE generations SET status = 'canceled', finished_at = now(), updated_at = now()
+    // The per-user lock first, like every writer of this user's usage (submissions, set-usage,
+    // plan changes): one lock order, so a cancel racing a plan change cannot deadlock.
+    return withUserTx(
+      deps.pool,
+      userId,
+      async (tx) => {
+        const row = await getGeneration(tx, userId, id, true);
+        if (!row) throw new AppError('NOT_FOUND', 'No such generation');
+        if (row.status !== 'queued' && row.status !== 'running')
+          throw new AppError('GENERATION_NOT_CANCELABLE', `The generation is ${row.status}`);
+        const r = await tx.query<GenerationRow>(
+          `UPDATE generations SET status = 'canceled', finished_at = now(), updated_at = now()
          WHERE id = $1 AND user_id = $2 RETURNING *`,
-        [id, userId],
-      );
-      const updated = r.rows[0]!;
-      // Only delivered images stay charged; the rest go back, once. The worker records images
-      // only while the generation is running, under this row's lock, so none can be delivered
-      // after this commit. A queued job will not start.
-      const usage = await refundGeneration(
-        tx,
-        id,
-        row.status === 'queued' ? 'canceled before start' : 'canceled while running: undelivered images',
-      );
-      if (row.status === 'queued' && row.job_id) await deps.queue.cancel(tx, row.job_id);
-      if (usage) await publishEvent(tx, userId, usageEvent(usage));
-      await publishEvent(tx, userId, { type: 'generation.canceled', generationId: id as never });
-      return updated;
-    });
+          [id, userId],
+        );
+        const updated = r.rows[0]!;
+        // Only delivered images stay charged; the rest go back, once. The worker records images
+        // only while the generation is running, under this row's lock, so none can be delivered
+        // after this commit. A queued job will not start.
+        const usage = await refundGeneration(
+          tx,
+          id,
+          row.status === 'queued' ? 'canceled before start' : 'canceled while running: undelivered images',
+        );
+        if (row.status === 'queued' && row.job_id) await deps.queue.cancel(tx, row.job_id);
+        if (usage) await publishEvent(tx, userId, usageEvent(usage));
+        await publishEvent(tx, userId, { type: 'generation.canceled', generationId: id as never });
+        return updated;
+      },
+      { lockUser: true },
+    );
   }
 
   return { submit, cancel };
