@@ -150,6 +150,8 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       })
     : null;
   let me: Me | null = null;
+  /** Unit: ms since epoch of the last successful GET /v1/me. */
+  let meAt = 0;
   let billing: BillingStatus | null = null;
   let cloudModels: CloudModel[] = [];
 
@@ -181,6 +183,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     }
     try {
       me = await cloud.api.me();
+      meAt = clock.now().getTime();
       emitAccount();
     } catch (e) {
       if (!AppError.is(e, 'OFFLINE')) log('could not fetch the account', e);
@@ -261,6 +264,12 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ]);
     const size = request.width && request.height ? { width: request.width, height: request.height } : null;
     const s = cloud?.state();
+    // Usage can change elsewhere (another device, the admin CLI): a stale figure is refreshed in
+    // the background, and the account event that follows makes the screen ask again.
+    if (s?.signedIn && s.online && clock.now().getTime() - meAt > 30_000) {
+      meAt = clock.now().getTime();
+      void refreshMe();
+    }
     const current = settings.get();
     const named = request.model ? cloudModels.find((m) => m.id === request.model) : undefined;
     return {

@@ -1,4 +1,4 @@
-import { AppError, type LibraryImage, type LocalJob } from '@atelier/common';
+import { AppError, type LibraryImage, type LocalJob, type RouteDecision } from '@atelier/common';
 import { describe, expect, it } from 'vitest';
 import { InMemoryApi } from '../testing/in-memory-api.ts';
 import { createGalleryStore } from './gallery.ts';
@@ -119,12 +119,16 @@ describe('gallery store', () => {
 });
 
 describe('generate store', () => {
-  const decision = {
+  const decision: RouteDecision = {
     target: 'cloud' as const,
     provider: null,
     reason: 'r',
     warning: null,
     cost: 'uses 1 of your 3 cloud images left this month',
+    blocked: null,
+    action: null,
+    askCloud: false,
+    memory: null,
   };
 
   it('stops an invalid form inline without asking the app', async () => {
@@ -172,10 +176,63 @@ describe('generate store', () => {
     s.getState().update({ prompt: 'x' });
     s.getState().update({ target: 'cloud' });
     s.getState().update({ count: '3' });
+    s.getState().setSizePreset('768x512');
     expect(api.callsTo('router:explain')).toEqual([
-      { target: 'cloud', count: 1 },
-      { target: 'cloud', count: 3 },
+      { target: 'cloud', count: 1, width: 512, height: 512 },
+      { target: 'cloud', count: 3, width: 512, height: 512 },
+      { target: 'cloud', count: 3, width: 768, height: 512 },
     ]);
+  });
+
+  it('a refusal known before the click does not submit; "Run on this computer instead" does, locally', async () => {
+    const over: RouteDecision = {
+      ...decision,
+      warning: 'This run makes 4 images and you have 2 cloud images left this period.',
+      blocked: 'QUOTA_EXCEEDED',
+      action: 'run_local',
+    };
+    const api = new InMemoryApi()
+      .handle('router:explain', (q) => (q.target === 'cloud' ? over : { ...decision, target: 'local', cost: null }))
+      .handle('jobs:submit', (req) => ({ jobs: [job({ request: { ...job().request, prompt: req.prompt } })], decision }));
+    const s = createGenerateStore(api, () => undefined);
+    s.getState().update({ prompt: 'a boat', target: 'cloud', count: '4' });
+    await s.getState().explain();
+    expect(s.getState().decision?.blocked).toBe('QUOTA_EXCEEDED');
+    expect(await s.getState().submit()).toBeNull();
+    expect(api.callsTo('jobs:submit')).toHaveLength(0);
+    const jobs = await s.getState().runInstead('local');
+    expect(jobs).toHaveLength(1);
+    expect(api.callsTo('jobs:submit')).toMatchObject([{ prompt: 'a boat', target: 'local', count: 4 }]);
+  });
+
+  it('asks once whether Automatic may use the cloud and keeps the answer in Settings', async () => {
+    let autoCloud = 'ask';
+    const api = new InMemoryApi()
+      .handle('router:explain', () => ({ ...decision, target: 'local', askCloud: autoCloud === 'ask' }))
+      .handle('settings:update', (patch) => {
+        autoCloud = patch.autoCloud ?? autoCloud;
+        return {} as never;
+      });
+    let reloaded = 0;
+    const s = createGenerateStore(api, () => undefined, () => reloaded++);
+    await s.getState().explain();
+    expect(s.getState().decision?.askCloud).toBe(true);
+    await s.getState().answerCloud(false);
+    expect(api.callsTo('settings:update')).toEqual([{ autoCloud: 'never' }]);
+    expect(s.getState().decision?.askCloud).toBe(false);
+    expect(reloaded).toBe(1);
+  });
+
+  it('the seed: dice picks a number and locks it (it will be used); locking an empty field takes the last run’s seed', () => {
+    const s = createGenerateStore(new InMemoryApi().handle('router:explain', () => decision), () => undefined);
+    expect(s.getState().form).toMatchObject({ seed: '', seedLocked: false });
+    s.getState().toggleSeedLock(4242);
+    expect(s.getState().form).toMatchObject({ seed: '4242', seedLocked: true });
+    s.getState().toggleSeedLock(null);
+    expect(s.getState().form.seedLocked).toBe(false);
+    s.getState().randomizeSeed();
+    expect(s.getState().form.seedLocked).toBe(true);
+    expect(s.getState().form.seed).toMatch(/^\d+$/);
   });
 });
 
