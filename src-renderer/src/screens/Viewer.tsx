@@ -127,7 +127,7 @@ export function Viewer({ id }: { id: string }) {
             className="btn btn-icon"
             aria-label="Close viewer"
             onClick={() => gallery.getState().open(null)}
-            autoFocus
+            data-autofocus
           >
             ×
           </button>
