@@ -93,12 +93,12 @@ const table: Row[] = [
   [
     'local forced + job too big for memory → refused before the click, cloud offered',
     { requested: 'local', memory: REFUSE },
-    { target: 'local', blocked: 'ENGINE_OUT_OF_MEMORY', warning: /needs 30 GB/, action: 'run_cloud' },
+    { target: 'local', blocked: 'ENGINE_MEMORY_INSUFFICIENT', warning: /needs 30 GB/, action: 'run_cloud' },
   ],
   [
     'local forced + job too big, signed out → refused, no cloud offered',
     { requested: 'local', memory: REFUSE, signedIn: false, quota: null },
-    { target: 'local', blocked: 'ENGINE_OUT_OF_MEMORY', action: null },
+    { target: 'local', blocked: 'ENGINE_MEMORY_INSUFFICIENT', action: null },
   ],
   [
     'local forced + tight memory → runs with the warning',

@@ -131,7 +131,7 @@ function local(facts: RouteFacts, reason: string): RouteOutcome {
     return outcome(
       decision(base, {
         warning: memory.message ?? 'This job needs more memory than this computer has. Make it smaller.',
-        blocked: 'ENGINE_OUT_OF_MEMORY',
+        blocked: 'ENGINE_MEMORY_INSUFFICIENT',
         action: cloudOk ? 'run_cloud' : null,
         memory,
       }),

@@ -93,7 +93,7 @@ function Blocker({
         : 'Not enough cloud images left. '
       : code === 'PLAN_REQUIRED'
         ? 'Not on your plan. '
-        : code === 'ENGINE_OUT_OF_MEMORY'
+        : code === 'ENGINE_MEMORY_INSUFFICIENT'
           ? 'Too big for this computer. '
           : '';
   return (
