@@ -3,13 +3,61 @@
  * off the caller's event loop: the host is a worker thread in the browser host and a
  * utilityProcess in Electron (the caller passes `spawn`).
  */
-import { AppError } from '@atelier/common';
+import { AppError, type MemoryEstimate } from '@atelier/common';
 import type { EngineHost } from '@atelier/engine/host/host';
+import { availableMemory, estimateJob, formatBytes, memoryProfile } from '@atelier/engine/pipeline/memory';
 import type { ModelEntry, ModelStore } from '@atelier/engine/store/store';
 import type { EnginePort, InstalledModelValue, ModelDownloadValue, ModelStorePort } from './engine.ts';
 
-export function engineHostPort(host: EngineHost, threads: () => number): EnginePort {
+/** Above this share of the free memory a job runs but the person is warned first. */
+const WARN_SHARE = 0.8;
+
+/**
+ * The engine's memory check for a job, before it is queued: refuse when the estimate exceeds the
+ * memory the engine may use (`limit`, default what the machine has free), warn when it takes
+ * most of it. The engine checks again when the job starts, so a refusal here is never the only guard.
+ */
+export function estimateMemoryFor(
+  req: { width: number; height: number; count: number; modelPath: string | null },
+  limit: () => number = availableMemory,
+): MemoryEstimate {
+  const availableBytes = Math.max(0, Math.floor(limit()));
+  if (!req.modelPath) return { verdict: 'ok', neededBytes: 0, availableBytes, message: null };
+  // Guidance is not known here: assume it is on (a UNet batch of 2), the larger of the two.
+  const e = estimateJob(
+    memoryProfile(req.modelPath),
+    { width: req.width, height: req.height, guidance: 7.5, count: req.count },
+    { availableBytes, loaded: false },
+  );
+  const need = formatBytes(e.requiredBytes);
+  const have = formatBytes(availableBytes);
+  const size = `${req.width}×${req.height}`;
+  const neededBytes = Math.ceil(e.requiredBytes);
+  if (!e.fits)
+    return {
+      verdict: 'refuse',
+      neededBytes,
+      availableBytes,
+      message: `A ${size} image needs about ${need} of memory and this computer has ${have} free. Use a smaller size, close other apps, or run it in the cloud.`,
+    };
+  if (e.requiredBytes > WARN_SHARE * availableBytes)
+    return {
+      verdict: 'warn',
+      neededBytes,
+      availableBytes,
+      message: `A ${size} image needs about ${need} of the ${have} free: other apps may slow down while it runs.`,
+    };
+  return { verdict: 'ok', neededBytes, availableBytes, message: null };
+}
+
+export function engineHostPort(
+  host: EngineHost,
+  threads: () => number,
+  opts: { memoryLimitBytes?: number | undefined } = {},
+): EnginePort & { estimateMemory: (req: Parameters<typeof estimateMemoryFor>[0]) => Promise<MemoryEstimate> } {
+  const limit = () => opts.memoryLimitBytes ?? availableMemory();
   return {
+    estimateMemory: async (req) => estimateMemoryFor(req, limit),
     async providers() {
       const reports = await host.providers();
       return {
@@ -28,6 +76,7 @@ export function engineHostPort(host: EngineHost, threads: () => number): EngineP
       const r = await host.generate(modelPath, req, {
         signal,
         preview: true,
+        memoryLimitBytes: opts.memoryLimitBytes,
         onProgress: (e) => {
           // The engine counts steps per image; the queue shows the whole batch.
           const preview = e.preview
@@ -36,6 +85,8 @@ export function engineHostPort(host: EngineHost, threads: () => number): EngineP
           onProgress({
             step: e.imageIndex * e.total + e.step,
             total: e.total * request.count,
+            image: { index: e.imageIndex + 1, count: request.count },
+            ...(e.decode ? { decode: e.decode } : {}),
             ...(preview ? { preview } : {}),
           });
         },

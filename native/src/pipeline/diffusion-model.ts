@@ -17,7 +17,14 @@ import { type ModelFolder, openModelFolder } from '../model/model-folder.ts';
 import { downscale, encodePng, type RawImage } from '../png/png.ts';
 import { Mt19937 } from '../schedulers/random.ts';
 import { createScheduler } from '../schedulers/schedulers.ts';
-import { availableMemory, estimateJob, formatBytes, memoryProfile, type MemoryEstimate, type MemoryProfile } from './memory.ts';
+import {
+  availableMemory,
+  estimateJob,
+  formatBytes,
+  memoryProfile,
+  type MemoryEstimate,
+  type MemoryProfile,
+} from './memory.ts';
 import { metadataText } from './metadata.ts';
 import { latentPreview } from './preview.ts';
 import { floatInput, floatTensor, intTensor, toFloat32 } from './tensors.ts';

@@ -47,7 +47,10 @@ export async function decodeTiled(
   lw: number,
   spec: TileSpec,
   decode: (tile: Float32Array, th: number, tw: number) => Promise<DecodedTile>,
-  hooks: { beforeTile?: (index: number, total: number) => void; afterTile?: (index: number, total: number) => void } = {},
+  hooks: {
+    beforeTile?: (index: number, total: number) => void;
+    afterTile?: (index: number, total: number) => void;
+  } = {},
 ): Promise<DecodedTile> {
   const ys = tileStarts(lh, spec.size, spec.overlap);
   const xs = tileStarts(lw, spec.size, spec.overlap);
