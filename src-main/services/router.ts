@@ -88,8 +88,9 @@ function cloudRefusal(facts: RouteFacts): { code: ErrorCode; warning: string } |
       warning: `${facts.cloudModel.name} is not on the ${PLANS[plan].name} plan${needed.length ? ` (it needs ${needed.join(' or ')})` : ''}. Choose the default model for cloud runs, or upgrade.`,
     };
   }
-  if (plan && facts.size) {
-    const allowed = checkPlanAllows(plan, { ...facts.size, count: facts.count }, 0);
+  if (plan) {
+    // The size is checked when known; the batch size always.
+    const allowed = checkPlanAllows(plan, { width: 0, height: 0, ...facts.size, count: facts.count }, 0);
     if (!allowed.ok) return { code: 'PLAN_REQUIRED', warning: allowed.message };
   }
   const left = facts.quota ? Math.max(0, facts.quota.limit - facts.quota.used) : null;
