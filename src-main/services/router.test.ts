@@ -108,7 +108,12 @@ const table: Row[] = [
   [
     'cloud forced, model not on Free → refused before the click, local offered',
     { requested: 'cloud', cloudModel: FIXTURE_PRO_ONLY },
-    { target: 'cloud', blocked: 'PLAN_REQUIRED', warning: /not on the Free plan \(it needs Pro\)/, action: 'run_local' },
+    {
+      target: 'cloud',
+      blocked: 'PLAN_REQUIRED',
+      warning: /not on the Free plan \(it needs Pro\)/,
+      action: 'run_local',
+    },
   ],
   [
     'cloud forced, model on Pro for a Pro user → runs',

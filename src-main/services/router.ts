@@ -72,9 +72,7 @@ function outcome(d: RouteDecision, waitOnline = false): RouteOutcome {
 
 /** Whether this computer could run the job at all (a provider, the model, enough memory). */
 function localPossible(facts: RouteFacts): boolean {
-  return (
-    facts.providers.some((p) => p.usable) && facts.modelInstalled && (facts.memory?.verdict ?? 'ok') !== 'refuse'
-  );
+  return facts.providers.some((p) => p.usable) && facts.modelInstalled && (facts.memory?.verdict ?? 'ok') !== 'refuse';
 }
 
 /** Why the cloud cannot take this job, or null when it can (signed in, quota, plan). Offline still queues. */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { SignJWT, importJWK } from 'jose';
 import { createRequire } from 'node:module';
-import type { AccountState, LocalJob } from '@atelier/common';
+import type { AccountState, AppError, LocalJob } from '@atelier/common';
 import { buildApp } from '@atelier/cloud/app';
 import { parseConfig } from '@atelier/cloud/config';
 import { createPool } from '@atelier/cloud/db/pool';

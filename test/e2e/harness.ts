@@ -64,12 +64,14 @@ export function startChild(
       if (done) return;
       done = true;
       reject(
-        new Error(`${name} did not become ready within ${opts.timeoutMs / 1000} s. Last output:\n${tail.join('\n')}`),
+        new Error(
+          `${name} did not become ready within ${opts.timeoutMs / 1000} s. Last output:\n${tail.slice(-60).join('\n')}`,
+        ),
       );
     }, opts.timeoutMs);
     const onLine = (line: string) => {
       tail.push(line);
-      if (tail.length > 60) tail.shift();
+      if (tail.length > 400) tail.shift();
       if (opts.log) console.log(`  [${name}] ${line}`);
       const m = opts.ready.exec(line);
       if (m && !done) {
@@ -84,7 +86,11 @@ export function startChild(
       if (done) return;
       done = true;
       clearTimeout(timer);
-      reject(new Error(`${name} exited (${code ?? signal}) before it was ready. Last output:\n${tail.join('\n')}`));
+      reject(
+        new Error(
+          `${name} exited (${code ?? signal}) before it was ready. Last output:\n${tail.slice(-60).join('\n')}`,
+        ),
+      );
     });
   });
 }

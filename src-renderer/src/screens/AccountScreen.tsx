@@ -331,7 +331,9 @@ function SignedIn() {
         {state.usage && state.usage.used >= state.usage.limit && (
           <p className="callout callout-warning" role="alert">
             You have used all your cloud images for this period.{' '}
-            {billingOff ? 'Run on this computer until the period resets.' : 'Upgrade to keep generating in the cloud, or run on this computer.'}
+            {billingOff
+              ? 'Run on this computer until the period resets.'
+              : 'Upgrade to keep generating in the cloud, or run on this computer.'}
           </p>
         )}
       </section>

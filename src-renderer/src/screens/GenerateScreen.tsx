@@ -104,12 +104,20 @@ function Blocker({
       </p>
       <div className="row">
         {action === 'run_local' && (
-          <button type="button" className="btn btn-primary" onClick={() => void generate.getState().runInstead('local')}>
+          <button
+            type="button"
+            className="btn btn-primary"
+            onClick={() => void generate.getState().runInstead('local')}
+          >
             Run on this computer instead
           </button>
         )}
         {action === 'run_cloud' && (
-          <button type="button" className="btn btn-primary" onClick={() => void generate.getState().runInstead('cloud')}>
+          <button
+            type="button"
+            className="btn btn-primary"
+            onClick={() => void generate.getState().runInstead('cloud')}
+          >
             Run in the cloud instead
           </button>
         )}
@@ -175,7 +183,9 @@ function LatestProgress() {
       <span className="latest-progress-text" aria-live="polite">
         {text}
       </span>
-      {job.state === 'running' && <ProgressBar step={step} total={total} label="Progress of the latest job" text={text} />}
+      {job.state === 'running' && (
+        <ProgressBar step={step} total={total} label="Progress of the latest job" text={text} />
+      )}
     </div>
   );
 }
@@ -339,7 +349,9 @@ export function GenerateScreen() {
                 </>
               ) : (
                 <>
-                  <option value="">{defaultModel ? `Default model (${modelLabel(defaultModel)})` : 'Default model'}</option>
+                  <option value="">
+                    {defaultModel ? `Default model (${modelLabel(defaultModel)})` : 'Default model'}
+                  </option>
                   {models.map((m) => (
                     <option key={m.id} value={m.id}>
                       {modelLabel(m)}

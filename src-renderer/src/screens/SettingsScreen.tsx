@@ -45,7 +45,10 @@ function DownloadState({ d, onCancel, onResume }: { d: ModelDownload; onCancel: 
     <div className="download" data-testid="download">
       {d.state === 'failed' || d.state === 'canceled' ? (
         <div className="row space">
-          <span className={d.state === 'failed' ? 'error-text' : 'muted small'} role={d.state === 'failed' ? 'alert' : undefined}>
+          <span
+            className={d.state === 'failed' ? 'error-text' : 'muted small'}
+            role={d.state === 'failed' ? 'alert' : undefined}
+          >
             {d.state === 'failed'
               ? (d.error ?? 'The download stopped.')
               : `Canceled at ${formatBytes(d.received)}${d.total ? ` of ${formatBytes(d.total)}` : ''}.`}{' '}
@@ -68,7 +71,12 @@ function DownloadState({ d, onCancel, onResume }: { d: ModelDownload; onCancel: 
                   : `${formatBytes(d.received)}${d.total ? ` of ${formatBytes(d.total)}` : ''}`}
             </span>
             {d.state === 'downloading' && (
-              <button type="button" className="btn btn-link" onClick={onCancel} aria-label={`Cancel the download of ${label}`}>
+              <button
+                type="button"
+                className="btn btn-link"
+                onClick={onCancel}
+                aria-label={`Cancel the download of ${label}`}
+              >
                 Cancel
               </button>
             )}
@@ -154,7 +162,11 @@ function Catalogue() {
                   <dd>{m.hardware}</dd>
                 </dl>
                 {d && !m.installed && (
-                  <DownloadState d={d} onCancel={() => void s.cancelDownload(d.id)} onResume={() => void s.install(m.id)} />
+                  <DownloadState
+                    d={d}
+                    onCancel={() => void s.cancelDownload(d.id)}
+                    onResume={() => void s.install(m.id)}
+                  />
                 )}
               </li>
             );
@@ -197,9 +209,7 @@ function Models() {
       app.getState().reportError(e);
     }
   };
-  const active = Object.values(downloads).filter(
-    (d) => !d.catalogueId && d.state !== 'done' && d.state !== 'canceled',
-  );
+  const active = Object.values(downloads).filter((d) => !d.catalogueId && d.state !== 'done' && d.state !== 'canceled');
   return (
     <section aria-labelledby="models-title" className="settings-section">
       <h2 id="models-title">Models</h2>

@@ -193,7 +193,10 @@ describe('generate store', () => {
     };
     const api = new InMemoryApi()
       .handle('router:explain', (q) => (q.target === 'cloud' ? over : { ...decision, target: 'local', cost: null }))
-      .handle('jobs:submit', (req) => ({ jobs: [job({ request: { ...job().request, prompt: req.prompt } })], decision }));
+      .handle('jobs:submit', (req) => ({
+        jobs: [job({ request: { ...job().request, prompt: req.prompt } })],
+        decision,
+      }));
     const s = createGenerateStore(api, () => undefined);
     s.getState().update({ prompt: 'a boat', target: 'cloud', count: '4' });
     await s.getState().explain();
@@ -214,7 +217,11 @@ describe('generate store', () => {
         return {} as never;
       });
     let reloaded = 0;
-    const s = createGenerateStore(api, () => undefined, () => reloaded++);
+    const s = createGenerateStore(
+      api,
+      () => undefined,
+      () => reloaded++,
+    );
     await s.getState().explain();
     expect(s.getState().decision?.askCloud).toBe(true);
     await s.getState().answerCloud(false);
@@ -224,7 +231,10 @@ describe('generate store', () => {
   });
 
   it('the seed: dice picks a number and locks it (it will be used); locking an empty field takes the last run’s seed', () => {
-    const s = createGenerateStore(new InMemoryApi().handle('router:explain', () => decision), () => undefined);
+    const s = createGenerateStore(
+      new InMemoryApi().handle('router:explain', () => decision),
+      () => undefined,
+    );
     expect(s.getState().form).toMatchObject({ seed: '', seedLocked: false });
     s.getState().toggleSeedLock(4242);
     expect(s.getState().form).toMatchObject({ seed: '4242', seedLocked: true });
