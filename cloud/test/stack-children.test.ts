@@ -36,7 +36,7 @@ interface Run {
 }
 
 async function runStack(env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, [path.resolve(import.meta.dirname, 'support/stack-child.ts')], {
+  const child = spawn(process.execPath, [path.resolve(import.meta.dirname, 'support/stack/child.ts')], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

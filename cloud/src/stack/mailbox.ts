@@ -26,7 +26,8 @@ export interface MailMessage {
 const SIGN_UP = new Set(['SignUp', 'ResendConfirmationCode']);
 const RESET = new Set(['ForgotPassword', 'AdminResetUserPassword']);
 
-const ANSI = /\u001b\[[0-9;]*m/g;
+// ESC [ … m: the colours cognito-local's pretty logger adds.
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 /**
  * Turns cognito-local's output, line by line, into messages. A delivery is a box that starts on
