@@ -193,20 +193,32 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       .getByRole('radio', { name: new RegExp(FIXTURE_MODEL) })
       .first()
       .check();
-    // Fixture models say what they are: random weights, noise.
-    await visible(models.getByText('Test fixture', { exact: true }).first());
-    // Real models are one click away: the catalogue lists them with size, licence and hardware.
-    const catalogue = page.getByRole('list', { name: 'Model catalogue' });
-    await visible(catalogue.getByRole('listitem').first());
-    const first = catalogue.getByRole('listitem').first();
-    await hasText(first, /Size/);
-    await hasText(first, /Licence/);
-    await hasText(first, /Needs/);
-    await visible(first.getByRole('button', { name: /^(Download|Resume) / }).or(first.getByText('Installed')));
-    // The download box asks for what it can take (a manifest), not a .zip.
-    await hasAttr(page.getByLabel('Download from a manifest URL'), 'placeholder', /\.json$/);
     await shot(ctx(), '02-settings');
   });
+
+  await steps.run(
+    'models: fixtures labelled as such, real models one click away in the catalogue',
+    async () => {
+      const { page } = ctx();
+      await nav(page, 'Settings');
+      const models = page.getByRole('region', { name: 'Models' });
+      // Fixture models say what they are: random weights, noise.
+      await visible(models.getByText('Test fixture', { exact: true }).first());
+      // Real models are one click away: the catalogue lists them with size, licence and hardware.
+      const catalogue = page.getByRole('list', { name: 'Model catalogue' });
+      await visible(catalogue.getByRole('listitem').first());
+      const first = catalogue.getByRole('listitem').first();
+      await hasText(first, /Size/);
+      await hasText(first, /Licence/);
+      await hasText(first, /Needs/);
+      await visible(first.getByRole('button', { name: /^(Download|Resume) / }).or(first.getByText('Installed')));
+      // The download box asks for what it can take (a manifest), not a .zip.
+      await hasAttr(page.getByLabel('Download from a manifest URL'), 'placeholder', /\.json$/);
+      await page.getByRole('heading', { name: 'Get a model' }).scrollIntoViewIfNeeded();
+      await shot(ctx(), '02b-settings-catalogue');
+    },
+    { independent: true },
+  );
 
   await steps.run('an inline message stops an invalid request', async () => {
     const { page } = ctx();
