@@ -76,7 +76,10 @@ async function emailedCode(c: FlowContext, email: string, shotName: string): Pro
         `a code for ${email} on the mailbox page`,
         async () => {
           await mailbox.reload();
-          return codeIn(await mailbox.locator('body').innerText(), email, 'first');
+          // Newest first: the first message to this address, its code on a line of its own.
+          const message = mailbox.getByRole('listitem').filter({ hasText: email }).first();
+          if (!(await message.isVisible())) return null;
+          return /^\s*(\d{6})\s*$/m.exec(await message.innerText())?.[1] ?? null;
         },
         (x) => x !== null,
         30_000,
