@@ -92,6 +92,13 @@ export interface ModelStore {
   resolve(idOrDir?: string): Promise<ModelEntry>;
   importFolder(dir: string, opts?: ImportOptions): Promise<ModelEntry>;
   download(manifestUrl: string, opts?: DownloadOptions): Promise<ModelEntry>;
+  /**
+   * Installs a complete folder that was downloaded into `stagingDir()` (e.g. by the catalogue):
+   * validated, then moved into place under `id` in one rename. `source` is recorded.
+   */
+  adoptFolder(dir: string, opts: { id: string; source: string }): Promise<ModelEntry>;
+  /** A staging folder on the models folder's file system for a download keyed by `key` (kept across runs: resumable). */
+  stagingDir(key: string): string;
   remove(id: string): Promise<void>;
 }
 
@@ -386,6 +393,16 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
       await rename(staging, path.join(modelsDir, id));
       return record(id, 'download', redact(manifestUrl));
     },
+
+    async adoptFolder(dir, ao) {
+      await ensureFreeId(ao.id);
+      await validateFolder(dir);
+      await mkdir(modelsDir, { recursive: true });
+      await rename(dir, path.join(modelsDir, ao.id));
+      return record(ao.id, 'download', redact(ao.source));
+    },
+
+    stagingDir: (key) => path.join(modelsDir, PARTIAL_DIR, key),
 
     async remove(id) {
       const e = await findOrThrow(id);
