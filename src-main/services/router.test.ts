@@ -86,6 +86,11 @@ const table: Row[] = [
     { target: 'local', askCloud: false, reason: /keep Automatic runs on this computer/ },
   ],
   [
+    'auto + no GPU + model not on the plan → local, says why',
+    { cloudModel: FIXTURE_PRO_ONLY },
+    { target: 'local', askCloud: false, reason: /SDXL Turbo is not on your cloud plan/ },
+  ],
+  [
     'auto + GPU + job too big for memory + cloud allowed → cloud',
     { providers: [CUDA], memory: REFUSE },
     { target: 'cloud', reason: /does not fit/ },

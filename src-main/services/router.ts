@@ -189,7 +189,9 @@ export function decideRoute(facts: RouteFacts): RouteOutcome {
           ? facts.quota.limit - facts.quota.used <= 0
             ? 'no cloud images are left this period'
             : 'not enough cloud images are left this period'
-          : 'the cloud cannot take this job on your plan';
+          : facts.plan && facts.cloudModel && !facts.cloudModel.plans.includes(facts.plan)
+            ? `${facts.cloudModel.name} is not on your cloud plan`
+            : 'the cloud cannot take this job on your plan';
   return local(
     facts,
     gpu ? `Runs on this computer (${whyNot}).` : `No usable GPU and ${whyNot}, so it runs on the CPU.`,

@@ -489,6 +489,8 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     const { page } = ctx();
     await nav(page, 'Generate');
     await page.getByRole('radio', { name: 'Automatic' }).check();
+    // The default model: the cloud serves it on every plan.
+    await page.getByLabel('Model', { exact: true }).selectOption('');
     const ask = page.getByTestId('ask-cloud');
     await visible(ask);
     await hasText(page.getByTestId('route-reason'), /Local/);
