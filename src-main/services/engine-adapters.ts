@@ -3,7 +3,8 @@
  * off the caller's event loop: the host is a worker thread in the browser host and a
  * utilityProcess in Electron (the caller passes `spawn`).
  */
-import { AppError, type MemoryEstimate } from '@atelier/common';
+import { AppError, type CatalogueModel, type MemoryEstimate } from '@atelier/common';
+import { CATALOGUE, downloadCatalogueModel } from '@atelier/engine/store/catalogue';
 import type { EngineHost } from '@atelier/engine/host/host';
 import { availableMemory, estimateJob, formatBytes, memoryProfile } from '@atelier/engine/pipeline/memory';
 import type { ModelEntry, ModelStore } from '@atelier/engine/store/store';
@@ -104,10 +105,19 @@ const toInstalled = (m: ModelEntry): InstalledModelValue => ({
   sizeBytes: m.size,
   sha256: m.sha256,
   isDefault: m.isDefault,
+  fixture: m.fixture,
+  ...(m.description ? { description: m.description } : {}),
+  ...(m.vocabulary ? { vocabulary: m.vocabulary } : {}),
 });
 
 /** Downloads are tracked here (the store itself only reports bytes), so the UI can list and cancel them. */
-export function modelStorePort(store: ModelStore): ModelStorePort {
+export function modelStorePort(
+  store: ModelStore,
+  opts: { hub?: string } = {},
+): ModelStorePort & {
+  catalogue(): Promise<CatalogueModel[]>;
+  install(catalogueId: string, onProgress: (d: ModelDownloadValue) => void): Promise<ModelDownloadValue>;
+} {
   const downloads = new Map<string, { state: ModelDownloadValue; ac: AbortController }>();
   let n = 0;
   // A store scan takes hundreds of ms and stalls the event loop for a good part of it (measured:
@@ -124,7 +134,77 @@ export function modelStorePort(store: ModelStore): ModelStorePort {
     }
     return cached.list;
   };
+  /** Tracks a background download the same way for manifest URLs and catalogue entries. */
+  function track(
+    d: ModelDownloadValue,
+    run: (signal: AbortSignal, progress: (received: number, total: number) => void) => Promise<unknown>,
+    onProgress: (d: ModelDownloadValue) => void,
+  ): ModelDownloadValue {
+    const ac = new AbortController();
+    downloads.set(d.id, { state: d, ac });
+    const update = (patch: Partial<ModelDownloadValue>) => {
+      Object.assign(d, patch);
+      onProgress({ ...d });
+    };
+    onProgress({ ...d });
+    run(ac.signal, (received, total) => update({ received, total })).then(
+      () => {
+        invalidate();
+        update({ state: 'done' });
+      },
+      (e: unknown) =>
+        update(
+          ac.signal.aborted
+            ? { state: 'canceled' }
+            : { state: 'failed', error: e instanceof AppError ? e.userMessage : String((e as Error)?.message ?? e) },
+        ),
+    );
+    return { ...d };
+  }
+
   return {
+    async catalogue() {
+      const installed = new Set((await list()).map((m) => m.id));
+      return CATALOGUE.map((e) => ({
+        id: e.id,
+        name: e.name,
+        repo: e.repo,
+        revision: e.revision,
+        sizeBytes: e.sizeBytes,
+        licence: e.licence.name,
+        licenceUrl: e.licence.url,
+        hardware: e.hardware,
+        description: e.description,
+        installed: installed.has(e.id),
+      }));
+    },
+    async install(catalogueId, onProgress) {
+      const entry = CATALOGUE.find((e) => e.id === catalogueId);
+      if (!entry)
+        throw new AppError('NOT_FOUND', `no catalogue model ${catalogueId}`, {
+          userMessage: `There is no catalogue model "${catalogueId}".`,
+        });
+      const d: ModelDownloadValue = {
+        id: `dl_${Date.now().toString(36)}_${n++}`,
+        url: `https://huggingface.co/${entry.repo}/tree/${entry.revision}`,
+        received: 0,
+        total: entry.sizeBytes,
+        state: 'downloading',
+        error: null,
+        catalogueId: entry.id,
+        name: entry.name,
+      };
+      return track(
+        d,
+        (signal, progress) =>
+          downloadCatalogueModel(store, entry.id, {
+            ...(opts.hub ? { hub: opts.hub } : {}),
+            signal,
+            onProgress: (p) => progress(p.receivedBytes, p.totalBytes),
+          }),
+        onProgress,
+      );
+    },
     list,
     import: async (p, mode) => {
       try {

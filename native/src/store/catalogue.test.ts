@@ -64,7 +64,7 @@ beforeAll(async () => {
     }
     if (tamper.has(rel)) {
       body = Buffer.from(body);
-      body[10] ^= 0xff;
+      body[10] = body[10]! ^ 0xff;
     }
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (m) {
