@@ -493,7 +493,7 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await page.getByLabel('Model', { exact: true }).selectOption('');
     const ask = page.getByTestId('ask-cloud');
     await visible(ask);
-    await hasText(page.getByTestId('route-reason'), /Local/);
+    await hasText(page.getByTestId('route-reason'), /runs it here until you allow cloud runs/);
     await shot(ctx(), '09b-generate-ask-cloud');
     await ask.getByRole('button', { name: 'Keep on this computer' }).click();
     await hidden(ask);

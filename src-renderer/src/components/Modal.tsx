@@ -37,8 +37,11 @@ export function Modal({
       d.showModal();
       app.getState().pushOverlay(d);
       const target = d.querySelector<HTMLElement>('[data-autofocus]') ?? focusables(d)[0] ?? d;
-      target.focus();
+      // After the event that opened it: a key that opened the dialog must not also press the
+      // control that now has focus.
+      const t = setTimeout(() => target.focus(), 0);
       return () => {
+        clearTimeout(t);
         app.getState().popOverlay(d);
         if (d.open) d.close();
         before?.focus?.();

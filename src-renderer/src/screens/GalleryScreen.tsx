@@ -252,6 +252,9 @@ export function GalleryScreen() {
       e.preventDefault();
       void remove(selected.length ? selected : item ? [item.id] : []);
     } else if (e.key === 'Enter' && item) {
+      // Without this the same key press goes on (keypress) to the viewer's Close button, which
+      // takes focus as the viewer opens, and closes it again.
+      e.preventDefault();
       gallery.getState().open(item.id);
     } else if (e.key === ' ' && item) {
       e.preventDefault();
