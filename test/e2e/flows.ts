@@ -554,15 +554,13 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     const viewer = page.getByRole('dialog', { name: 'Image viewer' });
     await visible(viewer);
     await visible(viewer.getByRole('img', { name: activeLabel, exact: true }));
-    const prompt1 = await viewer.getByRole('row', { name: /^Prompt/ }).innerText();
+    // The image itself, not its prompt: a batch's images share one.
+    const shown = () => viewer.locator('.viewer-image img').getAttribute('src');
+    const first = await shown();
     // → walks forward, ← back; whichever way there is a neighbour.
     const atEnd = await viewer.getByRole('button', { name: 'Next image' }).isDisabled();
     await page.keyboard.press(atEnd ? 'ArrowLeft' : 'ArrowRight');
-    await until(
-      'the viewer to show the next image',
-      () => viewer.getByRole('row', { name: /^Prompt/ }).innerText(),
-      (t) => t !== prompt1,
-    );
+    await until('the viewer to show the next image', shown, (src) => src !== first);
     await page.keyboard.press('Escape');
     await hidden(viewer);
     await page.getByLabel('Search images').fill('lighthouse');
