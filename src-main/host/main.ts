@@ -31,7 +31,8 @@ let config;
 try {
   config = loadHostConfig();
 } catch (e) {
-  console.error(`${(e as Error).message}\n\n${HELP}`);
+  // One line, so it is what a launcher shows as the reason (`--help` lists the options).
+  console.error(`${(e as Error).message} (see --help)`);
   process.exit(2);
 }
 if (config.help) {
