@@ -494,6 +494,9 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     const ask = page.getByTestId('ask-cloud');
     await visible(ask);
     await hasText(page.getByTestId('route-reason'), /runs it here until you allow cloud runs/);
+    await page.setViewportSize(SIZES[1]);
+    await inSight(page, ask.getByRole('button', { name: 'Keep on this computer' }), 'the ask-once question');
+    await page.setViewportSize(SIZES[0]);
     await shot(ctx(), '09b-generate-ask-cloud');
     await ask.getByRole('button', { name: 'Keep on this computer' }).click();
     await hidden(ask);
@@ -584,6 +587,13 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       await page.getByRole('button', { name: 'Generate', exact: true }).isDisabled(),
       'Generate stays enabled for a request the plan refuses',
     );
+    // Why Generate is disabled, and the way out, are in sight next to it at both sizes.
+    for (const size of SIZES) {
+      await page.setViewportSize(size);
+      await inSight(page, blocker, 'the plan-limit message');
+      await inSight(page, page.getByRole('button', { name: 'Generate', exact: true }), 'the Generate button');
+    }
+    await page.setViewportSize(SIZES[0]);
     await shot(c, '12b-plan-limit-before-click');
     await page.getByLabel('Images', { exact: true }).fill('1');
     await hidden(blocker);
@@ -611,6 +621,9 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       await page.getByRole('button', { name: 'Generate', exact: true }).isDisabled(),
       'Generate is enabled at quota',
     );
+    await page.setViewportSize(SIZES[1]);
+    await inSight(page, blocker.getByRole('button', { name: 'Run on this computer instead' }), 'the way out at quota');
+    await page.setViewportSize(SIZES[0]);
     await shot(c, '13-quota-before-click');
     await blocker.getByRole('button', { name: 'Run on this computer instead' }).click();
     await visible(

@@ -541,30 +541,33 @@ export function GenerateScreen() {
             {errors._}
           </p>
         )}
-        {decision?.askCloud && <AskCloud cost={decision.cost} />}
-        {blocked && decision ? (
-          <Blocker
-            code={blocked}
-            message={decision.warning ?? 'This run cannot start as it stands.'}
-            action={decision.action}
-            quotaLeft={quotaLeft}
-          />
-        ) : (
-          blocker && <SubmitBlocker error={blocker} quotaLeft={quotaLeft} />
-        )}
-
-        <div className="form-actions">
-          <LatestProgress />
-          <button
-            type="submit"
-            className="btn btn-primary btn-large"
-            disabled={submitting || blocked !== null}
-            aria-busy={submitting}
-            aria-keyshortcuts="Control+Enter Meta+Enter"
-            title={blocked ? 'See the message above' : undefined}
-          >
-            Generate
-          </button>
+        {/* Sticks to the bottom of the window: Generate, why it is disabled and the way out,
+            and the latest job's progress stay in sight at every window size. */}
+        <div className="form-footer">
+          {decision?.askCloud && <AskCloud cost={decision.cost} />}
+          {blocked && decision ? (
+            <Blocker
+              code={blocked}
+              message={decision.warning ?? 'This run cannot start as it stands.'}
+              action={decision.action}
+              quotaLeft={quotaLeft}
+            />
+          ) : (
+            blocker && <SubmitBlocker error={blocker} quotaLeft={quotaLeft} />
+          )}
+          <div className="form-actions">
+            <LatestProgress />
+            <button
+              type="submit"
+              className="btn btn-primary btn-large"
+              disabled={submitting || blocked !== null}
+              aria-busy={submitting}
+              aria-keyshortcuts="Control+Enter Meta+Enter"
+              title={blocked ? 'See the message above' : undefined}
+            >
+              Generate
+            </button>
+          </div>
         </div>
       </form>
 
