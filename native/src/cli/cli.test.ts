@@ -92,6 +92,7 @@ describe('atelier CLI', () => {
       out,
     ]);
     expect(r.stderr).toMatch(/2 images in [\d.]+ s on cpu \(atelier-fixture-sd\)/);
+    expect(r.stderr).toContain('note: atelier-fixture-sd is a test fixture with random weights: it draws noise.');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toEqual([

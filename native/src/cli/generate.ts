@@ -100,14 +100,26 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
     const result = await host.generate(values.model, req as GenerateRequestInput, {
       signal: ctx.signal,
       onProgress: (e) =>
-        bar.update(
-          `image ${e.imageIndex + 1}/${req.count}`,
-          e.step,
-          e.total,
-          `step ${e.step}/${e.total} ${(e.elapsedMs / 1000).toFixed(1)}s`,
-        ),
+        e.decode
+          ? bar.update(
+              `image ${e.imageIndex + 1}/${req.count}`,
+              e.decode.tile,
+              e.decode.tiles,
+              `decoding tile ${e.decode.tile}/${e.decode.tiles}`,
+            )
+          : bar.update(
+              `image ${e.imageIndex + 1}/${req.count}`,
+              e.step,
+              e.total,
+              `step ${e.step}/${e.total} ${(e.elapsedMs / 1000).toFixed(1)}s`,
+            ),
     });
     bar.done();
+    const used = await store.resolve(result.model.id).catch(() => null);
+    if (used?.fixture)
+      ctx.io.stderr.write(
+        `note: ${used.id} is a test fixture with random weights: it draws noise. Real models: atelier models catalogue\n`,
+      );
     await mkdir(path.dirname(targets(0, 0, result.model.id)), { recursive: true });
     for (const img of result.images) {
       const file = targets(img.index, img.seed, result.model.id);
