@@ -30,9 +30,10 @@ export const SIZES = [
 ] as const;
 
 /** Screenshots of what is in sight (not the full page) at both sizes; the flow goes on at 1280×800. */
-async function shot(c: FlowContext, name: string): Promise<void> {
+async function shot(c: FlowContext, name: string, focus?: Locator): Promise<void> {
   for (const size of SIZES) {
     await c.page.setViewportSize(size);
+    if (focus) await focus.first().scrollIntoViewIfNeeded();
     await c.page.screenshot({ path: path.join(c.artifacts, `${name}-${size.width}x${size.height}.png`) });
   }
   await c.page.setViewportSize(SIZES[0]);
@@ -217,8 +218,7 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       await visible(first.getByRole('button', { name: /^(Download|Resume) / }).or(first.getByText('Installed')));
       // The download box asks for what it can take (a manifest), not a .zip.
       await hasAttr(page.getByLabel('Download from a manifest URL'), 'placeholder', /\.json$/);
-      await page.getByRole('heading', { name: 'Get a model' }).scrollIntoViewIfNeeded();
-      await shot(ctx(), '02b-settings-catalogue');
+      await shot(ctx(), '02b-settings-catalogue', page.getByRole('heading', { name: 'Get a model' }));
     },
     { independent: true },
   );

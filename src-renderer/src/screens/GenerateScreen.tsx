@@ -163,10 +163,14 @@ function AskCloud({ cost }: { cost: string | null }) {
   );
 }
 
-/** The newest active job in one line, for the sticky action bar: feedback in sight at every window size. */
+/**
+ * The newest active job in one line — or, once it is over, how the last run you submitted ended —
+ * for the sticky footer: feedback in sight at every window size.
+ */
 function LatestProgress() {
-  const { jobs } = useStores();
-  const job = useS(jobs, (s) => orderedJobs(s.jobs).find((j) => isActive(j)));
+  const { jobs, generate, gallery, app } = useStores();
+  const lastId = useS(generate, (s) => s.lastSubmitted[0]?.id ?? null);
+  const job = useS(jobs, (s) => orderedJobs(s.jobs).find((j) => isActive(j)) ?? (lastId ? s.jobs[lastId] : undefined));
   const progress = useS(jobs, (s) => (job ? s.progress[job.id] : undefined));
   if (!job) return null;
   const step = progress?.step ?? job.step;
@@ -176,15 +180,33 @@ function LatestProgress() {
       ? progressLabel(step, total, job.request.count)
       : job.state === 'waiting_online'
         ? 'Waiting for a connection'
-        : 'Queued';
+        : job.state === 'queued'
+          ? 'Queued'
+          : job.state === 'succeeded'
+            ? `Done: ${job.imageIds.length} image${job.imageIds.length === 1 ? '' : 's'}`
+            : job.state === 'failed'
+              ? `Failed: ${job.error?.message ?? 'see the Queue'}`
+              : 'Canceled';
   return (
     <div className="latest-progress" data-testid="latest-progress">
       <span className={`badge badge-${job.target}`}>{job.target === 'cloud' ? 'Cloud' : 'Local'}</span>
-      <span className="latest-progress-text" aria-live="polite">
+      <span className="latest-progress-text" aria-live="polite" title={text}>
         {text}
       </span>
       {job.state === 'running' && (
         <ProgressBar step={step} total={total} label="Progress of the latest job" text={text} />
+      )}
+      {job.state === 'succeeded' && job.imageIds[0] && (
+        <button
+          type="button"
+          className="btn btn-link"
+          onClick={() => {
+            gallery.getState().open(job.imageIds[0]!);
+            app.getState().navigate('gallery');
+          }}
+        >
+          View
+        </button>
       )}
     </div>
   );
