@@ -118,6 +118,15 @@ describe('model catalogue', () => {
     expect(list.find((f) => f.path === 'model_index.json')?.sha256).toBeNull();
   });
 
+  it('refuses a file list with a path that would leave the model folder', async () => {
+    tree.push({ type: 'file', path: 'unet/../../escape.txt', size: 1, oid: 'a'.repeat(40) });
+    try {
+      await expect(listFiles(entry, hub)).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+    } finally {
+      tree.pop();
+    }
+  });
+
   it('downloads file by file from <hub>/<repo>/resolve/<rev>/<path>, resumes a dropped file with Range, and installs the folder', async () => {
     const { store, modelsDir, done } = await tempStore();
     try {

@@ -123,6 +123,15 @@ export async function listFiles(
   }
   if (!res.ok) throw hubFailed(`list the files of ${entry.repo}`, `HTTP ${res.status}`);
   const items = (await res.json()) as TreeItem[];
+  // A path the hub lists is joined under the staging folder: refuse anything that could leave it.
+  const unsafe = items.find(
+    (i) =>
+      i.type === 'file' && (i.path.split('/').some((s) => s === '' || s === '.' || s === '..') || /[\\:]/.test(i.path)),
+  );
+  if (unsafe)
+    throw new AppError('DOWNLOAD_FAILED', `${entry.repo}: refusing the path "${unsafe.path}"`, {
+      userMessage: `The model's file list names a path Atelier will not write ("${unsafe.path}"). Nothing was downloaded.`,
+    });
   const files = items
     .filter((i) => i.type === 'file' && NEEDED.test(i.path))
     .map((i) => ({
