@@ -25,6 +25,23 @@ describe('generate form', () => {
     if (!r.ok) expect(r.errors.seed).toMatch(/Enter a seed, or unlock it/);
   });
 
+  it('says what to type, not the schema’s words; an oversized seed is called too big, not "not whole"', () => {
+    const r = formToRequest({
+      ...defaultForm,
+      prompt: 'a',
+      steps: '',
+      guidance: 'abc',
+      seed: '99999999999999999999',
+      seedLocked: true,
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.steps).toBe('Enter the number of steps as a number.');
+    expect(r.errors.guidance).toBe('Enter the guidance as a number.');
+    expect(r.errors.seed).toMatch(/^The seed must be between 0 and \d+\.$/);
+    expect(Object.values(r.errors).join(' ')).not.toMatch(/NaN|Invalid input/);
+  });
+
   it('reports the contract’s messages inline, per field', () => {
     const r = formToRequest({ ...defaultForm, prompt: '  ', width: '500', steps: '', count: '17' });
     expect(r.ok).toBe(false);

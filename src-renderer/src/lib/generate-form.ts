@@ -48,6 +48,15 @@ export const defaultForm: GenerateForm = {
   target: 'auto',
 };
 
+const NUMBER_FIELDS = {
+  width: 'the width',
+  height: 'the height',
+  steps: 'the number of steps',
+  guidance: 'the guidance',
+  count: 'the number of images',
+  seed: 'the seed',
+} as const;
+
 const num = (s: string): number => (s.trim() === '' ? Number.NaN : Number(s));
 
 /** The request this form describes, or the inline errors that stop it. */
@@ -69,6 +78,14 @@ export function formToRequest(
   if (form.model) request.model = form.model;
   const parsed = GenerateRequest.safeParse(request);
   const errors: FieldErrors = parsed.success ? {} : fieldErrorsFromZod(parsed.error);
+  // Say what to type instead of the schema's words ("expected number, received NaN").
+  for (const [field, what] of Object.entries(NUMBER_FIELDS) as [keyof typeof NUMBER_FIELDS, string][]) {
+    if (field === 'seed' && !form.seedLocked) continue;
+    const text = form[field].trim();
+    if (text === '' || !Number.isFinite(Number(text))) errors[field] = `Enter ${what} as a number.`;
+  }
+  if (form.seedLocked && /^\d+$/.test(form.seed.trim()) && Number(form.seed.trim()) > MAX_SEED)
+    errors.seed = `The seed must be between 0 and ${MAX_SEED}.`;
   if (form.seedLocked && form.seed.trim() === '')
     errors.seed = 'Enter a seed, or unlock it so each run picks a random one.';
   if (Object.keys(errors).length) return { ok: false, errors };
