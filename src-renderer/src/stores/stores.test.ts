@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InMemoryApi } from '../testing/in-memory-api.ts';
 import { createGalleryStore } from './gallery.ts';
 import { createGenerateStore } from './generate.ts';
+import { createSettingsStore, type ModelDownload } from './settings.ts';
 import { connectEvents, createStores } from './index.ts';
 
 const id = (p: string, n: number) => `${p}_${String(n).padStart(22, '0')}`;
@@ -277,5 +278,63 @@ describe('events', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(api.callsTo('jobs:retry')).toEqual([{ jobId: id('job', 1), target: 'cloud' }]);
     expect(s.jobs.getState().jobs[id('job', 1)]).toMatchObject({ state: 'queued', target: 'cloud' });
+  });
+});
+
+describe('settings store: the model catalogue', () => {
+  const entry = {
+    id: 'sd-turbo',
+    name: 'SD-Turbo',
+    repo: 'onnxruntime/sd-turbo',
+    revision: '6d0b4c1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+    sizeBytes: 2_300_000_000,
+    licence: 'Non-commercial',
+    licenceUrl: null,
+    hardware: 'A GPU with 4 GB',
+    description: null,
+    installed: false,
+  };
+  const dl = (over: Partial<ModelDownload>): ModelDownload => ({
+    id: 'dl_1',
+    url: 'https://huggingface.co/onnxruntime/sd-turbo',
+    received: 0,
+    total: 100,
+    state: 'downloading',
+    error: null,
+    catalogueId: 'sd-turbo',
+    name: 'SD-Turbo',
+    ...over,
+  });
+
+  it('lists the catalogue, installs, keeps one download per model across a resume, reloads when done', async () => {
+    let installed = false;
+    const api = new InMemoryApi()
+      .handle('models:catalogue', () => ({ items: [{ ...entry, installed }] }))
+      .handle('models:install', () => dl({ id: `dl_${api.callsTo('models:install').length}` }))
+      .handle('models:list', () => ({ items: [], downloads: [] }));
+    const errors: unknown[] = [];
+    const s = createSettingsStore(api, (e) => errors.push(e));
+    await s.getState().loadCatalogue();
+    expect(s.getState().catalogue).toHaveLength(1);
+    await s.getState().install('sd-turbo');
+    s.getState().downloadProgressed(dl({ id: 'dl_1', state: 'failed', received: 40, error: 'No connection.' }));
+    await s.getState().install('sd-turbo'); // resume: a new download id for the same model
+    expect(Object.values(s.getState().downloads).filter((d) => d.catalogueId === 'sd-turbo')).toHaveLength(1);
+    installed = true;
+    s.getState().downloadProgressed(dl({ id: 'dl_2', state: 'done', received: 100 }));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(api.callsTo('models:list')).toHaveLength(1);
+    expect(s.getState().catalogue?.[0]?.installed).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('a catalogue that cannot load says why instead of an empty list', async () => {
+    const api = new InMemoryApi().handle('models:catalogue', () => {
+      throw new AppError('OFFLINE', 'no network', { userMessage: 'You are offline. Connect and try again.' });
+    });
+    const s = createSettingsStore(api, () => undefined);
+    await s.getState().loadCatalogue();
+    expect(s.getState().catalogue).toBeNull();
+    expect(s.getState().catalogueError).toBe('You are offline. Connect and try again.');
   });
 });
