@@ -308,9 +308,10 @@ describe('settings store: the model catalogue', () => {
 
   it('lists the catalogue, installs, keeps one download per model across a resume, reloads when done', async () => {
     let installed = false;
+    let installs = 0;
     const api = new InMemoryApi()
       .handle('models:catalogue', () => ({ items: [{ ...entry, installed }] }))
-      .handle('models:install', () => dl({ id: `dl_${api.callsTo('models:install').length}` }))
+      .handle('models:install', () => dl({ id: `dl_${++installs}` }))
       .handle('models:list', () => ({ items: [], downloads: [] }));
     const errors: unknown[] = [];
     const s = createSettingsStore(api, (e) => errors.push(e));
