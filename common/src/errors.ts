@@ -98,6 +98,12 @@ export const ERROR_CODES = {
     retryable: true,
     message: 'The GPU ran out of memory. Try a smaller size, or run in the cloud.',
   },
+  ENGINE_MEMORY_INSUFFICIENT: {
+    status: 422,
+    retryable: false,
+    message:
+      'This job needs more memory than this computer has free. Use a smaller size or fewer images, close other apps, or run it in the cloud.',
+  },
   ENGINE_FAILED: {
     status: 500,
     retryable: true,

@@ -21,11 +21,14 @@ const StackFile = z.object({
   apiUrl: z.string().url(),
   cognito: z.object({ endpoint: z.string().url(), region: z.string(), userPoolId: z.string(), clientId: z.string() }),
   s3: z.object({ endpoint: z.string().url() }).loose().optional(),
+  mailbox: z.object({ url: z.string().url() }).loose().optional(),
 });
 
 export interface ShellConfig {
   cloud: CloudConfig | null;
   imageOrigins: string[];
+  /** Development stack only: its mailbox page, where sign-up and reset codes arrive. */
+  mailboxUrl: string | null;
 }
 
 export function loadShellConfig(
@@ -53,6 +56,7 @@ export function loadShellConfig(
         },
       },
       imageOrigins: e.ATELIER_S3_ORIGIN ? [e.ATELIER_S3_ORIGIN] : [],
+      mailboxUrl: null,
     };
   }
   const stackFile = path.join(repoRoot, '.atelier/stack.json');
@@ -61,7 +65,8 @@ export function loadShellConfig(
     return {
       cloud: { apiUrl: stack.apiUrl, cognito: stack.cognito },
       imageOrigins: stack.s3 ? [stack.s3.endpoint] : [],
+      mailboxUrl: stack.mailbox?.url ?? null,
     };
   }
-  return { cloud: null, imageOrigins: [] };
+  return { cloud: null, imageOrigins: [], mailboxUrl: null };
 }

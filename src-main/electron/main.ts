@@ -26,7 +26,9 @@ if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   registerAppScheme();
-  installNavigationPolicy();
+  // The local stack's mailbox page may open in the browser (development only; set once the config is read).
+  let devOrigins: string[] = [];
+  installNavigationPolicy(() => devOrigins);
   app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME);
 
   let win: BrowserWindow | null = null;
@@ -57,6 +59,7 @@ if (!app.requestSingleInstanceLock()) {
 
   app.whenReady().then(async () => {
     const config = loadShellConfig(repoRoot, app.isPackaged);
+    devOrigins = config.mailboxUrl ? [new URL(config.mailboxUrl).origin] : [];
     const userData = app.getPath('userData');
     const layout = layoutOf({ userData });
     // Leave a core for the UI: inference saturates every thread it is given.
@@ -74,7 +77,8 @@ if (!app.requestSingleInstanceLock()) {
       version: app.getVersion(),
       platform: process.platform,
       urlFor: (f) => `${APP_ORIGIN}/files/${encodeURIComponent(f)}`,
-      openExternal: openExternalSafely,
+      openExternal: (url) => openExternalSafely(url, devOrigins),
+      mailboxUrl: config.mailboxUrl,
       revealFile: (f) => shell.showItemInFolder(f),
       log,
     });

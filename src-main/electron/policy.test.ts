@@ -79,6 +79,27 @@ describe('openExternal allow-list', () => {
   });
 });
 
+describe('the local stack’s mailbox page (development only)', () => {
+  const dev = ['http://127.0.0.1:8025'];
+  it.each([
+    ['http://127.0.0.1:8025/', true],
+    ['http://127.0.0.1:8025/messages.json', true],
+    ['http://127.0.0.1:8026/', false],
+    ['http://user:pw@127.0.0.1:8025/', false],
+    ['http://example.com:8025/', false],
+  ])('%s → %s when the stack names it', (url, allowed) => {
+    expect(isAllowedExternal(url, undefined, dev)).toBe(allowed);
+  });
+  it('is refused when no stack names it (a packaged app)', () => {
+    expect(isAllowedExternal('http://127.0.0.1:8025/')).toBe(false);
+    expect(isAllowedExternal('http://example.com/', undefined, ['http://example.com'])).toBe(false);
+    expect(decideNavigation('http://127.0.0.1:8025/', undefined, dev)).toEqual({
+      action: 'deny',
+      openExternal: 'http://127.0.0.1:8025/',
+    });
+  });
+});
+
 describe('navigation and new windows', () => {
   it('denies every navigation and window.open, handing allow-listed links to the system browser', () => {
     expect(decideNavigation('https://checkout.stripe.com/c/pay/x')).toEqual({

@@ -61,15 +61,28 @@ export const EXTERNAL_ALLOW_LIST: readonly string[] = [
   'https://docs.atelier.app',
 ];
 
-/** Whether `shell.openExternal(url)` may be called: https, no credentials, an allow-listed origin. */
-export function isAllowedExternal(url: string, allowList: readonly string[] = EXTERNAL_ALLOW_LIST): boolean {
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * Whether `shell.openExternal(url)` may be called: https, no credentials, an allow-listed origin.
+ * `devOrigins`: loopback http(s) origins of the local development stack (its mailbox page), given
+ * only by an unpackaged app that found `.atelier/stack.json`; anything not on loopback is refused.
+ */
+export function isAllowedExternal(
+  url: string,
+  allowList: readonly string[] = EXTERNAL_ALLOW_LIST,
+  devOrigins: readonly string[] = [],
+): boolean {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     return false;
   }
-  if (u.protocol !== 'https:' || u.username || u.password) return false;
+  if (u.username || u.password) return false;
+  if ((u.protocol === 'http:' || u.protocol === 'https:') && LOOPBACK.has(u.hostname) && devOrigins.includes(u.origin))
+    return true;
+  if (u.protocol !== 'https:') return false;
   return allowList.includes(u.origin);
 }
 
@@ -80,8 +93,12 @@ export type NavigationDecision = { action: 'deny' } | { action: 'deny'; openExte
  * navigates its window; window.open is always denied, and an allow-listed https link is handed
  * to the system browser instead.
  */
-export function decideNavigation(url: string, allowList: readonly string[] = EXTERNAL_ALLOW_LIST): NavigationDecision {
-  return isAllowedExternal(url, allowList) ? { action: 'deny', openExternal: url } : { action: 'deny' };
+export function decideNavigation(
+  url: string,
+  allowList: readonly string[] = EXTERNAL_ALLOW_LIST,
+  devOrigins: readonly string[] = [],
+): NavigationDecision {
+  return isAllowedExternal(url, allowList, devOrigins) ? { action: 'deny', openExternal: url } : { action: 'deny' };
 }
 
 /** In-page navigation within the app (hash or path changes on app://atelier) is allowed; anything else is not. */

@@ -20,6 +20,8 @@ const StackFile = z.object({
   apiUrl: z.string().url(),
   cognito: z.object({ endpoint: z.string().url(), region: z.string(), userPoolId: z.string(), clientId: z.string() }),
   s3: z.object({ endpoint: z.string().url() }).loose().optional(),
+  /** The local stack's mailbox page, where sign-up and reset codes arrive (cloud/src/stack/mailbox.ts). */
+  mailbox: z.object({ url: z.string().url() }).loose().optional(),
 });
 
 const log = (msg: string, err?: unknown) =>
@@ -29,7 +31,8 @@ let config;
 try {
   config = loadHostConfig();
 } catch (e) {
-  console.error(`${(e as Error).message}\n\n${HELP}`);
+  // One line, so it is what a launcher shows as the reason (`--help` lists the options).
+  console.error(`${(e as Error).message} (see --help)`);
   process.exit(2);
 }
 if (config.help) {
@@ -62,7 +65,12 @@ const services = await createDesktopServices({
   secretStore: new FileSecretStore(path.join(config.userData, 'secrets')),
   // No store here: the queue passes the model's folder (resolved through the cached model list), so the
   // engine host does not rescan the store on the event loop for every job.
-  engine: engineHostPort(createEngineHost({ threads }), () => threads),
+  engine: engineHostPort(
+    createEngineHost({ threads, memoryLimitBytes: config.memoryLimit ?? undefined }),
+    () => threads,
+    { memoryLimitBytes: config.memoryLimit ?? undefined },
+  ),
+  mailboxUrl: stack?.mailbox?.url ?? null,
   models: modelStorePort(store),
   cloud: stack ? { apiUrl: stack.apiUrl, cognito: stack.cognito } : null,
   shell: 'browser',

@@ -6,16 +6,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { describeExit, electronUnavailable, formatLogLine, START_HELP } from './launcher-text.ts';
 import { ensureRendererBuilt } from './renderer-build.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
-if (process.argv.includes('--help')) {
-  console.log(`Usage: npm start [-- --no-stack] [-- --browser] [-- --user-data <dir>] [-- --port <n>]
-Starts the local Atelier Cloud stack and the desktop app.
-  --no-stack          do not start the local cloud stack (local generation only)
-  --browser           serve the UI to a browser even if Electron is available
-  --user-data <dir>   browser host profile folder (a second device for sync)
-  --port <n>          browser host port on 127.0.0.1 (default random)`);
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(START_HELP);
   process.exit(0);
 }
 const children: ChildProcess[] = [];
@@ -34,17 +30,27 @@ process.on('SIGTERM', () => stopAll(0));
 
 function launch(name: string, cmd: string, args: string[], readyPattern: RegExp | null): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
-    const rl = readline.createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      console.log(`[${name}] ${line}`);
+    // The last lines a child wrote to stderr: said again if it dies, so the reason is next to it.
+    const stderrTail: string[] = [];
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      console.log(`[${name}] ${formatLogLine(line)}`);
       if (readyPattern?.test(line)) resolve(line);
     });
+    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+      stderrTail.push(line);
+      if (stderrTail.length > 20) stderrTail.shift();
+      console.error(`[${name}] ${formatLogLine(line)}`);
+    });
     if (!readyPattern) child.once('spawn', () => resolve(''));
-    child.once('exit', (code) => {
-      reject(new Error(`${name} exited with code ${code}`));
-      if (!stopping) stopAll(code ?? 1);
+    child.once('exit', (code, signal) => {
+      const why = describeExit(name, code, signal, stderrTail);
+      reject(new Error(why));
+      if (!stopping) {
+        console.error(`\n${why}\nStopping the other services.`);
+        stopAll(code || 1);
+      }
     });
   });
 }
@@ -62,15 +68,16 @@ function electronBinary(): string | null {
   const found = installed();
   if (found) return found;
   console.log('Fetching the Electron binary…');
+  const env = { ...process.env };
+  delete env.ELECTRON_SKIP_BINARY_DOWNLOAD; // this is the download the install step skipped
   const r = spawnSync(process.execPath, [path.join(dir, 'install.js')], {
     cwd: repo,
+    env,
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: 180_000,
   });
   if (r.status !== 0) {
-    console.log(
-      `Electron is not available here (${r.stderr?.toString().trim().split('\n').pop() ?? 'install failed'}): using the browser host.`,
-    );
+    console.log(`Electron is not available here: ${electronUnavailable(r.stderr?.toString() ?? '')}.`);
     return null;
   }
   return installed();
@@ -96,6 +103,7 @@ try {
       hostScript,
       ...passThrough('--user-data'),
       ...passThrough('--port'),
+      ...passThrough('--memory-limit'),
       ...(process.argv.includes('--no-stack') ? ['--no-cloud'] : []),
     ];
     const line = await launch('desktop', process.execPath, args, /^(OPEN|READY)/);
@@ -106,6 +114,7 @@ try {
     process.exit(1);
   }
 } catch (e) {
-  console.error(`npm start failed: ${(e as Error).message}`);
+  // A child that died has said why already (see launch); anything else is said here.
+  if (!stopping) console.error(`npm start failed: ${(e as Error).message}`);
   stopAll(1);
 }

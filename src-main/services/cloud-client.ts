@@ -14,6 +14,8 @@ import {
   Generation,
   Image,
   Me,
+  ModelList,
+  PlanId,
   UrlResponse,
   isErrorCode,
   type GenerateRequest,
@@ -49,6 +51,11 @@ export interface CloudSessionState {
 }
 
 const SESSION_KEY = 'cloud-session';
+
+/** The part of GET /v1/billing/subscription the desktop reads (the cloud's schema may carry more). */
+export const BillingSubscription = z
+  .object({ plan: PlanId, status: z.string().nullable(), hasCustomer: z.boolean() })
+  .loose();
 
 /** Exponential backoff with jitter: a delay in [base·2ⁿ/2, base·2ⁿ], capped. */
 export function backoffDelay(
@@ -405,6 +412,9 @@ export function createCloudClient(opts: CloudClientOptions) {
       getImage: (id: string) => request('GET', `/v1/images/${encodeURIComponent(id)}`, Image),
       checkout: () => request('POST', '/v1/billing/checkout', UrlResponse, { body: { plan: 'pro' } }),
       portal: () => request('POST', '/v1/billing/portal', UrlResponse, { body: {} }),
+      /** 503 BILLING_DISABLED when the server runs without Stripe. */
+      billingSubscription: () => request('GET', '/v1/billing/subscription', BillingSubscription),
+      models: () => request('GET', '/v1/models', ModelList),
     },
     /** Downloads bytes from a presigned URL (no Authorization header: the URL is the credential). */
     async download(url: string): Promise<Uint8Array> {

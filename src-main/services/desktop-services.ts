@@ -9,6 +9,11 @@ import path from 'node:path';
 import {
   AppError,
   type AccountState,
+  type BillingStatus,
+  type CatalogueModel,
+  type CloudModel,
+  type MemoryEstimate,
+  type ModelDownload,
   type GenerateRequest,
   type IpcEventName,
   type IpcEventPayload,
@@ -39,11 +44,34 @@ export function layoutOf(paths: DesktopPaths) {
   };
 }
 
+/**
+ * What the engine side adds for issue 10 (see INTERFACES.md): the memory check before a job
+ * starts, and the catalogue of real models to download. Optional members so the services run with
+ * ports that do not have them (tests, older hosts); the UI then offers neither.
+ */
+export type MemoryAwareEngine = EnginePort & {
+  estimateMemory?(req: {
+    width: number;
+    height: number;
+    count: number;
+    modelPath: string | null;
+  }): Promise<MemoryEstimate>;
+};
+export type CatalogueModelStore = ModelStorePort & {
+  catalogue?(): Promise<CatalogueModel[]>;
+  install?(catalogueId: string, onProgress: (d: ModelDownload) => void): Promise<ModelDownload>;
+};
+
+/** Said instead of the server's configuration hint (which names environment variables). */
+export const BILLING_OFF_MESSAGE = 'Upgrades are not available on this server.';
+
 export interface DesktopServicesOptions {
   paths: DesktopPaths;
   secretStore: SecretStore;
-  engine: EnginePort;
-  models: ModelStorePort;
+  engine: MemoryAwareEngine;
+  models: CatalogueModelStore;
+  /** Development stack only: the local mailbox page where sign-up and reset codes arrive. */
+  mailboxUrl?: string | null;
   /** Null when no cloud is configured: local-only mode, account calls answer SERVICE_UNAVAILABLE. */
   cloud: CloudConfig | null;
   fetch?: FetchFn;
@@ -102,6 +130,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       autoUpdate: true,
       theme: 'system',
       defaultScheduler: 'euler_a',
+      autoCloud: 'ask',
       ...opts.settingsDefaults,
     },
   });
@@ -121,6 +150,10 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       })
     : null;
   let me: Me | null = null;
+  /** Unit: ms since epoch of the last successful GET /v1/me. */
+  let meAt = 0;
+  let billing: BillingStatus | null = null;
+  let cloudModels: CloudModel[] = [];
 
   const requireCloud = (): CloudClient => {
     if (!cloud)
@@ -138,6 +171,8 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       usage: s?.signedIn ? (me?.usage ?? null) : null,
       online: s?.online ?? false,
       pendingConfirmation: s?.pendingConfirmation ?? null,
+      billing: s?.signedIn ? billing : null,
+      cloudModels,
     };
   }
   const emitAccount = () => emit('account:changed', accountState());
@@ -148,9 +183,45 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     }
     try {
       me = await cloud.api.me();
+      meAt = clock.now().getTime();
       emitAccount();
     } catch (e) {
       if (!AppError.is(e, 'OFFLINE')) log('could not fetch the account', e);
+      return;
+    }
+    // What the plan allows and whether upgrades exist here: known before any click.
+    await Promise.all([refreshBilling(), refreshCloudModels()]);
+    emitAccount();
+  }
+  async function refreshBilling(): Promise<void> {
+    if (!cloud) return;
+    try {
+      const sub = await cloud.api.billingSubscription();
+      billing = { available: true, hasSubscription: sub.hasCustomer && sub.status !== null };
+    } catch (e) {
+      if (AppError.is(e, 'BILLING_DISABLED')) billing = { available: false, hasSubscription: false };
+      else if (!AppError.is(e, 'OFFLINE')) log('could not fetch the billing state', e);
+    }
+  }
+  async function refreshCloudModels(): Promise<void> {
+    if (!cloud) return;
+    try {
+      cloudModels = (await cloud.api.models()).items;
+    } catch (e) {
+      if (!AppError.is(e, 'OFFLINE')) log('could not fetch the cloud models', e);
+    }
+  }
+  /** Billing calls: BILLING_DISABLED becomes one plain sentence, and the state remembers it. */
+  async function billingCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (AppError.is(e, 'BILLING_DISABLED')) {
+        billing = { available: false, hasSubscription: false };
+        emitAccount();
+        throw new AppError('BILLING_DISABLED', 'billing is off on this server', { userMessage: BILLING_OFF_MESSAGE });
+      }
+      throw e;
     }
   }
 
@@ -167,25 +238,53 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     const m = wanted ? installed.find((x) => x.id === wanted) : (installed.find((x) => x.isDefault) ?? installed[0]);
     return m ? { id: m.id, path: m.path } : null;
   }
+  async function memoryFor(
+    size: { width: number; height: number } | null,
+    count: number,
+    model: { path: string } | null,
+  ): Promise<MemoryEstimate | null> {
+    if (!size || !opts.engine.estimateMemory) return null;
+    try {
+      return await opts.engine.estimateMemory({ ...size, count, modelPath: model?.path ?? null });
+    } catch (e) {
+      log('memory estimate failed', e);
+      return null;
+    }
+  }
   async function facts(request: {
     target: GenerateRequest['target'];
     count: number;
     model?: string | undefined;
+    width?: number | undefined;
+    height?: number | undefined;
   }): Promise<RouteFacts> {
     const [p, model] = await Promise.all([
       providers().catch(() => ({ providers: [], threads: 0 })),
       resolveModel(request.model),
     ]);
+    const size = request.width && request.height ? { width: request.width, height: request.height } : null;
     const s = cloud?.state();
+    // Usage can change elsewhere (another device, the admin CLI): a stale figure is refreshed in
+    // the background, and the account event that follows makes the screen ask again.
+    if (s?.signedIn && s.online && clock.now().getTime() - meAt > 30_000) {
+      meAt = clock.now().getTime();
+      void refreshMe();
+    }
+    const current = settings.get();
+    const named = request.model ? cloudModels.find((m) => m.id === request.model) : undefined;
     return {
-      requested: request.target === 'auto' ? settings.get().runMode : request.target,
+      requested: request.target === 'auto' ? current.runMode : request.target,
       count: request.count,
+      size,
       providers: p.providers,
       modelInstalled: model !== null,
       signedIn: s?.signedIn ?? false,
       online: s?.online ?? false,
       plan: me?.plan ?? null,
       quota: me ? { used: me.usage.used, limit: me.usage.limit } : null,
+      cloudModel: named && !named.default ? { name: named.name, plans: named.plans } : null,
+      autoCloud: current.autoCloud,
+      memory: await memoryFor(size, request.count, model),
     };
   }
 
@@ -250,6 +349,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       platform: opts.platform,
       shell: opts.shell,
       apiUrl: opts.cloud?.apiUrl ?? null,
+      mailboxUrl: opts.mailboxUrl ?? null,
     }),
     'jobs:submit': (input) => jobs.submit(input),
     'jobs:list': async () => ({ items: jobs.list() }),
@@ -304,6 +404,22 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     'models:list': async () => ({ items: await opts.models.list(), downloads: opts.models.downloads() }),
     'models:import': ({ path: p, mode }) => opts.models.import(p, mode),
     'models:download': (input) => opts.models.download(input, (d) => emit('models:progressed', d)),
+    'models:catalogue': async () => {
+      const list = opts.models.catalogue;
+      if (!list)
+        throw new AppError('SERVICE_UNAVAILABLE', 'this model store has no catalogue', {
+          userMessage: 'This build cannot download models from the catalogue. Import a model folder instead.',
+        });
+      return { items: await list.call(opts.models) };
+    },
+    'models:install': async ({ id }) => {
+      const install = opts.models.install;
+      if (!install)
+        throw new AppError('SERVICE_UNAVAILABLE', 'this model store cannot install catalogue models', {
+          userMessage: 'This build cannot download models from the catalogue. Import a model folder instead.',
+        });
+      return install.call(opts.models, id, (d) => emit('models:progressed', d));
+    },
     'models:cancelDownload': async ({ id }) => {
       await opts.models.cancelDownload(id);
       return ok;
@@ -332,6 +448,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     'account:signOut': async () => {
       await requireCloud().signOut();
       me = null;
+      billing = null;
       emitAccount();
       return ok;
     },
@@ -349,12 +466,12 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       return me;
     },
     'billing:upgrade': async () => {
-      const r = await requireCloud().api.checkout();
+      const r = await billingCall(() => requireCloud().api.checkout());
       await opts.openExternal?.(r.url);
       return r;
     },
     'billing:manage': async () => {
-      const r = await requireCloud().api.portal();
+      const r = await billingCall(() => requireCloud().api.portal());
       await opts.openExternal?.(r.url);
       return r;
     },

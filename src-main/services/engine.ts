@@ -22,6 +22,10 @@ export interface EngineProgress {
   total: number;
   /** Optional low-resolution preview as a data: URL. */
   preview?: string;
+  /** Which image of the batch is being made (1-based), for "image 1 of 2". */
+  image?: { index: number; count: number };
+  /** Present while a large image is decoded in tiles: 1-based tile just decoded, of `tiles`. */
+  decode?: { tile: number; tiles: number };
 }
 
 export interface EngineImage {

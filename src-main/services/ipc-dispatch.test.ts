@@ -61,7 +61,10 @@ describe('IPC dispatch', () => {
 
   it('answers handler AppErrors as envelopes and values as ok envelopes', async () => {
     const info = await invoke('app:info', {});
-    expect(info).toEqual({ ok: true, value: { version: '0.1.0', platform: 'linux', shell: 'browser', apiUrl: null } });
+    expect(info).toEqual({
+      ok: true,
+      value: { version: '0.1.0', platform: 'linux', shell: 'browser', apiUrl: null, mailboxUrl: null },
+    });
     expect(errorCode(await invoke('library:get', { id: 'img_0000000000000000000000' }))).toBe('NOT_FOUND');
     expect(errorCode(await invoke('account:signIn', { email: 'a@b.co', password: 'x' }))).toBe('SERVICE_UNAVAILABLE');
   });

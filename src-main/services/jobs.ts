@@ -1,7 +1,9 @@
 /**
  * The persisted generation queue. Jobs live in SQLite so the queue survives a restart (a job that
  * was running locally is queued again; a cloud job keeps its generation id and is reconciled with
- * the API). Local jobs run one at a time on the engine host; cloud jobs are sent as soon as the
+ * the API). A local job that was still running when the process died (it was not closed) counts a
+ * crash; after MAX_CRASHES it is not resumed but fails with the reason, so a job that takes the
+ * machine down cannot do it again on every start. Local jobs run one at a time on the engine host; cloud jobs are sent as soon as the
  * app is online, each with its own Idempotency-Key, so a resend after a crash or an outage never
  * creates (or charges for) a second generation.
  */
@@ -35,7 +37,17 @@ export interface CloudJobsPort {
 
 export interface JobEvents {
   changed(job: LocalJob): void;
-  progressed(p: { jobId: string; step: number; total: number; elapsedMs: number; preview?: string }): void;
+  progressed(p: {
+    jobId: string;
+    step: number;
+    total: number;
+    elapsedMs: number;
+    preview?: string;
+    /** Which image of the batch is being made (1-based). */
+    image?: { index: number; count: number };
+    /** Present while a large image is decoded in tiles. */
+    decode?: { tile: number; tiles: number };
+  }): void;
   libraryChanged(ids: string[]): void;
 }
 
@@ -71,8 +83,19 @@ interface JobRow {
   updated_at: string;
 }
 
-const OFFER_CLOUD: ReadonlySet<ErrorCode> = new Set(['ENGINE_OUT_OF_MEMORY', 'ENGINE_PROVIDER_UNAVAILABLE']);
+const OFFER_CLOUD: ReadonlySet<ErrorCode> = new Set([
+  'ENGINE_OUT_OF_MEMORY',
+  'ENGINE_MEMORY_INSUFFICIENT',
+  'ENGINE_PROVIDER_UNAVAILABLE',
+]);
+/** A local job that was running when the app died this many times is failed instead of resumed. */
+export const MAX_CRASHES = 2;
+export const CRASHED_MESSAGE =
+  'This job stopped the app twice while it ran (the computer probably ran out of memory), so it was not started again. Try a smaller size or fewer images, or run it in the cloud.';
 const ACTIVE = "('queued', 'waiting_online', 'running')";
+
+const errorJson = (code: string, message: string, offerCloudRetry: boolean) =>
+  JSON.stringify({ code, message, offerCloudRetry });
 
 function toJob(r: JobRow): LocalJob {
   return {
@@ -103,12 +126,32 @@ export function createJobQueue(opts: JobQueueOptions) {
   let closed = false;
   let idle: Promise<void> = Promise.resolve();
 
-  // Recovery from the previous run: local jobs that were running are queued again (from step 0);
-  // cloud jobs that never got a generation id are re-sent with their original key.
+  // Crashes per job live beside the jobs table (created here, so the queue owns the whole rule).
+  db.exec('CREATE TABLE IF NOT EXISTS job_crashes (job_id TEXT PRIMARY KEY, crashes INTEGER NOT NULL)');
+
+  // Recovery from the previous run. close() re-queues the local job it interrupts, so a local job
+  // still marked running means the process died under it: count the crash, and queue it again
+  // (from step 0) unless that was its MAX_CRASHES-th. Cloud jobs that never got a generation id
+  // are re-sent with their original key.
   db.transaction(() => {
-    db.prepare(
-      "UPDATE jobs SET state = 'queued', step = 0, updated_at = ? WHERE state = 'running' AND target = 'local'",
-    ).run(iso());
+    const crashed = db.prepare("SELECT id FROM jobs WHERE state = 'running' AND target = 'local'").all() as {
+      id: string;
+    }[];
+    for (const { id } of crashed) {
+      const { crashes } = db
+        .prepare(
+          `INSERT INTO job_crashes (job_id, crashes) VALUES (?, 1)
+           ON CONFLICT (job_id) DO UPDATE SET crashes = crashes + 1 RETURNING crashes`,
+        )
+        .get(id) as { crashes: number };
+      if (crashes >= MAX_CRASHES)
+        db.prepare("UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(
+          errorJson('ENGINE_FAILED', CRASHED_MESSAGE, true),
+          iso(),
+          id,
+        );
+      else db.prepare("UPDATE jobs SET state = 'queued', step = 0, updated_at = ? WHERE id = ?").run(iso(), id);
+    }
     db.prepare(
       "UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'running' AND target = 'cloud' AND cloud_generation_id IS NULL",
     ).run(iso());
@@ -133,8 +176,6 @@ export function createJobQueue(opts: JobQueueOptions) {
     if (emit) events.changed(job);
     return job;
   }
-  const errorJson = (code: string, message: string, offerCloudRetry: boolean) =>
-    JSON.stringify({ code, message, offerCloudRetry });
 
   function nextPosition(): number {
     return ((db.prepare('SELECT max(position) AS p FROM jobs').get() as { p: number | null }).p ?? -1) + 1;
@@ -201,6 +242,8 @@ export function createJobQueue(opts: JobQueueOptions) {
     const request = { ...job.request, target: target ?? job.target };
     const outcome = await opts.route(request);
     if (outcome.blocked) throw new AppError(outcome.blocked, outcome.decision.warning ?? undefined);
+    // Asked for by a person: the new attempt starts with no crashes counted.
+    db.prepare('DELETE FROM job_crashes WHERE job_id = ?').run(id);
     const next = patch(id, {
       request: JSON.stringify(request),
       target: outcome.decision.target,
@@ -293,6 +336,8 @@ export function createJobQueue(opts: JobQueueOptions) {
               step: p.step,
               total: p.total,
               elapsedMs: clock.now().getTime() - started,
+              ...(p.image ? { image: p.image } : {}),
+              ...(p.decode ? { decode: p.decode } : {}),
               ...(p.preview ? { preview: p.preview } : {}),
             });
           },
@@ -455,8 +500,14 @@ export function createJobQueue(opts: JobQueueOptions) {
 
   async function close(): Promise<void> {
     closed = true;
+    const interrupted = [...running.keys()];
     for (const ac of running.values()) ac.abort();
     await idle.catch(() => undefined);
+    // A clean stop is not a crash: the interrupted local job starts again at the next start.
+    for (const id of interrupted) {
+      const r = row(id);
+      if (r?.state === 'running' && r.target === 'local') patch(id, { state: 'queued', step: 0 }, false);
+    }
   }
 
   return { submit, list, get, cancel, retry, reorder, start, online, onCloudEvent, close, pump };

@@ -13,7 +13,11 @@ const base: RouteFacts = {
   online: true,
   plan: 'free',
   quota: { used: 63, limit: 100 },
+  autoCloud: 'allow',
 };
+const FIXTURE_PRO_ONLY = { name: 'SDXL Turbo', plans: ['pro' as const] };
+const REFUSE = { verdict: 'refuse' as const, neededBytes: 30e9, availableBytes: 16e9, message: 'needs 30 GB' };
+const WARN = { verdict: 'warn' as const, neededBytes: 12e9, availableBytes: 16e9, message: 'tight on memory' };
 
 type Row = [
   string,
@@ -26,6 +30,8 @@ type Row = [
     cost?: string | null;
     reason?: RegExp;
     waitOnline?: boolean;
+    action?: string | null;
+    askCloud?: boolean;
   },
 ];
 const table: Row[] = [
@@ -57,7 +63,82 @@ const table: Row[] = [
   [
     'auto + no GPU + quota too small → local CPU',
     { quota: { used: 98, limit: 100 } },
-    { target: 'local', warning: /slow/, reason: /no cloud images/ },
+    { target: 'local', warning: /slow/, reason: /not enough cloud images/ },
+  ],
+  [
+    'auto + no GPU + quota used up → local CPU, says none are left',
+    { quota: { used: 100, limit: 100 } },
+    { target: 'local', warning: /slow/, reason: /no cloud images are left/ },
+  ],
+  [
+    'auto + no GPU + signed in, not asked yet → stays local and asks (never silently metered)',
+    { autoCloud: 'ask' },
+    { target: 'local', provider: 'cpu', blocked: null, askCloud: true, reason: /until you allow cloud runs/ },
+  ],
+  [
+    'auto + no GPU + signed in, answer unknown (no fact) → asks',
+    { autoCloud: undefined },
+    { target: 'local', askCloud: true },
+  ],
+  [
+    'auto + no GPU + signed in, said never → local CPU without asking',
+    { autoCloud: 'never' },
+    { target: 'local', askCloud: false, reason: /keep Automatic runs on this computer/ },
+  ],
+  [
+    'auto + no GPU + model not on the plan → local, says why',
+    { cloudModel: FIXTURE_PRO_ONLY },
+    { target: 'local', askCloud: false, reason: /SDXL Turbo is not on your cloud plan/ },
+  ],
+  [
+    'auto + GPU + job too big for memory + cloud allowed → cloud',
+    { providers: [CUDA], memory: REFUSE },
+    { target: 'cloud', reason: /does not fit/ },
+  ],
+  [
+    'local forced + job too big for memory → refused before the click, cloud offered',
+    { requested: 'local', memory: REFUSE },
+    { target: 'local', blocked: 'ENGINE_MEMORY_INSUFFICIENT', warning: /needs 30 GB/, action: 'run_cloud' },
+  ],
+  [
+    'local forced + job too big, signed out → refused, no cloud offered',
+    { requested: 'local', memory: REFUSE, signedIn: false, quota: null },
+    { target: 'local', blocked: 'ENGINE_MEMORY_INSUFFICIENT', action: null },
+  ],
+  [
+    'local forced + tight memory → runs with the warning',
+    { requested: 'local', providers: [CUDA], memory: WARN },
+    { target: 'local', blocked: null, warning: /tight on memory/ },
+  ],
+  [
+    'cloud forced, model not on Free → refused before the click, local offered',
+    { requested: 'cloud', cloudModel: FIXTURE_PRO_ONLY },
+    {
+      target: 'cloud',
+      blocked: 'PLAN_REQUIRED',
+      warning: /not on the Free plan \(it needs Pro\)/,
+      action: 'run_local',
+    },
+  ],
+  [
+    'cloud forced, model on Pro for a Pro user → runs',
+    { requested: 'cloud', plan: 'pro', cloudModel: FIXTURE_PRO_ONLY, quota: { used: 0, limit: 1000 } },
+    { target: 'cloud', blocked: null },
+  ],
+  [
+    'cloud forced, 2048px on Free → refused with the plan limit',
+    { requested: 'cloud', count: 1, size: { width: 2048, height: 2048 } },
+    { target: 'cloud', blocked: 'PLAN_REQUIRED', warning: /up to 1024px/ },
+  ],
+  [
+    'cloud forced, 4 asked with 2 left → says 2 are left, not "quota reached"',
+    { requested: 'cloud', quota: { used: 98, limit: 100 } },
+    {
+      target: 'cloud',
+      blocked: 'QUOTA_EXCEEDED',
+      warning: /makes 4 images and you have 2 cloud images left/,
+      action: 'run_local',
+    },
   ],
   [
     'auto + no GPU + signed out + model missing → blocked',
@@ -82,12 +163,12 @@ const table: Row[] = [
   [
     'cloud forced, signed out',
     { requested: 'cloud', signedIn: false, quota: null },
-    { target: 'cloud', blocked: 'AUTH_REQUIRED', warning: /Sign in/ },
+    { target: 'cloud', blocked: 'AUTH_REQUIRED', warning: /Sign in/, action: 'sign_in' },
   ],
   [
     'cloud forced, over quota',
     { requested: 'cloud', quota: { used: 100, limit: 100 } },
-    { target: 'cloud', blocked: 'QUOTA_EXCEEDED', warning: /0 cloud images left/ },
+    { target: 'cloud', blocked: 'QUOTA_EXCEEDED', warning: /used all 100 cloud images/, action: 'run_local' },
   ],
   [
     'cloud forced, offline → waits',
@@ -110,6 +191,9 @@ describe('decideRoute', () => {
     if (want.cost !== undefined) expect(out.decision.cost).toBe(want.cost);
     if (want.waitOnline !== undefined) expect(out.waitOnline).toBe(want.waitOnline);
     if (want.reason) expect(out.decision.reason).toMatch(want.reason);
+    if (want.action !== undefined) expect(out.decision.action).toBe(want.action);
+    if (want.askCloud !== undefined) expect(out.decision.askCloud).toBe(want.askCloud);
+    expect(out.decision.blocked).toBe(out.blocked);
     if (want.warning === null) expect(out.decision.warning).toBeNull();
     else if (want.warning) expect(out.decision.warning).toMatch(want.warning);
     expect(out.decision.reason.length).toBeGreaterThan(0);

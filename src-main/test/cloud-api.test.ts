@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { SignJWT, importJWK } from 'jose';
 import { createRequire } from 'node:module';
-import type { AccountState, LocalJob } from '@atelier/common';
+import type { AccountState, AppError, LocalJob } from '@atelier/common';
 import { buildApp } from '@atelier/cloud/app';
 import { parseConfig } from '@atelier/cloud/config';
 import { createPool } from '@atelier/cloud/db/pool';
@@ -165,8 +165,29 @@ describe('desktop ↔ Atelier Cloud (real API, Postgres, cognito-local)', () => 
     expect((await changed).plan).toBe('free');
     const me = await h['account:me']({});
     expect(me).toMatchObject({ email, plan: 'free' });
+    // Signing in does not turn Automatic's free local runs into metered cloud runs: it asks first.
+    const asked = await h['router:explain']({ target: 'auto', count: 4 });
+    expect(asked).toMatchObject({ target: 'local', askCloud: true, blocked: null });
+    await h['settings:update']({ autoCloud: 'allow' });
     const explain = await h['router:explain']({ target: 'auto', count: 4 });
     expect(explain).toMatchObject({ target: 'cloud', cost: 'uses 4 of your 100 cloud images left this month' });
+    // A plan limit is known before the click: more images than the plan's batch size.
+    const tooMany = await h['router:explain']({ target: 'cloud', count: 8 });
+    expect(tooMany).toMatchObject({ blocked: 'PLAN_REQUIRED', action: 'run_local' });
+    expect(tooMany.warning).toMatch(/Batches of 8 need the Pro plan/);
+  });
+
+  it('with billing off, says "Upgrades are not available on this server" from the start, without configuration hints', async () => {
+    const h = services.handlers;
+    const state = await h['account:state']({});
+    expect(state.billing).toEqual({ available: false, hasSubscription: false });
+    const refused = await h['billing:upgrade']({}).then(
+      () => null,
+      (e: unknown) => e as AppError,
+    );
+    expect(refused?.code).toBe('BILLING_DISABLED');
+    expect(refused?.userMessage).toBe('Upgrades are not available on this server.');
+    expect(refused?.userMessage).not.toMatch(/STRIPE|key/i);
   });
 
   it('refreshes and retries once when the API says the access token expired', async () => {

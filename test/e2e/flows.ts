@@ -1,6 +1,6 @@
 // The user journeys, as a person would take them: by labels, roles and visible text.
 import path from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { assert, count, enabled, exactText, hasAttr, hasText, hasValue, hidden, until, visible } from './expect.ts';
 import type { Steps } from './harness.ts';
 
@@ -12,7 +12,8 @@ export interface FlowContext {
   fixtureModelsDir: string;
   consoleErrors: string[];
   admin(...args: string[]): string;
-  confirmationCode(email: string): string;
+  /** What the local stack printed in its terminal so far (the fallback place a code is shown). */
+  stackOutput(): string[];
   /** Stops the local cloud stack (the last cloud step: the app is then offline). */
   stopStack(): Promise<void>;
 }
@@ -22,8 +23,81 @@ const CLOUD_PROMPT = 'a blue paper boat on a pond';
 const SEED = '1234';
 const FIXTURE_MODEL = 'atelier-fixture-turbo';
 
-const shot = (c: FlowContext, name: string) =>
-  c.page.screenshot({ path: path.join(c.artifacts, `${name}.png`), fullPage: true });
+/** The window sizes every step is looked at in: the default and the smallest supported. */
+export const SIZES = [
+  { width: 1280, height: 800 },
+  { width: 800, height: 600 },
+] as const;
+
+/** Screenshots of what is in sight (not the full page) at both sizes; the flow goes on at 1280×800. */
+async function shot(c: FlowContext, name: string, focus?: Locator): Promise<void> {
+  for (const size of SIZES) {
+    await c.page.setViewportSize(size);
+    if (focus) await focus.first().scrollIntoViewIfNeeded();
+    await c.page.screenshot({ path: path.join(c.artifacts, `${name}-${size.width}x${size.height}.png`) });
+  }
+  await c.page.setViewportSize(SIZES[0]);
+}
+
+/** Fails unless the element is wholly inside the window (not below the fold, not scrolled away). */
+async function inSight(page: Page, loc: Locator, what: string): Promise<void> {
+  const size = page.viewportSize()!;
+  const box = await until(
+    `${what} to be laid out`,
+    () => loc.first().boundingBox(),
+    (b) => b !== null,
+  );
+  assert(
+    box!.y >= 0 && box!.x >= 0 && box!.y + box!.height <= size.height + 0.5 && box!.x + box!.width <= size.width + 0.5,
+    `${what} is out of sight at ${size.width}×${size.height}: ${JSON.stringify(box)}`,
+  );
+}
+
+/** The newest code for `email` in some text (the mailbox page lists newest first). */
+function codeIn(text: string, email: string, newest: 'first' | 'last'): string | null {
+  const codes = text
+    .split('\n')
+    .filter((l) => l.toLowerCase().includes(email.toLowerCase()))
+    .map((l) => /\b(\d{6})\b/.exec(l)?.[1])
+    .filter((x): x is string => !!x);
+  return (newest === 'first' ? codes[0] : codes.at(-1)) ?? null;
+}
+
+/**
+ * The code "we sent", from where a person finds it on the local stack: the mailbox page the app
+ * links to (opened by clicking that link), else the stack's terminal output.
+ */
+async function emailedCode(c: FlowContext, email: string, shotName: string): Promise<string> {
+  const link = c.page.getByTestId('mailbox-link').getByRole('link', { name: 'local mailbox' });
+  if (await link.isVisible()) {
+    const [mailbox] = await Promise.all([c.page.context().waitForEvent('page'), link.click()]);
+    try {
+      await mailbox.waitForLoadState();
+      const code = await until(
+        `a code for ${email} on the mailbox page`,
+        async () => {
+          await mailbox.reload();
+          // Newest first: the first message to this address, its code on a line of its own.
+          const message = mailbox.getByRole('listitem').filter({ hasText: email }).first();
+          if (!(await message.isVisible())) return null;
+          return /^\s*(\d{6})\s*$/m.exec(await message.innerText())?.[1] ?? null;
+        },
+        (x) => x !== null,
+        30_000,
+      );
+      await mailbox.screenshot({ path: path.join(c.artifacts, `${shotName}-mailbox.png`) });
+      return code!;
+    } finally {
+      await mailbox.close();
+    }
+  }
+  return until(
+    `a code for ${email} in the stack's terminal output`,
+    async () => codeIn(c.stackOutput().join('\n'), email, 'last'),
+    (x) => x !== null,
+    30_000,
+  ) as Promise<string>;
+}
 const nav = (page: Page, name: string) =>
   page
     .getByRole('navigation', { name: 'Main' })
@@ -95,6 +169,16 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       async () => c.page.url(),
       (u) => /#\/generate$/.test(u),
     );
+    // The seed field shows no number that will not be used: "random" until a seed is locked.
+    const seed = c.page.getByLabel('Seed', { exact: true });
+    await hasValue(seed, '');
+    await hasAttr(seed, 'placeholder', 'random');
+    // Generate is never below the fold, at the smallest supported window too.
+    for (const size of SIZES) {
+      await c.page.setViewportSize(size);
+      await inSight(c.page, c.page.getByRole('button', { name: 'Generate', exact: true }), 'the Generate button');
+    }
+    await c.page.setViewportSize(SIZES[0]);
     await shot(c, '01-generate-first-run');
   });
 
@@ -115,6 +199,29 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       .check();
     await shot(ctx(), '02-settings');
   });
+
+  await steps.run(
+    'models: fixtures labelled as such, real models one click away in the catalogue',
+    async () => {
+      const { page } = ctx();
+      await nav(page, 'Settings');
+      const models = page.getByRole('region', { name: 'Models' });
+      // Fixture models say what they are: random weights, noise.
+      await visible(models.getByText('Test fixture', { exact: true }).first());
+      // Real models are one click away: the catalogue lists them with size, licence and hardware.
+      const catalogue = page.getByRole('list', { name: 'Model catalogue' });
+      await visible(catalogue.getByRole('listitem').first());
+      const first = catalogue.getByRole('listitem').first();
+      await hasText(first, /Size/);
+      await hasText(first, /Licence/);
+      await hasText(first, /Needs/);
+      await visible(first.getByRole('button', { name: /^(Download|Resume) / }).or(first.getByText('Installed')));
+      // The download box asks for what it can take (a manifest), not a .zip.
+      await hasAttr(page.getByLabel('Download from a manifest URL'), 'placeholder', /\.json$/);
+      await shot(ctx(), '02b-settings-catalogue', page.getByRole('heading', { name: 'Get a model' }));
+    },
+    { independent: true },
+  );
 
   await steps.run('an inline message stops an invalid request', async () => {
     const { page } = ctx();
@@ -143,7 +250,46 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       seen.some((v) => v > 0 && v < 100),
       `expected intermediate progress, saw ${JSON.stringify(seen)}`,
     );
+    // A finished card does not repeat the routing sentence of the moment it was submitted.
+    const done = page.getByRole('listitem', { name: `Done: ${LOCAL_PROMPT}` }).first();
+    await count(done.getByText('You chose to run on this computer.'), 0);
     await shot(ctx(), '03-generate-local-done');
+  });
+
+  await steps.run('a batch says which image it is on, and progress is in sight at 800×600', async () => {
+    const { page } = ctx();
+    await nav(page, 'Generate');
+    await page.setViewportSize(SIZES[1]);
+    const prompt = 'two small boats in a row';
+    await page.getByLabel('Prompt', { exact: true }).fill(prompt);
+    await page.getByLabel('Steps', { exact: true }).fill('3');
+    await page.getByLabel('Images', { exact: true }).fill('2');
+    await page.getByRole('radio', { name: 'This computer' }).check();
+    await page.evaluate(`(() => {
+      window.__labels = [];
+      window.__labelObserver?.disconnect();
+      const note = () => {
+        for (const el of document.querySelectorAll('[role="progressbar"]')) {
+          const t = el.getAttribute('aria-valuetext');
+          if (t && window.__labels[window.__labels.length - 1] !== t) window.__labels.push(t);
+        }
+      };
+      window.__labelObserver = new MutationObserver(note);
+      window.__labelObserver.observe(document.body, { subtree: true, childList: true, attributes: true });
+    })()`);
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    const latest = page.getByTestId('latest-progress');
+    await visible(latest);
+    await inSight(page, latest, 'the progress of the submitted job');
+    await shot(ctx(), '03b-generate-batch-progress');
+    await jobDone(page, prompt, 180_000);
+    const labels = (await page.evaluate('window.__labels')) as string[];
+    assert(
+      labels.some((l) => /^Image [12] of 2 · step \d of 3$/.test(l)),
+      `expected "Image n of 2 · step k of 3", saw ${JSON.stringify(labels)}`,
+    );
+    await page.getByLabel('Images', { exact: true }).fill('1');
+    await page.setViewportSize(SIZES[0]);
   });
 
   await steps.run('the image appears in the gallery with its metadata', async () => {
@@ -162,6 +308,26 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await hasText(meta.getByRole('row', { name: /^Steps/ }), '2');
     await hasText(meta.getByRole('row', { name: /^Model/ }), /\S/);
     await visible(viewer.getByRole('img', { name: LOCAL_PROMPT }));
+    // The viewer takes focus, and Tab stays inside it.
+    await until(
+      'focus to be inside the viewer',
+      () => page.evaluate<boolean>(`!!document.activeElement?.closest('dialog[open]')`),
+      (v) => v,
+    );
+    for (let i = 0; i < 25; i++) await page.keyboard.press('Tab');
+    assert(await page.evaluate<boolean>(`!!document.activeElement?.closest('dialog[open]')`), 'Tab left the viewer');
+    // A toast raised while the viewer is open shows above it, where it can be read and clicked.
+    await viewer.getByRole('button', { name: 'Copy seed' }).click();
+    const toast = page.getByText(`Seed ${SEED} copied.`);
+    await visible(toast);
+    const onTop = await toast.evaluate((el) => {
+      const r = (
+        el as unknown as { getBoundingClientRect(): { x: number; y: number; width: number; height: number } }
+      ).getBoundingClientRect();
+      const doc = (globalThis as unknown as { document: { elementFromPoint(x: number, y: number): unknown } }).document;
+      return doc.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === el;
+    });
+    assert(onTop, 'the toast is hidden under the viewer');
     // The full image really loaded.
     await until(
       'the full image to load',
@@ -301,7 +467,8 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await shot(c, '08-account-sign-up');
     await page.getByRole('button', { name: 'Create account' }).click();
     await visible(page.getByRole('heading', { name: 'Confirm your email' }));
-    await page.getByLabel('Verification code').fill(c.confirmationCode(email));
+    await shot(c, '08b-account-confirm');
+    await page.getByLabel('Verification code').fill(await emailedCode(c, email, '08b-account-confirm'));
     await page.getByRole('button', { name: 'Confirm', exact: true }).click();
     await visible(page.getByRole('heading', { name: 'Sign in' }));
     await page.getByLabel('Email').fill(email);
@@ -310,7 +477,30 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await visible(page.getByText(email));
     await exactText(page.getByTestId('plan-badge'), 'Free');
     await visible(page.getByText('0 of 100 cloud images used').first());
+    // Billing is off on the local stack: said plainly from the start, no Upgrade to click into an error.
+    await visible(page.getByTestId('billing-off'));
+    await hasText(page.getByTestId('billing-off'), 'Upgrades are not available on this server.');
+    await count(page.getByRole('button', { name: 'Upgrade' }), 0);
+    await count(page.getByRole('button', { name: 'Manage subscription' }), 0);
     await shot(c, '09-account-signed-in');
+  });
+
+  await steps.run('signed in, Automatic asks once before it uses metered cloud runs', async () => {
+    const { page } = ctx();
+    await nav(page, 'Generate');
+    await page.getByRole('radio', { name: 'Automatic' }).check();
+    // The default model: the cloud serves it on every plan.
+    await page.getByLabel('Model', { exact: true }).selectOption('');
+    const ask = page.getByTestId('ask-cloud');
+    await visible(ask);
+    await hasText(page.getByTestId('route-reason'), /runs it here until you allow cloud runs/);
+    await page.setViewportSize(SIZES[1]);
+    await inSight(page, ask.getByRole('button', { name: 'Keep on this computer' }), 'the ask-once question');
+    await page.setViewportSize(SIZES[0]);
+    await shot(ctx(), '09b-generate-ask-cloud');
+    await ask.getByRole('button', { name: 'Keep on this computer' }).click();
+    await hidden(ask);
+    await hasText(page.getByTestId('route-reason'), /keep Automatic runs on this computer/);
   });
 
   await steps.run('generates in the cloud with the cost shown first and live progress', async () => {
@@ -356,18 +546,24 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await visible(page.getByText(/^\d+ selected$/));
     await page.keyboard.press('Escape');
     await count(grid.getByRole('option', { selected: true }), 0);
+    // After arrow keys, Enter opens the highlighted image (not the one that was there before).
+    await page.keyboard.press('ArrowRight');
+    const activeId = await grid.getAttribute('aria-activedescendant');
+    const activeLabel = (await page.locator(`[id="${activeId}"]`).getAttribute('aria-label'))!.replace(
+      /, starred$/,
+      '',
+    );
     await page.keyboard.press('Enter');
     const viewer = page.getByRole('dialog', { name: 'Image viewer' });
     await visible(viewer);
-    const prompt1 = await viewer.getByRole('row', { name: /^Prompt/ }).innerText();
+    await visible(viewer.getByRole('img', { name: activeLabel, exact: true }));
+    // The image itself, not its prompt: a batch's images share one.
+    const shown = () => viewer.locator('.viewer-image img').getAttribute('src');
+    const first = await shown();
     // → walks forward, ← back; whichever way there is a neighbour.
     const atEnd = await viewer.getByRole('button', { name: 'Next image' }).isDisabled();
     await page.keyboard.press(atEnd ? 'ArrowLeft' : 'ArrowRight');
-    await until(
-      'the viewer to show the next image',
-      () => viewer.getByRole('row', { name: /^Prompt/ }).innerText(),
-      (t) => t !== prompt1,
-    );
+    await until('the viewer to show the next image', shown, (src) => src !== first);
     await page.keyboard.press('Escape');
     await hidden(viewer);
     await page.getByLabel('Search images').fill('lighthouse');
@@ -377,19 +573,66 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await visible(grid.getByRole('option', { name: new RegExp(CLOUD_PROMPT) }));
   });
 
-  await steps.run('at quota the app says so and offers Upgrade', async () => {
+  await steps.run('a plan limit is shown before the click, with the way out', async () => {
+    const c = ctx();
+    const { page } = c;
+    await nav(page, 'Generate');
+    await page.getByRole('radio', { name: 'Atelier Cloud' }).check();
+    await page.getByLabel('Images', { exact: true }).fill('8');
+    const blocker = page.getByTestId('blocker');
+    await hasText(blocker, /Batches of 8 need the Pro plan/);
+    await hasText(blocker, 'Upgrades are not available on this server.');
+    await visible(blocker.getByRole('button', { name: 'Run on this computer instead' }));
+    assert(
+      await page.getByRole('button', { name: 'Generate', exact: true }).isDisabled(),
+      'Generate stays enabled for a request the plan refuses',
+    );
+    // Why Generate is disabled, and the way out, are in sight next to it at both sizes.
+    for (const size of SIZES) {
+      await page.setViewportSize(size);
+      await inSight(page, blocker, 'the plan-limit message');
+      await inSight(page, page.getByRole('button', { name: 'Generate', exact: true }), 'the Generate button');
+    }
+    await page.setViewportSize(SIZES[0]);
+    await shot(c, '12b-plan-limit-before-click');
+    await page.getByLabel('Images', { exact: true }).fill('1');
+    await hidden(blocker);
+  });
+
+  await steps.run('at quota the app says so before the click and runs it here in one click', async () => {
     const c = ctx();
     const { page } = c;
     c.admin('set-usage', email, '100');
-    await generate(page, `${CLOUD_PROMPT} again`, 'Atelier Cloud');
-    const alert = page.getByRole('alert').filter({ hasText: /Cloud quota reached/ });
-    await visible(alert);
-    await visible(alert.getByRole('button', { name: 'Upgrade' }));
-    await shot(c, '13-quota-exceeded');
+    // The app learns the new usage the way it does after another device used it: "Sync now".
+    await nav(page, 'Settings');
+    await page.getByRole('button', { name: 'Sync now' }).click();
     await nav(page, 'Account');
     await visible(page.getByText('100 of 100 cloud images used').first(), 30_000);
-    await visible(page.getByRole('button', { name: 'Upgrade' }));
     await shot(c, '14-account-at-quota');
+    await nav(page, 'Generate');
+    const prompt = `${CLOUD_PROMPT} again`;
+    await page.getByLabel('Prompt', { exact: true }).fill(prompt);
+    await page.getByLabel('Steps', { exact: true }).fill('2');
+    await page.getByRole('radio', { name: 'Atelier Cloud' }).check();
+    const blocker = page.getByTestId('blocker');
+    await hasText(blocker, /Cloud quota reached/);
+    await hasText(blocker, /used all 100 cloud images/);
+    assert(
+      await page.getByRole('button', { name: 'Generate', exact: true }).isDisabled(),
+      'Generate is enabled at quota',
+    );
+    await page.setViewportSize(SIZES[1]);
+    await inSight(page, blocker.getByRole('button', { name: 'Run on this computer instead' }), 'the way out at quota');
+    await page.setViewportSize(SIZES[0]);
+    await shot(c, '13-quota-before-click');
+    await blocker.getByRole('button', { name: 'Run on this computer instead' }).click();
+    await visible(
+      page
+        .getByRole('listitem', { name: new RegExp(`: ${prompt}$`) })
+        .first()
+        .getByText('Local', { exact: true }),
+    );
+    await jobDone(page, prompt, 120_000);
   });
 
   await steps.run('sign out, reset the password with the emailed code, sign in again', async () => {
@@ -403,7 +646,7 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await page.getByLabel('Email').fill(email);
     await page.getByRole('button', { name: 'Send code' }).click();
     await visible(page.getByRole('heading', { name: 'Choose a new password' }));
-    await page.getByLabel('Verification code').fill(c.confirmationCode(email));
+    await page.getByLabel('Verification code').fill(await emailedCode(c, email, '16-reset'));
     await page.getByLabel('New password', { exact: true }).fill(`${password}X`);
     await page.getByRole('button', { name: 'Set new password' }).click();
     await visible(page.getByRole('heading', { name: 'Sign in' }));

@@ -64,12 +64,14 @@ export function startChild(
       if (done) return;
       done = true;
       reject(
-        new Error(`${name} did not become ready within ${opts.timeoutMs / 1000} s. Last output:\n${tail.join('\n')}`),
+        new Error(
+          `${name} did not become ready within ${opts.timeoutMs / 1000} s. Last output:\n${tail.slice(-60).join('\n')}`,
+        ),
       );
     }, opts.timeoutMs);
     const onLine = (line: string) => {
       tail.push(line);
-      if (tail.length > 60) tail.shift();
+      if (tail.length > 400) tail.shift();
       if (opts.log) console.log(`  [${name}] ${line}`);
       const m = opts.ready.exec(line);
       if (m && !done) {
@@ -84,7 +86,11 @@ export function startChild(
       if (done) return;
       done = true;
       clearTimeout(timer);
-      reject(new Error(`${name} exited (${code ?? signal}) before it was ready. Last output:\n${tail.join('\n')}`));
+      reject(
+        new Error(
+          `${name} exited (${code ?? signal}) before it was ready. Last output:\n${tail.slice(-60).join('\n')}`,
+        ),
+      );
     });
   });
 }
@@ -112,7 +118,11 @@ export class Steps {
     mkdirSync(artifacts, { recursive: true });
   }
 
-  async run(name: string, fn: () => Promise<void>): Promise<boolean> {
+  /**
+   * `independent`: a check that leaves the app as it found it; its failure is reported (the run
+   * fails) but does not stop the steps after it.
+   */
+  async run(name: string, fn: () => Promise<void>, opts: { independent?: boolean } = {}): Promise<boolean> {
     if (this.broken) {
       this.results.push({ name, status: 'failed', ms: 0, error: `not reached: "${this.broken}" failed` });
       console.log(`  ✘ ${name} (not reached)`);
@@ -129,7 +139,7 @@ export class Steps {
       const ms = Date.now() - started;
       const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
       this.results.push({ name, status: 'failed', ms, error });
-      this.broken = name;
+      if (!opts.independent) this.broken = name;
       console.log(`  ✘ ${name} (${(ms / 1000).toFixed(1)} s)\n${indent(error)}`);
       const page = this.page();
       if (page) {

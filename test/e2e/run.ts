@@ -10,7 +10,6 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { freePort, startChild, Steps, type Child } from './harness.ts';
 import { cloudFlow, localFlow, type FlowContext } from './flows.ts';
-import { findConfirmationCode, readStack } from './stack.ts';
 import { CHROMIUM_PATH, launchChromium } from './chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -128,6 +127,7 @@ await steps.run('the browser host serves the UI', async () => {
   context = await launchChromium(tmp('atelier-e2e-chromium-'), { colorScheme: 'light' });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
   page = context.pages()[0] ?? (await context.newPage());
+  await page.setViewportSize({ width: 1280, height: 800 });
   page.setDefaultTimeout(30_000);
   const consoleErrors: string[] = [];
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -143,7 +143,7 @@ await steps.run('the browser host serves the UI', async () => {
       if (r.status !== 0) throw new Error(`admin ${a.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
       return r.stdout;
     },
-    confirmationCode: (email: string) => findConfirmationCode(repo, readStack(repo), email),
+    stackOutput: () => children.find((c) => c.name === 'stack')?.tail ?? [],
     stopStack: async () => {
       await children.find((c) => c.name === 'stack')?.stop();
     },

@@ -1,26 +1,49 @@
 /** Operator commands (admin CLI and tests). They act for no user: run them on the system pool. */
 import { AppError, PLAN_IDS, type PlanId } from '@atelier/common';
+import { cognitoCall, CognitoError } from '../auth/cognito-client.ts';
 import type { Pool } from '../db/pool.ts';
 import { withSystemTx } from '../db/tx.ts';
 import { publishEvent } from '../events/publish.ts';
 import { usageEvent } from '../generations/repository.ts';
 import { currentUsage, setUsage, type UsageRow } from '../quota/usage.ts';
 
-async function userIdByEmail(pool: Pool, email: string): Promise<string> {
-  const r = await pool.query<{ id: string }>('SELECT id FROM users WHERE lower(email) = lower($1)', [email]);
+/**
+ * A user named by email or by id (the Cognito sub, as `list-users` prints it). An email that
+ * several users share is refused with their ids, so the operator can pick one.
+ */
+export async function resolveUser(pool: Pool, ref: string): Promise<{ id: string; label: string }> {
+  if (!ref.includes('@')) {
+    const r = await pool.query<{ id: string; email: string | null }>('SELECT id, email FROM users WHERE id = $1', [
+      ref,
+    ]);
+    if (!r.rows[0])
+      throw new AppError(
+        'NOT_FOUND',
+        `No user with id ${ref}. Run \`npm run admin -- list-users\` for the ids (users appear after their first API request).`,
+      );
+    return { id: ref, label: r.rows[0].email ? `${r.rows[0].email} (${ref})` : ref };
+  }
+  const r = await pool.query<{ id: string }>(
+    'SELECT id FROM users WHERE lower(email) = lower($1) ORDER BY created_at',
+    [ref],
+  );
   if (!r.rows[0])
-    throw new AppError('NOT_FOUND', `No user with email ${email} (users appear after their first API request).`);
-  if (r.rows.length > 1) throw new AppError('CONFLICT', `Several users have email ${email}; use their ids.`);
-  return r.rows[0].id;
+    throw new AppError('NOT_FOUND', `No user with email ${ref} (users appear after their first API request).`);
+  if (r.rows.length > 1)
+    throw new AppError(
+      'CONFLICT',
+      `${r.rows.length} users have email ${ref}: ${r.rows.map((x) => x.id).join(', ')}. Pass one of these ids instead of the email.`,
+    );
+  return { id: r.rows[0].id, label: ref };
 }
 
-const show = (email: string, u: UsageRow) =>
-  `${email}: plan ${u.plan}, ${u.used}/${u.limit} images, period ${u.periodStart.toISOString()} → ${u.periodEnd.toISOString()}`;
+const show = (who: string, u: UsageRow) =>
+  `${who}: plan ${u.plan}, ${u.used}/${u.limit} images, period ${u.periodStart.toISOString()} → ${u.periodEnd.toISOString()}`;
 
-export async function setPlan(pool: Pool, email: string, plan: string): Promise<string> {
+export async function setPlan(pool: Pool, ref: string, plan: string): Promise<string> {
   if (!PLAN_IDS.includes(plan as PlanId))
     throw new AppError('VALIDATION_FAILED', `plan must be one of ${PLAN_IDS.join(', ')}`);
-  const userId = await userIdByEmail(pool, email);
+  const { id: userId, label: email } = await resolveUser(pool, ref);
   return withSystemTx(pool, async (tx) => {
     await tx.query(
       `INSERT INTO subscriptions (user_id, plan, status) VALUES ($1, $2, 'active')
@@ -34,15 +57,16 @@ export async function setPlan(pool: Pool, email: string, plan: string): Promise<
   });
 }
 
-export async function usage(pool: Pool, email: string): Promise<string> {
-  const userId = await userIdByEmail(pool, email);
-  return show(email, await currentUsage(pool, userId));
+export async function usage(pool: Pool, ref: string): Promise<string> {
+  const { id: userId, label } = await resolveUser(pool, ref);
+  return show(label, await currentUsage(pool, userId));
 }
 
-export async function setUsageCommand(pool: Pool, email: string, n: string): Promise<string> {
+export async function setUsageCommand(pool: Pool, ref: string, n: string): Promise<string> {
   const used = Number(n);
-  if (!Number.isInteger(used) || used < 0) throw new AppError('VALIDATION_FAILED', 'n must be a whole number ≥ 0');
-  const userId = await userIdByEmail(pool, email);
+  if (!/^\d+$/.test(n.trim()) || !Number.isSafeInteger(used))
+    throw new AppError('VALIDATION_FAILED', `n must be a whole number ≥ 0, not "${n}"`);
+  const { id: userId, label: email } = await resolveUser(pool, ref);
   return withSystemTx(pool, async (tx) => {
     const u = await setUsage(tx, userId, used);
     await publishEvent(tx, userId, usageEvent(u));
@@ -57,4 +81,37 @@ export async function listUsers(pool: Pool): Promise<string> {
   );
   if (!r.rows.length) return 'no users yet';
   return r.rows.map((u) => `${u.email ?? '(no email)'}\t${u.plan}\t${u.id}\t${u.created_at.toISOString()}`).join('\n');
+}
+
+/**
+ * Confirms a sign-up without its emailed code (cognito-local: the local stack and tests). `ref` is
+ * the email the person signed up with or their user id (the sub).
+ */
+export async function confirmSignUp(
+  cognito: { endpoint: string; userPoolId: string; region: string },
+  ref: string,
+): Promise<string> {
+  if (cognito.region !== 'local')
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `confirm works on the local stack's cognito-local. For the Cognito pool in ${cognito.region}, run: aws cognito-idp admin-confirm-sign-up --user-pool-id ${cognito.userPoolId} --username <user>`,
+    );
+  try {
+    const user = await cognitoCall<{ UserStatus?: string }>(cognito.endpoint, 'AdminGetUser', {
+      UserPoolId: cognito.userPoolId,
+      Username: ref,
+    });
+    if (user.UserStatus === 'CONFIRMED') return `${ref}: already confirmed; they can sign in.`;
+    await cognitoCall(cognito.endpoint, 'AdminConfirmSignUp', { UserPoolId: cognito.userPoolId, Username: ref });
+  } catch (e) {
+    if (e instanceof CognitoError && e.type === 'UserNotFoundException')
+      throw new AppError('NOT_FOUND', `No sign-up for ${ref} in the user pool. Check the address, or sign up first.`);
+    if (e instanceof TypeError)
+      throw new AppError(
+        'SERVICE_UNAVAILABLE',
+        `cognito-local is not reachable at ${cognito.endpoint}. Start the local stack (npm run stack or npm start).`,
+      );
+    throw e;
+  }
+  return `${ref}: sign-up confirmed; they can sign in now.`;
 }

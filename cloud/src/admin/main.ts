@@ -3,17 +3,20 @@ import { AppError } from '@atelier/common';
 import { loadConfig } from '../config.ts';
 import { createPool } from '../db/pool.ts';
 import { stackEnv } from '../stack/stack-file.ts';
-import { listUsers, setPlan, setUsageCommand, usage } from './commands.ts';
+import { confirmSignUp, listUsers, setPlan, setUsageCommand, usage } from './commands.ts';
 
 const HELP = `Usage: npm run admin -- <command>
 
-Commands:
-  set-plan <email> <free|pro>   set a user's plan (as an operator; Stripe is not involved)
-  usage <email>                 show the user's plan and usage in the current period
-  set-usage <email> <n>         set the images used in the current period (recorded in the ledger)
+Commands (<user> is an email address or a user id as list-users prints it):
+  confirm <user>                confirm a sign-up without its emailed code (local stack)
+  set-plan <user> <free|pro>    set a user's plan (as an operator; Stripe is not involved)
+  usage <user>                  show the user's plan and usage in the current period
+  set-usage <user> <n>          set the images used in the current period (recorded in the ledger)
   list-users                    list users: email, plan, id, created
 
-Connects to DATABASE_URL, or to the local stack in .atelier/stack.json.`;
+Connects to DATABASE_URL, or to the local stack in .atelier/stack.json. On the local stack,
+sign-up and password-reset codes are also printed by \`npm run stack\` and listed on its mailbox
+page (the "mailbox" URL in .atelier/stack.json).`;
 
 const [cmd, ...args] = process.argv.slice(2);
 if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -32,6 +35,10 @@ const pool = createPool(config, 'system', { max: 1 });
 try {
   let out: string;
   switch (cmd) {
+    case 'confirm':
+      need(1);
+      out = await confirmSignUp(config.cognito, args[0]!);
+      break;
     case 'set-plan':
       need(2);
       out = await setPlan(pool, args[0]!, args[1]!);
@@ -54,7 +61,7 @@ try {
   }
   console.log(out);
 } catch (e) {
-  console.error(AppError.is(e) ? e.message : e);
+  console.error(AppError.is(e) ? e.message : ((e as Error)?.message ?? e));
   process.exitCode = 1;
 } finally {
   await pool.end();

@@ -16,6 +16,8 @@ const require = createRequire(import.meta.url);
 export interface RunningCognito {
   endpoint: string;
   port: number;
+  /** cognito-local's process id (see children.ts). */
+  pid: number;
   /** The issuer prefix cognito-local signs with: http://localhost:<port> (+ /<poolId>). */
   issuerDomain: string;
   stop(): Promise<void>;
@@ -25,6 +27,8 @@ export async function startCognitoLocal(opts: {
   dataDir: string;
   port: number;
   log?: (line: string) => void;
+  /** Every whole line cognito-local prints (its code deliveries among them; see mailbox.ts). */
+  onLine?: (line: string) => void;
 }): Promise<RunningCognito> {
   const cfgDir = path.join(opts.dataDir, '.cognito');
   mkdirSync(cfgDir, { recursive: true });
@@ -43,20 +47,30 @@ export async function startCognitoLocal(opts: {
   process.on('exit', killOnExit);
   await new Promise<void>((resolve, reject) => {
     let tail = '';
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      tail = (tail + text).slice(-4000);
-      for (const line of text.split('\n')) if (line.trim()) opts.log?.(line);
-      if (text.includes('Cognito Local running on')) resolve();
+    // Whole lines per stream: a chunk can end mid-line, and a code delivery spans several lines.
+    const lines = () => {
+      let partial = '';
+      return (chunk: Buffer) => {
+        const text = partial + chunk.toString('utf8');
+        const parts = text.split('\n');
+        partial = parts.pop()!;
+        tail = (tail + chunk.toString('utf8')).slice(-4000);
+        for (const line of parts) {
+          if (line.trim()) opts.log?.(line);
+          opts.onLine?.(line);
+          if (line.includes('Cognito Local running on')) resolve();
+        }
+      };
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout!.on('data', lines());
+    child.stderr!.on('data', lines());
     child.once('exit', (code) => reject(new Error(`cognito-local exited (${code}) before it was ready:\n${tail}`)));
   });
   let stopped: Promise<void> | null = null;
   return {
     endpoint: `http://127.0.0.1:${opts.port}`,
     port: opts.port,
+    pid: child.pid!,
     issuerDomain,
     stop() {
       stopped ??= new Promise<void>((resolve) => {

@@ -6,11 +6,13 @@ import { STACK_FILE } from './stack-file.ts';
 const HELP = `Usage: npm run stack [-- --help]
 
 Starts the local Atelier Cloud and writes ${STACK_FILE}, then prints a line starting with READY.
-Ctrl-C stops everything. A second run reuses the data (database, users, pool and client).
+Ctrl-C stops everything. A second run reuses the data (database, users, pool and client), and
+first stops any Postgres or cognito-local a previous run left behind when it was killed.
 
 Services: embedded PostgreSQL (unless DATABASE_URL is set), cognito-local (user pool with
 password policy ≥ 8 chars, upper, lower, digit; public client with USER_PASSWORD_AUTH and
-refresh), migrations, s3rver (bucket created; data in .atelier/s3), the API, and one GPU worker
+refresh) with a local mailbox: sign-up and password-reset codes are printed here and listed on
+the mailbox page (its URL is printed and written to the stack file), migrations, s3rver (bucket created; data in .atelier/s3), the API, and one GPU worker
 on the fixture models (built on first start if missing).
 
 Environment:
@@ -18,6 +20,8 @@ Environment:
   ATELIER_PG_PORT     embedded Postgres port (default 54329)
   ATELIER_PG_DATA     embedded Postgres data directory (default /tmp/atelier-<repo hash>/pg)
   COGNITO_PORT        cognito-local port (default 9229)
+  ATELIER_MAILBOX_PORT  mailbox page port (default 8025)
+  ATELIER_STACK_DIR   where the stack file and local data go (default .atelier)
   ATELIER_API_PORT    API port (default 8787)
   LOG_LEVEL           API log level (default info)
   S3_PORT             s3rver port (default 4569); S3_ENDPOINT uses an S3 you run instead

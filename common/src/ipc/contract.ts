@@ -34,6 +34,23 @@ export const LocalJob = z.object({
 });
 export type LocalJob = z.infer<typeof LocalJob>;
 
+/** Whether a local job fits the memory this computer (or its GPU) has; computed by the engine. */
+export const MemoryEstimate = z.object({
+  verdict: z.enum(['ok', 'warn', 'refuse']),
+  /** Unit: bytes the job is estimated to need at its peak. */
+  neededBytes: z.number().int().nonnegative(),
+  /** Unit: bytes the engine may use on this machine (RAM or GPU memory). */
+  availableBytes: z.number().int().nonnegative(),
+  /** What to tell the person; null when the verdict is ok. */
+  message: z.string().nullable(),
+});
+export type MemoryEstimate = z.infer<typeof MemoryEstimate>;
+
+/**
+ * What the Generate screen can offer before the click, beyond the route itself. `action` names the
+ * one thing that unblocks a refused run; `askCloud` asks once whether Automatic may use metered
+ * cloud runs (the answer is remembered in Settings.autoCloud).
+ */
 export const RouteDecision = z.object({
   target: z.enum(['local', 'cloud']),
   provider: z.string().nullable(),
@@ -41,6 +58,14 @@ export const RouteDecision = z.object({
   warning: z.string().nullable(),
   /** For cloud runs: e.g. "uses 4 of your 37 cloud images left this month". */
   cost: z.string().nullable(),
+  /** Set when the request cannot be accepted as it stands: the code Generate would be refused with. */
+  blocked: z.string().nullable().default(null),
+  /** The one-click way out of a block: run locally instead, run in the cloud instead, upgrade, sign in. */
+  action: z.enum(['run_local', 'run_cloud', 'upgrade', 'sign_in', 'install_model']).nullable().default(null),
+  /** Automatic would run this in the metered cloud and the person has not said yet whether it may. */
+  askCloud: z.boolean().default(false),
+  /** The local memory check, when the job would run on this computer. */
+  memory: MemoryEstimate.nullable().default(null),
 });
 export type RouteDecision = z.infer<typeof RouteDecision>;
 
@@ -81,7 +106,14 @@ export const InstalledModel = z.object({
   sizeBytes: z.number().int(),
   sha256: z.string(),
   isDefault: z.boolean(),
+  /** A test fixture built by the project: random weights, so it draws noise. Shown wherever models appear. */
+  fixture: z.boolean().optional(),
+  /** From the model's info, when it carries one: what it draws. */
+  description: z.string().optional(),
+  /** The words the model was trained on, when it knows only a few (a demo model's caption vocabulary). */
+  vocabulary: z.array(z.string()).optional(),
 });
+export type InstalledModel = z.infer<typeof InstalledModel>;
 export const ModelDownload = z.object({
   id: z.string(),
   url: z.string(),
@@ -89,7 +121,50 @@ export const ModelDownload = z.object({
   total: z.number().int().nullable(),
   state: z.enum(['downloading', 'verifying', 'done', 'failed', 'canceled']),
   error: z.string().nullable(),
+  /** Set when the download installs a catalogue entry. */
+  catalogueId: z.string().optional(),
+  name: z.string().optional(),
 });
+export type ModelDownload = z.infer<typeof ModelDownload>;
+
+/** A real ONNX Stable Diffusion export the app offers to download, file by file, from its repository. */
+export const CatalogueModel = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** The Hugging Face repository, e.g. "onnxruntime/sd-turbo". */
+  repo: z.string(),
+  /** The pinned commit the files come from. */
+  revision: z.string(),
+  /** Unit: bytes of all files to download. */
+  sizeBytes: z.number().int().nonnegative(),
+  licence: z.string(),
+  licenceUrl: z.string().nullable(),
+  /** What it needs to run well, in words ("6 GB GPU, or minutes per image on a CPU"). */
+  hardware: z.string(),
+  description: z.string().nullable(),
+  installed: z.boolean(),
+});
+export type CatalogueModel = z.infer<typeof CatalogueModel>;
+
+/** A model Atelier Cloud serves, with the plans that may use it (GET /v1/models). */
+export const CloudModel = z.object({
+  id: z.string(),
+  name: z.string(),
+  plans: z.array(PlanId),
+  default: z.boolean(),
+});
+export type CloudModel = z.infer<typeof CloudModel>;
+
+/**
+ * What the server says about billing. `available: false` when the server runs without Stripe
+ * (BILLING_DISABLED): Upgrade and Manage subscription say so from the start.
+ */
+export const BillingStatus = z.object({
+  available: z.boolean(),
+  /** Whether the user has a Stripe customer the portal can open. */
+  hasSubscription: z.boolean(),
+});
+export type BillingStatus = z.infer<typeof BillingStatus>;
 
 export const ProviderStatus = z.object({
   name: z.string(),
@@ -105,6 +180,10 @@ export const AccountState = z.object({
   usage: Usage.nullable(),
   online: z.boolean(),
   pendingConfirmation: z.string().nullable(),
+  /** Null while unknown (signed out, offline, not fetched yet). */
+  billing: BillingStatus.nullable().default(null),
+  /** The cloud's models and the plans each is on; empty while unknown. */
+  cloudModels: z.array(CloudModel).default([]),
 });
 export type AccountState = z.infer<typeof AccountState>;
 
@@ -117,6 +196,11 @@ export const Settings = z.object({
   autoUpdate: z.boolean(),
   theme: z.enum(['system', 'light', 'dark']),
   defaultScheduler: Scheduler,
+  /**
+   * Whether Automatic may send a run to the metered cloud. 'ask' until the person answers once;
+   * signing in never turns free local runs into metered ones silently.
+   */
+  autoCloud: z.enum(['ask', 'allow', 'never']),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -133,6 +217,8 @@ export const ipcContract = {
       platform: z.string(),
       shell: z.enum(['electron', 'browser']),
       apiUrl: z.string().nullable(),
+      /** Development stack only: the local mailbox page where sign-up and reset codes arrive. */
+      mailboxUrl: z.string().nullable().default(null),
     }),
   },
   'jobs:submit': { input: GenerateRequest, output: z.object({ jobs: z.array(LocalJob), decision: RouteDecision }) },
@@ -148,6 +234,9 @@ export const ipcContract = {
       target: RunTarget,
       model: z.string().optional(),
       count: z.number().int().min(1).max(16).default(1),
+      /** Unit: pixels. The size decides the memory check and the plan's resolution limit. */
+      width: z.number().int().min(64).max(2048).optional(),
+      height: z.number().int().min(64).max(2048).optional(),
     }),
     output: RouteDecision,
   },
@@ -203,6 +292,8 @@ export const ipcContract = {
     }),
     output: ModelDownload,
   },
+  'models:catalogue': { input: Empty, output: z.object({ items: z.array(CatalogueModel) }) },
+  'models:install': { input: z.object({ id: z.string().min(1).max(200) }), output: ModelDownload },
   'models:cancelDownload': { input: z.object({ id: z.string() }), output: Ok },
   'models:remove': { input: z.object({ id: z.string() }), output: Ok },
   'engine:providers': {

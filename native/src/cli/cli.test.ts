@@ -92,6 +92,7 @@ describe('atelier CLI', () => {
       out,
     ]);
     expect(r.stderr).toMatch(/2 images in [\d.]+ s on cpu \(atelier-fixture-sd\)/);
+    expect(r.stderr).toContain('note: atelier-fixture-sd is a test fixture with random weights: it draws noise.');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toEqual([
@@ -150,9 +151,22 @@ describe('atelier CLI', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/steps: must be a number \(got "many"\)/);
-    expect(r.stderr).toMatch(/width: width must be a multiple of 8/);
+    expect(r.stderr).toMatch(/steps must be a number \(got "many"\)/);
+    // Each field named once, never "width: width must…".
+    expect(r.stderr).toMatch(/; width must be a multiple of 8/);
+    expect(r.stderr).not.toMatch(/(\w+): \1 /);
     expect(r.stderr).toMatch(/scheduler:/);
+    expect(r.stderr).not.toMatch(/Invalid input|expected .*, received/);
+
+    // An oversized seed is out of range, not "not a whole number".
+    const seed = await atelier(['generate', 'x', '--seed', '99999999999999999999', '--out', root]);
+    expect(seed.code).toBe(2);
+    expect(seed.stderr).toBe(
+      'atelier: invalid arguments: seed is out of range: use 0 to 4294967295, or leave it out for a random one (got 99999999999999999999)\n',
+    );
+    // No prompt: said once.
+    const none = await atelier(['generate', '--out', root]);
+    expect(none.stderr.match(/prompt/g)).toHaveLength(1);
 
     const unknown = await atelier(['generate', 'x', '--out', root, '--bogus']);
     expect(unknown.code).toBe(2);
@@ -190,6 +204,21 @@ describe('atelier CLI', () => {
     expect((await atelier(['models', 'default', 'my-sd'])).code).toBe(0);
     const list = await atelier(['models', 'list']);
     expect(list.stdout).toMatch(/^\*\s+my-sd\s/m);
+    // Which folder, said plainly; fixtures labelled as what they are.
+    expect(list.stdout).toMatch(/^Models folder: .*the desktop app keeps its own/);
+    expect(list.stdout).toMatch(/atelier-fixture-sd\s+.*test fixture, random weights \(draws noise\)/);
+    expect(list.stdout).not.toMatch(/my-sd\s+.*test fixture/);
+    const catalogue = await atelier(['models', 'catalogue']);
+    expect(catalogue.code).toBe(0);
+    expect(catalogue.stdout).toMatch(
+      /^sd-turbo\n.*\n {2}https:\/\/huggingface\.co\/onnxruntime\/sd-turbo at [0-9a-f]{40}\n {2}about .* licence: /m,
+    );
+    expect(catalogue.stdout).toMatch(/^stable-diffusion-v1-5$/m);
+    const unknownModel = await atelier(['models', 'download', 'sdxl-turbo']);
+    expect(unknownModel.code).toBe(1);
+    expect(unknownModel.stderr).toBe(
+      'atelier: There is no catalogue model "sdxl-turbo". Choose one of: sd-turbo, stable-diffusion-v1-5.\n',
+    );
     const removed = await atelier(['models', 'remove', 'my-sd']);
     expect(removed.code).toBe(0);
     expect((await atelier(['models', 'default'])).stdout.trim()).toBe('atelier-fixture-sd');

@@ -1,7 +1,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { GenerateRequest, issuesOf, SCHEDULERS, type GenerateRequestInput } from '@atelier/common';
+import { GenerateRequest, issuesOf, MAX_SEED, SCHEDULERS, type GenerateRequestInput } from '@atelier/common';
 import { createEngineHost } from '../host/host.ts';
 import { EXIT, UsageError, type CliContext } from './errors.ts';
 import { openStore } from './models.ts';
@@ -53,8 +53,11 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
     return EXIT.ok;
   }
   const bad: string[] = [];
-  if (positionals.length !== 1) bad.push(`prompt: give exactly one prompt in quotes (got ${positionals.length})`);
-  if (!values.out) bad.push('out: --out <file.png | folder> is required');
+  if (positionals.length === 0)
+    bad.push('prompt is missing: put it in quotes, e.g. atelier generate "a red fox" --out fox.png');
+  else if (positionals.length > 1)
+    bad.push(`only one prompt can be given: put it in quotes (got ${positionals.length} words)`);
+  if (!values.out) bad.push('--out <file.png | folder> is required');
   const input: Record<string, unknown> = { prompt: positionals[0] ?? '' };
   if (values.negative !== undefined) input.negativePrompt = values.negative;
   if (values.scheduler !== undefined) input.scheduler = values.scheduler;
@@ -62,19 +65,23 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
     const raw = values[k];
     if (raw === undefined) continue;
     const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) bad.push(`${k}: must be a number (got "${raw}")`);
+    if (raw.trim() === '' || !Number.isFinite(n)) bad.push(`${k} must be a number (got "${raw}")`);
+    // Past 2^53 a number is no longer exact, and the schema would call it "not a whole number".
+    else if (k === 'seed' && (n < 0 || n > MAX_SEED))
+      bad.push(`seed is out of range: use 0 to ${MAX_SEED}, or leave it out for a random one (got ${raw})`);
     else input[k] = n;
   }
   let threads: number | undefined;
   if (values.threads !== undefined) {
     threads = Number(values.threads);
     if (!Number.isInteger(threads) || threads < 1)
-      bad.push(`threads: must be a whole number ≥ 1 (got "${values.threads}")`);
+      bad.push(`threads must be a whole number ≥ 1 (got "${values.threads}")`);
   }
   const parsed = GenerateRequest.safeParse(input);
   if (!parsed.success)
     for (const i of issuesOf(parsed.error))
-      if (!bad.some((b) => b.startsWith(`${i.field}:`))) bad.push(`${i.field || 'request'}: ${i.message}`);
+      if (!bad.some((b) => b.startsWith(`${i.field} `) || b.startsWith(`${i.field}:`)))
+        bad.push(issueText(i.field, i.message));
   if (bad.length) throw new UsageError(`invalid arguments: ${bad.join('; ')}`);
   const req = parsed.data!;
   const out = path.resolve(values.out!);
@@ -93,14 +100,26 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
     const result = await host.generate(values.model, req as GenerateRequestInput, {
       signal: ctx.signal,
       onProgress: (e) =>
-        bar.update(
-          `image ${e.imageIndex + 1}/${req.count}`,
-          e.step,
-          e.total,
-          `step ${e.step}/${e.total} ${(e.elapsedMs / 1000).toFixed(1)}s`,
-        ),
+        e.decode
+          ? bar.update(
+              `image ${e.imageIndex + 1}/${req.count}`,
+              e.decode.tile,
+              e.decode.tiles,
+              `decoding tile ${e.decode.tile}/${e.decode.tiles}`,
+            )
+          : bar.update(
+              `image ${e.imageIndex + 1}/${req.count}`,
+              e.step,
+              e.total,
+              `step ${e.step}/${e.total} ${(e.elapsedMs / 1000).toFixed(1)}s`,
+            ),
     });
     bar.done();
+    const used = await store.resolve(result.model.id).catch(() => null);
+    if (used?.fixture)
+      ctx.io.stderr.write(
+        `note: ${used.id} is a test fixture with random weights: it draws noise. Real models: atelier models catalogue\n`,
+      );
     await mkdir(path.dirname(targets(0, 0, result.model.id)), { recursive: true });
     for (const img of result.images) {
       const file = targets(img.index, img.seed, result.model.id);
@@ -139,4 +158,14 @@ async function outputTargets(
     if (exists) throw new UsageError(`--out ${out} is a file; give a .png path or a folder`);
   }
   return (_i, seed, model) => path.join(out, `${model}-${seed}.png`);
+}
+
+/**
+ * One schema issue as a person reads it: the field named once ("seed must be…", not "seed: seed
+ * must be…"), and zod's generic wording ("Invalid input: expected number, received NaN") replaced.
+ */
+export function issueText(field: string, message: string): string {
+  const name = field || 'request';
+  if (/^Invalid input|^Expected|expected .*, received/i.test(message)) return `${name} has a value of the wrong kind`;
+  return message.startsWith(`${name} `) ? message : `${name}: ${message}`;
 }

@@ -11,7 +11,8 @@ Generate images with Stable Diffusion ONNX models on this machine.
 
 Commands:
   generate "<prompt>"   generate images (atelier generate --help)
-  models <subcommand>   list, import, download, remove models, choose the default
+  models <subcommand>   list models, browse the catalogue of real ones and download them,
+                        import a folder, remove, choose the default (atelier models --help)
   doctor                check execution providers, threads and models, and what to fix
 
 Options:
@@ -19,7 +20,8 @@ Options:
   -v, --version         show the version
 
 Environment:
-  ATELIER_MODELS_DIR    the models folder (default: the platform data folder)
+  ATELIER_MODELS_DIR    the CLI's models folder (default: the platform data folder; the desktop
+                        app has its own, <profile>/models: point this at it to share one)
   ATELIER_CACHE_DIR     the optimised-graph cache folder
   ATELIER_THREADS       intra-op threads (default: physical cores)`;
 
@@ -81,14 +83,20 @@ export function report(e: unknown, io: CliIO): number {
     }
     // The user message says what to do; the message says what exactly was wrong (e.g. which graph
     // input of which file). A command-line user wants both, on one line.
-    const detail =
-      e.message && !e.userMessage.includes(e.message) && e.message !== e.userMessage ? ` (${e.message})` : '';
+    const detail = e.message && !saysTheSame(e.userMessage, e.message) ? ` (${e.message})` : '';
     io.stderr.write(`atelier: ${`${e.userMessage}${detail}`.replace(/\s*\n\s*/g, ' ')}\n`);
     return e.code === 'VALIDATION_FAILED' ? EXIT.usage : EXIT.failure;
   }
   const message = e instanceof Error ? e.message : String(e);
   io.stderr.write(`atelier: unexpected error: ${message.split('\n')[0]}\n`);
   return EXIT.failure;
+}
+
+/** Whether `detail` adds nothing to `said`: every word of it is already there (so it is not printed twice). */
+function saysTheSame(said: string, detail: string): boolean {
+  const words = (s: string) => s.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const have = new Set(words(said));
+  return words(detail).every((w) => have.has(w));
 }
 
 function isParseArgsError(e: unknown): e is Error {

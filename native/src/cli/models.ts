@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { CATALOGUE, downloadCatalogueModel } from '../store/catalogue.ts';
 import { createModelStore, type ModelEntry, type ModelStore } from '../store/store.ts';
 import { EXIT, UsageError, type CliContext } from './errors.ts';
 import { formatBytes, ProgressBar } from './output.ts';
@@ -6,11 +7,14 @@ import { formatBytes, ProgressBar } from './output.ts';
 const HELP = `Usage: atelier models <subcommand>
 
   list [--json]                         installed models: id, name, size, hash; * marks the default
-  import <folder> [--link] [--id <id>]  copy (or link) an ONNX Stable Diffusion folder into the store
+  catalogue [--json]                    real models to download: Hugging Face repository, pinned
+                                        commit, size, licence, hardware
+  download <catalogue-id>               download a catalogue model from Hugging Face, file by file
+                                        (checked against the hub's hashes; resumes when run again)
   download <url> [--sha256 <hex>] [--id <id>]
                                         download a model from a JSON manifest URL
-                                        ({ "files": [{ "path", "url", "sha256", "size" }] }); an
-                                        interrupted download resumes when run again
+                                        ({ "files": [{ "path", "url", "sha256", "size" }] })
+  import <folder> [--link] [--id <id>]  copy (or link) an ONNX Stable Diffusion folder into the store
   remove <id>                           delete an installed model (a linked folder is left alone)
   default [<id>]                        show or set the default model`;
 
@@ -48,6 +52,37 @@ export async function modelsCommand(argv: string[], ctx: CliContext): Promise<nu
       else stdout.write(table(models, store.modelsDir));
       return EXIT.ok;
     }
+    case 'catalogue':
+    case 'catalog': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      });
+      if (values.help) return help(ctx, 'catalogue [--json]');
+      const installed = new Set((await store.list()).map((m) => m.id));
+      if (values.json) {
+        stdout.write(`${JSON.stringify(
+          CATALOGUE.map((e) => ({ ...e, installed: installed.has(e.id) })),
+          null,
+          2,
+        )}
+`);
+        return EXIT.ok;
+      }
+      for (const e of CATALOGUE)
+        stdout.write(
+          `${e.id}${installed.has(e.id) ? '  (installed)' : ''}
+  ${e.name}: ${e.description}
+  https://huggingface.co/${e.repo} at ${e.revision}
+  about ${formatBytes(e.sizeBytes)} · licence: ${e.licence.name} (${e.licence.url})
+  hardware: ${e.hardware}
+
+`,
+        );
+      stdout.write(`Download one with: atelier models download <id>   (into ${store.modelsDir})
+`);
+      return EXIT.ok;
+    }
     case 'import': {
       const { values, positionals } = parseArgs({
         args: rest,
@@ -71,7 +106,30 @@ export async function modelsCommand(argv: string[], ctx: CliContext): Promise<nu
       });
       if (values.help) return help(ctx, 'download <manifest-url> [--sha256 <hex>] [--id <id>]');
       const [url, extra] = positionals;
-      if (!url || extra) throw new UsageError('models download takes exactly one URL');
+      if (!url || extra) throw new UsageError('models download takes one catalogue id or one manifest URL');
+      if (!url.includes('://')) {
+        if (values.sha256 || values.id)
+          throw new UsageError('--sha256 and --id are for manifest URLs; a catalogue model is pinned by its entry');
+        const bar = new ProgressBar(ctx.io.stderr);
+        try {
+          const e = await downloadCatalogueModel(store, url, {
+            signal: ctx.signal,
+            onProgress: (p) =>
+              bar.update(
+                `downloading ${p.fileIndex + 1}/${p.fileCount}`,
+                p.receivedBytes,
+                p.totalBytes,
+                `${formatBytes(p.receivedBytes)} / ${formatBytes(p.totalBytes)} ${p.file}`,
+              ),
+          });
+          bar.done();
+          stdout.write(`downloaded ${e.id} (${formatBytes(e.size)}) → ${e.dir}
+`);
+        } finally {
+          bar.done();
+        }
+        return EXIT.ok;
+      }
       if (values.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(values.sha256))
         throw new UsageError('--sha256 must be 64 hex digits');
       const bar = new ProgressBar(ctx.io.stderr);
@@ -128,7 +186,7 @@ export async function modelsCommand(argv: string[], ctx: CliContext): Promise<nu
       return EXIT.ok;
     }
     default:
-      throw new UsageError(`unknown models subcommand "${sub}" (list, import, download, remove, default)`);
+      throw new UsageError(`unknown models subcommand "${sub}" (list, catalogue, download, import, remove, default)`);
   }
 }
 
@@ -139,13 +197,21 @@ function help(ctx: CliContext, usage: string): number {
 
 function table(models: ModelEntry[], modelsDir: string): string {
   if (models.length === 0)
-    return `No models installed in ${modelsDir}.\nImport one with: atelier models import <folder>\n`;
+    return `No models installed in ${modelsDir}.\nDownload a real one (atelier models catalogue) or import a folder: atelier models import <folder>\n`;
   const rows = [
     ['', 'ID', 'NAME', 'SIZE', 'SHA256', 'SOURCE'],
-    ...models.map((m) => [m.isDefault ? '*' : '', m.id, m.name, formatBytes(m.size), m.sha256.slice(0, 12), m.kind]),
+    ...models.map((m) => [
+      m.isDefault ? '*' : '',
+      m.id,
+      m.fixture ? `${m.name} — test fixture, random weights (draws noise)` : m.name,
+      formatBytes(m.size),
+      m.sha256.slice(0, 12),
+      m.kind,
+    ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return `${rows
+  const header = `Models folder: ${modelsDir} (the CLI's; the desktop app keeps its own in its profile, <profile>/models — set ATELIER_MODELS_DIR to the same folder to share)\n`;
+  return `${header}${rows
     .map((r) =>
       r
         .map((cell, c) => cell.padEnd(widths[c]!))

@@ -19,7 +19,12 @@ export interface ServiceModel {
   readonly provider: string;
   generate(
     req: Extract<HostRequest, { type: 'generate' }>['request'],
-    opts: { signal: AbortSignal; onProgress: (e: WireProgressEvent) => void; preview: boolean },
+    opts: {
+      signal: AbortSignal;
+      onProgress: (e: WireProgressEvent) => void;
+      preview: boolean;
+      memoryLimitBytes?: number;
+    },
   ): Promise<unknown>;
   dispose(): Promise<void>;
 }
@@ -90,6 +95,7 @@ export function serveEngine(endpoint: Endpoint<unknown, HostReply>, deps: Engine
           const result = await model.generate(msg.request, {
             signal: ac.signal,
             preview: msg.preview,
+            ...(msg.memoryLimitBytes !== undefined ? { memoryLimitBytes: msg.memoryLimitBytes } : {}),
             onProgress: (event) => {
               const p = prepareTransfer(event);
               endpoint.post({ type: 'progress', id: msg.id, event: p.value }, p.transfer);

@@ -101,6 +101,27 @@ describe('engine host (worker thread)', () => {
     expect(after.images).toHaveLength(1);
   });
 
+  it('refuses a job over its memory limit before it starts, and keeps serving; a job that fits runs', async () => {
+    // A 2048×2048 batch of 4: decoded whole, the fixture VAE's attention alone would need ~34 GB.
+    const h = host({ memoryLimitBytes: 200e6 });
+    const steps: number[] = [];
+    const err = await h
+      .generate(
+        undefined,
+        { ...req, width: 2048, height: 2048, count: 4, steps: 1 },
+        { onProgress: (e) => steps.push(e.step), memoryLimitBytes: 50e6 },
+      )
+      .catch((e: unknown) => e);
+    expect(AppError.is(err, 'ENGINE_MEMORY_INSUFFICIENT')).toBe(true);
+    expect((err as AppError).details).toMatchObject({ availableBytes: 50e6 });
+    expect(steps).toEqual([]);
+    // The same engine process goes on: 1024² under the host's 200 MB limit is decoded in tiles.
+    const r = await h.generate(undefined, { ...req, width: 1024, height: 1024, steps: 1 });
+    expect(r.timings.vaeTiles).toBeGreaterThan(1);
+    expect(r.memory.requiredBytes).toBeLessThanOrEqual(200e6);
+    expect([r.images[0]!.width, r.images[0]!.height]).toEqual([1024, 1024]);
+  });
+
   it('turns failures in the engine into the right AppError', async () => {
     const h = host();
     const broken = path.join(root, 'broken-model');

@@ -31,6 +31,8 @@ export interface HostGenerateOptions {
   preview?: boolean | undefined;
   /** Execution provider for this call; default the host's. */
   provider?: string | undefined;
+  /** Memory the job may use (Unit: bytes); default the host's limit, else what the machine has free. */
+  memoryLimitBytes?: number | undefined;
 }
 
 export interface EngineHost {
@@ -74,6 +76,11 @@ export interface EngineHostOptions {
   cacheDir?: string | undefined;
   /** Let intra-op threads busy-wait (faster on a dedicated machine, e.g. a GPU worker); default off. */
   spinning?: boolean | undefined;
+  /**
+   * Memory a job may use (Unit: bytes); default what the machine has free when the job starts.
+   * A job estimated above it is refused with ENGINE_MEMORY_INSUFFICIENT before any work.
+   */
+  memoryLimitBytes?: number | undefined;
   /** Starts the engine process; default a worker thread running ./worker.ts. */
   spawn?: (() => EngineProcess) | undefined;
 }
@@ -250,6 +257,7 @@ export function createEngineHost(opts: EngineHostOptions = {}): EngineHost {
           known: knownOf(entry),
           request: resolved,
           preview: go.preview ?? false,
+          memoryLimitBytes: go.memoryLimitBytes ?? opts.memoryLimitBytes,
         }),
         go.onProgress,
       );

@@ -72,6 +72,7 @@ function withDir(model: DiffusionModel, dir: string): DiffusionModel {
     dir,
     hash: model.hash,
     provider: model.provider,
+    memory: model.memory,
     generate: (req, opts) => model.generate(req, opts),
     dispose: () => model.dispose(),
   };

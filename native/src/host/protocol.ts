@@ -36,6 +36,8 @@ export type HostRequest =
       known?: KnownModel | undefined;
       request: ResolvedGenerateRequest;
       preview: boolean;
+      /** Memory the job may use (Unit: bytes); absent means what the machine has free. */
+      memoryLimitBytes?: number | undefined;
     }
   /** Aborts the request numbered `target`; answered like any request once the target has stopped. */
   | { type: 'cancel'; id: number; target: number }
@@ -53,6 +55,8 @@ export interface WireProgressEvent {
   total: number;
   elapsedMs: number;
   preview?: { width: number; height: number; png: Uint8Array } | undefined;
+  /** Present while a large image is decoded in tiles: 1-based tile just decoded, of `tiles`. */
+  decode?: { tile: number; tiles: number } | undefined;
 }
 
 export interface LoadedModelInfo {

@@ -17,9 +17,18 @@ import { type ModelFolder, openModelFolder } from '../model/model-folder.ts';
 import { downscale, encodePng, type RawImage } from '../png/png.ts';
 import { Mt19937 } from '../schedulers/random.ts';
 import { createScheduler } from '../schedulers/schedulers.ts';
+import {
+  availableMemory,
+  estimateJob,
+  formatBytes,
+  memoryProfile,
+  type MemoryEstimate,
+  type MemoryProfile,
+} from './memory.ts';
 import { metadataText } from './metadata.ts';
 import { latentPreview } from './preview.ts';
 import { floatInput, floatTensor, intTensor, toFloat32 } from './tensors.ts';
+import { decodeTiled, type TileSpec } from './vae-tiling.ts';
 import { ENGINE_VERSION } from './version.ts';
 
 export interface LoadOptions {
@@ -41,6 +50,8 @@ export interface ProgressEvent {
   /** Since `generate` was called. Unit: milliseconds. */
   elapsedMs: number;
   preview?: { width: number; height: number; png: Uint8Array };
+  /** Present while a large image is decoded in tiles: 1-based tile just decoded, of `tiles`. */
+  decode?: { tile: number; tiles: number };
 }
 
 export interface GeneratedImage {
@@ -68,7 +79,11 @@ export interface GenerationResult {
     unetBatch: number;
     /** Of totalMs, the time spent turning decoded pixels into PNGs, thumbnails and hashes. Unit: ms. */
     encodeMs: number;
+    /** VAE decoder runs per image: 1 when decoded whole, else the number of tiles. */
+    vaeTiles: number;
   };
+  /** The memory estimate the job was checked against before it started. */
+  memory: MemoryEstimate;
 }
 
 export interface GenerateOptions {
@@ -78,6 +93,13 @@ export interface GenerateOptions {
   preview?: boolean;
   /** Recorded as `app_version` in the metadata; default the engine version. */
   appVersion?: string;
+  /**
+   * Memory the job may use (Unit: bytes); default what the machine has free now. A job whose
+   * estimate exceeds it is refused with ENGINE_MEMORY_INSUFFICIENT before any work starts.
+   */
+  memoryLimitBytes?: number;
+  /** Forces this VAE tile (latent pixels); default chosen from the memory estimate. */
+  vaeTile?: TileSpec;
 }
 
 export interface DiffusionModel {
@@ -86,6 +108,8 @@ export interface DiffusionModel {
   /** sha256 over the model files, hex. */
   readonly hash: string;
   readonly provider: string;
+  /** What the model's memory estimates are computed from. */
+  readonly memory: MemoryProfile;
   generate(req: ResolvedGenerateRequest, opts?: GenerateOptions): Promise<GenerationResult>;
   /** Releases the sessions once; later calls do nothing. Waits for a running generation to end. */
   dispose(): Promise<void>;
@@ -114,6 +138,7 @@ class OnnxDiffusionModel implements DiffusionModel {
   readonly dir: string;
   readonly hash: string;
   readonly provider: string;
+  readonly memory: MemoryProfile;
   private readonly m: ModelFolder;
   /** Generations run one at a time per model; this is the tail of the queue. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -125,6 +150,7 @@ class OnnxDiffusionModel implements DiffusionModel {
     this.id = id;
     this.hash = hash;
     this.provider = provider;
+    this.memory = memoryProfile(folder.dir, folder.io.sample.type === 'float16' ? 2 : 4);
   }
 
   generate(req: ResolvedGenerateRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
@@ -164,6 +190,12 @@ class OnnxDiffusionModel implements DiffusionModel {
 
     if (req.width % 8 !== 0 || req.height % 8 !== 0)
       throw new AppError('VALIDATION_FAILED', 'width and height must be multiples of 8');
+    const memory = estimateJob(this.memory, req, {
+      availableBytes: opts.memoryLimitBytes ?? availableMemory(),
+      loaded: true,
+      tile: opts.vaeTile,
+    });
+    if (!memory.fits) throw memoryError(memory, req);
     const scheduler = createScheduler(req.scheduler, m.scheduler, req.steps);
     const cfg = req.guidance > 1;
     const batch = cfg ? 2 : 1;
@@ -253,13 +285,56 @@ class OnnxDiffusionModel implements DiffusionModel {
       if (signal?.aborted) throw canceled();
 
       const scalingFactor = m.scalingFactor;
-      for (let j = 0; j < size; j++) vaeInput.data[j] = latents[j]! / scalingFactor;
-      vaeInput.sync();
-      const decoded = await timed(m.vaeDecoder, vaeFeeds, 'vae_decoder');
-      const encodeStart = performance.now();
-      const imageTensor = decoded[m.io.image.name]!;
-      const [, , h, w] = imageTensor.dims as [number, number, number, number];
-      const rgb = toRgb(toFloat32(imageTensor), w, h);
+      let rgb: RawImage;
+      let encodeStart: number;
+      if (!memory.tile) {
+        for (let j = 0; j < size; j++) vaeInput.data[j] = latents[j]! / scalingFactor;
+        vaeInput.sync();
+        const decoded = await timed(m.vaeDecoder, vaeFeeds, 'vae_decoder');
+        if (signal?.aborted) throw canceled();
+        const imageTensor = decoded[m.io.image.name]!;
+        const [, , h, w] = imageTensor.dims as [number, number, number, number];
+        encodeStart = performance.now();
+        rgb = toRgb(toFloat32(imageTensor), w, h);
+      } else {
+        const scaled = new Float32Array(size);
+        for (let j = 0; j < size; j++) scaled[j] = latents[j]! / scalingFactor;
+        const tiles = memory.tiles;
+        const out = await decodeTiled(
+          scaled,
+          c,
+          lh,
+          lw,
+          memory.tile,
+          async (tile, th, tw) => {
+            const input = floatInput(m.io.latentSample.type, [1, c, th, tw]);
+            input.data.set(tile);
+            input.sync();
+            const decoded = await timed(m.vaeDecoder, { [m.io.latentSample.name]: input.tensor }, 'vae_decoder');
+            const t = decoded[m.io.image.name]!;
+            const [, ch, h, w] = t.dims as [number, number, number, number];
+            return { data: toFloat32(t), channels: ch, height: h, width: w };
+          },
+          {
+            beforeTile: () => {
+              if (signal?.aborted) throw canceled();
+            },
+            afterTile: (i) =>
+              opts.onProgress?.({
+                imageIndex: index,
+                step: scheduler.timesteps.length,
+                total: scheduler.timesteps.length,
+                elapsedMs: performance.now() - started,
+                decode: { tile: i + 1, tiles },
+              }),
+          },
+        );
+        if (signal?.aborted) throw canceled();
+        encodeStart = performance.now();
+        rgb = toRgb(out.data, out.width, out.height);
+      }
+      const w = rgb.width;
+      const h = rgb.height;
 
       const metadata: ImageMetadata = {
         positive_prompt: req.prompt,
@@ -303,9 +378,24 @@ class OnnxDiffusionModel implements DiffusionModel {
         steps: scheduler.timesteps.length,
         unetBatch: batch,
         encodeMs,
+        vaeTiles: memory.tiles,
       },
+      memory,
     };
   }
+}
+
+function memoryError(e: MemoryEstimate, req: ResolvedGenerateRequest): AppError {
+  const need = formatBytes(e.requiredBytes);
+  const have = formatBytes(e.availableBytes);
+  return new AppError(
+    'ENGINE_MEMORY_INSUFFICIENT',
+    `${req.width}×${req.height} needs about ${need} of memory; ${have} is free`,
+    {
+      userMessage: `A ${req.width}×${req.height} image needs about ${need} of memory and this computer has ${have} free. Use a smaller size, close other apps, or run it in the cloud.`,
+      details: { requiredBytes: e.requiredBytes, availableBytes: e.availableBytes },
+    },
+  );
 }
 
 /** VAE output in [-1, 1], planar [3, h, w] → interleaved 8-bit RGB. NaN becomes 0. */

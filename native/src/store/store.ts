@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, lstat, mkdir, readdir, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -29,6 +29,33 @@ export interface ModelEntry {
   /** The engine's model hash (model/hash.ts: sha256 over paths, sizes and bytes), cached while the folder is unchanged. */
   sha256: string;
   isDefault: boolean;
+  /**
+   * A test fixture: random weights, so it draws noise. True for the project's generated
+   * `atelier-fixture-*` models and for folders whose atelier.json says `"fixture": true`.
+   */
+  fixture: boolean;
+  /** From the folder's atelier.json (model info), when it has one: what the model draws. */
+  description?: string;
+  /** From atelier.json: the words a small demo model was trained on. */
+  vocabulary?: string[];
+}
+
+/** The optional model info file in a model folder. */
+export const MODEL_INFO_FILE = 'atelier.json';
+
+async function readModelInfo(dir: string): Promise<{ fixture?: boolean; description?: string; vocabulary?: string[] }> {
+  try {
+    const raw = JSON.parse(await readFile(path.join(dir, MODEL_INFO_FILE), 'utf8')) as Record<string, unknown>;
+    return {
+      ...(typeof raw.fixture === 'boolean' ? { fixture: raw.fixture } : {}),
+      ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
+      ...(Array.isArray(raw.vocabulary) && raw.vocabulary.every((w) => typeof w === 'string')
+        ? { vocabulary: raw.vocabulary as string[] }
+        : {}),
+    };
+  } catch {
+    return {};
+  }
 }
 
 export interface ModelStoreOptions {
@@ -92,6 +119,13 @@ export interface ModelStore {
   resolve(idOrDir?: string): Promise<ModelEntry>;
   importFolder(dir: string, opts?: ImportOptions): Promise<ModelEntry>;
   download(manifestUrl: string, opts?: DownloadOptions): Promise<ModelEntry>;
+  /**
+   * Installs a complete folder that was downloaded into `stagingDir()` (e.g. by the catalogue):
+   * validated, then moved into place under `id` in one rename. `source` is recorded.
+   */
+  adoptFolder(dir: string, opts: { id: string; source: string }): Promise<ModelEntry>;
+  /** A staging folder on the models folder's file system for a download keyed by `key` (kept across runs: resumable). */
+  stagingDir(key: string): string;
   remove(id: string): Promise<void>;
 }
 
@@ -131,8 +165,21 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
       state.hashes[real] = { fingerprint: fp, sha256, size };
       changed = true;
     }
+    const info = await readModelInfo(real);
     return {
-      entry: { id, name: await modelDisplayName(real), dir: real, root, kind, size, sha256, isDefault: false },
+      entry: {
+        id,
+        name: await modelDisplayName(real),
+        dir: real,
+        root,
+        kind,
+        size,
+        sha256,
+        isDefault: false,
+        fixture: info.fixture ?? id.startsWith('atelier-fixture-'),
+        ...(info.description ? { description: info.description } : {}),
+        ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+      },
       changed,
     };
   }
@@ -386,6 +433,16 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
       await rename(staging, path.join(modelsDir, id));
       return record(id, 'download', redact(manifestUrl));
     },
+
+    async adoptFolder(dir, ao) {
+      await ensureFreeId(ao.id);
+      await validateFolder(dir);
+      await mkdir(modelsDir, { recursive: true });
+      await rename(dir, path.join(modelsDir, ao.id));
+      return record(ao.id, 'download', redact(ao.source));
+    },
+
+    stagingDir: (key) => path.join(modelsDir, PARTIAL_DIR, key),
 
     async remove(id) {
       const e = await findOrThrow(id);

@@ -2,6 +2,7 @@ import type { LocalJob } from '@atelier/common';
 import { useS, useStores } from '../stores/index.ts';
 import { ProgressBar } from './ProgressBar.tsx';
 import { isWaiting } from '../stores/jobs.ts';
+import { progressLabel } from '../lib/format.ts';
 
 const STATE_LABEL: Record<LocalJob['state'], string> = {
   queued: 'Queued',
@@ -70,11 +71,20 @@ export function JobCard({
           {job.request.count > 1 ? ` · ${job.request.count} images` : ''}
           {job.seed !== null ? ` · seed ${job.seed}` : ''}
         </div>
-        <div className="job-reason muted">{job.reason}</div>
-        {job.state === 'running' && <ProgressBar step={step} total={total} label={`Progress of “${label}”`} />}
+        {/* Why it runs where it runs matters before and while it runs; afterwards the sentence
+            would be stale (it was true at submit time) and the badge says where it ran. */}
+        {active && <div className="job-reason muted">{job.reason}</div>}
+        {job.state === 'running' && (
+          <ProgressBar
+            step={step}
+            total={total}
+            label={`Progress of “${label}”`}
+            text={progressLabel(step, total, job.request.count)}
+          />
+        )}
         {job.state === 'running' && total > 0 && (
-          <div className="muted small" aria-hidden="true">
-            Step {step} of {total}
+          <div className="muted small job-progress-text" aria-hidden="true">
+            {progressLabel(step, total, job.request.count)}
           </div>
         )}
         {job.state === 'failed' && job.error && (

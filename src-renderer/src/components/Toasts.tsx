@@ -1,4 +1,5 @@
 import { useEffect } from 'react';
+import { createPortal } from 'react-dom';
 import { useS, useStores } from '../stores/index.ts';
 import type { Toast } from '../stores/app.ts';
 
@@ -35,11 +36,15 @@ function ToastView({ toast }: { toast: Toast }) {
 export function Toasts() {
   const { app } = useStores();
   const toasts = useS(app, (s) => s.toasts);
-  return (
-    <div className="toasts" aria-live="polite">
+  // Inside the open modal when there is one: the modal is in the top layer and makes the rest of
+  // the page inert, so toasts outside it would be hidden under it and their buttons unreachable.
+  const host = useS(app, (s) => s.overlays.at(-1) ?? null);
+  const list = (
+    <div className="toasts" aria-live="polite" data-testid="toasts">
       {toasts.map((t) => (
         <ToastView key={t.id} toast={t} />
       ))}
     </div>
   );
+  return host ? createPortal(list, host) : list;
 }

@@ -1,7 +1,7 @@
 import { AppError, validationError, GenerateRequest } from '@atelier/common';
 import { describe, expect, it } from 'vitest';
 import { fieldErrorsOf, userMessageOf } from './field-errors.ts';
-import { formatBytes, percent, usageView } from './format.ts';
+import { formatBytes, modelLabel, percent, progressLabel, usageView } from './format.ts';
 
 describe('usage meter', () => {
   it('says how many are used and left, and when the period resets', () => {
@@ -37,5 +37,28 @@ describe('errors for people', () => {
   it('shows an AppError’s userMessage and never a raw exception', () => {
     expect(userMessageOf(new AppError('QUOTA_EXCEEDED'))).toMatch(/used all your cloud images/);
     expect(userMessageOf(new TypeError('x is undefined'))).toBe('Something went wrong. Try again.');
+  });
+});
+
+describe('progress in words', () => {
+  it('a batch says which image it is on, with the step within that image', () => {
+    expect(progressLabel(22, 100, 2)).toBe('Image 1 of 2 · step 22 of 50');
+    expect(progressLabel(50, 100, 2)).toBe('Image 1 of 2 · step 50 of 50');
+    expect(progressLabel(51, 100, 2)).toBe('Image 2 of 2 · step 1 of 50');
+    expect(progressLabel(0, 100, 2)).toBe('Image 1 of 2 · step 0 of 50');
+    expect(progressLabel(100, 100, 2)).toBe('Image 2 of 2 · step 50 of 50');
+  });
+  it('a single image counts steps only; unknown totals say it is starting', () => {
+    expect(progressLabel(3, 25, 1)).toBe('Step 3 of 25');
+    expect(progressLabel(0, 0, 4)).toBe('Starting…');
+  });
+});
+
+describe('model labels', () => {
+  it('fixture models say they draw noise wherever they are listed', () => {
+    expect(modelLabel({ name: 'atelier-fixture-turbo', fixture: true })).toBe(
+      'atelier-fixture-turbo (test fixture, draws noise)',
+    );
+    expect(modelLabel({ name: 'SD Turbo' })).toBe('SD Turbo');
   });
 });

@@ -55,3 +55,24 @@ export function formatDateTime(iso: string, locale?: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/**
+ * Progress in words. `step`/`total` count steps over the whole batch (the engine and the cloud
+ * report them that way); a batch says which image it is on: "image 1 of 2 · step 22 of 50".
+ */
+export function progressLabel(step: number, total: number, count: number): string {
+  if (total <= 0) return 'Starting…';
+  const images = Math.max(1, count);
+  if (images === 1 || total % images !== 0) return `Step ${step} of ${total}`;
+  const perImage = total / images;
+  const image = Math.min(images, Math.max(1, Math.ceil(step / perImage)));
+  const within = Math.max(0, step - (image - 1) * perImage);
+  return `Image ${image} of ${images} · step ${within} of ${perImage}`;
+}
+
+export const FIXTURE_LABEL = 'Test fixture: random weights, it draws noise';
+
+/** A model's name as every list shows it: fixtures say so. */
+export function modelLabel(m: { name: string; fixture?: boolean | undefined }): string {
+  return m.fixture ? `${m.name} (test fixture, draws noise)` : m.name;
+}

@@ -1,6 +1,6 @@
 import type { ImageMetadata } from '@atelier/common';
 import { describe, expect, it } from 'vitest';
-import { defaultForm, formFromMetadata, formToRequest } from './generate-form.ts';
+import { defaultForm, formFromMetadata, formToRequest, lockSeed, seedFieldValue } from './generate-form.ts';
 import { presetFor, snapDimension } from './sizes.ts';
 
 describe('generate form', () => {
@@ -10,6 +10,36 @@ describe('generate form', () => {
     expect(unlocked.ok && 'seed' in unlocked.request).toBe(false);
     const locked = formToRequest({ ...defaultForm, prompt: 'a cat', seed: '42', seedLocked: true, model: 'tiny-sd' });
     expect(locked).toMatchObject({ ok: true, request: { seed: 42, model: 'tiny-sd' } });
+  });
+
+  it('the seed field never shows a number that will not be used: "random" until locked', () => {
+    expect(seedFieldValue(defaultForm)).toBe('');
+    expect(seedFieldValue({ seed: '42', seedLocked: false })).toBe('');
+    expect(seedFieldValue({ seed: '42', seedLocked: true })).toBe('42');
+    // Locking keeps what was typed, else the last run's seed, else picks one that will be used.
+    expect(lockSeed({ seed: '7' }, 99)).toBe('7');
+    expect(lockSeed({ seed: '' }, 99)).toBe('99');
+    expect(Number(lockSeed({ seed: '' }, null))).toBeGreaterThanOrEqual(0);
+    const r = formToRequest({ ...defaultForm, prompt: 'a cat', seed: '', seedLocked: true });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.seed).toMatch(/Enter a seed, or unlock it/);
+  });
+
+  it('says what to type, not the schema’s words; an oversized seed is called too big, not "not whole"', () => {
+    const r = formToRequest({
+      ...defaultForm,
+      prompt: 'a',
+      steps: '',
+      guidance: 'abc',
+      seed: '99999999999999999999',
+      seedLocked: true,
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.steps).toBe('Enter the number of steps as a number.');
+    expect(r.errors.guidance).toBe('Enter the guidance as a number.');
+    expect(r.errors.seed).toMatch(/^The seed must be between 0 and \d+\.$/);
+    expect(Object.values(r.errors).join(' ')).not.toMatch(/NaN|Invalid input/);
   });
 
   it('reports the contract’s messages inline, per field', () => {

@@ -22,6 +22,7 @@ export interface GenerateForm {
   steps: string;
   guidance: string;
   scheduler: Scheduler;
+  /** The locked seed as typed; ignored (and not shown: the field says "random") while unlocked. */
   seed: string;
   /** Locked: every run uses `seed`. Unlocked: every run gets a fresh random seed. */
   seedLocked: boolean;
@@ -40,12 +41,21 @@ export const defaultForm: GenerateForm = {
   steps: '25',
   guidance: '7.5',
   scheduler: 'euler_a',
-  seed: String(randomSeed()),
+  seed: '',
   seedLocked: false,
   count: '1',
   model: '',
   target: 'auto',
 };
+
+const NUMBER_FIELDS = {
+  width: 'the width',
+  height: 'the height',
+  steps: 'the number of steps',
+  guidance: 'the guidance',
+  count: 'the number of images',
+  seed: 'the seed',
+} as const;
 
 const num = (s: string): number => (s.trim() === '' ? Number.NaN : Number(s));
 
@@ -67,7 +77,18 @@ export function formToRequest(
   if (form.seedLocked) request.seed = num(form.seed);
   if (form.model) request.model = form.model;
   const parsed = GenerateRequest.safeParse(request);
-  if (!parsed.success) return { ok: false, errors: fieldErrorsFromZod(parsed.error) };
+  const errors: FieldErrors = parsed.success ? {} : fieldErrorsFromZod(parsed.error);
+  // Say what to type instead of the schema's words ("expected number, received NaN").
+  for (const [field, what] of Object.entries(NUMBER_FIELDS) as [keyof typeof NUMBER_FIELDS, string][]) {
+    if (field === 'seed' && !form.seedLocked) continue;
+    const text = form[field].trim();
+    if (text === '' || !Number.isFinite(Number(text))) errors[field] = `Enter ${what} as a number.`;
+  }
+  if (form.seedLocked && /^\d+$/.test(form.seed.trim()) && Number(form.seed.trim()) > MAX_SEED)
+    errors.seed = `The seed must be between 0 and ${MAX_SEED}.`;
+  if (form.seedLocked && form.seed.trim() === '')
+    errors.seed = 'Enter a seed, or unlock it so each run picks a random one.';
+  if (Object.keys(errors).length) return { ok: false, errors };
   return { ok: true, request };
 }
 
@@ -91,6 +112,20 @@ export function formFromMetadata(meta: ImageMetadata, current: GenerateForm): Ge
     model: ModelId.safeParse(meta.model.name).success ? meta.model.name : current.model,
     count: '1',
   };
+}
+
+/**
+ * What the seed field shows. Never a number that will not be used: "random" (empty, with that
+ * placeholder) while unlocked, the locked seed otherwise.
+ */
+export function seedFieldValue(form: Pick<GenerateForm, 'seed' | 'seedLocked'>): string {
+  return form.seedLocked ? form.seed : '';
+}
+
+/** Locking: keeps a typed seed, else takes the seed the last run used, else picks one now (it will be used). */
+export function lockSeed(form: Pick<GenerateForm, 'seed'>, lastRunSeed: number | null): string {
+  if (form.seed.trim() !== '') return form.seed;
+  return String(lastRunSeed ?? randomSeed());
 }
 
 export function clampSeed(s: string): string {

@@ -5,6 +5,25 @@ import { planName } from '../lib/format.ts';
 import { userMessageOf } from '../lib/field-errors.ts';
 import { useS, useStores } from '../stores/index.ts';
 
+/** What Upgrade and Manage subscription say on a server without billing (no configuration hints). */
+export const BILLING_OFF = 'Upgrades are not available on this server.';
+
+/** Development stack only: where the codes "we sent" really arrive. */
+function MailboxLink() {
+  const { settings } = useStores();
+  const url = useS(settings, (s) => s.info?.mailboxUrl ?? null);
+  if (!url) return null;
+  return (
+    <p className="callout small" data-testid="mailbox-link">
+      Development server: no email is sent. The code is in the{' '}
+      <a href={url} target="_blank" rel="noreferrer noopener">
+        local mailbox
+      </a>{' '}
+      and in the terminal that runs the stack.
+    </p>
+  );
+}
+
 function PasswordRules({ password }: { password: string }) {
   const { rules } = checkPassword(password);
   return (
@@ -150,6 +169,7 @@ function SignedOut() {
             </button>
           }
         >
+          <MailboxLink />
           {emailField}
           {passwordField('Password', 'new-password', true)}
           {submitBtn('Create account')}
@@ -187,6 +207,7 @@ function SignedOut() {
             </>
           }
         >
+          <MailboxLink />
           {codeField}
           {submitBtn('Confirm')}
         </FormShell>
@@ -227,6 +248,7 @@ function SignedOut() {
             </button>
           }
         >
+          <MailboxLink />
           {codeField}
           {passwordField('New password', 'new-password', true)}
           {submitBtn('Set new password')}
@@ -285,6 +307,8 @@ function SignedIn() {
   const busy = useS(account, (s) => s.busy);
   const { url, run } = useBilling();
   const plan = state.plan;
+  const billing = state.billing;
+  const billingOff = billing !== null && !billing.available;
   return (
     <div className="panel account">
       <h1 className="screen-title">Account</h1>
@@ -306,8 +330,10 @@ function SignedIn() {
         )}
         {state.usage && state.usage.used >= state.usage.limit && (
           <p className="callout callout-warning" role="alert">
-            You have used all your cloud images for this period. Upgrade to keep generating in the cloud, or run on this
-            computer.
+            You have used all your cloud images for this period.{' '}
+            {billingOff
+              ? 'Run on this computer until the period resets.'
+              : 'Upgrade to keep generating in the cloud, or run on this computer.'}
           </p>
         )}
       </section>
@@ -320,16 +346,25 @@ function SignedIn() {
               {PLANS.pro.maxCount}, up to {PLANS.pro.maxResolution}px — ${(PLANS.pro.priceCents / 100).toFixed(2)}
               /month.
             </p>
-            <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void run('upgrade')}>
-              Upgrade
-            </button>
+            {billingOff ? (
+              <p className="muted" data-testid="billing-off">
+                {BILLING_OFF}
+              </p>
+            ) : (
+              <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void run('upgrade')}>
+                Upgrade
+              </button>
+            )}
           </>
         ) : (
           <p>You are on Pro. Thank you!</p>
         )}
-        <button type="button" className="btn" disabled={busy} onClick={() => void run('manage')}>
-          Manage subscription
-        </button>
+        {/* Only someone with a subscription has one to manage; while unknown (offline) Pro users keep the button. */}
+        {!billingOff && (billing?.hasSubscription ?? plan === 'pro') && (
+          <button type="button" className="btn" disabled={busy} onClick={() => void run('manage')}>
+            Manage subscription
+          </button>
+        )}
         {url && (
           <p className="muted small">
             If your browser did not open,{' '}

@@ -195,8 +195,16 @@ export function GalleryScreen() {
   const boards = useS(gallery, (s) => s.boards);
   const filter = useS(gallery, (s) => s.filter);
   const viewerId = useS(gallery, (s) => s.viewerId);
-  const [active, setActive] = useState(-1);
+  // The keyboard-focused image is kept by id, not by position: images that arrive while you browse
+  // (a job finishing) shift positions, and Enter must open the image that is highlighted.
+  const [activeId, setActiveId] = useState<string | null>(null);
+  const active = activeId === null ? -1 : items.findIndex((i) => i.id === activeId);
+  const setActive = (index: number) => setActiveId(items[index]?.id ?? null);
   const [search, setSearch] = useState(filter.search);
+  // Walking the viewer with ←/→ moves the grid's focus along, so closing it leaves you where you were.
+  useEffect(() => {
+    if (viewerId) setActiveId(viewerId);
+  }, [viewerId]);
 
   // Search as you type, without a request per keystroke.
   useEffect(() => {
@@ -204,10 +212,6 @@ export function GalleryScreen() {
     const t = setTimeout(() => gallery.getState().setFilter({ search }), 250);
     return () => clearTimeout(t);
   }, [search, gallery]);
-
-  useEffect(() => {
-    if (active >= items.length) setActive(items.length - 1);
-  }, [items.length, active]);
 
   const selected = [...selection.ids];
   const onEndReached = useCallback(() => void gallery.getState().loadMore(), [gallery]);
@@ -248,6 +252,9 @@ export function GalleryScreen() {
       e.preventDefault();
       void remove(selected.length ? selected : item ? [item.id] : []);
     } else if (e.key === 'Enter' && item) {
+      // Without this the same key press goes on (keypress) to the viewer's Close button, which
+      // takes focus as the viewer opens, and closes it again.
+      e.preventDefault();
       gallery.getState().open(item.id);
     } else if (e.key === ' ' && item) {
       e.preventDefault();

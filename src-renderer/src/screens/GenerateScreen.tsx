@@ -1,8 +1,12 @@
-import { MAX_SEED, SCHEDULERS, type AppError, type Scheduler } from '@atelier/common';
+import { PLANS, SCHEDULERS, type AppError, type RouteDecision, type Scheduler } from '@atelier/common';
 import { useEffect, useId, useMemo, type ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { JobCard } from '../components/JobCard.tsx';
+import { ProgressBar } from '../components/ProgressBar.tsx';
+import { FIXTURE_LABEL, modelLabel, progressLabel } from '../lib/format.ts';
+import { seedFieldValue } from '../lib/generate-form.ts';
 import { SIZE_PRESETS } from '../lib/sizes.ts';
+import { BILLING_OFF } from './AccountScreen.tsx';
 import { isActive, orderedJobs } from '../stores/jobs.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { Icon } from '../components/Icon.tsx';
@@ -47,8 +51,11 @@ function Field({
 
 const describedBy = (id: string, error: string | undefined) => (error ? `${id}-error` : `${id}-hint`);
 
-function Blocker({ error }: { error: AppError }) {
+/** Upgrade, or — on a server without billing — the plain sentence that it is not available. */
+function UpgradeButton({ primary = true }: { primary?: boolean }) {
   const { account, app } = useStores();
+  const billing = useS(account, (s) => s.state?.billing ?? null);
+  if (billing && !billing.available) return <span className="muted small">{BILLING_OFF}</span>;
   const upgrade = async () => {
     try {
       await account.getState().upgrade();
@@ -60,23 +67,147 @@ function Blocker({ error }: { error: AppError }) {
     }
   };
   return (
-    <div className="callout callout-warning" role="alert">
+    <button type="button" className={`btn ${primary ? 'btn-primary' : ''}`} onClick={() => void upgrade()}>
+      Upgrade
+    </button>
+  );
+}
+
+/** A refusal known before the click (from the route decision) or met at the click (a race): what and the way out. */
+function Blocker({
+  code,
+  message,
+  action,
+  quotaLeft,
+}: {
+  code: string;
+  message: string;
+  action: RouteDecision['action'];
+  quotaLeft: number | null;
+}) {
+  const { generate, app } = useStores();
+  const title =
+    code === 'QUOTA_EXCEEDED'
+      ? quotaLeft === 0
+        ? 'Cloud quota reached. '
+        : 'Not enough cloud images left. '
+      : code === 'PLAN_REQUIRED'
+        ? 'Not on your plan. '
+        : code === 'ENGINE_MEMORY_INSUFFICIENT'
+          ? 'Too big for this computer. '
+          : '';
+  return (
+    <div className="callout callout-warning" role="alert" data-testid="blocker">
       <p>
-        <strong>{error.code === 'QUOTA_EXCEEDED' ? 'Cloud quota reached. ' : ''}</strong>
-        {error.userMessage}
+        <strong>{title}</strong>
+        {message}
       </p>
       <div className="row">
-        {(error.code === 'QUOTA_EXCEEDED' || error.code === 'PLAN_REQUIRED') && (
-          <button type="button" className="btn btn-primary" onClick={() => void upgrade()}>
-            Upgrade
+        {action === 'run_local' && (
+          <button
+            type="button"
+            className="btn btn-primary"
+            onClick={() => void generate.getState().runInstead('local')}
+          >
+            Run on this computer instead
           </button>
         )}
-        {error.code === 'AUTH_REQUIRED' && (
+        {action === 'run_cloud' && (
+          <button
+            type="button"
+            className="btn btn-primary"
+            onClick={() => void generate.getState().runInstead('cloud')}
+          >
+            Run in the cloud instead
+          </button>
+        )}
+        {(code === 'QUOTA_EXCEEDED' || code === 'PLAN_REQUIRED') && <UpgradeButton primary={action === null} />}
+        {(code === 'AUTH_REQUIRED' || action === 'sign_in') && (
           <button type="button" className="btn btn-primary" onClick={() => app.getState().navigate('account')}>
             Sign in
           </button>
         )}
+        {action === 'install_model' && (
+          <button type="button" className="btn" onClick={() => app.getState().navigate('settings')}>
+            Install a model
+          </button>
+        )}
       </div>
+    </div>
+  );
+}
+
+function SubmitBlocker({ error, quotaLeft }: { error: AppError; quotaLeft: number | null }) {
+  return <Blocker code={error.code} message={error.userMessage} action={null} quotaLeft={quotaLeft} />;
+}
+
+/** Asked once, when Automatic could move a run from this (GPU-less) computer to the metered cloud. */
+function AskCloud({ cost }: { cost: string | null }) {
+  const { generate } = useStores();
+  return (
+    <div className="callout" role="group" aria-label="Use Atelier Cloud for Automatic runs?" data-testid="ask-cloud">
+      <p>
+        <strong>Use Atelier Cloud for Automatic runs?</strong> This computer has no usable GPU. Automatic can send runs
+        to Atelier Cloud, which is fast but counts against your monthly cloud images
+        {cost ? ` (this run ${cost})` : ''}. Until you choose, Automatic runs here for free.
+      </p>
+      <div className="row">
+        <button type="button" className="btn btn-primary" onClick={() => void generate.getState().answerCloud(true)}>
+          Use the cloud
+        </button>
+        <button type="button" className="btn" onClick={() => void generate.getState().answerCloud(false)}>
+          Keep on this computer
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/**
+ * The newest active job in one line — or, once it is over, how the last run you submitted ended —
+ * for the sticky footer: feedback in sight at every window size.
+ */
+function LatestProgress() {
+  const { jobs, generate, gallery, app } = useStores();
+  const lastId = useS(generate, (s) => s.lastSubmitted[0]?.id ?? null);
+  const job = useS(jobs, (s) => orderedJobs(s.jobs).find((j) => isActive(j)) ?? (lastId ? s.jobs[lastId] : undefined));
+  const progress = useS(jobs, (s) => (job ? s.progress[job.id] : undefined));
+  if (!job) return null;
+  const step = progress?.step ?? job.step;
+  const total = progress?.total ?? job.total;
+  const text =
+    job.state === 'running'
+      ? progressLabel(step, total, job.request.count)
+      : job.state === 'waiting_online'
+        ? 'Waiting for a connection'
+        : job.state === 'queued'
+          ? 'Queued'
+          : job.state === 'succeeded'
+            ? `Done: ${job.imageIds.length} image${job.imageIds.length === 1 ? '' : 's'}`
+            : job.state === 'failed'
+              ? `Failed: ${job.error?.message ?? 'see the Queue'}`
+              : 'Canceled';
+  return (
+    <div className="latest-progress" data-testid="latest-progress">
+      <span className={`badge badge-${job.target}`}>{job.target === 'cloud' ? 'Cloud' : 'Local'}</span>
+      <span className="latest-progress-text" aria-live="polite" title={text}>
+        {text}
+      </span>
+      {job.state === 'running' && (
+        <ProgressBar step={step} total={total} label="Progress of the latest job" text={text} />
+      )}
+      {job.state === 'succeeded' && job.imageIds[0] && (
+        <button
+          type="button"
+          className="btn btn-link"
+          onClick={() => {
+            gallery.getState().open(job.imageIds[0]!);
+            app.getState().navigate('gallery');
+          }}
+        >
+          View
+        </button>
+      )}
     </div>
   );
 }
@@ -91,8 +222,13 @@ export function GenerateScreen() {
   const blocker = useS(generate, (s) => s.blocker);
   const models = useS(settings, (s) => s.models);
   const defaultModelId = useS(settings, (s) => s.settings?.defaultModel ?? null);
-  const defaultModelName = (models.find((m) => m.id === defaultModelId) ?? models.find((m) => m.isDefault))?.name;
+  const defaultModel = models.find((m) => m.id === defaultModelId) ?? models.find((m) => m.isDefault);
   const accountState = useS(account, (s) => s.state);
+  const lastRunSeed = useS(jobs, (s) => {
+    const last = generate.getState().lastSubmitted[0];
+    return last ? (s.jobs[last.id]?.seed ?? null) : null;
+  });
+  useS(generate, (s) => s.lastSubmitted);
   const jobMap = useS(jobs, (s) => s.jobs);
   const recent = useMemo(
     () =>
@@ -118,6 +254,14 @@ export function GenerateScreen() {
 
   const submit = () => void generate.getState().submit();
   const willRunInCloud = decision?.target === 'cloud';
+  const plan = accountState?.signedIn ? accountState.plan : null;
+  const usage = accountState?.usage ?? null;
+  const quotaLeft = usage ? Math.max(0, usage.limit - usage.used) : null;
+  // Cloud runs: the cloud's own models, those the plan does not include marked and not offered.
+  const cloudModels = willRunInCloud && plan ? (accountState?.cloudModels ?? []) : [];
+  const offPlan = (planIds: readonly string[]) => plan !== null && !planIds.includes(plan);
+  const selected = models.find((m) => m.id === form.model) ?? (form.model ? undefined : defaultModel);
+  const blocked = decision?.blocked ?? null;
 
   return (
     <div className="generate-layout">
@@ -190,9 +334,19 @@ export function GenerateScreen() {
             id={id('model')}
             error={errors.model}
             hint={
-              form.target === 'cloud' && form.model
-                ? 'Cloud runs need a model your plan includes; “Default model” always works.'
-                : undefined
+              cloudModels.some((m) => offPlan(m.plans)) ? (
+                <>
+                  Models marked “needs {PLANS.pro.name}” are not on your {plan ? PLANS[plan].name : ''} plan.{' '}
+                  <UpgradeButton primary={false} />
+                </>
+              ) : selected?.fixture ? (
+                <span data-testid="fixture-note">{FIXTURE_LABEL}. Install a real model in Settings → Models.</span>
+              ) : selected?.description || selected?.vocabulary?.length ? (
+                <span data-testid="model-description">
+                  {selected.description}
+                  {selected.vocabulary?.length ? ` Knows: ${selected.vocabulary.join(', ')}.` : ''}
+                </span>
+              ) : undefined
             }
           >
             <select
@@ -202,12 +356,31 @@ export function GenerateScreen() {
               aria-describedby={describedBy(id('model'), errors.model)}
               onChange={(e) => update({ model: e.target.value })}
             >
-              <option value="">{defaultModelName ? `Default model (${defaultModelName})` : 'Default model'}</option>
-              {models.map((m) => (
-                <option key={m.id} value={m.id}>
-                  {m.name}
-                </option>
-              ))}
+              {cloudModels.length > 0 ? (
+                <>
+                  <option value="">Default cloud model</option>
+                  {cloudModels
+                    .filter((m) => !m.default)
+                    .map((m) => (
+                      <option key={m.id} value={m.id} disabled={offPlan(m.plans)}>
+                        {offPlan(m.plans)
+                          ? `${m.name} — needs ${m.plans.map((p) => PLANS[p].name).join(' or ')}`
+                          : m.name}
+                      </option>
+                    ))}
+                </>
+              ) : (
+                <>
+                  <option value="">
+                    {defaultModel ? `Default model (${modelLabel(defaultModel)})` : 'Default model'}
+                  </option>
+                  {models.map((m) => (
+                    <option key={m.id} value={m.id}>
+                      {modelLabel(m)}
+                    </option>
+                  ))}
+                </>
+              )}
             </select>
           </Field>
         </div>
@@ -307,18 +480,22 @@ export function GenerateScreen() {
             label="Seed"
             id={id('seed')}
             error={errors.seed}
-            hint={form.seedLocked ? 'Locked: every run uses this seed.' : 'Unlocked: each run picks a new seed.'}
+            hint={
+              form.seedLocked
+                ? 'Locked: every run uses this seed.'
+                : `Random: each run picks a new seed.${lastRunSeed !== null ? ` The last run used ${lastRunSeed}; lock to keep it.` : ''}`
+            }
           >
             <div className="row">
               <input
                 id={id('seed')}
-                type="number"
-                min={0}
-                max={MAX_SEED}
-                value={form.seed}
+                type="text"
+                inputMode="numeric"
+                placeholder="random"
+                value={seedFieldValue(form)}
                 aria-invalid={!!errors.seed}
                 aria-describedby={describedBy(id('seed'), errors.seed)}
-                onChange={(e) => update({ seed: e.target.value, seedLocked: true })}
+                onChange={(e) => update({ seed: e.target.value.trim(), seedLocked: e.target.value.trim() !== '' })}
                 className="grow"
               />
               <button
@@ -327,15 +504,15 @@ export function GenerateScreen() {
                 aria-pressed={form.seedLocked}
                 aria-label="Lock seed"
                 title={form.seedLocked ? 'Unlock seed' : 'Lock seed'}
-                onClick={() => update({ seedLocked: !form.seedLocked })}
+                onClick={() => generate.getState().toggleSeedLock(lastRunSeed)}
               >
                 <Icon name={form.seedLocked ? 'lock' : 'unlock'} />
               </button>
               <button
                 type="button"
                 className="btn btn-icon"
-                aria-label="Random seed"
-                title="Random seed"
+                aria-label="New random seed"
+                title="Pick a new random seed and lock it"
                 onClick={() => generate.getState().randomizeSeed()}
               >
                 <Icon name="dice" />
@@ -369,7 +546,7 @@ export function GenerateScreen() {
                   </span>{' '}
                   {decision.reason}
                 </p>
-                {decision.warning && <p className="warning-text">{decision.warning}</p>}
+                {decision.warning && !decision.blocked && <p className="warning-text">{decision.warning}</p>}
                 {willRunInCloud && decision.cost && (
                   <p className="cost" data-testid="cloud-cost">
                     This {decision.cost}.
@@ -386,18 +563,33 @@ export function GenerateScreen() {
             {errors._}
           </p>
         )}
-        {blocker && <Blocker error={blocker} />}
-
-        <div className="form-actions">
-          <button
-            type="submit"
-            className="btn btn-primary btn-large"
-            disabled={submitting}
-            aria-busy={submitting}
-            aria-keyshortcuts="Control+Enter Meta+Enter"
-          >
-            Generate
-          </button>
+        {/* Sticks to the bottom of the window: Generate, why it is disabled and the way out,
+            and the latest job's progress stay in sight at every window size. */}
+        <div className="form-footer">
+          {decision?.askCloud && <AskCloud cost={decision.cost} />}
+          {blocked && decision ? (
+            <Blocker
+              code={blocked}
+              message={decision.warning ?? 'This run cannot start as it stands.'}
+              action={decision.action}
+              quotaLeft={quotaLeft}
+            />
+          ) : (
+            blocker && <SubmitBlocker error={blocker} quotaLeft={quotaLeft} />
+          )}
+          <div className="form-actions">
+            <LatestProgress />
+            <button
+              type="submit"
+              className="btn btn-primary btn-large"
+              disabled={submitting || blocked !== null}
+              aria-busy={submitting}
+              aria-keyshortcuts="Control+Enter Meta+Enter"
+              title={blocked ? 'See the message above' : undefined}
+            >
+              Generate
+            </button>
+          </div>
         </div>
       </form>
 

@@ -1,7 +1,8 @@
-import { SCHEDULERS, type RunTarget, type Scheduler, type Settings } from '@atelier/common';
-import { useState } from 'react';
+import { SCHEDULERS, type CatalogueModel, type RunTarget, type Scheduler, type Settings } from '@atelier/common';
+import { useEffect, useState } from 'react';
 import { ProgressBar } from '../components/ProgressBar.tsx';
-import { formatBytes, formatDateTime } from '../lib/format.ts';
+import { FIXTURE_LABEL, formatBytes, formatDateTime } from '../lib/format.ts';
+import type { ModelDownload } from '../stores/settings.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { SCHEDULER_LABELS } from './GenerateScreen.tsx';
 
@@ -38,6 +39,144 @@ function Toggle({
   );
 }
 
+function DownloadState({ d, onCancel, onResume }: { d: ModelDownload; onCancel: () => void; onResume: () => void }) {
+  const label = d.name ?? d.url;
+  return (
+    <div className="download" data-testid="download">
+      {d.state === 'failed' || d.state === 'canceled' ? (
+        <div className="row space">
+          <span
+            className={d.state === 'failed' ? 'error-text' : 'muted small'}
+            role={d.state === 'failed' ? 'alert' : undefined}
+          >
+            {d.state === 'failed'
+              ? (d.error ?? 'The download stopped.')
+              : `Canceled at ${formatBytes(d.received)}${d.total ? ` of ${formatBytes(d.total)}` : ''}.`}{' '}
+            {d.catalogueId ? 'Resume picks up where it stopped.' : ''}
+          </span>
+          {d.catalogueId && (
+            <button type="button" className="btn" onClick={onResume}>
+              Resume
+            </button>
+          )}
+        </div>
+      ) : (
+        <>
+          <div className="row space">
+            <span className="muted small">
+              {d.state === 'verifying'
+                ? 'Checking the files…'
+                : d.state === 'done'
+                  ? 'Installed.'
+                  : `${formatBytes(d.received)}${d.total ? ` of ${formatBytes(d.total)}` : ''}`}
+            </span>
+            {d.state === 'downloading' && (
+              <button
+                type="button"
+                className="btn btn-link"
+                onClick={onCancel}
+                aria-label={`Cancel the download of ${label}`}
+              >
+                Cancel
+              </button>
+            )}
+          </div>
+          {d.state !== 'done' && <ProgressBar step={d.received} total={d.total ?? 0} label={`Download of ${label}`} />}
+        </>
+      )}
+    </div>
+  );
+}
+
+/** Real ONNX Stable Diffusion exports, one click away: size, licence, what they need, Download. */
+function Catalogue() {
+  const { settings } = useStores();
+  const catalogue = useS(settings, (s) => s.catalogue);
+  const error = useS(settings, (s) => s.catalogueError);
+  const downloads = useS(settings, (s) => s.downloads);
+  const s = settings.getState();
+  useEffect(() => {
+    void settings.getState().loadCatalogue();
+  }, [settings]);
+  const latest = (m: CatalogueModel) =>
+    Object.values(downloads)
+      .filter((d) => d.catalogueId === m.id)
+      .at(-1);
+  return (
+    <section aria-labelledby="catalogue-title" className="settings-subsection">
+      <h3 id="catalogue-title">Get a model</h3>
+      <p className="muted small">
+        Real Stable Diffusion models exported to ONNX, downloaded file by file from their Hugging Face repository at a
+        pinned revision and checked against their SHA-256. Interrupted downloads resume.
+      </p>
+      {error && (
+        <p className="error-text" role="alert">
+          {error}
+        </p>
+      )}
+      {catalogue === null && !error && <p role="status">Loading the catalogue…</p>}
+      {catalogue && (
+        <ul className="catalogue" aria-label="Model catalogue">
+          {catalogue.map((m) => {
+            const d = latest(m);
+            const busy = d && (d.state === 'downloading' || d.state === 'verifying');
+            return (
+              <li key={m.id} className="catalogue-item" aria-label={m.name}>
+                <div className="row space">
+                  <div className="catalogue-head">
+                    <strong>{m.name}</strong>{' '}
+                    <span className="muted small">
+                      {m.repo} @ {m.revision.slice(0, 7)}
+                    </span>
+                  </div>
+                  {m.installed ? (
+                    <span className="badge badge-local">Installed</span>
+                  ) : (
+                    !busy && (
+                      <button
+                        type="button"
+                        className="btn btn-primary"
+                        onClick={() => void s.install(m.id)}
+                        aria-label={`Download ${m.name}`}
+                      >
+                        {d && (d.state === 'failed' || d.state === 'canceled') ? 'Resume' : 'Download'}
+                      </button>
+                    )
+                  )}
+                </div>
+                {m.description && <p className="small">{m.description}</p>}
+                <dl className="catalogue-facts small">
+                  <dt>Size</dt>
+                  <dd>{formatBytes(m.sizeBytes)}</dd>
+                  <dt>Licence</dt>
+                  <dd>
+                    {m.licenceUrl ? (
+                      <a href={m.licenceUrl} target="_blank" rel="noreferrer noopener">
+                        {m.licence}
+                      </a>
+                    ) : (
+                      m.licence
+                    )}
+                  </dd>
+                  <dt>Needs</dt>
+                  <dd>{m.hardware}</dd>
+                </dl>
+                {d && !m.installed && (
+                  <DownloadState
+                    d={d}
+                    onCancel={() => void s.cancelDownload(d.id)}
+                    onResume={() => void s.install(m.id)}
+                  />
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 function Models() {
   const { settings, app } = useStores();
   const models = useS(settings, (s) => s.models);
@@ -70,12 +209,12 @@ function Models() {
       app.getState().reportError(e);
     }
   };
-  const active = Object.values(downloads).filter((d) => d.state !== 'done' && d.state !== 'canceled');
+  const active = Object.values(downloads).filter((d) => !d.catalogueId && d.state !== 'done' && d.state !== 'canceled');
   return (
     <section aria-labelledby="models-title" className="settings-section">
       <h2 id="models-title">Models</h2>
       {models.length === 0 ? (
-        <p className="muted">No models installed. Import a Stable Diffusion ONNX folder or download one below.</p>
+        <p className="muted">No models installed. Download one from the catalogue below or import an ONNX folder.</p>
       ) : (
         <table className="models">
           <thead>
@@ -92,10 +231,22 @@ function Models() {
             {models.map((m) => (
               <tr key={m.id}>
                 <td>
-                  <div>{m.name}</div>
+                  <div>
+                    {m.name}{' '}
+                    {m.fixture && (
+                      <span className="badge badge-fixture" title={FIXTURE_LABEL}>
+                        Test fixture
+                      </span>
+                    )}
+                  </div>
                   <div className="muted small" title={m.path}>
                     {m.id}
                   </div>
+                  {m.fixture && <div className="muted small">{FIXTURE_LABEL}: for tests, not for pictures.</div>}
+                  {m.description && <div className="small">{m.description}</div>}
+                  {m.vocabulary && m.vocabulary.length > 0 && (
+                    <div className="muted small">Knows: {m.vocabulary.join(', ')}</div>
+                  )}
                 </td>
                 <td>{formatBytes(m.sizeBytes)}</td>
                 <td>
@@ -148,6 +299,8 @@ function Models() {
           ))}
         </ul>
       )}
+      <Catalogue />
+      <h3>Your own model</h3>
       <form
         className="inline-form"
         onSubmit={(e) => {
@@ -183,14 +336,19 @@ function Models() {
         }}
       >
         <div className="field grow">
-          <label htmlFor="download-url">Download from URL</label>
+          <label htmlFor="download-url">Download from a manifest URL</label>
           <input
             id="download-url"
             type="url"
             value={url}
             onChange={(e) => setUrl(e.target.value)}
-            placeholder="https://…/model.zip"
+            placeholder="https://…/model-manifest.json"
+            aria-describedby="download-url-hint"
           />
+          <div className="hint" id="download-url-hint">
+            A JSON manifest that lists the model folder’s files with their size and SHA-256 (not a .zip). For the models
+            above, use their Download button.
+          </div>
         </div>
         <div className="field">
           <label htmlFor="download-sha">SHA-256 (optional)</label>

@@ -6,7 +6,8 @@ import { SCHEDULER_LABELS } from './GenerateScreen.tsx';
 
 /** The open image: full size, its generation metadata and what to do with it. ←/→ walk the gallery, Esc closes. */
 export function Viewer({ id }: { id: string }) {
-  const { gallery, generate, app, api } = useStores();
+  const { gallery, generate, app, api, settings } = useStores();
+  const models = useS(settings, (s) => s.models);
   const listed = useS(gallery, (s) => s.items.find((i) => i.id === id));
   const boards = useS(gallery, (s) => s.boards);
   const index = useS(gallery, (s) => s.items.findIndex((i) => i.id === id));
@@ -86,7 +87,12 @@ export function Viewer({ id }: { id: string }) {
         ['Steps', String(m.steps)],
         ['Guidance', String(m.cfg_scale)],
         ['Scheduler', SCHEDULER_LABELS[m.scheduler as keyof typeof SCHEDULER_LABELS] ?? m.scheduler],
-        ['Model', m.model.name],
+        [
+          'Model',
+          models.some((x) => x.fixture && (x.id === m.model.name || x.name === m.model.name))
+            ? `${m.model.name} (test fixture, draws noise)`
+            : m.model.name,
+        ],
         [
           'Ran on',
           `${img.origin === 'cloud' ? 'Atelier Cloud' : img.origin === 'imported' ? 'Imported' : 'This computer'}${m.execution_provider ? ` (${m.execution_provider})` : ''}`,
@@ -127,7 +133,7 @@ export function Viewer({ id }: { id: string }) {
             className="btn btn-icon"
             aria-label="Close viewer"
             onClick={() => gallery.getState().open(null)}
-            autoFocus
+            data-autofocus
           >
             ×
           </button>

@@ -21,6 +21,10 @@ export interface AppState {
   screen: Screen;
   connection: ConnectionState;
   toasts: Toast[];
+  /** Open modal dialogs, innermost last: toasts render inside it so they stay on top and usable. */
+  overlays: HTMLElement[];
+  pushOverlay(el: HTMLElement): void;
+  popOverlay(el: HTMLElement): void;
   navigate(screen: Screen): void;
   setConnection(state: ConnectionState): void;
   toast(t: Omit<Toast, 'id' | 'timeoutMs'> & { timeoutMs?: number | null }): number;
@@ -35,6 +39,9 @@ export function createAppStore() {
     screen: 'generate',
     connection: 'open',
     toasts: [],
+    overlays: [],
+    pushOverlay: (el) => set({ overlays: [...get().overlays.filter((x) => x !== el), el] }),
+    popOverlay: (el) => set({ overlays: get().overlays.filter((x) => x !== el) }),
     navigate: (screen) => set({ screen }),
     setConnection: (connection) => set({ connection }),
     toast: (t) => {

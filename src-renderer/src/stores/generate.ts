@@ -2,7 +2,7 @@ import { AppError, randomSeed, type ImageMetadata, type LocalJob, type RouteDeci
 import { createStore } from 'zustand/vanilla';
 import type { Api } from '../bridge.ts';
 import { fieldErrorsOf, type FieldErrors } from '../lib/field-errors.ts';
-import { defaultForm, formFromMetadata, formToRequest, type GenerateForm } from '../lib/generate-form.ts';
+import { defaultForm, formFromMetadata, formToRequest, lockSeed, type GenerateForm } from '../lib/generate-form.ts';
 import { SIZE_PRESETS } from '../lib/sizes.ts';
 
 export interface GenerateState {
@@ -17,14 +17,25 @@ export interface GenerateState {
   update(patch: Partial<GenerateForm>): void;
   setSizePreset(id: string): void;
   randomizeSeed(): void;
+  /** Locks or unlocks the seed; locking an empty field takes the last run's seed (or picks one). */
+  toggleSeedLock(lastRunSeed: number | null): void;
   reuse(meta: ImageMetadata): void;
   explain(): Promise<void>;
   submit(): Promise<LocalJob[] | null>;
+  /** The one-click way out of a refusal shown before the click: run it on this computer / in the cloud. */
+  runInstead(target: 'local' | 'cloud'): Promise<LocalJob[] | null>;
+  /** Answers "may Automatic use metered cloud runs?" once; the answer is kept in Settings. */
+  answerCloud(allow: boolean): Promise<void>;
 }
 
-const EXPLAIN_KEYS: (keyof GenerateForm)[] = ['target', 'model', 'count'];
+const EXPLAIN_KEYS: (keyof GenerateForm)[] = ['target', 'model', 'count', 'width', 'height', 'sizePreset'];
 
-export function createGenerateStore(api: Api, onError: (e: unknown) => void) {
+const intIn = (s: string, min: number, max: number): number | undefined => {
+  const n = Number(s);
+  return s.trim() !== '' && Number.isInteger(n) && n >= min && n <= max ? n : undefined;
+};
+
+export function createGenerateStore(api: Api, onError: (e: unknown) => void, onSettingsChanged?: () => void) {
   let explainSeq = 0;
   return createStore<GenerateState>()((set, get) => ({
     form: defaultForm,
@@ -47,7 +58,13 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void) {
       if (preset) get().update({ sizePreset: id, width: String(preset.width), height: String(preset.height) });
       else get().update({ sizePreset: 'custom' });
     },
-    randomizeSeed: () => get().update({ seed: String(randomSeed()) }),
+    // A new random seed is locked at once: the field only shows numbers a run will use.
+    randomizeSeed: () => get().update({ seed: String(randomSeed()), seedLocked: true }),
+    toggleSeedLock(lastRunSeed) {
+      const { form } = get();
+      if (form.seedLocked) get().update({ seedLocked: false });
+      else get().update({ seedLocked: true, seed: lockSeed(form, lastRunSeed) });
+    },
     reuse(meta) {
       set({ form: formFromMetadata(meta, get().form), errors: {}, blocker: null });
       void get().explain();
@@ -55,12 +72,14 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void) {
     async explain() {
       const seq = ++explainSeq;
       const { form } = get();
-      const count = Number(form.count);
+      const width = intIn(form.width, 64, 2048);
+      const height = intIn(form.height, 64, 2048);
       try {
         const decision = await api.invoke('router:explain', {
           target: form.target,
           ...(form.model ? { model: form.model } : {}),
-          count: Number.isInteger(count) && count >= 1 && count <= 16 ? count : 1,
+          count: intIn(form.count, 1, 16) ?? 1,
+          ...(width !== undefined && height !== undefined ? { width, height } : {}),
         });
         if (seq === explainSeq) set({ decision, explainError: null });
       } catch (e) {
@@ -69,8 +88,10 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void) {
       }
     },
     async submit() {
-      const { form, submitting } = get();
+      const { form, submitting, decision } = get();
       if (submitting) return null;
+      // Refused before the click: the screen already says why and offers the way out.
+      if (decision?.blocked) return null;
       const built = formToRequest(form);
       if (!built.ok) {
         set({ errors: built.errors });
@@ -80,8 +101,6 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void) {
       try {
         const r = await api.invoke('jobs:submit', built.request);
         set({ decision: r.decision, lastSubmitted: r.jobs });
-        // An unlocked seed means "surprise me" every time: show the next one.
-        if (!form.seedLocked) set({ form: { ...get().form, seed: String(randomSeed()) } });
         void get().explain();
         return r.jobs;
       } catch (e) {
@@ -94,6 +113,20 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void) {
       } finally {
         set({ submitting: false });
       }
+    },
+    async runInstead(target) {
+      get().update({ target });
+      await get().explain();
+      return get().submit();
+    },
+    async answerCloud(allow) {
+      try {
+        await api.invoke('settings:update', { autoCloud: allow ? 'allow' : 'never' });
+        onSettingsChanged?.();
+      } catch (e) {
+        onError(e);
+      }
+      await get().explain();
     },
   }));
 }

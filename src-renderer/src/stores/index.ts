@@ -13,14 +13,15 @@ import { createSettingsStore } from './settings.ts';
 export function createStores(api: Api) {
   const app = createAppStore();
   const onError = (e: unknown) => app.getState().reportError(e);
+  const settings = createSettingsStore(api, onError);
   const stores = {
     api,
     app,
     account: createAccountStore(api),
-    generate: createGenerateStore(api, onError),
+    generate: createGenerateStore(api, onError, () => void settings.getState().load().catch(onError)),
     jobs: createJobsStore(api, onError),
     gallery: createGalleryStore(api, onError),
-    settings: createSettingsStore(api, onError),
+    settings,
   };
   return stores;
 }

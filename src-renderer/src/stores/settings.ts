@@ -1,4 +1,4 @@
-import type { IpcOutput, Settings } from '@atelier/common';
+import { AppError, type CatalogueModel, type IpcOutput, type Settings } from '@atelier/common';
 import { createStore } from 'zustand/vanilla';
 import type { Api } from '../bridge.ts';
 
@@ -16,7 +16,13 @@ export interface SettingsState {
   providers: Providers | null;
   sync: SyncStatus | null;
   info: AppInfo | null;
+  /** The real models on offer; null until loaded. */
+  catalogue: CatalogueModel[] | null;
+  catalogueError: string | null;
   load(): Promise<void>;
+  loadCatalogue(): Promise<void>;
+  /** Downloads (or resumes) a catalogue model file by file; progress arrives as events. */
+  install(id: string): Promise<void>;
   loadModels(): Promise<void>;
   loadSync(): Promise<void>;
   update(patch: Partial<Settings>): Promise<void>;
@@ -36,6 +42,24 @@ export function createSettingsStore(api: Api, onError: (e: unknown) => void) {
     providers: null,
     sync: null,
     info: null,
+    catalogue: null,
+    catalogueError: null,
+    async loadCatalogue() {
+      try {
+        const { items } = await api.invoke('models:catalogue', {});
+        set({ catalogue: items, catalogueError: null });
+      } catch (e) {
+        set({ catalogueError: e instanceof AppError ? e.userMessage : 'The model catalogue could not be loaded.' });
+      }
+    },
+    async install(id) {
+      try {
+        const d = await api.invoke('models:install', { id });
+        get().downloadProgressed(d);
+      } catch (e) {
+        onError(e);
+      }
+    },
     async load() {
       const [settings, providers, info] = await Promise.all([
         api.invoke('settings:get', {}),
@@ -68,8 +92,15 @@ export function createSettingsStore(api: Api, onError: (e: unknown) => void) {
       }
     },
     downloadProgressed(d) {
-      set({ downloads: { ...get().downloads, [d.id]: d } });
-      if (d.state === 'done') void get().loadModels();
+      // A resumed catalogue download gets a new id: drop the older entries for the same model.
+      const downloads = Object.fromEntries(
+        Object.entries(get().downloads).filter(([, x]) => !d.catalogueId || x.catalogueId !== d.catalogueId),
+      );
+      set({ downloads: { ...downloads, [d.id]: d } });
+      if (d.state === 'done') {
+        void get().loadModels();
+        if (d.catalogueId) void get().loadCatalogue();
+      }
     },
     async importModel(path, mode) {
       const model = await api.invoke('models:import', { path, mode });

@@ -1,8 +1,9 @@
-import { AppError, type LibraryImage, type LocalJob } from '@atelier/common';
+import { AppError, type LibraryImage, type LocalJob, type RouteDecision } from '@atelier/common';
 import { describe, expect, it } from 'vitest';
 import { InMemoryApi } from '../testing/in-memory-api.ts';
 import { createGalleryStore } from './gallery.ts';
 import { createGenerateStore } from './generate.ts';
+import { createSettingsStore, type ModelDownload } from './settings.ts';
 import { connectEvents, createStores } from './index.ts';
 
 const id = (p: string, n: number) => `${p}_${String(n).padStart(22, '0')}`;
@@ -119,12 +120,16 @@ describe('gallery store', () => {
 });
 
 describe('generate store', () => {
-  const decision = {
+  const decision: RouteDecision = {
     target: 'cloud' as const,
     provider: null,
     reason: 'r',
     warning: null,
     cost: 'uses 1 of your 3 cloud images left this month',
+    blocked: null,
+    action: null,
+    askCloud: false,
+    memory: null,
   };
 
   it('stops an invalid form inline without asking the app', async () => {
@@ -172,10 +177,73 @@ describe('generate store', () => {
     s.getState().update({ prompt: 'x' });
     s.getState().update({ target: 'cloud' });
     s.getState().update({ count: '3' });
+    s.getState().setSizePreset('768x512');
     expect(api.callsTo('router:explain')).toEqual([
-      { target: 'cloud', count: 1 },
-      { target: 'cloud', count: 3 },
+      { target: 'cloud', count: 1, width: 512, height: 512 },
+      { target: 'cloud', count: 3, width: 512, height: 512 },
+      { target: 'cloud', count: 3, width: 768, height: 512 },
     ]);
+  });
+
+  it('a refusal known before the click does not submit; "Run on this computer instead" does, locally', async () => {
+    const over: RouteDecision = {
+      ...decision,
+      warning: 'This run makes 4 images and you have 2 cloud images left this period.',
+      blocked: 'QUOTA_EXCEEDED',
+      action: 'run_local',
+    };
+    const api = new InMemoryApi()
+      .handle('router:explain', (q) => (q.target === 'cloud' ? over : { ...decision, target: 'local', cost: null }))
+      .handle('jobs:submit', (req) => ({
+        jobs: [job({ request: { ...job().request, prompt: req.prompt } })],
+        decision,
+      }));
+    const s = createGenerateStore(api, () => undefined);
+    s.getState().update({ prompt: 'a boat', target: 'cloud', count: '4' });
+    await s.getState().explain();
+    expect(s.getState().decision?.blocked).toBe('QUOTA_EXCEEDED');
+    expect(await s.getState().submit()).toBeNull();
+    expect(api.callsTo('jobs:submit')).toHaveLength(0);
+    const jobs = await s.getState().runInstead('local');
+    expect(jobs).toHaveLength(1);
+    expect(api.callsTo('jobs:submit')).toMatchObject([{ prompt: 'a boat', target: 'local', count: 4 }]);
+  });
+
+  it('asks once whether Automatic may use the cloud and keeps the answer in Settings', async () => {
+    let autoCloud = 'ask';
+    const api = new InMemoryApi()
+      .handle('router:explain', () => ({ ...decision, target: 'local', askCloud: autoCloud === 'ask' }))
+      .handle('settings:update', (patch) => {
+        autoCloud = patch.autoCloud ?? autoCloud;
+        return {} as never;
+      });
+    let reloaded = 0;
+    const s = createGenerateStore(
+      api,
+      () => undefined,
+      () => reloaded++,
+    );
+    await s.getState().explain();
+    expect(s.getState().decision?.askCloud).toBe(true);
+    await s.getState().answerCloud(false);
+    expect(api.callsTo('settings:update')).toEqual([{ autoCloud: 'never' }]);
+    expect(s.getState().decision?.askCloud).toBe(false);
+    expect(reloaded).toBe(1);
+  });
+
+  it('the seed: dice picks a number and locks it (it will be used); locking an empty field takes the last run’s seed', () => {
+    const s = createGenerateStore(
+      new InMemoryApi().handle('router:explain', () => decision),
+      () => undefined,
+    );
+    expect(s.getState().form).toMatchObject({ seed: '', seedLocked: false });
+    s.getState().toggleSeedLock(4242);
+    expect(s.getState().form).toMatchObject({ seed: '4242', seedLocked: true });
+    s.getState().toggleSeedLock(null);
+    expect(s.getState().form.seedLocked).toBe(false);
+    s.getState().randomizeSeed();
+    expect(s.getState().form.seedLocked).toBe(true);
+    expect(s.getState().form.seed).toMatch(/^\d+$/);
   });
 });
 
@@ -210,5 +278,64 @@ describe('events', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(api.callsTo('jobs:retry')).toEqual([{ jobId: id('job', 1), target: 'cloud' }]);
     expect(s.jobs.getState().jobs[id('job', 1)]).toMatchObject({ state: 'queued', target: 'cloud' });
+  });
+});
+
+describe('settings store: the model catalogue', () => {
+  const entry = {
+    id: 'sd-turbo',
+    name: 'SD-Turbo',
+    repo: 'onnxruntime/sd-turbo',
+    revision: '6d0b4c1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+    sizeBytes: 2_300_000_000,
+    licence: 'Non-commercial',
+    licenceUrl: null,
+    hardware: 'A GPU with 4 GB',
+    description: null,
+    installed: false,
+  };
+  const dl = (over: Partial<ModelDownload>): ModelDownload => ({
+    id: 'dl_1',
+    url: 'https://huggingface.co/onnxruntime/sd-turbo',
+    received: 0,
+    total: 100,
+    state: 'downloading',
+    error: null,
+    catalogueId: 'sd-turbo',
+    name: 'SD-Turbo',
+    ...over,
+  });
+
+  it('lists the catalogue, installs, keeps one download per model across a resume, reloads when done', async () => {
+    let installed = false;
+    let installs = 0;
+    const api = new InMemoryApi()
+      .handle('models:catalogue', () => ({ items: [{ ...entry, installed }] }))
+      .handle('models:install', () => dl({ id: `dl_${++installs}` }))
+      .handle('models:list', () => ({ items: [], downloads: [] }));
+    const errors: unknown[] = [];
+    const s = createSettingsStore(api, (e) => errors.push(e));
+    await s.getState().loadCatalogue();
+    expect(s.getState().catalogue).toHaveLength(1);
+    await s.getState().install('sd-turbo');
+    s.getState().downloadProgressed(dl({ id: 'dl_1', state: 'failed', received: 40, error: 'No connection.' }));
+    await s.getState().install('sd-turbo'); // resume: a new download id for the same model
+    expect(Object.values(s.getState().downloads).filter((d) => d.catalogueId === 'sd-turbo')).toHaveLength(1);
+    installed = true;
+    s.getState().downloadProgressed(dl({ id: 'dl_2', state: 'done', received: 100 }));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(api.callsTo('models:list')).toHaveLength(1);
+    expect(s.getState().catalogue?.[0]?.installed).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('a catalogue that cannot load says why instead of an empty list', async () => {
+    const api = new InMemoryApi().handle('models:catalogue', () => {
+      throw new AppError('OFFLINE', 'no network', { userMessage: 'You are offline. Connect and try again.' });
+    });
+    const s = createSettingsStore(api, () => undefined);
+    await s.getState().loadCatalogue();
+    expect(s.getState().catalogue).toBeNull();
+    expect(s.getState().catalogueError).toBe('You are offline. Connect and try again.');
   });
 });
