@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildStacks } from '../infra/lib/build.ts';
@@ -105,5 +106,32 @@ describe('cdk-nag AwsSolutions', () => {
   it('refuses an acknowledgement without a reason', () => {
     const stack = new Stack(new App(), 'S');
     expect(() => acknowledge(stack, 'AwsSolutions-S1', 'because')).toThrow(/written reason/);
+  });
+});
+
+describe('docs/OPERATIONS.md runbook', () => {
+  it('has one entry per CloudWatch alarm the service stack defines, and none for alarms that do not exist', () => {
+    const stacks = buildStacks(new App(), parseSettings(FULL));
+    const template = Template.fromStack(stacks.service!);
+    const [topic] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    const all = template.findResources('AWS::CloudWatch::Alarm') as Record<
+      string,
+      { Properties: { AlarmActions?: unknown[] } }
+    >;
+    // The alarms that notify people; the worker scaling policy's own alarms only drive scaling.
+    const paging = Object.entries(all).filter(([, a]) =>
+      (a.Properties.AlarmActions ?? []).some((x) => (x as { Ref?: string }).Ref === topic),
+    );
+    expect(Object.keys(all).length - paging.length).toBe(2);
+    const alarms = paging
+      // Logical ids are the construct id plus an 8-character hash.
+      .map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))
+      .sort();
+    expect(alarms.length).toBeGreaterThanOrEqual(6);
+    const ops = readFileSync(path.join(import.meta.dirname, '../../docs/OPERATIONS.md'), 'utf8');
+    const runbook = ops.slice(ops.indexOf('## Runbook'));
+    const section = runbook.slice(0, runbook.indexOf('\n## ', 1));
+    const entries = [...section.matchAll(/^### (\S+)$/gm)].map((m) => m[1]!).sort();
+    expect(entries).toEqual(alarms);
   });
 });
