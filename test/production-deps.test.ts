@@ -4,7 +4,7 @@
 // development and tests only; every package a file imports is declared by the workspace that owns
 // the file, and shipped files import only production dependencies.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +108,7 @@ describe('production dependency graph', () => {
 
 function walk(dir: string, out: string[] = []): string[] {
   if (!existsSync(dir)) return out;
+  if (statSync(dir).isFile()) return [...out, dir]; // a Dockerfile may COPY a single file
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.name === 'node_modules' || e.name.startsWith('.') || e.name === 'dist') continue;
     const p = path.join(dir, e.name);

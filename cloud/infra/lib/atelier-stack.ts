@@ -5,7 +5,7 @@
  * repositories at `settings.imageTag`.
  */
 import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
-import { AdjustmentType, type ScalingInterval } from 'aws-cdk-lib/aws-applicationautoscaling';
+import { AdjustmentType } from 'aws-cdk-lib/aws-applicationautoscaling';
 import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
@@ -96,6 +96,7 @@ import {
 } from './container-env.ts';
 import { acknowledge } from './nag.ts';
 import type { ServiceSettings } from './settings.ts';
+import { DEFAULT_WORKER_SCALING, scalingSteps, type WorkerScalingPolicy } from './worker-scaling.ts';
 
 /** Where a GPU host keeps the model folders it copied from S3 at boot. */
 export const HOST_MODELS_DIR = '/opt/atelier/models';
@@ -319,6 +320,13 @@ export class AtelierStack extends Stack {
       resources: [bucket.arnForObjects(`${USER_OBJECTS_PREFIX}*`)],
     });
     const rolePasswordSecret = EcsSecret.fromSecretsManager(rolePassword);
+    // The GPU fleet's scaling policy (worker-scaling.ts, shared with the sidecar and `npm run sim:autoscale`).
+    const workerPolicy: WorkerScalingPolicy = {
+      ...DEFAULT_WORKER_SCALING,
+      backlogPerTask: s.workerBacklogPerTask,
+      minTasks: s.workerMinTasks,
+      maxTasks: s.workerMaxInstances,
+    };
 
     const cluster = new Cluster(this, 'Cluster', {
       vpc,
@@ -423,7 +431,9 @@ export class AtelierStack extends Stack {
         '--region',
         this.region,
         '--interval',
-        '60',
+        String(workerPolicy.periodSeconds),
+        '--policy',
+        JSON.stringify(workerPolicy),
       ],
       environment: queueMetricsEnvironment(s, endpoints),
       secrets: { ATELIER_DB_ROLE_PASSWORD: rolePasswordSecret },
@@ -668,20 +678,23 @@ export class AtelierStack extends Stack {
         statistic,
         period: Duration.minutes(1),
       });
+    const policy = workerPolicy;
     const workerScaling = workerService.autoScaleTaskCount({
-      minCapacity: s.workerMinTasks,
-      maxCapacity: s.workerMaxInstances,
+      minCapacity: policy.minTasks,
+      maxCapacity: policy.maxTasks,
     });
-    // Exact capacity = ceil(backlog / per-task), 0 when the queue is empty (hosts then scale in too).
-    const per = s.workerBacklogPerTask;
-    const steps: ScalingInterval[] = [{ upper: 0, change: 0 }];
-    for (let n = 1; n <= s.workerMaxInstances; n++)
-      steps.push({ lower: (n - 1) * per + 1, ...(n < s.workerMaxInstances ? { upper: n * per + 1 } : {}), change: n });
+    // Exact capacity = the demand metric (tasks), 0 after a window without jobs (hosts then scale in too).
     workerScaling.scaleOnMetric('Backlog', {
-      metric: backlogMetric(METRICS.backlog),
+      metric: new Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: METRICS.demand,
+        dimensionsMap: { Environment: s.envName },
+        statistic: 'Maximum',
+        period: Duration.seconds(policy.periodSeconds),
+      }),
       adjustmentType: AdjustmentType.EXACT_CAPACITY,
-      scalingSteps: steps,
-      cooldown: Duration.minutes(1),
+      scalingSteps: scalingSteps(policy),
+      cooldown: Duration.seconds(policy.cooldownSeconds),
       evaluationPeriods: 1,
     });
 
