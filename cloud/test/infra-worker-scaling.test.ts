@@ -126,6 +126,9 @@ describe('simulator invariants', () => {
 describe('queue load as the sidecar reads it (real pg-boss)', () => {
   let pool: Pool;
   let queue: PgBossJobQueue;
+  // Taking and completing jobs is the workers' role (the app role cannot read payloads, migration 0090).
+  let system: Pool;
+  let worker: PgBossJobQueue;
 
   beforeAll(async () => {
     const db = await createTestDatabase();
@@ -136,10 +139,19 @@ describe('queue load as the sidecar reads it (real pg-boss)', () => {
       mode: 'producer',
     });
     await queue.start();
+    system = createPool(db.config, 'system', { max: 2 });
+    worker = new PgBossJobQueue({
+      connectionString: db.config.database.systemUrl,
+      queue: db.config.queue,
+      mode: 'producer',
+    });
+    await worker.start();
   });
   afterAll(async () => {
     await queue?.stop(500);
+    await worker?.stop(500);
     await pool?.end();
+    await system?.end();
   });
 
   it('counts arrivals of the window, the mean run time of completed jobs, and what waits and runs now', async () => {
@@ -151,15 +163,15 @@ describe('queue load as the sidecar reads it (real pg-boss)', () => {
     });
     const job = (n: number) => ({ generationId: `gen_${n}`, userId: 'user-1' });
     for (let n = 0; n < 4; n++) await queue.enqueue(pool, job(n), { priority: 0 });
-    const [a, b] = await queue.boss.fetch(GENERATION_QUEUE, { batchSize: 2 });
+    const [a, b] = await worker.boss.fetch(GENERATION_QUEUE, { batchSize: 2 });
     expect(b).toBeDefined();
-    await queue.boss.complete(GENERATION_QUEUE, a!.id);
+    await worker.boss.complete(GENERATION_QUEUE, a!.id);
     // Give the completed job a known run time, and age one job out of the window.
-    await pool.query(
+    await system.query(
       `UPDATE pgboss.job SET started_on = completed_on - interval '3 seconds' WHERE name = $1 AND state = 'completed'`,
       [GENERATION_QUEUE],
     );
-    await pool.query(
+    await system.query(
       `UPDATE pgboss.job SET created_on = now() - interval '1 hour'
         WHERE id = (SELECT id FROM pgboss.job WHERE name = $1 AND state = 'created' LIMIT 1)`,
       [GENERATION_QUEUE],
