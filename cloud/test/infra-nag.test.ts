@@ -62,46 +62,62 @@ function newApp(): { app: App; outdir: string } {
   return { app, outdir };
 }
 
+// Synth plus every AwsSolutions rule over ~150 resources: ~25 s on a quiet machine, minutes on a
+// loaded one. A budget, not a timing assertion.
+const SYNTH_BUDGET_MS = 300_000;
+
 describe('cdk-nag AwsSolutions', () => {
   it.each([
     { name: 'every optional setting', settings: FULL },
     { name: 'only the required settings', settings: MINIMAL },
-  ])('the registry and service stacks have no unacknowledged finding ($name)', ({ settings }) => {
-    const { app, outdir } = newApp();
-    const stacks = buildStacks(app, parseSettings(settings));
-    expect(stacks.service).toBeDefined();
-    const { error, report } = synthWithNag(app, outdir);
-    const nag = report.pluginReports.find((p) => p.pluginName === 'AwsSolutions');
-    expect(nag, 'the AwsSolutions pack ran').toBeDefined();
-    expect(nag!.violations.map((v) => v.ruleName)).toEqual([]);
-    expect(nag!.conclusion).toBe('success');
-    expect(error).toBeUndefined();
-  });
+  ])(
+    'the registry and service stacks have no unacknowledged finding ($name)',
+    ({ settings }) => {
+      const { app, outdir } = newApp();
+      const stacks = buildStacks(app, parseSettings(settings));
+      expect(stacks.service).toBeDefined();
+      const { error, report } = synthWithNag(app, outdir);
+      const nag = report.pluginReports.find((p) => p.pluginName === 'AwsSolutions');
+      expect(nag, 'the AwsSolutions pack ran').toBeDefined();
+      expect(nag!.violations.map((v) => v.ruleName)).toEqual([]);
+      expect(nag!.conclusion).toBe('success');
+      expect(error).toBeUndefined();
+    },
+    SYNTH_BUDGET_MS,
+  );
 
-  it('every acknowledgement names one finding and says why', () => {
-    const { app } = newApp();
-    buildStacks(app, parseSettings(FULL));
-    // CDK itself acknowledges some of its own CloudFormation-Validate rules; ours are the AwsSolutions ones.
-    const acks = acknowledgementsUnder(app).filter((a) => a.id.startsWith('AwsSolutions::'));
-    expect(acks.length).toBeGreaterThan(10);
-    for (const a of acks) {
-      expect(a.reason.length, `${a.path} ${a.id}`).toBeGreaterThanOrEqual(40);
-    }
-    // Stack-wide acknowledgements would hide new findings of the same rule.
-    expect(acks.filter((a) => !a.path.includes('/'))).toEqual([]);
-  });
+  it(
+    'every acknowledgement names one finding and says why',
+    () => {
+      const { app } = newApp();
+      buildStacks(app, parseSettings(FULL));
+      // CDK itself acknowledges some of its own CloudFormation-Validate rules; ours are the AwsSolutions ones.
+      const acks = acknowledgementsUnder(app).filter((a) => a.id.startsWith('AwsSolutions::'));
+      expect(acks.length).toBeGreaterThan(10);
+      for (const a of acks) {
+        expect(a.reason.length, `${a.path} ${a.id}`).toBeGreaterThanOrEqual(40);
+      }
+      // Stack-wide acknowledgements would hide new findings of the same rule.
+      expect(acks.filter((a) => !a.path.includes('/'))).toEqual([]);
+    },
+    SYNTH_BUDGET_MS,
+  );
 
-  it('a new finding fails synth and names its rule', () => {
-    const { app, outdir } = newApp();
-    buildStacks(app, parseSettings(MINIMAL));
-    const extra = new Stack(app, 'Extra', { env: { account: ACCOUNT, region: 'us-east-1' } });
-    new Bucket(extra, 'Careless', { removalPolicy: RemovalPolicy.DESTROY });
-    const { error, report } = synthWithNag(app, outdir);
-    expect(error?.message).toMatch(/AwsSolutions-S1\b/);
-    const rules = report.pluginReports.flatMap((p) => p.violations.map((v) => v.ruleName));
-    expect(rules).toContain('AwsSolutions-S1'); // no access logs
-    expect(rules).toContain('AwsSolutions-S10'); // TLS not enforced
-  });
+  it(
+    'a new finding fails synth and names its rule',
+    () => {
+      const { app, outdir } = newApp();
+      buildStacks(app, parseSettings(MINIMAL));
+      const extra = new Stack(app, 'Extra', { env: { account: ACCOUNT, region: 'us-east-1' } });
+      new Bucket(extra, 'Careless', { removalPolicy: RemovalPolicy.DESTROY });
+      const { error, report } = synthWithNag(app, outdir);
+      expect(error?.message).toMatch(/AwsSolutions-S1\b/);
+      const rules = report.pluginReports.flatMap((p) => p.violations.map((v) => v.ruleName));
+      expect(rules).toContain('AwsSolutions-S1'); // no access logs
+      expect(rules).toContain('AwsSolutions-S10'); // TLS not enforced
+    },
+    SYNTH_BUDGET_MS,
+  );
 
   it('refuses an acknowledgement without a reason', () => {
     const stack = new Stack(new App(), 'S');
@@ -110,28 +126,32 @@ describe('cdk-nag AwsSolutions', () => {
 });
 
 describe('docs/OPERATIONS.md runbook', () => {
-  it('has one entry per CloudWatch alarm the service stack defines, and none for alarms that do not exist', () => {
-    const stacks = buildStacks(new App(), parseSettings(FULL));
-    const template = Template.fromStack(stacks.service!);
-    const [topic] = Object.keys(template.findResources('AWS::SNS::Topic'));
-    const all = template.findResources('AWS::CloudWatch::Alarm') as Record<
-      string,
-      { Properties: { AlarmActions?: unknown[] } }
-    >;
-    // The alarms that notify people; the worker scaling policy's own alarms only drive scaling.
-    const paging = Object.entries(all).filter(([, a]) =>
-      (a.Properties.AlarmActions ?? []).some((x) => (x as { Ref?: string }).Ref === topic),
-    );
-    expect(Object.keys(all).length - paging.length).toBe(2);
-    const alarms = paging
-      // Logical ids are the construct id plus an 8-character hash.
-      .map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))
-      .sort();
-    expect(alarms.length).toBeGreaterThanOrEqual(6);
-    const ops = readFileSync(path.join(import.meta.dirname, '../../docs/OPERATIONS.md'), 'utf8');
-    const runbook = ops.slice(ops.indexOf('## Runbook'));
-    const section = runbook.slice(0, runbook.indexOf('\n## ', 1));
-    const entries = [...section.matchAll(/^### (\S+)$/gm)].map((m) => m[1]!).sort();
-    expect(entries).toEqual(alarms);
-  });
+  it(
+    'has one entry per CloudWatch alarm the service stack defines, and none for alarms that do not exist',
+    () => {
+      const stacks = buildStacks(new App(), parseSettings(FULL));
+      const template = Template.fromStack(stacks.service!);
+      const [topic] = Object.keys(template.findResources('AWS::SNS::Topic'));
+      const all = template.findResources('AWS::CloudWatch::Alarm') as Record<
+        string,
+        { Properties: { AlarmActions?: unknown[] } }
+      >;
+      // The alarms that notify people; the worker scaling policy's own alarms only drive scaling.
+      const paging = Object.entries(all).filter(([, a]) =>
+        (a.Properties.AlarmActions ?? []).some((x) => (x as { Ref?: string }).Ref === topic),
+      );
+      expect(Object.keys(all).length - paging.length).toBe(2);
+      const alarms = paging
+        // Logical ids are the construct id plus an 8-character hash.
+        .map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))
+        .sort();
+      expect(alarms.length).toBeGreaterThanOrEqual(6);
+      const ops = readFileSync(path.join(import.meta.dirname, '../../docs/OPERATIONS.md'), 'utf8');
+      const runbook = ops.slice(ops.indexOf('## Runbook'));
+      const section = runbook.slice(0, runbook.indexOf('\n## ', 1));
+      const entries = [...section.matchAll(/^### (\S+)$/gm)].map((m) => m[1]!).sort();
+      expect(entries).toEqual(alarms);
+    },
+    SYNTH_BUDGET_MS,
+  );
 });
