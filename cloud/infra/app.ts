@@ -8,9 +8,12 @@
 import { App } from 'aws-cdk-lib';
 import { settingsFromApp } from './config.ts';
 import { buildStacks } from './lib/build.ts';
+import { addNagChecks } from './lib/nag.ts';
 import { SettingsError } from './lib/settings.ts';
 
 const app = new App();
+// cdk-nag's AwsSolutions pack: synth (and so deploy) stops on an unacknowledged finding.
+addNagChecks(app);
 try {
   const settings = settingsFromApp(app);
   const { skipped } = buildStacks(app, settings);

@@ -11,17 +11,30 @@ import { createTestDatabase } from './support/index.ts';
 
 let pool: Pool;
 let queue: PgBossJobQueue;
+// What workers do (take jobs, and the tests' backdating) needs the workers' role: since migration
+// 0090 the app role cannot read job payloads.
+let system: Pool;
+let worker: PgBossJobQueue;
 
 beforeAll(async () => {
   const db = await createTestDatabase();
   pool = createPool(db.config, 'app', { max: 2 });
   queue = new PgBossJobQueue({ connectionString: db.config.database.appUrl, queue: db.config.queue, mode: 'producer' });
   await queue.start();
+  system = createPool(db.config, 'system', { max: 2 });
+  worker = new PgBossJobQueue({
+    connectionString: db.config.database.systemUrl,
+    queue: db.config.queue,
+    mode: 'producer',
+  });
+  await worker.start();
 });
 
 afterAll(async () => {
   await queue?.stop(500);
+  await worker?.stop(500);
   await pool?.end();
+  await system?.end();
 });
 
 describe('queue backlog metric', () => {
@@ -34,10 +47,10 @@ describe('queue backlog metric', () => {
     for (let n = 0; n < 3; n++) await queue.enqueue(pool, job(n), { priority: 0 });
     // A retry waiting for its delay: backlog, but not yet "waiting too long".
     await queue.boss.send(GENERATION_QUEUE, job(9), { startAfter: 3600 });
-    const [taken] = await queue.boss.fetch(GENERATION_QUEUE);
+    const [taken] = await worker.boss.fetch(GENERATION_QUEUE);
     expect(taken).toBeDefined();
     // Backdate one job that still waits, so the age is observable without waiting.
-    await pool.query(
+    await system.query(
       `UPDATE pgboss.job SET created_on = now() - interval '5 minutes'
         WHERE id = (SELECT id FROM pgboss.job WHERE name = $1 AND state = 'created' AND start_after <= now() LIMIT 1)`,
       [GENERATION_QUEUE],

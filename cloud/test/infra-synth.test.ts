@@ -318,12 +318,12 @@ describe('infra: GPU worker fleet', () => {
       0, 1, 2, 3, 4,
     ]);
     service.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: METRICS.backlog,
+      MetricName: METRICS.demand,
       Namespace: 'Atelier',
       Threshold: 1,
     });
     service.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: METRICS.backlog,
+      MetricName: METRICS.demand,
       Namespace: 'Atelier',
       Threshold: 0,
     });

@@ -16,8 +16,8 @@ const Ajv = require('ajv') as new (o: object) => {
 interface BuilderConfig {
   electronFuses: Record<string, boolean>;
   linux: { target: string[] };
-  win: { target: string[] };
-  mac: { target: string[] };
+  win: { target: string[]; verifyUpdateCodeSignature?: boolean; signtoolOptions?: { publisherName?: string[] } };
+  mac: { target: string[]; hardenedRuntime?: boolean; notarize?: boolean };
   protocols: { schemes: string[] }[];
   publish: { provider: string; url: string }[];
   asar: boolean;
@@ -45,10 +45,17 @@ describe('electron-builder.yml', () => {
   it('builds AppImage + deb, NSIS and dmg, registers atelier:// and publishes to a generic feed', () => {
     expect(config.linux.target).toEqual(['AppImage', 'deb']);
     expect(config.win.target).toEqual(['nsis']);
-    expect(config.mac.target).toEqual(['dmg']);
+    expect(config.mac.target).toEqual(['dmg', 'zip']);
     expect(config.protocols.flatMap((p) => p.schemes)).toEqual(['atelier']);
     expect(config.publish[0]).toMatchObject({ provider: 'generic' });
     expect(config.publish[0]!.url).toMatch(/^https:\/\//);
+  });
+  it('signs for updates: Windows installers are checked against a publisher, macOS is hardened and notarized', () => {
+    expect(config.win.verifyUpdateCodeSignature).toBe(true);
+    expect(config.win.signtoolOptions?.publisherName?.length).toBeGreaterThan(0);
+    expect(config.mac).toMatchObject({ hardenedRuntime: true, notarize: true });
+    // Squirrel.Mac downloads the zip; without it a mac install could never update.
+    expect(config.mac.target).toContain('zip');
   });
   it('unpacks native add-ons and never ships the browser host or test helpers', () => {
     expect(config.asarUnpack.join(' ')).toMatch(/better-sqlite3/);

@@ -92,7 +92,12 @@ if (!app.requestSingleInstanceLock()) {
     win = createMainWindow(path.join(import.meta.dirname, 'preload.cjs'));
     win.on('closed', () => (win = null));
     for (const l of pendingLinks.splice(0)) handleDeepLink(l);
-    startUpdater({ autoUpdate: () => s.settings().autoUpdate, isPackaged: app.isPackaged, log });
+    startUpdater({
+      autoUpdate: () => s.settings().autoUpdate,
+      isPackaged: app.isPackaged,
+      log,
+      resourcesPath: process.resourcesPath,
+    });
   });
 
   app.on('window-all-closed', () => app.quit());

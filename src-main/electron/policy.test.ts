@@ -11,7 +11,9 @@ import {
   mainWindowOptions,
   parseDeepLink,
   resolveAppRequest,
+  publisherNames,
   shouldCheckForUpdates,
+  updateSignatureCheck,
 } from './policy.ts';
 
 describe('BrowserWindow options', () => {
@@ -208,5 +210,34 @@ describe('app:// requests', () => {
     ['https://atelier/index.html', { kind: 'not-found' }],
   ])('%s', (url, want) => {
     expect(resolveAppRequest(url)).toEqual(want);
+  });
+});
+
+describe('update signatures', () => {
+  // The shape electron-builder writes into resources/app-update.yml.
+  const yml = (publisher: string) =>
+    `provider: generic\nurl: https://downloads.atelier.app/desktop/latest\n${publisher}updaterCacheDirName: atelier-updater\n`;
+
+  it('reads the publisher names electron-builder writes (list or scalar)', () => {
+    expect(publisherNames(yml('publisherName:\n  - Atelier\n  - "Atelier Ltd"\n'))).toEqual(['Atelier', 'Atelier Ltd']);
+    expect(publisherNames(yml("publisherName: 'Atelier'\n"))).toEqual(['Atelier']);
+    expect(publisherNames(yml(''))).toEqual([]);
+  });
+
+  it('Windows updates only when the installer signature will be checked against a publisher', () => {
+    expect(updateSignatureCheck({ platform: 'win32', appUpdateYml: yml('publisherName:\n  - Atelier\n') })).toEqual({
+      ok: true,
+    });
+    const unsigned = updateSignatureCheck({ platform: 'win32', appUpdateYml: yml('') });
+    expect(unsigned.ok).toBe(false);
+    expect(!unsigned.ok && unsigned.reason).toMatch(/no publisher/);
+    expect(updateSignatureCheck({ platform: 'win32', appUpdateYml: null }).ok).toBe(false);
+  });
+
+  it('macOS relies on Squirrel.Mac’s signature check; Linux has none, so no automatic updates there', () => {
+    expect(updateSignatureCheck({ platform: 'darwin', appUpdateYml: null })).toEqual({ ok: true });
+    const linux = updateSignatureCheck({ platform: 'linux', appUpdateYml: yml('') });
+    expect(linux.ok).toBe(false);
+    expect(!linux.ok && linux.reason).toMatch(/not signature-checked/);
   });
 });

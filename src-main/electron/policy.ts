@@ -194,6 +194,41 @@ export function shouldCheckForUpdates(f: { autoUpdate: boolean; isPackaged: bool
   return f.isPackaged && f.autoUpdate;
 }
 
+export type UpdateSignatureCheck = { ok: true } | { ok: false; reason: string };
+
+/** The publisher names in electron-builder's app-update.yml (`publisherName: X` or a YAML list). */
+export function publisherNames(appUpdateYml: string): string[] {
+  const m = /^publisherName:[ \t]*(.*)\n?((?:[ \t]+- .*\n?)*)/m.exec(appUpdateYml);
+  if (!m) return [];
+  const unquote = (v: string) => v.trim().replace(/^(['"])(.*)\1$/, '$2');
+  const inline = m[1]!.trim();
+  if (inline) return [unquote(inline)].filter(Boolean);
+  return m[2]!
+    .split('\n')
+    .map((l) => l.replace(/^[ \t]+- /, ''))
+    .map(unquote)
+    .filter(Boolean);
+}
+
+/**
+ * Whether this platform's updater refuses an update that is not signed by Atelier, given the
+ * packaged app-update.yml (null when absent). Windows: electron-updater checks the installer's
+ * Authenticode signature against `publisherName`, and skips the check when there is none.
+ * macOS: Squirrel.Mac applies only an update that satisfies the running (signed) app's designated
+ * requirement. Linux: AppImage updates carry a sha512 from the feed but no signature, so automatic
+ * updates stay off there (deb/AppImage users update from the download page or their package manager).
+ */
+export function updateSignatureCheck(f: { platform: string; appUpdateYml: string | null }): UpdateSignatureCheck {
+  if (f.platform === 'darwin') return { ok: true };
+  if (f.platform === 'win32') {
+    if (f.appUpdateYml === null) return { ok: false, reason: 'app-update.yml is missing' };
+    return publisherNames(f.appUpdateYml).length
+      ? { ok: true }
+      : { ok: false, reason: 'app-update.yml names no publisher, so update signatures would not be checked' };
+  }
+  return { ok: false, reason: `updates on ${f.platform} are not signature-checked by electron-updater` };
+}
+
 const LIBRARY_FILE = /^img_[0-9A-Z]{22}\.png$/;
 
 export type AppRequestTarget =

@@ -5,7 +5,7 @@
  * repositories at `settings.imageTag`.
  */
 import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
-import { AdjustmentType, type ScalingInterval } from 'aws-cdk-lib/aws-applicationautoscaling';
+import { AdjustmentType } from 'aws-cdk-lib/aws-applicationautoscaling';
 import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
@@ -21,6 +21,8 @@ import { AccountRecovery, UserPool, UserPoolClient, VerificationEmailStyle } fro
 import {
   BlockDeviceVolume,
   EbsDeviceVolumeType,
+  FlowLogDestination,
+  FlowLogTrafficType,
   GatewayVpcEndpointAwsService,
   InstanceType,
   LaunchTemplate,
@@ -67,7 +69,14 @@ import {
   PostgresEngineVersion,
   StorageType,
 } from 'aws-cdk-lib/aws-rds';
-import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  HttpMethods,
+  ObjectOwnership,
+  type CfnBucket,
+} from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -85,7 +94,9 @@ import {
   workerEnvironment,
   type Endpoints,
 } from './container-env.ts';
+import { acknowledge } from './nag.ts';
 import type { ServiceSettings } from './settings.ts';
+import { DEFAULT_WORKER_SCALING, scalingSteps, type WorkerScalingPolicy } from './worker-scaling.ts';
 
 /** Where a GPU host keeps the model folders it copied from S3 at boot. */
 export const HOST_MODELS_DIR = '/opt/atelier/models';
@@ -117,9 +128,20 @@ export class AtelierStack extends Stack {
       // Image bytes and ECR layers reach S3 without paying NAT traffic. NAT stays for Stripe, Cognito's JWKS, ECR's API and logs.
       gatewayEndpoints: { s3: { service: GatewayVpcEndpointAwsService.S3 } },
     });
+    // Rejected connections only: enough to investigate a blocked or probing peer, without paying for every accepted flow.
+    vpc.addFlowLog('FlowLog', {
+      destination: FlowLogDestination.toCloudWatchLogs(
+        new LogGroup(this, 'FlowLogs', {
+          logGroupName: `/atelier/${s.envName}/vpc-flow`,
+          retention,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      ),
+      trafficType: FlowLogTrafficType.REJECT,
+    });
 
     // ── Alarms go to one topic.
-    const alarms = new Topic(this, 'Alarms', { topicName: name('alarms') });
+    const alarms = new Topic(this, 'Alarms', { topicName: name('alarms'), enforceSSL: true });
     if (s.alarmEmail) alarms.addSubscription(new EmailSubscription(s.alarmEmail));
     const notify: IAlarmAction = new SnsAction(alarms);
 
@@ -160,6 +182,17 @@ export class AtelierStack extends Stack {
       }),
     });
     const adminSecret = db.secret!;
+    acknowledge(
+      db,
+      'AwsSolutions-RDS11',
+      'Port 5432 is kept: the instance sits in isolated subnets and its security group admits only the API and worker groups; a non-default port adds no protection.',
+    );
+    acknowledge(
+      // db.secret is the attachment; the secret itself is the instance's child.
+      db.node.findChild('Secret'),
+      'AwsSolutions-SMG4',
+      'The administrator password is rotated by hand (docs/OPERATIONS.md, "Secret rotation"): the migrator URL is assembled from it at deploy, so rotation is a stack update, not a Lambda.',
+    );
     // The migrator's DATABASE_URL, assembled by CloudFormation from the generated password (a dynamic
     // reference, never in the template). A password change needs a stack update to re-assemble it.
     const migratorUrl = new Secret(this, 'MigratorDatabaseUrl', {
@@ -175,6 +208,29 @@ export class AtelierStack extends Stack {
       description: 'ATELIER_DB_ROLE_PASSWORD: password of the runtime roles atelier_app and atelier_system',
       generateSecretString: { passwordLength: 40, excludeCharacters: URL_UNSAFE_CHARS },
     });
+    acknowledge(
+      migratorUrl,
+      'AwsSolutions-SMG4',
+      'Derived from the administrator secret at deploy time; it changes whenever that one is rotated and the stack is updated.',
+    );
+    acknowledge(
+      rolePassword,
+      'AwsSolutions-SMG4',
+      'The migrator sets this password on atelier_app/atelier_system at each deploy; rotation is a new value plus a redeploy (docs/OPERATIONS.md, "Secret rotation").',
+    );
+
+    // ── Access logs of the images bucket and the ALB: private, kept 90 days (who fetched or wrote what, when).
+    const accessLogs = new Bucket(this, 'AccessLogs', {
+      bucketName: name(`access-logs-${this.account}`),
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      // ALB access logs support SSE-S3 only.
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      versioned: false,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'expire', expiration: Duration.days(90) }],
+    });
 
     // ── Images bucket: private, TLS only, no versions (a deleted image must really go), CORS for presigned URLs.
     const bucket = new Bucket(this, 'Images', {
@@ -186,6 +242,8 @@ export class AtelierStack extends Stack {
       minimumTLSVersion: 1.2,
       versioned: false,
       removalPolicy: RemovalPolicy.RETAIN,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'images/',
       lifecycleRules: [{ id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) }],
       cors: [
         {
@@ -222,6 +280,21 @@ export class AtelierStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
       deletionProtection: true,
     });
+    acknowledge(
+      userPool,
+      'AwsSolutions-COG1',
+      'Symbols are not required: length plus mixed case and digits; NIST SP 800-63B advises against further composition rules.',
+    );
+    acknowledge(
+      userPool,
+      'AwsSolutions-COG2',
+      'MFA is not enforced: the desktop signs in with USER_PASSWORD_AUTH and has no TOTP enrolment screen; enforcing MFA would lock every user out.',
+    );
+    acknowledge(
+      userPool,
+      'AwsSolutions-COG8',
+      'The Essentials feature plan is used; Plus (threat protection) is a per-user cost to revisit with paying volume. Sign-in abuse is limited by Cognito quotas and the API rate limits.',
+    );
     const desktopClient = new UserPoolClient(this, 'DesktopClient', {
       userPool,
       userPoolClientName: 'atelier-desktop',
@@ -247,6 +320,13 @@ export class AtelierStack extends Stack {
       resources: [bucket.arnForObjects(`${USER_OBJECTS_PREFIX}*`)],
     });
     const rolePasswordSecret = EcsSecret.fromSecretsManager(rolePassword);
+    // The GPU fleet's scaling policy (worker-scaling.ts, shared with the sidecar and `npm run sim:autoscale`).
+    const workerPolicy: WorkerScalingPolicy = {
+      ...DEFAULT_WORKER_SCALING,
+      backlogPerTask: s.workerBacklogPerTask,
+      minTasks: s.workerMinTasks,
+      maxTasks: s.workerMaxInstances,
+    };
 
     const cluster = new Cluster(this, 'Cluster', {
       vpc,
@@ -272,6 +352,16 @@ export class AtelierStack extends Stack {
         conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
       }),
     );
+    acknowledge(
+      apiTaskRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'cloudwatch:PutMetricData has no resource-level permissions; the statement is limited to the Atelier namespace by condition.',
+    );
+    acknowledge(
+      apiTaskRole,
+      `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as CfnBucket)}.Arn>/users/*]`,
+      'Objects under users/* of the images bucket only: keys are built per user by the server (ARCHITECTURE §3 Storage); one role serves every user.',
+    );
     const apiTask = new FargateTaskDefinition(this, 'ApiTask', {
       family: name('api'),
       cpu: 1024,
@@ -279,6 +369,11 @@ export class AtelierStack extends Stack {
       taskRole: apiTaskRole,
       runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
     });
+    acknowledge(
+      apiTask,
+      'AwsSolutions-ECS2',
+      'The environment holds only non-secret settings (hosts, ids, flags); passwords and Stripe keys come from Secrets Manager as ECS secrets.',
+    );
     const apiImage = ContainerImage.fromEcrRepository(props.apiRepository, s.imageTag);
     const logs = (group: LogGroup, prefix: string) => new AwsLogDriver({ logGroup: group, streamPrefix: prefix });
     const migrate = apiTask.addContainer('migrate', {
@@ -336,7 +431,9 @@ export class AtelierStack extends Stack {
         '--region',
         this.region,
         '--interval',
-        '60',
+        String(workerPolicy.periodSeconds),
+        '--policy',
+        JSON.stringify(workerPolicy),
       ],
       environment: queueMetricsEnvironment(s, endpoints),
       secrets: { ATELIER_DB_ROLE_PASSWORD: rolePasswordSecret },
@@ -344,6 +441,11 @@ export class AtelierStack extends Stack {
     });
 
     const albSecurityGroup = new SecurityGroup(this, 'AlbSg', { vpc, description: 'Public ALB' });
+    acknowledge(
+      albSecurityGroup,
+      'AwsSolutions-EC23',
+      'The public API: desktops connect from anywhere on 443 (80 only redirects to 443).',
+    );
     const apiSecurityGroup = new SecurityGroup(this, 'ApiSg', { vpc, description: 'API tasks' });
     const alb = new ApplicationLoadBalancer(this, 'Alb', {
       vpc,
@@ -354,6 +456,7 @@ export class AtelierStack extends Stack {
       idleTimeout: Duration.seconds(3600),
       dropInvalidHeaderFields: true,
     });
+    alb.logAccessLogs(accessLogs, 'alb');
     const https = alb.addListener('Https', {
       port: 443,
       protocol: ApplicationProtocol.HTTPS,
@@ -412,6 +515,16 @@ export class AtelierStack extends Stack {
         ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
       ],
     });
+    acknowledge(
+      hostRole,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
+      'The managed policy ECS documents for container instances (register, poll, submit state); AWS keeps it in step with the agent.',
+    );
+    acknowledge(
+      hostRole,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'Session Manager access to GPU hosts instead of SSH keys and an open port 22.',
+    );
     const userData = UserData.forLinux();
     userData.addCommands(
       // awsvpc tasks get their own ENI, where the hop limit alone does not keep them from the host role.
@@ -432,6 +545,11 @@ export class AtelierStack extends Stack {
           resources: [`arn:${this.partition}:s3:::${s.modelsBucket}`],
           conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
         }),
+      );
+      acknowledge(
+        hostRole,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${s.modelsBucket}/${prefix}*]`,
+        'Hosts read every model folder under the configured models prefix at boot; model file names are not known to the stack.',
       );
       userData.addCommands(
         'command -v aws >/dev/null || dnf install -y -q awscli-2',
@@ -477,12 +595,32 @@ export class AtelierStack extends Stack {
       minimumScalingStepSize: 1,
     });
     cluster.addAsgCapacityProvider(capacityProvider);
+    acknowledge(
+      hostRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'Added by CDK for ECS container instances and the capacity provider (ecs:DiscoverPollEndpoint, ecr:GetAuthorizationToken, ec2:Describe*): these actions have no resource-level permissions.',
+    );
+    acknowledge(
+      hostRole,
+      'AwsSolutions-IAM5[Action::ecs:Submit*]',
+      'Added by CDK for the ECS agent (SubmitTaskStateChange, SubmitContainerStateChange, …), scoped to this cluster.',
+    );
+    acknowledge(
+      workerAsg,
+      'AwsSolutions-AS3',
+      'The GPU fleet scales to zero and back many times a day by design; launch failures surface as the QueueBacklogAge alarm and in the ASG activity history, so per-event notifications would be noise.',
+    );
 
     const workerTaskRole = new Role(this, 'WorkerTaskRole', {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'Atelier GPU worker task: objects under users/* only',
     });
     workerTaskRole.addToPolicy(objectAccess);
+    acknowledge(
+      workerTaskRole,
+      `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as CfnBucket)}.Arn>/users/*]`,
+      'Workers write results for any user: objects under users/* of the images bucket only, keys built from the job row.',
+    );
     const workerTask = new Ec2TaskDefinition(this, 'WorkerTask', {
       family: name('worker'),
       networkMode: NetworkMode.AWS_VPC,
@@ -500,6 +638,17 @@ export class AtelierStack extends Stack {
       stopTimeout: Duration.seconds(120),
       logging: logs(workerLogs, 'worker'),
     });
+    acknowledge(
+      workerTask,
+      'AwsSolutions-ECS2',
+      'The environment holds only non-secret settings; the database role password comes from Secrets Manager as an ECS secret.',
+    );
+    for (const task of [apiTask, workerTask])
+      acknowledge(
+        task.obtainExecutionRole(),
+        'AwsSolutions-IAM5[Resource::*]',
+        'ecr:GetAuthorizationToken, added by CDK for pulling the image, has no resource-level permissions.',
+      );
     worker.addMountPoints({ sourceVolume: 'models', containerPath: CONTAINER_MODELS_DIR, readOnly: true });
     const workerSecurityGroup = new SecurityGroup(this, 'WorkerSg', {
       vpc,
@@ -529,20 +678,23 @@ export class AtelierStack extends Stack {
         statistic,
         period: Duration.minutes(1),
       });
+    const policy = workerPolicy;
     const workerScaling = workerService.autoScaleTaskCount({
-      minCapacity: s.workerMinTasks,
-      maxCapacity: s.workerMaxInstances,
+      minCapacity: policy.minTasks,
+      maxCapacity: policy.maxTasks,
     });
-    // Exact capacity = ceil(backlog / per-task), 0 when the queue is empty (hosts then scale in too).
-    const per = s.workerBacklogPerTask;
-    const steps: ScalingInterval[] = [{ upper: 0, change: 0 }];
-    for (let n = 1; n <= s.workerMaxInstances; n++)
-      steps.push({ lower: (n - 1) * per + 1, ...(n < s.workerMaxInstances ? { upper: n * per + 1 } : {}), change: n });
+    // Exact capacity = the demand metric (tasks), 0 after a window without jobs (hosts then scale in too).
     workerScaling.scaleOnMetric('Backlog', {
-      metric: backlogMetric(METRICS.backlog),
+      metric: new Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: METRICS.demand,
+        dimensionsMap: { Environment: s.envName },
+        statistic: 'Maximum',
+        period: Duration.seconds(policy.periodSeconds),
+      }),
       adjustmentType: AdjustmentType.EXACT_CAPACITY,
-      scalingSteps: steps,
-      cooldown: Duration.minutes(1),
+      scalingSteps: scalingSteps(policy),
+      cooldown: Duration.seconds(policy.cooldownSeconds),
       evaluationPeriods: 1,
     });
 
@@ -618,6 +770,20 @@ export class AtelierStack extends Stack {
     apiSecurityGroup.connections.allowFrom(albSecurityGroup, Port.tcp(API_PORT), 'ALB to API');
     dbSecurityGroup.addIngressRule(apiSecurityGroup, Port.tcp(5432), 'API to Postgres');
     dbSecurityGroup.addIngressRule(workerSecurityGroup, Port.tcp(5432), 'workers to Postgres');
+
+    // The Lambda CDK adds to apply log retention to RDS's log groups.
+    for (const child of this.node.children.filter((c) => c.node.id.startsWith('LogRetention'))) {
+      acknowledge(
+        child,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        "CDK's log-retention function: the basic Lambda policy only lets it write its own logs.",
+      );
+      acknowledge(
+        child,
+        'AwsSolutions-IAM5[Resource::*]',
+        "CDK's log-retention function sets retention on log groups RDS creates at run time, whose names the template cannot list.",
+      );
+    }
 
     new CfnOutput(this, 'ApiUrl', { value: `https://${s.domainName}` });
     new CfnOutput(this, 'LoadBalancerDns', {

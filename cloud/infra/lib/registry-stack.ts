@@ -7,6 +7,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-
 import { Repository, TagMutability } from 'aws-cdk-lib/aws-ecr';
 import { FederatedPrincipal, OpenIdConnectProvider, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { acknowledge } from './nag.ts';
 import type { Settings } from './settings.ts';
 
 export const GITHUB_OIDC_HOST = 'token.actions.githubusercontent.com';
@@ -67,6 +68,16 @@ export class RegistryStack extends Stack {
         actions: ['cloudformation:DescribeStacks', 'ecs:DescribeServices'],
         resources: ['*'],
       }),
+    );
+    acknowledge(
+      role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken, cloudformation:DescribeStacks and ecs:DescribeServices: read-only or token actions the workflow needs across the account.',
+    );
+    acknowledge(
+      role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::${this.account}:role/cdk-*-${this.account}-${this.region}]`,
+      'The CDK bootstrap roles of this account and region (deploy, file and image publishing, lookup): their names carry the bootstrap qualifier, chosen at bootstrap time.',
     );
     new CfnOutput(this, 'DeployRoleArn', { value: role.roleArn });
   }

@@ -4,6 +4,7 @@
  * with the key's name instead of half-way through a CloudFormation update.
  */
 import { z } from 'zod';
+import { DEFAULT_WORKER_SCALING } from './worker-scaling.ts';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -61,10 +62,10 @@ export const SettingsSchema = z
       .regex(/^(g|p)[0-9][a-z0-9]*\.[a-z0-9]+$/, 'a GPU instance type (g*/p* family)')
       .default('g5.xlarge'),
     /** Worker tasks kept running with an empty queue: 0 scales the GPU fleet to zero; 1 keeps one warm. */
-    workerMinTasks: int(0, 0, 100),
-    workerMaxInstances: int(4, 1, 100),
-    /** Queued + running jobs one worker task is expected to absorb; the fleet size is ceil(backlog / this). */
-    workerBacklogPerTask: int(2, 1, 100),
+    workerMinTasks: int(DEFAULT_WORKER_SCALING.minTasks, 0, 100),
+    workerMaxInstances: int(DEFAULT_WORKER_SCALING.maxTasks, 1, 100),
+    /** Queued jobs one worker task should clear; the fleet is at least ceil(queued / this) (lib/worker-scaling.ts). */
+    workerBacklogPerTask: int(DEFAULT_WORKER_SCALING.backlogPerTask, 1, 100),
     /** Generations one worker process runs at once (WORKER_CONCURRENCY). */
     workerConcurrency: int(1, 1, 8),
     /** The cloud model catalogue (ATELIER_CLOUD_MODELS), a JSON array; see cloud/src/catalogue. */

@@ -6,6 +6,7 @@
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';
 import type { Queryable } from '../../src/db/pool.ts';
 import { PGBOSS_SCHEMA } from '../../src/queue/pg-boss-job-queue.ts';
+import type { QueueLoad } from '../lib/worker-scaling.ts';
 
 export const METRIC_NAMESPACE = 'Atelier';
 export const METRICS = {
@@ -17,6 +18,8 @@ export const METRICS = {
   backlog: 'QueueBacklog',
   /** Age of the oldest job that could run now but has not started. 0 when none waits. Unit: seconds. */
   oldestAge: 'OldestQueuedJobAgeSeconds',
+  /** The largest fleet the recent periods' load wanted (lib/worker-scaling.ts): what the worker service is set to. Unit: tasks. */
+  demand: 'WorkerDemand',
 } as const;
 
 export interface Backlog {
@@ -58,4 +61,42 @@ export function toMetricData(b: Backlog, environment: string, at: Date): MetricD
     datum(METRICS.backlog, b.queued + b.active, 'Count'),
     datum(METRICS.oldestAge, b.oldestQueuedSeconds, 'Seconds'),
   ];
+}
+
+/**
+ * The load the scaling policy sizes the fleet on (lib/worker-scaling.ts, QueueLoad): jobs created
+ * and the mean run time of jobs completed in the last `windowSeconds`, and the jobs queued and
+ * running now. Completed jobs stay in pg-boss's job table for days, so the window is all there.
+ */
+export async function readLoad(db: Queryable, queue: string, windowSeconds: number): Promise<QueueLoad> {
+  const r = await db.query<{ arrivals: string; mean: string | null; queued: string; running: string }>(
+    `SELECT count(*) FILTER (WHERE created_on > now() - make_interval(secs => $2)) AS arrivals,
+            extract(epoch FROM avg(completed_on - started_on)
+              FILTER (WHERE state = 'completed' AND completed_on > now() - make_interval(secs => $2))) AS mean,
+            count(*) FILTER (WHERE state IN ('created', 'retry') AND start_after <= now()) AS queued,
+            count(*) FILTER (WHERE state = 'active') AS running
+       FROM ${PGBOSS_SCHEMA}.job
+      WHERE name = $1
+        AND (state IN ('created', 'retry', 'active') OR created_on > now() - make_interval(secs => $2)
+             OR completed_on > now() - make_interval(secs => $2))`,
+    [queue, windowSeconds],
+  );
+  const row = r.rows[0];
+  return {
+    arrivals: Number(row?.arrivals ?? 0),
+    meanServiceSeconds: row?.mean == null ? null : Number(row.mean),
+    queued: Number(row?.queued ?? 0),
+    running: Number(row?.running ?? 0),
+  };
+}
+
+/** The scaling metric's data point (see lib/worker-scaling.ts, demandOf). */
+export function demandDatum(demand: number, environment: string, at: Date): MetricDatum {
+  return {
+    MetricName: METRICS.demand,
+    Value: demand,
+    Unit: 'Count',
+    Timestamp: at,
+    Dimensions: [{ Name: 'Environment', Value: environment }],
+  };
 }

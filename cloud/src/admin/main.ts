@@ -1,8 +1,7 @@
 // `npm run admin -- <command>`: operator commands against DATABASE_URL or the local stack.
 import { AppError } from '@atelier/common';
-import { loadConfig } from '../config.ts';
+import { environment, loadConfig } from '../config.ts';
 import { createPool } from '../db/pool.ts';
-import { stackEnv } from '../stack/stack-file.ts';
 import { confirmSignUp, listUsers, setPlan, setUsageCommand, usage } from './commands.ts';
 
 const HELP = `Usage: npm run admin -- <command>
@@ -30,7 +29,11 @@ const need = (n: number) => {
   }
 };
 
-const config = loadConfig(stackEnv());
+// Like cloud:migrate: the local stack's file only when DATABASE_URL is unset (images lack cloud/src/stack).
+const env = environment().DATABASE_URL
+  ? environment()
+  : (await import('../stack/stack-file.ts')).stackEnv(environment());
+const config = loadConfig(env);
 const pool = createPool(config, 'system', { max: 1 });
 try {
   let out: string;

@@ -4,7 +4,7 @@
  * each version, then installs pg-boss's schema and queues. Serialised across processes with an
  * advisory lock, so several replicas may start at once.
  *
- * Numbering: 0001–0049 cloud core, 0050–0069 storage/worker, 0070–0089 billing. A migration
+ * Numbering: 0001–0049 cloud core, 0050–0069 storage/worker, 0070–0089 billing, 0090–0099 operations. A migration
  * that adds a user-owned table must ENABLE + FORCE RLS on it and GRANT what atelier_app and
  * atelier_system need (there are no default privileges, on purpose).
  */
@@ -115,6 +115,8 @@ export async function migrate(config: Config, log: (line: string) => void = () =
     await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${PGBOSS_SCHEMA} TO ${roles}`);
     await c.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${PGBOSS_SCHEMA} TO ${roles}`);
     await c.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${PGBOSS_SCHEMA} TO ${roles}`);
+    // …except that the app role may not read job payloads (migration 0090).
+    await c.query('SELECT atelier_restrict_queue_privileges($1)', [APP_ROLE]);
   } finally {
     await c.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
     await c.end();
