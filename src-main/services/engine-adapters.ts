@@ -53,6 +53,10 @@ const toInstalled = (m: ModelEntry): InstalledModelValue => ({
   sizeBytes: m.size,
   sha256: m.sha256,
   isDefault: m.isDefault,
+  description: m.card.description,
+  nativeSize: m.card.nativeSize,
+  vocabulary: m.card.vocabulary,
+  examples: m.card.examples,
 });
 
 /** Downloads are tracked here (the store itself only reports bytes), so the UI can list and cancel them. */

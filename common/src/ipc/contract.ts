@@ -81,6 +81,14 @@ export const InstalledModel = z.object({
   sizeBytes: z.number().int(),
   sha256: z.string(),
   isDefault: z.boolean(),
+  /** What the model can draw, from its folder's atelier.json; absent or null when it does not say. */
+  description: z.string().nullable().optional(),
+  /** The size the model was trained at; a request without width/height gets it. Unit: pixels. */
+  nativeSize: z.object({ width: z.number().int(), height: z.number().int() }).nullable().optional(),
+  /** Caption words the model knows, by kind ("shapes", "colours", "positions", …); null = open vocabulary. */
+  vocabulary: z.record(z.string(), z.array(z.string())).nullable().optional(),
+  /** Prompts that show what the model does. */
+  examples: z.array(z.string()).optional(),
 });
 export const ModelDownload = z.object({
   id: z.string(),

@@ -21,7 +21,8 @@ Options:
 Environment:
   ATELIER_MODELS_DIR    the models folder (default: the platform data folder)
   ATELIER_CACHE_DIR     the optimised-graph cache folder
-  ATELIER_THREADS       intra-op threads (default: physical cores)`;
+  ATELIER_THREADS       intra-op threads (default: physical cores)
+  ATELIER_BUNDLED_MODELS_DIR  folders of models shipped with Atelier (default: native/models; "" for none)`;
 
 export async function main(argv: string[], io: CliIO, config?: CliConfig, signal?: AbortSignal): Promise<number> {
   const [command, ...rest] = argv;
