@@ -2,7 +2,7 @@
  * The committed demo model (native/models/atelier-demo-shapes): its files are exactly the ones its
  * manifest pins, the engine opens it with no special case, the store offers it as the default with
  * its description and vocabulary, and the CLI draws with it at its native size, byte for byte what
- * the engine draws in-process.
+ * the engine draws in-process. What the pictures show is semantic.spec.ts's concern.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,7 +16,6 @@ import { openModelFolder } from '../src/model/model-folder.ts';
 import { readModelCard } from '../src/model/model-card.ts';
 import { createModelStore } from '../src/store/store.ts';
 import { DEMO_MODEL_DIR, DEMO_MODEL_ID, demoRequest, heldOutCases } from './demo-cases.ts';
-import { disagreements, readPicture } from './pixel-stats.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/atelier.ts');
 let tmp: string;
@@ -116,6 +115,5 @@ describe('the committed demo model', () => {
     }
     const picture = decodePng(cliPng);
     expect([picture.width, picture.height]).toEqual([64, 64]);
-    expect(disagreements(readPicture(picture), c.ask)).toEqual([]);
   }, 300_000);
 });

@@ -345,11 +345,17 @@ def main() -> None:
     images, attrs = shapes.make_dataset(args.images, args.seed)
     log(f"rendered {len(images)} images")
     enc, dec = train_vae(images, args.vae_steps, args.work, args.seed)
-    with torch.no_grad():
-        enc.eval()
-        latents = torch.cat([enc(torch.from_numpy(images[i : i + 512]))[0] for i in range(0, len(images), 512)])
-    scaling = float(1.0 / latents.std())
-    latents = latents * scaling
+    cached = args.work / f"latents-vae{args.vae_steps}-n{args.images}.pt"
+    if cached.exists():
+        state = torch.load(cached)
+        latents, scaling = state["latents"], state["scaling"]
+    else:
+        with torch.no_grad():
+            enc.eval()
+            latents = torch.cat([enc(torch.from_numpy(images[i : i + 512]))[0] for i in range(0, len(images), 512)])
+        scaling = float(1.0 / latents.std())
+        latents = latents * scaling
+        torch.save({"latents": latents, "scaling": scaling}, cached)
     log(f"latent scaling factor {scaling:.5f}")
     te, unet, steps = train_unet(latents, attrs, bpe, used, args.unet_steps, args.batch, args.work, args.seed, args.checkpoint_every)
     export(args.out, te, unet, enc, dec, scaling, model_metadata(args.vae_steps, steps, args.seed))
