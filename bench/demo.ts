@@ -4,8 +4,9 @@
 //
 //  - CLI, one image: the wall time of `atelier generate` for one image, process start to exit
 //    (Node start, model load, generation, PNG write): what a person waits for.
-//  - CLI, per image in a batch: (time of --count N − time of --count 1) / (N − 1), from the CLI's
-//    own "N images in X s" line, so process start and model load cancel out.
+//  - CLI, per image in a batch of N: from the CLI's own progress lines ("image k/N … step s/S T s",
+//    elapsed since generation began), (T at the last step of image N − T at the last step of
+//    image 1) / (N − 1): the steady per-image cost, without process start and model load.
 //  - raw session.run: text encoder once + UNet × steps (batch 2, guidance on) + VAE decoder once.
 //
 // Options: --steps <n> (default 25), --count <n> (default 8), --runs <n> (default 3), --json.
@@ -51,7 +52,7 @@ const env = {
   ATELIER_FIXTURE_MODELS_DIR: '',
 };
 
-async function cli(n: number): Promise<{ wallMs: number; reportedMs: number }> {
+async function cli(n: number): Promise<{ wallMs: number; perImageMs: number }> {
   const t0 = performance.now();
   const { stderr } = await promisify(execFile)(
     process.execPath,
@@ -64,9 +65,13 @@ async function cli(n: number): Promise<{ wallMs: number; reportedMs: number }> {
     { env, cwd: REPO },
   );
   const wallMs = performance.now() - t0;
-  const m = /(\d+) images? in ([\d.]+) s/.exec(stderr);
-  if (!m) throw new Error(`unexpected CLI output: ${stderr}`);
-  return { wallMs, reportedMs: Number(m[2]) * 1000 };
+  const lastStep = new Map<number, number>();
+  for (const m of stderr.matchAll(/image (\d+)\/\d+ +\d+% step (\d+)\/(\d+) ([\d.]+)s/g))
+    if (m[2] === m[3]) lastStep.set(Number(m[1]), Number(m[4]) * 1000);
+  const first = lastStep.get(1);
+  const last = lastStep.get(n);
+  if (n > 1 && (first === undefined || last === undefined)) throw new Error(`unexpected CLI output: ${stderr}`);
+  return { wallMs, perImageMs: n > 1 ? (last! - first!) / (n - 1) : NaN };
 }
 
 async function rawSessionRun(): Promise<number> {
@@ -115,20 +120,17 @@ async function rawSessionRun(): Promise<number> {
 
 try {
   const one: number[] = [];
-  const oneReported: number[] = [];
   const many: number[] = [];
   const raw: number[] = [];
   for (let r = 0; r < runs; r++) {
     log(`run ${r + 1}/${runs}`);
-    const a = await cli(1);
-    one.push(a.wallMs);
-    oneReported.push(a.reportedMs);
-    many.push((await cli(count)).reportedMs);
+    one.push((await cli(1)).wallMs);
+    many.push((await cli(count)).perImageMs);
     raw.push(await rawSessionRun());
   }
   const rawMs = best(raw);
   const oneMs = best(one);
-  const perImageMs = (best(many) - best(oneReported)) / (count - 1);
+  const perImageMs = best(many);
   const result = {
     model: 'atelier-demo-shapes',
     size: `${SIZE}x${SIZE}`,

@@ -11,11 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePng, loadModel } from '../src/index.ts';
+import { decodePng } from '../src/index.ts';
+import { createEngineHost } from '../src/host/host.ts';
 import { openModelFolder } from '../src/model/model-folder.ts';
 import { readModelCard } from '../src/model/model-card.ts';
 import { createModelStore } from '../src/store/store.ts';
-import { DEMO_MODEL_DIR, DEMO_MODEL_ID, demoRequest, heldOutCases } from './demo-cases.ts';
+import { DEMO_MODEL_DIR, DEMO_MODEL_ID, heldOutCases } from './demo-cases.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/atelier.ts');
 let tmp: string;
@@ -88,7 +89,7 @@ describe('the committed demo model', () => {
     await expect(store.remove(DEMO_MODEL_ID)).rejects.toMatchObject({ code: 'FORBIDDEN' });
   });
 
-  it('draws through the CLI at its native size, with no --model or --width, the bytes the engine draws', async () => {
+  it('draws through the CLI at its native size, with no --model or --width, the bytes the engine host draws', async () => {
     const c = heldOutCases(1)[0]!;
     const out = path.join(tmp, 'cli.png');
     await promisify(execFile)(
@@ -101,19 +102,27 @@ describe('the committed demo model', () => {
           ATELIER_CACHE_DIR: path.join(tmp, 'cli-cache'),
           ATELIER_FIXTURE_MODELS_DIR: '',
         },
-        timeout: 300_000,
+        timeout: 600_000,
       },
     );
     const cliPng = readFileSync(out);
-    const model = await loadModel({ modelDir: DEMO_MODEL_DIR, sessionOptions: { intraOpNumThreads: 1 } });
+    // The engine host the desktop and the cloud worker use, on a store over the same folders.
+    const host = createEngineHost({
+      store: createModelStore({ modelsDir: path.join(tmp, 'cli-models'), fixtureDirs: [] }),
+      provider: 'cpu',
+      threads: 1,
+      cacheDir: path.join(tmp, 'cli-cache'),
+    });
     try {
-      const engine = (await model.generate(demoRequest(c, { scheduler: 'euler_a', steps: 25, guidance: 7.5 })))
-        .images[0]!;
-      expect(createHash('sha256').update(cliPng).digest('hex')).toBe(engine.sha256);
+      const r = await host.generate(undefined, { prompt: c.prompt, seed: c.seed, scheduler: 'euler_a' });
+      expect(r.model.id).toBe(DEMO_MODEL_ID);
+      expect(createHash('sha256').update(cliPng).digest('hex')).toBe(
+        createHash('sha256').update(r.images[0]!.png).digest('hex'),
+      );
     } finally {
-      await model.dispose();
+      await host.close();
     }
     const picture = decodePng(cliPng);
     expect([picture.width, picture.height]).toEqual([64, 64]);
-  }, 300_000);
+  }, 600_000);
 });

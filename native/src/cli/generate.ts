@@ -90,7 +90,9 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
   const bar = new ProgressBar(ctx.io.stderr);
   const started = performance.now();
   try {
-    const result = await host.generate(values.model, req as GenerateRequestInput, {
+    // The input as given, not the parsed request: a size left out must reach the host as absent,
+    // so it picks the model's native size rather than the schema's default.
+    const result = await host.generate(values.model, input as GenerateRequestInput, {
       signal: ctx.signal,
       onProgress: (e) =>
         bar.update(
