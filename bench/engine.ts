@@ -187,7 +187,7 @@ async function lagDuring(host: ReturnType<typeof createEngineHost>) {
 }
 
 async function measureLagAndLoads() {
-  const store = createModelStore({ modelsDir: path.join(root, 'models'), fixtureDirs: [fixtureRoot] });
+  const store = createModelStore({ modelsDir: path.join(root, 'models'), bundledDirs: [], fixtureDirs: [fixtureRoot] });
   const cacheDir = path.join(root, 'cache');
   const first = createEngineHost({ store, threads, cacheDir });
   const a = await first.load(sdSpec.id);

@@ -30,7 +30,8 @@ import {
 } from './support/index.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
-const MODEL_DIR = path.join(REPO, 'native/fixtures/models/atelier-fixture-sd');
+// The catalogue's default model: the trained demo model shipped in native/models.
+const MODEL_DIR = path.join(REPO, 'native/models/atelier-demo-shapes');
 
 let s3: TestS3;
 let store: S3ObjectStore;
@@ -212,7 +213,7 @@ describe('a cloud generation, end to end', () => {
       scheduler: request.scheduler,
       width: request.width,
       height: request.height,
-      model: { name: 'atelier-fixture-sd' },
+      model: { name: 'atelier-demo-shapes' },
       generation_mode: 'txt2img',
     });
     expect(img.metadata).toEqual(meta);

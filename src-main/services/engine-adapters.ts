@@ -106,8 +106,10 @@ const toInstalled = (m: ModelEntry): InstalledModelValue => ({
   sha256: m.sha256,
   isDefault: m.isDefault,
   fixture: m.fixture,
-  ...(m.description ? { description: m.description } : {}),
-  ...(m.vocabulary ? { vocabulary: m.vocabulary } : {}),
+  description: m.card.description,
+  nativeSize: m.card.nativeSize,
+  vocabulary: m.card.vocabulary,
+  examples: m.card.examples,
 });
 
 /** Downloads are tracked here (the store itself only reports bytes), so the UI can list and cancel them. */

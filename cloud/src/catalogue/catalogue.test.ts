@@ -47,7 +47,7 @@ describe('model catalogue', () => {
   });
 
   it('parses the env var and names it in errors', () => {
-    expect(parseCatalogueEnv(undefined)[0]?.id).toBe('atelier-fixture-sd');
+    expect(parseCatalogueEnv(undefined)[0]?.id).toBe('atelier-demo-shapes');
     expect(parseCatalogueEnv('[{"id":"x","plans":["pro"]}]')).toEqual([{ id: 'x', plans: ['pro'] }]);
     expect(() => parseCatalogueEnv('nope')).toThrow(/ATELIER_CLOUD_MODELS/);
     expect(() => parseCatalogueEnv('[{"id":"Bad Id"}]')).toThrow(/ATELIER_CLOUD_MODELS: 0.id/);

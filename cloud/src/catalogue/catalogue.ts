@@ -33,9 +33,16 @@ export interface CatalogueModel {
   dir: string;
 }
 
-/** What the local stack and tests serve when nothing is configured: the project's fixture model. */
+/** The trained demo model committed with the engine (native/models), the same folder the desktop and CLI use. */
+export const DEMO_MODEL_DIR = path.resolve(import.meta.dirname, '../../../native/models/atelier-demo-shapes');
+
+/**
+ * What the local stack and tests serve when nothing is configured: the demo model, which draws what
+ * it is asked (every plan, the default), and the project's random-weight fixture models.
+ */
 export const DEFAULT_CATALOGUE: CatalogueInput = [
-  { id: 'atelier-fixture-sd', name: 'Atelier fixture (SD layout)', default: true },
+  { id: 'atelier-demo-shapes', name: 'Atelier demo: shapes', default: true, dir: DEMO_MODEL_DIR },
+  { id: 'atelier-fixture-sd', name: 'Atelier fixture (SD layout)' },
   { id: 'atelier-fixture-turbo', name: 'Atelier fixture (Turbo layout)', plans: ['pro'] },
 ];
 

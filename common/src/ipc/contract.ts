@@ -108,10 +108,14 @@ export const InstalledModel = z.object({
   isDefault: z.boolean(),
   /** A test fixture built by the project: random weights, so it draws noise. Shown wherever models appear. */
   fixture: z.boolean().optional(),
-  /** From the model's info, when it carries one: what it draws. */
-  description: z.string().optional(),
-  /** The words the model was trained on, when it knows only a few (a demo model's caption vocabulary). */
-  vocabulary: z.array(z.string()).optional(),
+  /** What the model can draw, from its folder's atelier.json; absent or null when it does not say. */
+  description: z.string().nullable().optional(),
+  /** The size the model was trained at; a request without width/height gets it. Unit: pixels. */
+  nativeSize: z.object({ width: z.number().int(), height: z.number().int() }).nullable().optional(),
+  /** Caption words the model knows, by kind ("shapes", "colours", "positions", …); null = open vocabulary. */
+  vocabulary: z.record(z.string(), z.array(z.string())).nullable().optional(),
+  /** Prompts that show what the model does. */
+  examples: z.array(z.string()).optional(),
 });
 export type InstalledModel = z.infer<typeof InstalledModel>;
 export const ModelDownload = z.object({

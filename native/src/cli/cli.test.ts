@@ -53,6 +53,7 @@ beforeAll(() => {
     ATELIER_MODELS_DIR: path.join(root, 'models'),
     ATELIER_CACHE_DIR: path.join(root, 'cache'),
     ATELIER_FIXTURE_MODELS_DIR: path.join(root, 'fixtures'),
+    ATELIER_BUNDLED_MODELS_DIR: '',
   };
   delete env.ATELIER_THREADS;
 });

@@ -16,8 +16,8 @@ Options:
   --guidance <x>        classifier-free guidance scale, 0–30 (default 7.5; ≤ 1 disables it)
   --scheduler <name>    ${SCHEDULERS.join(' | ')} (default euler_a)
   --seed <n>            0–4294967295 (default random; images of a batch use seed, seed+1, …)
-  --width <px>          64–2048, multiple of 8 (default 512)
-  --height <px>         64–2048, multiple of 8 (default 512)
+  --width <px>          64–2048, multiple of 8 (default: the model's native size, else 512)
+  --height <px>         64–2048, multiple of 8 (default: the model's native size, else 512)
   --count <n>           images to generate, 1–16 (default 1)
   --provider <name>     auto | cpu | cuda | dml | coreml (default auto: the best usable)
   --threads <n>         intra-op threads (default physical cores)
@@ -97,7 +97,9 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
   const bar = new ProgressBar(ctx.io.stderr);
   const started = performance.now();
   try {
-    const result = await host.generate(values.model, req as GenerateRequestInput, {
+    // The input as given, not the parsed request: a size left out must reach the host as absent,
+    // so it picks the model's native size rather than the schema's default.
+    const result = await host.generate(values.model, input as GenerateRequestInput, {
       signal: ctx.signal,
       onProgress: (e) =>
         e.decode

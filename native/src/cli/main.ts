@@ -23,7 +23,8 @@ Environment:
   ATELIER_MODELS_DIR    the CLI's models folder (default: the platform data folder; the desktop
                         app has its own, <profile>/models: point this at it to share one)
   ATELIER_CACHE_DIR     the optimised-graph cache folder
-  ATELIER_THREADS       intra-op threads (default: physical cores)`;
+  ATELIER_THREADS       intra-op threads (default: physical cores)
+  ATELIER_BUNDLED_MODELS_DIR  folders of models shipped with Atelier (default: native/models; "" for none)`;
 
 export async function main(argv: string[], io: CliIO, config?: CliConfig, signal?: AbortSignal): Promise<number> {
   const [command, ...rest] = argv;

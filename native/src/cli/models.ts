@@ -22,6 +22,7 @@ export function openStore(ctx: CliContext): ModelStore {
   return createModelStore({
     modelsDir: ctx.config.modelsDir,
     ...(ctx.config.fixtureDirs ? { fixtureDirs: ctx.config.fixtureDirs } : {}),
+    ...(ctx.config.bundledDirs ? { bundledDirs: ctx.config.bundledDirs } : {}),
     // Imports and downloads are accepted only if the engine can really open them: graph inputs,
     // shapes and channel counts, not just the files being there.
     validate: async (dir) => {

@@ -29,7 +29,7 @@ const req = { prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 6, g
 beforeAll(() => {
   root = mkdtempSync(path.join(os.tmpdir(), 'atelier-host-test-'));
   for (const spec of FIXTURES) writeFixtureModel(path.join(root, 'fixtures', spec.id), spec, CLIP_DIR);
-  store = createModelStore({ modelsDir: path.join(root, 'models'), fixtureDirs: [path.join(root, 'fixtures')] });
+  store = createModelStore({ modelsDir: path.join(root, 'models'), bundledDirs: [], fixtureDirs: [path.join(root, 'fixtures')] });
 });
 afterAll(async () => {
   for (const h of hosts) await h.close();

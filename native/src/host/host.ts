@@ -8,6 +8,7 @@ import {
   type ResolvedGenerateRequest,
 } from '@atelier/common';
 import type { GenerationResult } from '../pipeline/diffusion-model.ts';
+import { readModelCard } from '../model/model-card.ts';
 import { bestProvider, isProviderName, type ProviderReport } from '../providers/detect.ts';
 import { resolveThreads } from '../providers/threads.ts';
 import type { ModelEntry, ModelStore } from '../store/store.ts';
@@ -234,8 +235,13 @@ export function createEngineHost(opts: EngineHostOptions = {}): EngineHost {
       const parsed = parseOrThrow(GenerateRequest, req);
       const entry = await resolveModel(model ?? parsed.model);
       const provider = await chooseProvider(go.provider);
+      // A size the request leaves out is the model's native size when its atelier.json declares one
+      // (the demo model draws at 64×64), else the schema's default.
+      const native = ('card' in entry ? entry.card : await readModelCard(entry.dir)).nativeSize;
       const resolved: ResolvedGenerateRequest = {
         ...parsed,
+        ...(native && req.width === undefined ? { width: native.width } : {}),
+        ...(native && req.height === undefined ? { height: native.height } : {}),
         seed: parsed.seed ?? randomSeed(),
         model: entry.id ?? parsed.model ?? toId(entry.dir),
       };

@@ -129,7 +129,7 @@ describe('model store', () => {
     const modelsDir = path.join(tmp, 'models-a');
     const fixtures = path.join(tmp, 'fixtures-a');
     await makeModelFolder(path.join(fixtures, 'atelier-fixture-sd'), 7);
-    const store = createModelStore({ modelsDir, fixtureDirs: [fixtures] });
+    const store = createModelStore({ modelsDir, bundledDirs: [], fixtureDirs: [fixtures] });
 
     const copied = await store.importFolder(path.join(tmp, 'src', 'My Model'));
     expect(copied).toMatchObject({ id: 'my-model', kind: 'copy', root: 'user' });
@@ -143,7 +143,7 @@ describe('model store', () => {
     expect((await store.defaultModel())?.id).toBe('atelier-fixture-sd');
     await store.setDefault('my-model');
 
-    const restarted = createModelStore({ modelsDir, fixtureDirs: [fixtures] });
+    const restarted = createModelStore({ modelsDir, bundledDirs: [], fixtureDirs: [fixtures] });
     const listed = await restarted.list();
     expect(listed.map((m) => [m.id, m.root, m.isDefault])).toEqual([
       ['atelier-fixture-sd', 'fixtures', false],
@@ -166,7 +166,7 @@ describe('model store', () => {
 
   it('refuses an incomplete folder naming what is missing, and a duplicate id', async () => {
     const modelsDir = path.join(tmp, 'models-b');
-    const store = createModelStore({ modelsDir, fixtureDirs: [] });
+    const store = createModelStore({ modelsDir, bundledDirs: [], fixtureDirs: [] });
     const broken = path.join(tmp, 'broken');
     await makeModelFolder(broken, 2);
     await rm(path.join(broken, 'unet'), { recursive: true });
@@ -183,7 +183,7 @@ describe('model store', () => {
 
   it('downloads a manifest, resuming with Range after the connection drops mid-file', async () => {
     const modelsDir = path.join(tmp, 'models-c');
-    const store = createModelStore({ modelsDir, fixtureDirs: [] });
+    const store = createModelStore({ modelsDir, bundledDirs: [], fixtureDirs: [] });
     server.dropOnce.add('m/unet/model.onnx');
     server.log.length = 0;
     const progress: number[] = [];
@@ -211,7 +211,7 @@ describe('model store', () => {
 
   it('deletes a file whose sha256 does not match and reports CHECKSUM_MISMATCH', async () => {
     const modelsDir = path.join(tmp, 'models-d');
-    const store = createModelStore({ modelsDir, fixtureDirs: [] });
+    const store = createModelStore({ modelsDir, bundledDirs: [], fixtureDirs: [] });
     const e = await store.download(`${server.url}/bad.json`).catch((x: unknown) => x);
     expect(AppError.is(e, 'CHECKSUM_MISMATCH')).toBe(true);
     expect((e as AppError).message).toContain('model.onnx');
@@ -228,7 +228,7 @@ describe('model store', () => {
 
   it('cancels through an AbortSignal, keeps the part, and resumes it on the next run', async () => {
     const modelsDir = path.join(tmp, 'models-e');
-    const store = createModelStore({ modelsDir, fixtureDirs: [] });
+    const store = createModelStore({ modelsDir, bundledDirs: [], fixtureDirs: [] });
     server.stall.add('m/unet/model.onnx');
     const ac = new AbortController();
     const e = await store
@@ -247,7 +247,9 @@ describe('model store', () => {
 
     server.stall.delete('m/unet/model.onnx');
     server.log.length = 0;
-    const entry = await createModelStore({ modelsDir, fixtureDirs: [] }).download(`${server.url}/stall.json`);
+    const entry = await createModelStore({ modelsDir, bundledDirs: [], fixtureDirs: [] }).download(
+      `${server.url}/stall.json`,
+    );
     expect(entry.id).toBe('stalled');
     const unetRequests = server.log.filter((r) => r.path === 'm/unet/model.onnx');
     expect(unetRequests.map((r) => r.range)).toEqual([`bytes=${partSize}-`]);

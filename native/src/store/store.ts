@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AppError, ModelId } from '@atelier/common';
 import { canceled, fetchFile, redact, type DownloadProgress } from './download.ts';
 import { hashModelDir } from '../model/hash.ts';
+import { readModelCard, type ModelCard } from '../model/model-card.ts';
 import { fingerprint, listFiles } from './hash.ts';
 import { checkModelLayout, modelDisplayName, toModelId } from './layout.ts';
 import { readState, writeState, type StoreState } from './state.ts';
@@ -16,14 +17,20 @@ export const REPO_FIXTURE_MODELS_DIR = path.resolve(
   '../../fixtures/models',
 );
 
+/** The models shipped with the product (committed to the repository): the trained demo model. */
+export const BUNDLED_MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models');
+
 export interface ModelEntry {
   id: string;
   name: string;
   /** Absolute folder the engine loads (a linked model's target). */
   dir: string;
-  /** 'user' = the models folder; 'fixtures' = the repository's fixture models (read-only). */
-  root: 'user' | 'fixtures';
-  kind: 'copy' | 'link' | 'download' | 'folder' | 'fixture';
+  /**
+   * 'user' = the models folder; 'bundled' = shipped with the product (read-only);
+   * 'fixtures' = the repository's generated fixture models (read-only).
+   */
+  root: 'user' | 'bundled' | 'fixtures';
+  kind: 'copy' | 'link' | 'download' | 'folder' | 'bundled' | 'fixture';
   /** Unit: bytes, all files together. */
   size: number;
   /** The engine's model hash (model/hash.ts: sha256 over paths, sizes and bytes), cached while the folder is unchanged. */
@@ -34,28 +41,8 @@ export interface ModelEntry {
    * `atelier-fixture-*` models and for folders whose atelier.json says `"fixture": true`.
    */
   fixture: boolean;
-  /** From the folder's atelier.json (model info), when it has one: what the model draws. */
-  description?: string;
-  /** From atelier.json: the words a small demo model was trained on. */
-  vocabulary?: string[];
-}
-
-/** The optional model info file in a model folder. */
-export const MODEL_INFO_FILE = 'atelier.json';
-
-async function readModelInfo(dir: string): Promise<{ fixture?: boolean; description?: string; vocabulary?: string[] }> {
-  try {
-    const raw = JSON.parse(await readFile(path.join(dir, MODEL_INFO_FILE), 'utf8')) as Record<string, unknown>;
-    return {
-      ...(typeof raw.fixture === 'boolean' ? { fixture: raw.fixture } : {}),
-      ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
-      ...(Array.isArray(raw.vocabulary) && raw.vocabulary.every((w) => typeof w === 'string')
-        ? { vocabulary: raw.vocabulary as string[] }
-        : {}),
-    };
-  } catch {
-    return {};
-  }
+  /** What the folder's atelier.json says about the model (description, vocabulary, native size). */
+  card: ModelCard;
 }
 
 export interface ModelStoreOptions {
@@ -63,6 +50,8 @@ export interface ModelStoreOptions {
   modelsDir: string;
   /** Read-only extra roots, default: the repository's fixture models when present. */
   fixtureDirs?: string[];
+  /** Read-only roots of models shipped with the product, default: BUNDLED_MODELS_DIR. */
+  bundledDirs?: string[];
   /** Deep validation run before an import or download is accepted (e.g. engine loadModel + dispose). */
   validate?: (dir: string) => Promise<void>;
 }
@@ -112,7 +101,7 @@ export interface DownloadOptions {
 export interface ModelStore {
   readonly modelsDir: string;
   list(): Promise<ModelEntry[]>;
-  /** The default model: the persisted choice, else a fixture model, else the alphabetically first. */
+  /** The default model: the persisted choice, else a bundled model, else a fixture model, else the alphabetically first. */
   defaultModel(): Promise<ModelEntry | undefined>;
   setDefault(id: string): Promise<ModelEntry>;
   /** A model id or a folder path → the installed entry or, for a folder, its description. */
@@ -134,6 +123,7 @@ const PARTIAL_DIR = '.partial';
 export function createModelStore(opts: ModelStoreOptions): ModelStore {
   const modelsDir = path.resolve(opts.modelsDir);
   const fixtureDirs = (opts.fixtureDirs ?? [REPO_FIXTURE_MODELS_DIR]).map((d) => path.resolve(d));
+  const bundledDirs = (opts.bundledDirs ?? [BUNDLED_MODELS_DIR]).map((d) => path.resolve(d));
   // Serialises state read-modify-write inside this process; the file itself is replaced atomically.
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -165,20 +155,19 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
       state.hashes[real] = { fingerprint: fp, sha256, size };
       changed = true;
     }
-    const info = await readModelInfo(real);
+    const card = await readModelCard(real);
     return {
       entry: {
         id,
-        name: await modelDisplayName(real),
+        name: card.name ?? (await modelDisplayName(real)),
         dir: real,
         root,
         kind,
         size,
         sha256,
         isDefault: false,
-        fixture: info.fixture ?? id.startsWith('atelier-fixture-'),
-        ...(info.description ? { description: info.description } : {}),
-        ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+        fixture: card.fixture || id.startsWith('atelier-fixture-'),
+        card,
       },
       changed,
     };
@@ -190,6 +179,7 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
     const seenDirs = new Set<string>();
     const roots: [string, ModelEntry['root']][] = [
       [modelsDir, 'user'],
+      ...bundledDirs.map((d) => [d, 'bundled'] as [string, 'bundled']),
       ...fixtureDirs.map((d) => [d, 'fixtures'] as [string, 'fixtures']),
     ];
     for (const [rootDir, root] of roots) {
@@ -212,7 +202,8 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
         const id = toModelId(name);
         if (byId.has(id)) continue; // the user's models folder wins over a fixture with the same id
         const installed = root === 'user' ? state.models[id] : undefined;
-        const kind: ModelEntry['kind'] = root === 'fixtures' ? 'fixture' : (installed?.kind ?? 'folder');
+        const kind: ModelEntry['kind'] =
+          root === 'fixtures' ? 'fixture' : root === 'bundled' ? 'bundled' : (installed?.kind ?? 'folder');
         const d = await describe(dir, id, root, kind, state);
         changed ||= d.changed;
         seenDirs.add(d.entry.dir);
@@ -446,6 +437,10 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
 
     async remove(id) {
       const e = await findOrThrow(id);
+      if (e.root === 'bundled')
+        throw new AppError('FORBIDDEN', `${id} is shipped with Atelier`, {
+          userMessage: `"${id}" is shipped with Atelier and cannot be removed; choose another default model instead.`,
+        });
       if (e.root !== 'user')
         throw new AppError('FORBIDDEN', `${id} is a fixture model of the repository`, {
           userMessage: `"${id}" is a repository fixture model and cannot be removed here; delete native/fixtures/models/${id} instead.`,
@@ -472,7 +467,7 @@ function pickDefault(entries: readonly ModelEntry[], chosen: string | null): Mod
     if (e) return e;
   }
   const byId = [...entries].sort((a, b) => a.id.localeCompare(b.id));
-  return byId.find((e) => e.root === 'fixtures') ?? byId[0];
+  return byId.find((e) => e.root === 'bundled') ?? byId.find((e) => e.root === 'fixtures') ?? byId[0];
 }
 
 function looksLikePath(s: string): boolean {

@@ -76,3 +76,15 @@ export const FIXTURE_LABEL = 'Test fixture: random weights, it draws noise';
 export function modelLabel(m: { name: string; fixture?: boolean | undefined }): string {
   return m.fixture ? `${m.name} (test fixture, draws noise)` : m.name;
 }
+
+/**
+ * A small model's caption vocabulary as one line ("shapes: circle, square; colours: red, blue"),
+ * or '' for an open-vocabulary model.
+ */
+export function vocabularyLine(vocabulary: Record<string, string[]> | null | undefined): string {
+  if (!vocabulary) return '';
+  return Object.entries(vocabulary)
+    .filter(([, words]) => words.length > 0)
+    .map(([kind, words]) => `${kind}: ${words.join(', ')}`)
+    .join('; ');
+}

@@ -3,7 +3,7 @@ import { useEffect, useId, useMemo, type ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { JobCard } from '../components/JobCard.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
-import { FIXTURE_LABEL, modelLabel, progressLabel } from '../lib/format.ts';
+import { FIXTURE_LABEL, modelLabel, progressLabel, vocabularyLine } from '../lib/format.ts';
 import { seedFieldValue } from '../lib/generate-form.ts';
 import { SIZE_PRESETS } from '../lib/sizes.ts';
 import { BILLING_OFF } from './AccountScreen.tsx';
@@ -341,10 +341,10 @@ export function GenerateScreen() {
                 </>
               ) : selected?.fixture ? (
                 <span data-testid="fixture-note">{FIXTURE_LABEL}. Install a real model in Settings → Models.</span>
-              ) : selected?.description || selected?.vocabulary?.length ? (
+              ) : selected && (selected.description || vocabularyLine(selected.vocabulary)) ? (
                 <span data-testid="model-description">
                   {selected.description}
-                  {selected.vocabulary?.length ? ` Knows: ${selected.vocabulary.join(', ')}.` : ''}
+                  {vocabularyLine(selected.vocabulary) ? ` Knows ${vocabularyLine(selected.vocabulary)}.` : ''}
                 </span>
               ) : undefined
             }

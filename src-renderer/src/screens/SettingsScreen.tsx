@@ -1,7 +1,7 @@
 import { SCHEDULERS, type CatalogueModel, type RunTarget, type Scheduler, type Settings } from '@atelier/common';
 import { useEffect, useState } from 'react';
 import { ProgressBar } from '../components/ProgressBar.tsx';
-import { FIXTURE_LABEL, formatBytes, formatDateTime } from '../lib/format.ts';
+import { FIXTURE_LABEL, formatBytes, formatDateTime, vocabularyLine } from '../lib/format.ts';
 import type { ModelDownload } from '../stores/settings.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { SCHEDULER_LABELS } from './GenerateScreen.tsx';
@@ -244,8 +244,8 @@ function Models() {
                   </div>
                   {m.fixture && <div className="muted small">{FIXTURE_LABEL}: for tests, not for pictures.</div>}
                   {m.description && <div className="small">{m.description}</div>}
-                  {m.vocabulary && m.vocabulary.length > 0 && (
-                    <div className="muted small">Knows: {m.vocabulary.join(', ')}</div>
+                  {vocabularyLine(m.vocabulary) && (
+                    <div className="muted small">Knows {vocabularyLine(m.vocabulary)}</div>
                   )}
                 </td>
                 <td>{formatBytes(m.sizeBytes)}</td>
