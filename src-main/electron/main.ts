@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { app, shell, type BrowserWindow } from 'electron';
 import { createEngineHost } from '@atelier/engine/host/host';
-import { createModelStore } from '@atelier/engine/store/store';
+import { BUNDLED_MODELS_DIR, createModelStore } from '@atelier/engine/store/store';
 import { createDesktopServices, layoutOf, type DesktopServices } from '../services/desktop-services.ts';
 import { engineHostPort, modelStorePort } from '../services/engine-adapters.ts';
 import { loadShellConfig } from './config.ts';
@@ -64,7 +64,16 @@ if (!app.requestSingleInstanceLock()) {
     const layout = layoutOf({ userData });
     // Leave a core for the UI: inference saturates every thread it is given.
     const threads = Math.max(1, Math.min(8, os.availableParallelism() - 1));
-    const store = createModelStore({ modelsDir: layout.models, ...(app.isPackaged ? { fixtureDirs: [] } : {}) });
+    // Packaged: no fixtures; the bundled demo model lives in app.asar.unpacked (onnxruntime reads real files).
+    const store = createModelStore({
+      modelsDir: layout.models,
+      ...(app.isPackaged
+        ? {
+            fixtureDirs: [],
+            bundledDirs: [BUNDLED_MODELS_DIR.replace(`app.asar${path.sep}`, `app.asar.unpacked${path.sep}`)],
+          }
+        : {}),
+    });
     services = await createDesktopServices({
       paths: { userData },
       secretStore: new SafeStorageSecretStore(path.join(userData, 'secrets')),

@@ -266,6 +266,8 @@ export class AtelierStack extends Stack {
       signInCaseSensitive: false,
       selfSignUpEnabled: true,
       autoVerify: { email: true },
+      // A changed e-mail takes effect only once its code is confirmed; until then the verified one stays.
+      keepOriginal: { email: true },
       userVerification: { emailStyle: VerificationEmailStyle.CODE, emailSubject: 'Your Atelier verification code' },
       standardAttributes: { email: { required: true, mutable: true } },
       passwordPolicy: {

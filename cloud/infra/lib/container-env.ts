@@ -59,7 +59,6 @@ export function apiEnvironment(s: Settings, e: Endpoints): Record<string, string
     ...storage(e),
     ATELIER_API_HOST: '0.0.0.0',
     ATELIER_API_PORT: String(API_PORT),
-    ATELIER_UPGRADE_URL: `${publicUrl}/v1/billing/checkout`,
     PUBLIC_API_URL: publicUrl,
     CORS_ORIGINS: s.corsOrigins,
     DATABASE_POOL_MAX: '10',

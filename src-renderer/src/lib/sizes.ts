@@ -12,6 +12,9 @@ export const SIZE_PRESETS: readonly SizePreset[] = [
   { id: '768x512', label: '768 × 512 (landscape)', width: 768, height: 512 },
 ];
 
+/** The size preset of a model that declares the size it was trained at (e.g. the 64 × 64 demo model). */
+export const NATIVE_SIZE = 'native';
+
 export function presetFor(width: number, height: number): string {
   return SIZE_PRESETS.find((p) => p.width === width && p.height === height)?.id ?? 'custom';
 }

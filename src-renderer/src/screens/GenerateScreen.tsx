@@ -1,11 +1,11 @@
 import { PLANS, SCHEDULERS, type AppError, type RouteDecision, type Scheduler } from '@atelier/common';
-import { useEffect, useId, useMemo, type ReactNode } from 'react';
+import { useEffect, useId, useMemo, useRef, type ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { JobCard } from '../components/JobCard.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
 import { FIXTURE_LABEL, modelLabel, progressLabel, vocabularyLine } from '../lib/format.ts';
 import { seedFieldValue } from '../lib/generate-form.ts';
-import { SIZE_PRESETS } from '../lib/sizes.ts';
+import { NATIVE_SIZE, SIZE_PRESETS } from '../lib/sizes.ts';
 import { BILLING_OFF } from './AccountScreen.tsx';
 import { isActive, orderedJobs } from '../stores/jobs.ts';
 import { useS, useStores } from '../stores/index.ts';
@@ -262,6 +262,18 @@ export function GenerateScreen() {
   const offPlan = (planIds: readonly string[]) => plan !== null && !planIds.includes(plan);
   const selected = models.find((m) => m.id === form.model) ?? (form.model ? undefined : defaultModel);
   const blocked = decision?.blocked ?? null;
+  const nativeSize = selected?.nativeSize ?? null;
+  // A model trained at one size (the demo model: 64 × 64) draws best there: choosing it selects that size;
+  // leaving it for an open model goes back to the usual 512 × 512.
+  const sizedFor = useRef<string | null>(null);
+  useEffect(() => {
+    const modelId = selected?.id ?? null;
+    if (modelId === null || modelId === sizedFor.current) return;
+    sizedFor.current = modelId;
+    const { setSizePreset, form: current } = generate.getState();
+    if (nativeSize) setSizePreset(NATIVE_SIZE, nativeSize);
+    else if (current.sizePreset === NATIVE_SIZE) setSizePreset('512x512');
+  }, [generate, selected?.id, nativeSize]);
 
   return (
     <div className="generate-layout">
@@ -319,8 +331,13 @@ export function GenerateScreen() {
             <select
               id={id('size')}
               value={form.sizePreset}
-              onChange={(e) => generate.getState().setSizePreset(e.target.value)}
+              onChange={(e) => generate.getState().setSizePreset(e.target.value, nativeSize)}
             >
+              {nativeSize && (
+                <option value={NATIVE_SIZE}>
+                  {nativeSize.width} × {nativeSize.height} (this model's size)
+                </option>
+              )}
               {SIZE_PRESETS.map((p) => (
                 <option key={p.id} value={p.id}>
                   {p.label}

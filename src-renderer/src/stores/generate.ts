@@ -3,7 +3,7 @@ import { createStore } from 'zustand/vanilla';
 import type { Api } from '../bridge.ts';
 import { fieldErrorsOf, type FieldErrors } from '../lib/field-errors.ts';
 import { defaultForm, formFromMetadata, formToRequest, lockSeed, type GenerateForm } from '../lib/generate-form.ts';
-import { SIZE_PRESETS } from '../lib/sizes.ts';
+import { NATIVE_SIZE, SIZE_PRESETS } from '../lib/sizes.ts';
 
 export interface GenerateState {
   form: GenerateForm;
@@ -15,7 +15,8 @@ export interface GenerateState {
   blocker: AppError | null;
   lastSubmitted: LocalJob[];
   update(patch: Partial<GenerateForm>): void;
-  setSizePreset(id: string): void;
+  /** Picks a size preset; 'native' takes the selected model's own size (passed in). */
+  setSizePreset(id: string, native?: { width: number; height: number } | null): void;
   randomizeSeed(): void;
   /** Locks or unlocks the seed; locking an empty field takes the last run's seed (or picks one). */
   toggleSeedLock(lastRunSeed: number | null): void;
@@ -53,8 +54,8 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void, onS
       set({ form, errors, blocker: null });
       if (EXPLAIN_KEYS.some((k) => k in patch)) void get().explain();
     },
-    setSizePreset(id) {
-      const preset = SIZE_PRESETS.find((p) => p.id === id);
+    setSizePreset(id, native) {
+      const preset = id === NATIVE_SIZE && native ? { ...native } : SIZE_PRESETS.find((p) => p.id === id);
       if (preset) get().update({ sizePreset: id, width: String(preset.width), height: String(preset.height) });
       else get().update({ sizePreset: 'custom' });
     },

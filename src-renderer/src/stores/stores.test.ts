@@ -171,6 +171,18 @@ describe('generate store', () => {
     expect(s.getState().decision?.reason).toBe('newest');
   });
 
+  it("the 'native' size preset takes the model's own size, and the request carries it", async () => {
+    const api = new InMemoryApi().handle('router:explain', () => decision);
+    const s = createGenerateStore(api, () => undefined);
+    s.getState().setSizePreset('native', { width: 64, height: 64 });
+    expect(s.getState().form).toMatchObject({ sizePreset: 'native', width: '64', height: '64' });
+    expect(api.callsTo('router:explain').at(-1)).toMatchObject({ width: 64, height: 64 });
+    // Without a native size (an open model), 'native' is not a size: the form keeps what it had.
+    s.getState().setSizePreset('768x512');
+    s.getState().setSizePreset('native', null);
+    expect(s.getState().form).toMatchObject({ width: '768', height: '512' });
+  });
+
   it('re-asks the router when where-to-run, model or count change', async () => {
     const api = new InMemoryApi().handle('router:explain', () => decision);
     const s = createGenerateStore(api, () => undefined);
