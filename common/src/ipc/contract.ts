@@ -349,6 +349,8 @@ export const ipcEvents = {
     total: z.number().int(),
     elapsedMs: z.number(),
     preview: z.string().optional(),
+    /** Present while a large image is decoded in tiles: 1-based tile just decoded, of `tiles`. */
+    decode: z.object({ tile: z.number().int(), tiles: z.number().int() }).optional(),
   }),
   'library:changed': z.object({ ids: z.array(LocalImageId) }),
   'account:changed': AccountState,

@@ -79,12 +79,12 @@ export function JobCard({
             step={step}
             total={total}
             label={`Progress of “${label}”`}
-            text={progressLabel(step, total, job.request.count)}
+            text={progressLabel(step, total, job.request.count, progress?.decode)}
           />
         )}
         {job.state === 'running' && total > 0 && (
           <div className="muted small job-progress-text" aria-hidden="true">
-            {progressLabel(step, total, job.request.count)}
+            {progressLabel(step, total, job.request.count, progress?.decode)}
           </div>
         )}
         {job.state === 'failed' && job.error && (

@@ -1,7 +1,7 @@
 import { AppError, validationError, GenerateRequest } from '@atelier/common';
 import { describe, expect, it } from 'vitest';
 import { fieldErrorsOf, userMessageOf } from './field-errors.ts';
-import { formatBytes, modelLabel, percent, progressLabel, usageView } from './format.ts';
+import { formatBytes, modelLabel, percent, progressLabel, usageView, vocabularyLine } from './format.ts';
 
 describe('usage meter', () => {
   it('says how many are used and left, and when the period resets', () => {
@@ -51,6 +51,11 @@ describe('progress in words', () => {
   it('a single image counts steps only; unknown totals say it is starting', () => {
     expect(progressLabel(3, 25, 1)).toBe('Step 3 of 25');
     expect(progressLabel(0, 0, 4)).toBe('Starting…');
+    // A large image decoded in tiles says so instead of sitting at the last step.
+    expect(progressLabel(25, 25, 1, { tile: 3, tiles: 25 })).toBe('Step 25 of 25 · decoding tile 3 of 25');
+    expect(progressLabel(100, 100, 2, { tile: 1, tiles: 9 })).toBe(
+      'Image 2 of 2 · step 50 of 50 · decoding tile 1 of 9',
+    );
   });
 });
 
@@ -60,5 +65,15 @@ describe('model labels', () => {
       'atelier-fixture-turbo (test fixture, draws noise)',
     );
     expect(modelLabel({ name: 'SD Turbo' })).toBe('SD Turbo');
+  });
+});
+
+describe('a small model says what it knows', () => {
+  it('lists its caption words by kind, and nothing for an open-vocabulary model', () => {
+    expect(vocabularyLine({ shapes: ['circle', 'square'], colours: ['red'], sizes: [] })).toBe(
+      'shapes: circle, square; colours: red',
+    );
+    expect(vocabularyLine(null)).toBe('');
+    expect(vocabularyLine(undefined)).toBe('');
   });
 });

@@ -60,8 +60,18 @@ export function formatDateTime(iso: string, locale?: string): string {
  * Progress in words. `step`/`total` count steps over the whole batch (the engine and the cloud
  * report them that way); a batch says which image it is on: "image 1 of 2 · step 22 of 50".
  */
-export function progressLabel(step: number, total: number, count: number): string {
+export function progressLabel(
+  step: number,
+  total: number,
+  count: number,
+  decode?: { tile: number; tiles: number },
+): string {
   if (total <= 0) return 'Starting…';
+  if (decode) return `${stepsLabel(step, total, count)} · decoding tile ${decode.tile} of ${decode.tiles}`;
+  return stepsLabel(step, total, count);
+}
+
+function stepsLabel(step: number, total: number, count: number): string {
   const images = Math.max(1, count);
   if (images === 1 || total % images !== 0) return `Step ${step} of ${total}`;
   const perImage = total / images;

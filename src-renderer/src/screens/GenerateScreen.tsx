@@ -177,7 +177,7 @@ function LatestProgress() {
   const total = progress?.total ?? job.total;
   const text =
     job.state === 'running'
-      ? progressLabel(step, total, job.request.count)
+      ? progressLabel(step, total, job.request.count, progress?.decode)
       : job.state === 'waiting_online'
         ? 'Waiting for a connection'
         : job.state === 'queued'
