@@ -29,7 +29,11 @@ const req = { prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 6, g
 beforeAll(() => {
   root = mkdtempSync(path.join(os.tmpdir(), 'atelier-host-test-'));
   for (const spec of FIXTURES) writeFixtureModel(path.join(root, 'fixtures', spec.id), spec, CLIP_DIR);
-  store = createModelStore({ modelsDir: path.join(root, 'models'), bundledDirs: [], fixtureDirs: [path.join(root, 'fixtures')] });
+  store = createModelStore({
+    modelsDir: path.join(root, 'models'),
+    bundledDirs: [],
+    fixtureDirs: [path.join(root, 'fixtures')],
+  });
 });
 afterAll(async () => {
   for (const h of hosts) await h.close();
@@ -78,7 +82,14 @@ describe('engine host (worker thread)', () => {
   });
 
   it('cancels across the thread boundary and keeps serving afterwards', async () => {
-    const h = host();
+    // Latched, not raced: the engine thread holds after its 2nd progress event until the cancel is on its way.
+    const gate = new SharedArrayBuffer(4);
+    const h = host({
+      spawn: () =>
+        spawnWorkerThread(new URL('../../test/gated-engine-worker.ts', import.meta.url), {
+          workerData: { gate, gateAt: 2 },
+        }),
+    });
     const ac = new AbortController();
     let seen = 0;
     const e = await h
@@ -89,7 +100,12 @@ describe('engine host (worker thread)', () => {
           signal: ac.signal,
           onProgress: () => {
             seen++;
-            if (seen === 2) ac.abort();
+            if (seen === 2) {
+              ac.abort();
+              const latch = new Int32Array(gate);
+              Atomics.store(latch, 0, 1);
+              Atomics.notify(latch, 0);
+            }
           },
         },
       )
