@@ -45,7 +45,7 @@ describe('npm run admin', () => {
   });
 
   it('explains itself and fails clearly', () => {
-    expect(admin('--help')).toMatchObject({ code: 0, out: expect.stringContaining('set-plan <email> <free|pro>') });
+    expect(admin('--help')).toMatchObject({ code: 0, out: expect.stringContaining('set-plan <user> <free|pro>') });
     expect(admin('usage', 'nobody@example.test')).toMatchObject({
       code: 1,
       err: expect.stringContaining('No user with email'),

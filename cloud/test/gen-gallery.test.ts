@@ -283,7 +283,8 @@ describe('GET /v1/models', () => {
     const res = await t.app.inject({ url: '/v1/models' });
     expect(res.statusCode).toBe(200);
     expect(res.json().items).toEqual([
-      { id: 'atelier-fixture-sd', name: 'Atelier fixture (SD layout)', plans: ['free', 'pro'], default: true },
+      { id: 'atelier-demo-shapes', name: 'Atelier demo: shapes', plans: ['free', 'pro'], default: true },
+      { id: 'atelier-fixture-sd', name: 'Atelier fixture (SD layout)', plans: ['free', 'pro'], default: false },
       { id: 'atelier-fixture-turbo', name: 'Atelier fixture (Turbo layout)', plans: ['pro'], default: false },
     ]);
   });

@@ -93,7 +93,7 @@ const tempStore = async () => {
   const modelsDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-catalogue-'));
   return {
     modelsDir,
-    store: createModelStore({ modelsDir, fixtureDirs: [] }),
+    store: createModelStore({ modelsDir, fixtureDirs: [], bundledDirs: [] }),
     done: () => rm(modelsDir, { recursive: true, force: true }),
   };
 };
