@@ -9,17 +9,15 @@ import type { Pool } from '../src/db/pool.ts';
 import { EventHub } from '../src/events/hub.ts';
 import { publishEvent } from '../src/events/publish.ts';
 import { currentUsage, reserve } from '../src/quota/usage.ts';
-import { createBillingService } from '../src/billing/billing-service.ts';
 import type { BillingService } from '../src/billing/billing-service.ts';
-import { StripeBilling } from '../src/billing/stripe-billing.ts';
 import { createTestDatabase } from './support/index.ts';
 import {
-  PEER_SECRET_KEY,
-  StripePeer,
   checkoutSessionObject,
   eventObject,
   invoiceObject,
+  peerBillingService,
   signWebhook,
+  StripePeer,
   type SubscriptionInit,
 } from './support/stripe-peer.ts';
 
@@ -34,7 +32,6 @@ let svc: BillingService;
 let hub: EventHub;
 let now: Date;
 const published: Array<{ userId: string; event: CloudEvent }> = [];
-const silent = { info: () => {}, warn: () => {}, error: () => {} };
 
 beforeAll(async () => {
   peer = await StripePeer.start();
@@ -43,23 +40,7 @@ beforeAll(async () => {
   await hub.start();
   appPool = createPool(config, 'app', { max: 3 });
   systemPool = createPool(config, 'system', { max: 3 });
-  svc = createBillingService({
-    billing: new StripeBilling({
-      secretKey: PEER_SECRET_KEY,
-      webhookSecret: WHSEC,
-      proPriceId: PRICE,
-      api: peer.sdkOptions,
-      maxNetworkRetries: 0,
-    }),
-    appPool,
-    systemPool,
-    publish: publishEvent,
-    clock: () => now,
-    graceDays: 7,
-    proPriceId: PRICE,
-    publicApiUrl: 'https://api.atelier.test',
-    log: silent,
-  });
+  svc = peerBillingService({ peer, webhookSecret: WHSEC, proPriceId: PRICE, appPool, systemPool, clock: () => now });
 });
 
 afterAll(async () => {

@@ -4,9 +4,6 @@
  * router errors get the standard body and headers, and a signed `null` webhook is a 400.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingService } from '../src/billing/billing-service.ts';
-import { StripeBilling } from '../src/billing/stripe-billing.ts';
-import { publishEvent } from '../src/events/publish.ts';
 import {
   auth,
   buildTestApp,
@@ -15,7 +12,7 @@ import {
   type TestApp,
   type TestUser,
 } from './support/index.ts';
-import { PEER_SECRET_KEY, signWebhook, StripePeer } from './support/stripe-peer.ts';
+import { peerBillingService, signWebhook, StripePeer } from './support/stripe-peer.ts';
 
 let t: TestApp;
 let alice: TestUser;
@@ -169,22 +166,12 @@ describe('a signed webhook body of null', () => {
   it('is a 400 with the standard body, and records nothing', async () => {
     const peer = await StripePeer.start();
     try {
-      const svc = createBillingService({
-        billing: new StripeBilling({
-          secretKey: PEER_SECRET_KEY,
-          webhookSecret: 'whsec_null',
-          proPriceId: 'price_pro',
-          api: peer.sdkOptions,
-          maxNetworkRetries: 0,
-        }),
+      const svc = peerBillingService({
+        peer,
+        webhookSecret: 'whsec_null',
+        proPriceId: 'price_pro',
         appPool: t.pool,
         systemPool: t.systemPool,
-        publish: publishEvent,
-        clock: () => new Date(),
-        graceDays: 7,
-        proPriceId: 'price_pro',
-        publicApiUrl: 'https://api.atelier.test',
-        log: { info: () => {}, warn: () => {}, error: () => {} },
       });
       for (const body of [null, [], 42, 'text', { id: 'evt_1', type: 'x', created: 1, data: null }]) {
         const { payload, headers } = signWebhook(body as never, 'whsec_null', { timestamp: new Date() });

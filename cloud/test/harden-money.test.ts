@@ -5,11 +5,9 @@
  */
 import { newId } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingService, type BillingService } from '../src/billing/billing-service.ts';
-import { StripeBilling } from '../src/billing/stripe-billing.ts';
+import type { BillingService } from '../src/billing/billing-service.ts';
 import { insertImages } from '../src/db/gallery/images-repository.ts';
 import { withSystemTx } from '../src/db/tx.ts';
-import { publishEvent } from '../src/events/publish.ts';
 import { markRunning } from '../src/generations/repository.ts';
 import { setUsage } from '../src/quota/usage.ts';
 import {
@@ -20,11 +18,16 @@ import {
   type TestApp,
   type TestUser,
 } from './support/index.ts';
-import { checkoutSessionObject, eventObject, PEER_SECRET_KEY, signWebhook, StripePeer } from './support/stripe-peer.ts';
+import {
+  checkoutSessionObject,
+  eventObject,
+  peerBillingService,
+  signWebhook,
+  StripePeer,
+} from './support/stripe-peer.ts';
 
 const WHSEC = 'whsec_harden_money';
 const PRICE = 'price_pro_monthly';
-const silent = { info: () => {}, warn: () => {}, error: () => {} };
 
 let t: TestApp;
 let peer: StripePeer;
@@ -33,22 +36,12 @@ let billing: BillingService;
 beforeAll(async () => {
   t = await buildTestApp({ db: await createTestDatabase() });
   peer = await StripePeer.start();
-  billing = createBillingService({
-    billing: new StripeBilling({
-      secretKey: PEER_SECRET_KEY,
-      webhookSecret: WHSEC,
-      proPriceId: PRICE,
-      api: peer.sdkOptions,
-      maxNetworkRetries: 0,
-    }),
+  billing = peerBillingService({
+    peer,
+    webhookSecret: WHSEC,
+    proPriceId: PRICE,
     appPool: t.pool,
     systemPool: t.systemPool,
-    publish: publishEvent,
-    clock: () => new Date(),
-    graceDays: 7,
-    proPriceId: PRICE,
-    publicApiUrl: 'https://api.atelier.test',
-    log: silent,
   });
 });
 afterAll(async () => {

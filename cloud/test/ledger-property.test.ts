@@ -15,11 +15,9 @@
 import { newId, type GenerationId } from '@atelier/common';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingService, type BillingService } from '../src/billing/billing-service.ts';
-import { StripeBilling } from '../src/billing/stripe-billing.ts';
+import type { BillingService } from '../src/billing/billing-service.ts';
 import { insertImages } from '../src/db/gallery/images-repository.ts';
 import { withSystemTx } from '../src/db/tx.ts';
-import { publishEvent } from '../src/events/publish.ts';
 import { markFailed, markRunning, markSucceeded } from '../src/generations/repository.ts';
 import { setUsage } from '../src/quota/usage.ts';
 import {
@@ -30,14 +28,19 @@ import {
   type TestApp,
   type TestUser,
 } from './support/index.ts';
-import { checkoutSessionObject, eventObject, PEER_SECRET_KEY, signWebhook, StripePeer } from './support/stripe-peer.ts';
+import {
+  checkoutSessionObject,
+  eventObject,
+  peerBillingService,
+  signWebhook,
+  StripePeer,
+} from './support/stripe-peer.ts';
 
 const RUNS = Number(process.env.LEDGER_RUNS ?? 20);
 const SEED = process.env.LEDGER_SEED === undefined ? undefined : Number(process.env.LEDGER_SEED);
 const WHSEC = 'whsec_ledger_property';
 const PRICE = 'price_pro_monthly';
 const DAY = 86_400_000;
-const silent = { info: () => {}, warn: () => {}, error: () => {} };
 
 let t: TestApp;
 let peer: StripePeer;
@@ -46,22 +49,12 @@ let billing: BillingService;
 beforeAll(async () => {
   t = await buildTestApp({ db: await createTestDatabase() });
   peer = await StripePeer.start();
-  billing = createBillingService({
-    billing: new StripeBilling({
-      secretKey: PEER_SECRET_KEY,
-      webhookSecret: WHSEC,
-      proPriceId: PRICE,
-      api: peer.sdkOptions,
-      maxNetworkRetries: 0,
-    }),
+  billing = peerBillingService({
+    peer,
+    webhookSecret: WHSEC,
+    proPriceId: PRICE,
     appPool: t.pool,
     systemPool: t.systemPool,
-    publish: publishEvent,
-    clock: () => new Date(),
-    graceDays: 7,
-    proPriceId: PRICE,
-    publicApiUrl: 'https://api.atelier.test',
-    log: silent,
   });
 });
 afterAll(async () => {

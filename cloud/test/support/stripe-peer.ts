@@ -14,6 +14,10 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
+import { createBillingService, type BillingService } from '../../src/billing/billing-service.ts';
+import { StripeBilling } from '../../src/billing/stripe-billing.ts';
+import type { Pool } from '../../src/db/pool.ts';
+import { publishEvent } from '../../src/events/publish.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -442,4 +446,35 @@ function pickPrefixed(form: Record<string, string>, prefix: string): Record<stri
     if (m) out[m[1]!] = v;
   }
   return out;
+}
+
+/**
+ * The billing service as the API composes it, talking to a StripePeer: one construction for every
+ * test that drives checkout, webhooks or the sweeper against the peer.
+ */
+export function peerBillingService(o: {
+  peer: StripePeer;
+  webhookSecret: string;
+  proPriceId: string;
+  appPool: Pool;
+  systemPool: Pool;
+  clock?: () => Date;
+}): BillingService {
+  return createBillingService({
+    billing: new StripeBilling({
+      secretKey: PEER_SECRET_KEY,
+      webhookSecret: o.webhookSecret,
+      proPriceId: o.proPriceId,
+      api: o.peer.sdkOptions,
+      maxNetworkRetries: 0,
+    }),
+    appPool: o.appPool,
+    systemPool: o.systemPool,
+    publish: publishEvent,
+    clock: o.clock ?? (() => new Date()),
+    graceDays: 7,
+    proPriceId: o.proPriceId,
+    publicApiUrl: 'https://api.atelier.test',
+    log: { info: () => {}, warn: () => {}, error: () => {} },
+  });
 }
