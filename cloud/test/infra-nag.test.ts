@@ -12,22 +12,11 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildStacks } from '../infra/lib/build.ts';
 import { acknowledge, acknowledgementsUnder, addNagChecks } from '../infra/lib/nag.ts';
+import { FULL_SETTINGS, TEST_ACCOUNT } from './support/infra-settings.ts';
 import { parseSettings, type SettingsInput } from '../infra/lib/settings.ts';
 
-const ACCOUNT = '123456789012';
-const FULL: SettingsInput = {
-  account: ACCOUNT,
-  region: 'eu-west-1',
-  domainName: 'api.atelier.example',
-  certificateArn: `arn:aws:acm:eu-west-1:${ACCOUNT}:certificate/0b1c2d3e`,
-  imageTag: 'v1.2.3',
-  githubRepo: 'atelier-dev/atelier',
-  stripeSecretArn: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:atelier/prod/stripe-AbCdEf`,
-  stripePricePro: 'price_1Pro',
-  modelsBucket: 'atelier-models-bucket',
-  alarmEmail: 'ops@atelier.example',
-  cloudModels: JSON.stringify([{ id: 'sd-turbo', default: true, dir: 'sd-turbo' }]),
-};
+const ACCOUNT = TEST_ACCOUNT;
+const FULL = FULL_SETTINGS;
 const MINIMAL: SettingsInput = {
   account: ACCOUNT,
   region: 'us-east-1',

@@ -9,22 +9,10 @@ import { EnvSchema } from '../src/config.ts';
 import { METRICS } from '../infra/queue-metrics/backlog.ts';
 import { buildStacks } from '../infra/lib/build.ts';
 import { DB_ADMIN_USER, SECRET_NAMES } from '../infra/lib/container-env.ts';
-import { parseSettings, SettingsError, type SettingsInput } from '../infra/lib/settings.ts';
+import { FULL_SETTINGS } from './support/infra-settings.ts';
+import { parseSettings, SettingsError } from '../infra/lib/settings.ts';
 
-const ACCOUNT = '123456789012';
-const BASE: SettingsInput = {
-  account: ACCOUNT,
-  region: 'eu-west-1',
-  domainName: 'api.atelier.example',
-  certificateArn: `arn:aws:acm:eu-west-1:${ACCOUNT}:certificate/0b1c2d3e`,
-  imageTag: 'v1.2.3',
-  githubRepo: 'atelier-dev/atelier',
-  stripeSecretArn: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:atelier/prod/stripe-AbCdEf`,
-  stripePricePro: 'price_1Pro',
-  modelsBucket: 'atelier-models-bucket',
-  alarmEmail: 'ops@atelier.example',
-  cloudModels: JSON.stringify([{ id: 'sd-turbo', default: true, dir: 'sd-turbo' }]),
-};
+const BASE = FULL_SETTINGS;
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
 let service: Template;
