@@ -99,6 +99,7 @@ await steps.run('the local cloud stack starts (npm run stack)', async () => {
       ATELIER_PG_DATA: path.join(pgParent, 'pg'),
       COGNITO_PORT: String(await freePort()),
       S3_PORT: String(await freePort()),
+      ATELIER_MAILBOX_PORT: String(await freePort()),
       LOG_LEVEL: 'warn',
     },
     ready: /^READY/,
