@@ -106,6 +106,7 @@ const toInstalled = (m: ModelEntry): InstalledModelValue => ({
   sha256: m.sha256,
   isDefault: m.isDefault,
   fixture: m.fixture,
+  removable: m.root === 'user',
   description: m.card.description,
   nativeSize: m.card.nativeSize,
   vocabulary: m.card.vocabulary,

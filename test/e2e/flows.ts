@@ -197,6 +197,10 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       .getByRole('radio', { name: new RegExp(FIXTURE_MODEL) })
       .first()
       .check();
+    // The demo model ships with Atelier: it says what it draws, and it is not offered for removal.
+    await visible(models.getByText(/Knows shapes: circle, square, triangle/).first());
+    if ((await models.getByRole('button', { name: /Remove Atelier demo/ }).count()) !== 0)
+      throw new Error('the shipped demo model is offered for removal');
     await shot(ctx(), '02-settings');
   });
 

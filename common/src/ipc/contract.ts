@@ -108,6 +108,8 @@ export const InstalledModel = z.object({
   isDefault: z.boolean(),
   /** A test fixture built by the project: random weights, so it draws noise. Shown wherever models appear. */
   fixture: z.boolean().optional(),
+  /** False for models shipped with Atelier or the repository's fixtures: they cannot be removed here. */
+  removable: z.boolean().optional(),
   /** What the model can draw, from its folder's atelier.json; absent or null when it does not say. */
   description: z.string().nullable().optional(),
   /** The size the model was trained at; a request without width/height gets it. Unit: pixels. */

@@ -112,7 +112,7 @@ export function nvidiaGpuPresent(): boolean {
 }
 
 const CUDA_INSTALL_HINT =
-  'reinstall with `npm ci --onnxruntime-node-install-cuda=v12` (downloads the CUDA provider for onnxruntime-node)';
+  'add it with `node node_modules/onnxruntime-node/script/install --onnxruntime-node-install-cuda=v12` (downloads the CUDA provider for onnxruntime-node)';
 
 async function detectCuda(o: Required<DetectOptions>): Promise<ProviderReport> {
   const base = { name: 'cuda', label: 'CUDA', gpu: true } as const;

@@ -39,7 +39,7 @@ describe('execution providers', () => {
       (await detectProviders({ ...base, ...o })).find((r) => r.name === 'cuda')!;
 
     expect((await cuda({})).reason).toMatch(
-      /CUDA provider not installed: reinstall with `npm ci --onnxruntime-node-install-cuda=v12`/,
+      /CUDA provider not installed: add it with `node node_modules\/onnxruntime-node\/script\/install --onnxruntime-node-install-cuda=v12`/,
     );
     await writeFile(path.join(bin, 'libonnxruntime_providers_cuda.so'), '');
     expect((await cuda({ hasNvidiaGpu: () => false })).reason).toMatch(/no NVIDIA GPU/);

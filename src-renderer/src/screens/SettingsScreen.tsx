@@ -259,14 +259,18 @@ function Models() {
                   />
                 </td>
                 <td>
-                  <button
-                    type="button"
-                    className="btn btn-link"
-                    onClick={() => void s.removeModel(m.id)}
-                    aria-label={`Remove ${m.name}`}
-                  >
-                    Remove
-                  </button>
+                  {m.removable === false ? (
+                    <span className="muted small">{m.fixture ? 'Part of the repository' : 'Shipped with Atelier'}</span>
+                  ) : (
+                    <button
+                      type="button"
+                      className="btn btn-link"
+                      onClick={() => void s.removeModel(m.id)}
+                      aria-label={`Remove ${m.name}`}
+                    >
+                      Remove
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}
