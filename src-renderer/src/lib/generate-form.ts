@@ -115,8 +115,8 @@ export function formFromMetadata(meta: ImageMetadata, current: GenerateForm): Ge
 }
 
 /**
- * What the seed field shows. Never a number that will not be used: "random" (an empty field whose grey
- * field hint) while unlocked, the locked seed otherwise.
+ * What the seed field shows. Never a number that will not be used: "random" (an empty field showing
+ * that word in grey) while unlocked, the locked seed otherwise.
  */
 export function seedFieldValue(form: Pick<GenerateForm, 'seed' | 'seedLocked'>): string {
   return form.seedLocked ? form.seed : '';
