@@ -8,6 +8,7 @@
  */
 import type { Pool } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
+import { ensureUser, recordEmailCheck } from '../db/users-repository.ts';
 import { cognitoCall } from './cognito-client.ts';
 
 export interface CognitoEmail {
@@ -65,14 +66,7 @@ export function createProvisioner(
   const due = new Map<string, number>();
   const inflight = new Map<string, Promise<void>>();
   async function run(userId: string, accessToken: string): Promise<void> {
-    const row = await withUserTx(pool, userId, async (tx) => {
-      await tx.query('INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [userId]);
-      const r = await tx.query<{ email: string | null; email_checked_at: Date | null }>(
-        'SELECT email, email_checked_at FROM users WHERE id = $1',
-        [userId],
-      );
-      return r.rows[0]!;
-    });
+    const row = await withUserTx(pool, userId, (tx) => ensureUser(tx, userId));
     const last = row.email_checked_at?.getTime() ?? null;
     if (row.email && last !== null && now() - last < refreshMs) {
       due.set(userId, last + refreshMs);
@@ -89,14 +83,7 @@ export function createProvisioner(
       return;
     }
     const verified = found.verified && found.email ? found.email : null;
-    await withUserTx(pool, userId, (tx) =>
-      tx.query(
-        `UPDATE users SET email = COALESCE($2, email), email_checked_at = now(),
-                updated_at = CASE WHEN $2::text IS DISTINCT FROM email AND $2::text IS NOT NULL THEN now() ELSE updated_at END
-          WHERE id = $1`,
-        [userId, verified],
-      ),
-    );
+    await withUserTx(pool, userId, (tx) => recordEmailCheck(tx, userId, verified));
     due.set(userId, now() + ((verified ?? row.email) ? refreshMs : unverifiedMs));
     if (verified && verified !== row.email && opts.onEmailChanged)
       await opts.onEmailChanged(userId, verified).catch((e: unknown) => log?.('email change hook failed', e));

@@ -13,6 +13,8 @@ import type { CloudEvent, Usage } from '@atelier/common/api';
 import type { PlanId } from '@atelier/common/plans';
 import type { Pool, PoolClient, Queryable } from '../db/pool.ts';
 import { lockUser, withSystemTx, withUserTx } from '../db/tx.ts';
+import * as repo from './repository.ts';
+import type { BillingStateRow, SubscriptionRow } from './repository.ts';
 import { HANDLED_EVENT_TYPES } from './billing.ts';
 import type { Billing, BillingEvent } from './billing.ts';
 import { judgeSubscription, usageAfterPlanChange } from './plan-rules.ts';
@@ -49,15 +51,26 @@ export type WebhookOutcome = 'applied' | 'unchanged' | 'ignored' | 'unknown_cust
 export const RETURN_STATUSES = ['success', 'cancel', 'portal'] as const;
 export type ReturnStatus = (typeof RETURN_STATUSES)[number];
 
-interface SubscriptionRow {
-  user_id: string;
+/** What GET /v1/billing/subscription answers. */
+export interface BillingStateView {
   plan: PlanId;
-  status: string;
-  stripe_customer_id: string | null;
-  stripe_subscription_id: string | null;
-  current_period_start: Date | null;
-  current_period_end: Date | null;
-  past_due_since: Date | null;
+  status: string | null;
+  cancelAtPeriodEnd: boolean;
+  currentPeriodEnd: string | null;
+  graceUntil: string | null;
+  hasCustomer: boolean;
+}
+
+export function toBillingStateView(row: BillingStateRow | null): BillingStateView {
+  return {
+    plan: row?.plan ?? 'free',
+    // A row made only to remember the customer (checkout started, never paid) has no status.
+    status: row?.stripe_subscription_id || row?.plan === 'pro' ? (row?.status ?? null) : null,
+    cancelAtPeriodEnd: row?.cancel_at_period_end ?? false,
+    currentPeriodEnd: row?.current_period_end?.toISOString() ?? null,
+    graceUntil: row?.grace_until?.toISOString() ?? null,
+    hasCustomer: Boolean(row?.stripe_customer_id),
+  };
 }
 
 export function createBillingService(deps: BillingServiceDeps) {
@@ -72,24 +85,17 @@ export function createBillingService(deps: BillingServiceDeps) {
    * idempotent per user).
    */
   async function startCheckout(
-    user: { id: string; email: string | null },
+    user: { id: string; email?: string | null },
     opts: { idempotencyKey?: string } = {},
   ): Promise<{ url: string }> {
-    const current = await withUserTx(deps.appPool, user.id, async (tx) => {
-      const r = await tx.query<{ plan: PlanId; stripe_customer_id: string | null }>(
-        `SELECT e.plan, s.stripe_customer_id
-           FROM effective_plans e LEFT JOIN subscriptions s ON s.user_id = e.user_id
-          WHERE e.user_id = $1`,
-        [user.id],
-      );
-      return r.rows[0] ?? null;
-    });
+    const current = await withUserTx(deps.appPool, user.id, (tx) => repo.checkoutState(tx, user.id));
     if (!current) throw new AppError('AUTH_REQUIRED', 'no user row for the verified token');
     if (current.plan === 'pro') throw new AppError('PLAN_ALREADY_ACTIVE', 'user already has pro');
 
+    // The account's verified email (stored by the provisioner) unless the caller names one.
+    const email = user.email === undefined ? current.email : user.email;
     const customerId =
-      current.stripe_customer_id ??
-      (await deps.billing.createCustomer({ userId: user.id, email: user.email })).customerId;
+      current.stripe_customer_id ?? (await deps.billing.createCustomer({ userId: user.id, email })).customerId;
     const session = await deps.billing.createCheckoutSession({
       customerId,
       userId: user.id,
@@ -97,17 +103,8 @@ export function createBillingService(deps: BillingServiceDeps) {
       cancelUrl: returnUrl('cancel'),
       idempotencyKey: `atelier-checkout-${user.id}-${opts.idempotencyKey ?? randomUUID()}`,
     });
-    if (!current.stripe_customer_id) {
-      await withUserTx(deps.appPool, user.id, (tx) =>
-        tx.query(
-          `INSERT INTO subscriptions (user_id, stripe_customer_id) VALUES ($1, $2)
-           ON CONFLICT (user_id) DO UPDATE
-             SET stripe_customer_id = COALESCE(subscriptions.stripe_customer_id, EXCLUDED.stripe_customer_id),
-                 updated_at = now()`,
-          [user.id, customerId],
-        ),
-      );
-    }
+    if (!current.stripe_customer_id)
+      await withUserTx(deps.appPool, user.id, (tx) => repo.saveCustomerId(tx, user.id, customerId));
     deps.log.info({ userId: user.id, checkoutSession: session.id }, 'billing: checkout started');
     return { url: session.url };
   }
@@ -117,11 +114,7 @@ export function createBillingService(deps: BillingServiceDeps) {
    * follow the address the user proved they own. Failures are logged; the next change retries.
    */
   async function syncCustomerEmail(userId: string, email: string): Promise<void> {
-    const r = await deps.systemPool.query<{ c: string | null }>(
-      'SELECT stripe_customer_id AS c FROM subscriptions WHERE user_id = $1',
-      [userId],
-    );
-    const customerId = r.rows[0]?.c;
+    const customerId = await repo.customerIdOf(deps.systemPool, userId);
     if (!customerId) return;
     try {
       await deps.billing.updateCustomerEmail(customerId, email);
@@ -132,13 +125,7 @@ export function createBillingService(deps: BillingServiceDeps) {
 
   /** A Customer Portal session for the user's own customer; none yet → BILLING_NO_CUSTOMER. */
   async function openPortal(userId: string): Promise<{ url: string }> {
-    const customerId = await withUserTx(deps.appPool, userId, async (tx) => {
-      const r = await tx.query<{ c: string | null }>(
-        'SELECT stripe_customer_id AS c FROM subscriptions WHERE user_id = $1',
-        [userId],
-      );
-      return r.rows[0]?.c ?? null;
-    });
+    const customerId = await withUserTx(deps.appPool, userId, (tx) => repo.customerIdOf(tx, userId));
     if (!customerId) throw new AppError('BILLING_NO_CUSTOMER', 'no stripe customer for user');
     return deps.billing.createPortalSession({ customerId, returnUrl: returnUrl('portal') });
   }
@@ -156,17 +143,12 @@ export function createBillingService(deps: BillingServiceDeps) {
 
     const outcome = await withSystemTx(deps.systemPool, async (tx): Promise<WebhookOutcome> => {
       // Concurrent duplicates wait here on the key; the loser sees no row and does nothing.
-      const fresh = await tx.query(
-        `INSERT INTO stripe_events (id, type, stripe_created_at, livemode, subscription_id, outcome)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING id`,
-        [event.id, event.type, event.created, event.livemode, event.subscriptionId, handled ? 'received' : 'ignored'],
-      );
-      if (fresh.rowCount === 0) return 'duplicate';
+      if (!(await repo.recordStripeEvent(tx, event, handled))) return 'duplicate';
       if (!handled) return 'ignored';
 
       const row = await lockRowForEvent(tx, event);
       if (!row) {
-        await tx.query(`UPDATE stripe_events SET outcome = 'unknown_customer' WHERE id = $1`, [event.id]);
+        await repo.setStripeEventOutcome(tx, event.id, 'unknown_customer');
         deps.log.warn(
           { eventId: event.id, type: event.type, customer: event.customerId },
           'billing: webhook for a customer no user owns',
@@ -180,12 +162,10 @@ export function createBillingService(deps: BillingServiceDeps) {
         event.created,
         `stripe ${event.type} ${event.id}`,
       );
-      await tx.query('UPDATE stripe_events SET outcome = $2, plan = $3, user_id = $4 WHERE id = $1', [
-        event.id,
-        result.change ? 'applied' : 'unchanged',
-        result.plan,
-        row.user_id,
-      ]);
+      await repo.setStripeEventOutcome(tx, event.id, result.change ? 'applied' : 'unchanged', {
+        plan: result.plan,
+        userId: row.user_id,
+      });
       return result.change ? 'applied' : 'unchanged';
     });
     deps.log.info({ eventId: event.id, type: event.type, outcome }, 'billing: webhook');
@@ -199,17 +179,12 @@ export function createBillingService(deps: BillingServiceDeps) {
    */
   async function reviewDue(limit = 100): Promise<number> {
     const now = clock();
-    const due = await deps.systemPool.query<{ user_id: string }>(
-      `SELECT user_id FROM subscriptions
-        WHERE review_at IS NOT NULL AND review_at <= $1 AND stripe_subscription_id IS NOT NULL
-        ORDER BY review_at LIMIT $2`,
-      [now, limit],
-    );
+    const due = await repo.dueForReview(deps.systemPool, now, limit);
     let changed = 0;
-    for (const { user_id: userId } of due.rows) {
+    for (const userId of due) {
       try {
         const change = await withSystemTx(deps.systemPool, async (tx) => {
-          const row = await lockRow(tx, 'user_id = $1', userId);
+          const row = await repo.lockSubscription(tx, { userId });
           if (!row?.stripe_subscription_id) return null;
           return (await resyncLocked(tx, row, row.stripe_subscription_id, now, 'billing review')).change;
         });
@@ -221,16 +196,6 @@ export function createBillingService(deps: BillingServiceDeps) {
     return changed;
   }
 
-  async function lockRow(tx: PoolClient, where: string, value: string): Promise<SubscriptionRow | null> {
-    const r = await tx.query<SubscriptionRow>(
-      `SELECT user_id, plan, status, stripe_customer_id, stripe_subscription_id,
-              current_period_start, current_period_end, past_due_since
-         FROM subscriptions WHERE ${where} FOR UPDATE`,
-      [value],
-    );
-    return r.rows[0] ?? null;
-  }
-
   /**
    * The user an event belongs to, its subscription row locked. Found by the Stripe customer we
    * stored at checkout; a completed Checkout whose customer is not stored yet (the API stopped
@@ -238,21 +203,12 @@ export function createBillingService(deps: BillingServiceDeps) {
    */
   async function lockRowForEvent(tx: PoolClient, event: BillingEvent): Promise<SubscriptionRow | null> {
     if (event.customerId) {
-      const row = await lockRow(tx, 'stripe_customer_id = $1', event.customerId);
+      const row = await repo.lockSubscription(tx, { customerId: event.customerId });
       if (row) return row;
     }
     if (event.type !== 'checkout.session.completed' || !event.clientReferenceId || !event.customerId) return null;
-    const user = await tx.query('SELECT 1 FROM users WHERE id = $1', [event.clientReferenceId]);
-    if (user.rowCount === 0) return null;
-    const attached = await tx.query(
-      `INSERT INTO subscriptions (user_id, stripe_customer_id) VALUES ($1, $2)
-       ON CONFLICT (user_id) DO UPDATE SET stripe_customer_id = EXCLUDED.stripe_customer_id, updated_at = now()
-         WHERE subscriptions.stripe_customer_id IS NULL
-       RETURNING user_id`,
-      [event.clientReferenceId, event.customerId],
-    );
-    if (attached.rowCount === 0) return null;
-    return lockRow(tx, 'user_id = $1', event.clientReferenceId);
+    if (!(await repo.attachCustomer(tx, event.clientReferenceId, event.customerId))) return null;
+    return repo.lockSubscription(tx, { userId: event.clientReferenceId });
   }
 
   /**
@@ -289,30 +245,21 @@ export function createBillingService(deps: BillingServiceDeps) {
       verdict.pastDueSince && sub.status === 'past_due'
         ? new Date(verdict.pastDueSince.getTime() + deps.graceDays * 86_400_000)
         : null;
-    await tx.query(
-      `UPDATE subscriptions SET
-         plan = $2, status = $3, stripe_subscription_id = $4, stripe_customer_id = COALESCE(stripe_customer_id, $5),
-         current_period_start = $6, current_period_end = $7, grace_until = $8, past_due_since = $9,
-         cancel_at_period_end = $10, cancel_at = $11, stripe_price_id = $12, review_at = $13,
-         stripe_synced_at = $14, updated_at = now()
-       WHERE user_id = $1`,
-      [
-        row.user_id,
-        verdict.plan,
-        sub.status,
-        sub.id,
-        sub.customerId,
-        sub.currentPeriodStart,
-        sub.currentPeriodEnd,
-        graceUntil,
-        verdict.pastDueSince,
-        sub.cancelAtPeriodEnd,
-        sub.cancelAt,
-        sub.priceIds.includes(deps.proPriceId) ? deps.proPriceId : (sub.priceIds[0] ?? null),
-        verdict.reviewAt,
-        now,
-      ],
-    );
+    await repo.writeSubscription(tx, row.user_id, {
+      plan: verdict.plan,
+      status: sub.status,
+      subscriptionId: sub.id,
+      customerId: sub.customerId,
+      currentPeriodStart: sub.currentPeriodStart,
+      currentPeriodEnd: sub.currentPeriodEnd,
+      graceUntil,
+      pastDueSince: verdict.pastDueSince,
+      cancelAtPeriodEnd: sub.cancelAtPeriodEnd,
+      cancelAt: sub.cancelAt,
+      priceId: sub.priceIds.includes(deps.proPriceId) ? deps.proPriceId : (sub.priceIds[0] ?? null),
+      reviewAt: verdict.reviewAt,
+      syncedAt: now,
+    });
 
     const planChanged = verdict.plan !== row.plan;
     const periodMoved =
@@ -338,7 +285,12 @@ export function createBillingService(deps: BillingServiceDeps) {
     return { change: true, plan: verdict.plan };
   }
 
-  return { startCheckout, openPortal, handleWebhook, reviewDue, returnUrl, syncCustomerEmail };
+  /** The user's plan and subscription state (GET /v1/billing/subscription). */
+  async function subscriptionState(userId: string): Promise<BillingStateView> {
+    return toBillingStateView(await withUserTx(deps.appPool, userId, (tx) => repo.billingState(tx, userId)));
+  }
+
+  return { startCheckout, openPortal, handleWebhook, reviewDue, returnUrl, syncCustomerEmail, subscriptionState };
 }
 
 export type BillingService = ReturnType<typeof createBillingService>;
@@ -359,13 +311,7 @@ async function moveUsage(
   // The per-user lock before the usage row and the generations it moves: the order every writer
   // of a user's usage takes (submit, cancel, set-usage), so a cancel racing a plan change cannot deadlock.
   await lockUser(tx, userId);
-  const cur = await tx.query<{ period_start: Date; period_end: Date; used: number; limit: number }>(
-    `SELECT period_start, period_end, used, "limit" FROM usage_periods
-      WHERE user_id = $1 AND period_start <= $2 AND period_end > $2
-      ORDER BY period_start DESC LIMIT 1 FOR UPDATE`,
-    [userId, now],
-  );
-  const c = cur.rows[0];
+  const c = await repo.lockPeriodAt(tx, userId, now);
   const current: UsageWindow | null = c
     ? { used: c.used, limit: c.limit, periodStart: c.period_start, periodEnd: c.period_end }
     : null;
@@ -378,36 +324,27 @@ async function moveUsage(
         : null,
     now,
   });
-  const target = await tx.query<{ used: number }>(
-    'SELECT used FROM usage_periods WHERE user_id = $1 AND period_start = $2 FOR UPDATE',
-    [userId, next.periodStart],
-  );
-  const before = target.rows[0]?.used ?? 0;
+  const before = await repo.lockUsedOf(tx, userId, next.periodStart);
   if (c && c.period_start.getTime() !== next.periodStart.getTime())
-    await tx.query(
-      'UPDATE usage_periods SET period_end = $3, updated_at = now() WHERE user_id = $1 AND period_start = $2',
-      [userId, c.period_start, now],
-    );
-  await tx.query(
-    `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit")
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (user_id, period_start) DO UPDATE
-       SET period_end = EXCLUDED.period_end, plan = EXCLUDED.plan, used = EXCLUDED.used,
-           "limit" = EXCLUDED."limit", updated_at = now()`,
-    [userId, next.periodStart, next.periodEnd, plan, next.used, next.limit],
-  );
-  await tx.query(
-    `INSERT INTO usage_ledger (user_id, kind, amount, period_start, note) VALUES ($1, 'adjust', $2, $3, $4)`,
-    [userId, next.used - before, next.periodStart, `plan ${note}: ${next.used} used carried, limit ${next.limit}`],
+    await repo.closePeriod(tx, userId, c.period_start, now);
+  await repo.putPeriod(tx, userId, {
+    periodStart: next.periodStart,
+    periodEnd: next.periodEnd,
+    plan,
+    used: next.used,
+    limit: next.limit,
+  });
+  await repo.appendAdjustment(
+    tx,
+    userId,
+    next.used - before,
+    next.periodStart,
+    `plan ${note}: ${next.used} used carried, limit ${next.limit}`,
   );
   // The carried count now lives in the new period, and so do the charges of generations still in
   // flight: a later refund (cancel, failure) gives the images back where they are counted.
   if (c && c.period_start.getTime() !== next.periodStart.getTime() && next.used > 0)
-    await tx.query(
-      `UPDATE generations SET period_start = $3, updated_at = now()
-        WHERE user_id = $1 AND period_start = $2 AND status IN ('queued', 'running')`,
-      [userId, c.period_start, next.periodStart],
-    );
+    await repo.moveInFlightGenerations(tx, userId, c.period_start, next.periodStart);
   return {
     used: next.used,
     limit: next.limit,

@@ -152,6 +152,16 @@ export async function activeCount(q: Queryable, userId: string): Promise<number>
 // ── Worker side (system pool) ───────────────────────────────────────────────────────────────
 
 /** queued|running → running for `attempt`. Null when the generation was canceled or finished. */
+/** The user's generation → canceled (the caller checked it was queued or running, under the user's lock). */
+export async function markCanceled(tx: Queryable, userId: string, id: string): Promise<GenerationRow> {
+  const r = await tx.query<GenerationRow>(
+    `UPDATE generations SET status = 'canceled', finished_at = now(), updated_at = now()
+      WHERE id = $1 AND user_id = $2 RETURNING *`,
+    [id, userId],
+  );
+  return r.rows[0]!;
+}
+
 export async function markRunning(q: Queryable, id: string, attempt: number): Promise<GenerationRow | null> {
   const r = await q.query<GenerationRow>(
     `UPDATE generations SET status = 'running', attempts = GREATEST(attempts, $2), progress_step = 0,

@@ -23,6 +23,8 @@ import {
   findByIdempotencyKey,
   getGeneration,
   insertGeneration,
+  listGenerations,
+  markCanceled,
   planAndActive,
   toGeneration,
   usageEvent,
@@ -151,12 +153,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         if (!row) throw new AppError('NOT_FOUND', 'No such generation');
         if (row.status !== 'queued' && row.status !== 'running')
           throw new AppError('GENERATION_NOT_CANCELABLE', `The generation is ${row.status}`);
-        const r = await tx.query<GenerationRow>(
-          `UPDATE generations SET status = 'canceled', finished_at = now(), updated_at = now()
-         WHERE id = $1 AND user_id = $2 RETURNING *`,
-          [id, userId],
-        );
-        const updated = r.rows[0]!;
+        const updated = await markCanceled(tx, userId, id);
         // Only delivered images stay charged; the rest go back, once. The worker records images
         // only while the generation is running, under this row's lock, so none can be delivered
         // after this commit. A queued job will not start.
@@ -174,6 +171,18 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     );
   }
 
-  return { submit, cancel };
+  /** One of the user's generations; another user's id is the same as none (NOT_FOUND). */
+  async function get(userId: string, id: string): Promise<GenerationRow> {
+    const row = await withUserTx(deps.pool, userId, (tx) => getGeneration(tx, userId, id));
+    if (!row) throw new AppError('NOT_FOUND', 'No such generation');
+    return row;
+  }
+
+  /** The user's generations, newest first, `limit` per page after the `before` id. */
+  function list(userId: string, page: { before: string | null; limit: number }) {
+    return withUserTx(deps.pool, userId, (tx) => listGenerations(tx, userId, page));
+  }
+
+  return { submit, cancel, get, list };
 }
 export type GenerationService = ReturnType<typeof createGenerationService>;
