@@ -1,51 +1,69 @@
 /**
- * The Atelier Cloud API as a Fastify plugin-composed app: `buildApp(deps)` returns a ready
- * instance that does not listen (server.ts listens; tests use inject or listen on port 0).
+ * The Atelier Cloud API, composed from named plugins: `buildApp(deps)` returns a ready instance
+ * that does not listen (server.ts listens; tests use inject or listen on port 0).
  *
- * Authentication is one hook: every route under /v1 requires a verified Cognito access token
- * unless it sets `config: { auth: false }` (public routes, the Stripe webhook). Handlers read the
- * user from `req.user` — never from the body.
+ * Plugins (fastify-plugin, each with its `name` and `dependencies`, each decorating the instance):
+ *   db → app.db            queue → app.queue        events → app.events (+ WebSocket server)
+ *   metrics → app.metrics  limits → app.limits      billing → app.billing
+ *   auth → app.verifier, app.provisioner            generations → app.generations
+ *   gallery → app.gallery, app.catalogue            periodic → pg-boss schedules (once per cluster)
+ *
+ * Routes: public routes are registered at the root and carry `config: { auth: false }`; every
+ * other route goes in AUTHENTICATED_ROUTES, which run inside one encapsulated scope behind the
+ * `authenticate` hook (token, per-user limits, user row). A /v1 route in neither refuses to boot.
  */
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import websocket from '@fastify/websocket';
-import { AppError, ErrorBody, httpStatusFor, type PlanId } from '@atelier/common';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { AppError, ErrorBody, type PlanId } from '@atelier/common';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type RouteOptions,
+} from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { sendError, toAppError } from './api/errors.ts';
-import { createLimits, type Limits } from './api/limits.ts';
-import { createMetrics, instrument, type Metrics } from './api/metrics.ts';
+import { AUTHENTICATED, auth as authPlugin, authenticate, type AuthUser } from './api/plugins/auth.ts';
+import dbPlugin from './api/plugins/db.ts';
+import eventsPlugin from './api/plugins/events.ts';
+import galleryPlugin from './api/plugins/gallery.ts';
+import limitsPlugin from './api/plugins/limits.ts';
+import metricsPlugin from './api/plugins/metrics.ts';
+import periodicPlugin from './api/plugins/periodic.ts';
+import queuePlugin from './api/plugins/queue.ts';
 import { securityHeaders } from './api/security-headers.ts';
-import generationRoutes from './api/routes/generations.ts';
-import meRoutes from './api/routes/me.ts';
-import opsRoutes from './api/routes/ops.ts';
-import imageRoutes from './api/routes/images.ts';
+import billingRoutes, { billingPublicRoutes } from './api/routes/billing.ts';
 import boardRoutes from './api/routes/boards.ts';
+import generationRoutes from './api/routes/generations.ts';
+import imageRoutes from './api/routes/images.ts';
+import meRoutes from './api/routes/me.ts';
 import modelRoutes from './api/routes/models.ts';
-import { catalogueResolver, createModelCatalogue, type ModelCatalogue } from './catalogue/catalogue.ts';
-import type { ObjectStore } from './storage/object-store.ts';
-import { S3ObjectStore } from './storage/s3-object-store.ts';
+import opsRoutes from './api/routes/ops.ts';
 import planRoutes from './api/routes/plans.ts';
-import billingRoutes from './api/routes/billing.ts';
-import { cognitoEmailLookup, createProvisioner, type EmailLookup, type Provisioner } from './auth/provision.ts';
-import { bearerToken, createTokenVerifier, type TokenVerifier } from './auth/verifier.ts';
+import type { EmailLookup } from './auth/provision.ts';
+import type { TokenVerifier } from './auth/verifier.ts';
+import billingPlugin from './billing/plugin.ts';
+import { catalogueResolver, type ModelCatalogue } from './catalogue/catalogue.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import type { EventHub } from './events/hub.ts';
-import eventRoutes, { EVENTS_PROTOCOL } from './events/route.ts';
-import { createGenerationService, type GenerationService, type ModelResolver } from './generations/service.ts';
+import eventRoutes from './events/route.ts';
+import generationsPlugin from './generations/plugin.ts';
+import type { ModelResolver } from './generations/service.ts';
 import { createLogger } from './logger.ts';
+import { createErrorTracker, type ErrorTracker } from './observability/error-tracking.ts';
 import type { JobQueue } from './queue/job-queue.ts';
+import type { ObjectStore } from './storage/object-store.ts';
 
 export interface AppDeps {
   config: Config;
   /** Role atelier_app: every user query goes through withUserTx on this pool. */
   pool: Pool;
-  /** Role atelier_system (BYPASSRLS), for routes that act for no user (webhooks). */
+  /** Role atelier_system (BYPASSRLS), for routes that act for no user (webhooks) and periodic work. */
   systemPool?: Pool;
   queue: JobQueue;
   events: EventHub;
@@ -55,7 +73,7 @@ export interface AppDeps {
   logger?: Logger | false;
   /** Clock override for tests; null/undefined = the database's now(). */
   now?: () => Date | null;
-  /** Which model a request runs on a plan. Default: the requested one, else config.defaultModel. */
+  /** Which model a request runs on a plan. Default: the catalogue's resolver, else the requested one or config.defaultModel. */
   resolveModel?: ModelResolver;
   /** Image bytes (S3). Default: an S3ObjectStore from config.gen.s3, closed with the app. */
   objectStore?: ObjectStore;
@@ -64,54 +82,46 @@ export interface AppDeps {
    * (MODEL_NOT_AVAILABLE) unless `resolveModel` is set. Default for GET /v1/models: config.gen.catalogue.
    */
   catalogue?: ModelCatalogue;
-  // ── other areas add their collaborators here (billing, …) ──
+  /** The Redis client the limits count in (tests). Default: one from REDIS_URL, or none (per process). */
+  redis?: Redis;
+  /** Error tracking (Sentry). Default: from SENTRY_DSN, off without it. */
+  errorTracker?: ErrorTracker;
 }
 
-/** Whether a route needs a verified token: every /v1 route unless it sets `config: { auth: false }`. */
-export function requiresAuth(routeUrl: string, config: { auth?: boolean } | undefined): boolean {
-  return (routeUrl === '/v1' || routeUrl.startsWith('/v1/')) && config?.auth !== false;
-}
+/**
+ * The route plugins behind the `authenticate` hook. Add an authenticated area's plugin here; a
+ * public route instead registers at the root with `config: { auth: false }`.
+ */
+export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
+  meRoutes,
+  generationRoutes,
+  imageRoutes,
+  boardRoutes,
+  billingRoutes,
+] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {
   method: string;
   /** The route's template, e.g. `/v1/images/:id`. */
   url: string;
+  /** False when the route runs behind the `authenticate` hook. */
   public: boolean;
-}
-
-export interface AuthUser {
-  id: string;
-  token: string;
-}
-
-/** What route plugins get on `app.atelier`. */
-export interface AppContext extends AppDeps {
-  verifier: TokenVerifier;
-  provisioner: Provisioner;
-  generations: GenerationService;
-  metrics: Metrics;
-  /** Every limit's counters (api/limits.ts). */
-  limits: Limits;
-  /** Every registered route, for the auth gate's tests. */
-  routes: RegisteredRoute[];
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    atelier: AppContext;
+    config: Config;
+    /** Every route as registered (for the auth gate's tests and the boot check). */
+    registeredRoutes(): RegisteredRoute[];
+    errorTracker: ErrorTracker;
   }
   interface FastifyRequest {
-    user: AuthUser | null;
     /** True when the request did not come through the load balancer (operator surfaces). */
     internal: boolean;
-    /** Frees this request's per-user in-flight slot (set once authenticated). */
-    releaseInFlight: (() => void) | null;
-  }
-  interface FastifyContextConfig {
-    /** false: the route is public (no token needed). Default true under /v1. */
-    auth?: boolean;
   }
 }
+
+export type { AuthUser };
 
 const defaultResolver =
   (fallback: string): ModelResolver =>
@@ -121,6 +131,7 @@ const defaultResolver =
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const logger = deps.logger === false ? undefined : (deps.logger ?? createLogger(config));
+  const errorTracker = deps.errorTracker ?? createErrorTracker(config.observability);
   const app: FastifyInstance = Fastify({
     ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: config.limits.bodyBytes,
@@ -141,68 +152,51 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       for (const [name, value] of app.securityHeaders ?? []) reply.header(name, value);
       reply.header('x-request-id', req.id);
       const e = toAppError(err, req);
-      metrics.errors.inc({ code: e.code });
+      app.metrics.errors.inc({ code: e.code });
       return sendError(reply, e);
     },
     return503OnClosing: true,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  app.decorate('config', config);
+  app.decorate('errorTracker', errorTracker);
+  if (!deps.errorTracker) app.addHook('onClose', async () => errorTracker.close());
 
-  const metrics = createMetrics();
-  const limits = createLimits(config.limits, metrics.registry);
-  // Every route as registered (method, template, whether it is public): the auth gate decides on
-  // the matched template, never on the raw URL, and tests enumerate this list.
-  const routes: RegisteredRoute[] = [];
+  // Every route as registered: the root's onRoute hook runs first for every route, the
+  // authenticated scope's hook then marks its own (api/plugins/auth.ts).
+  const routes: RouteOptions[] = [];
+  app.decorate('registeredRoutes', () =>
+    routes.flatMap((r) =>
+      (Array.isArray(r.method) ? r.method : [r.method])
+        .filter((m) => m !== 'HEAD')
+        .map((method) => ({
+          method,
+          url: r.url,
+          public: !(r.config as Record<symbol, unknown> | undefined)?.[AUTHENTICATED],
+        })),
+    ),
+  );
   app.addHook('onRoute', (r) => {
-    const methods = Array.isArray(r.method) ? r.method : [r.method];
-    const guarded = requiresAuth(r.url, r.config as { auth?: boolean } | undefined);
-    for (const method of methods) if (method !== 'HEAD') routes.push({ method, url: r.url, public: !guarded });
+    routes.push(r);
     // The document lists every status the server can answer on a route: the errors any route can
-    // get (limits, validation, a busy database) are added here once, not per route.
+    // get (limits, validation, a busy database) are added here once, not per route (401: auth.ts).
     const schema = r.schema as { hide?: boolean; response?: Record<string, unknown> } | undefined;
     if (schema && !schema.hide && schema.response && !(r as { websocket?: boolean }).websocket) {
+      const methods = Array.isArray(r.method) ? r.method : [r.method];
       const withBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE');
-      for (const status of [400, 429, 503, ...(guarded ? [401] : []), ...(withBody ? [413] : [])])
-        schema.response[status] ??= ErrorBody;
+      for (const status of [400, 429, 503, ...(withBody ? [413] : [])]) schema.response[status] ??= ErrorBody;
     }
   });
-  const verifier =
-    deps.verifier ??
-    createTokenVerifier({
-      issuer: config.cognito.issuer,
-      clientId: config.cognito.clientId,
-      jwksUrl: config.cognito.jwksUrl,
-    });
-  const provisioner = createProvisioner(
-    deps.pool,
-    deps.emailLookup ??
-      cognitoEmailLookup(config.cognito.endpoint, 2_000, {
-        absentMeansVerified: config.cognito.region === 'local' && !config.production,
-      }),
-    (msg, err) => app.log.warn({ err }, msg),
-    {
-      refreshMs: config.cognito.emailRefreshSeconds * 1000,
-      // The billing plugin decorates app.billing (null when billing is off).
-      onEmailChanged: async (userId, email) => app.billing?.syncCustomerEmail(userId, email),
-    },
-  );
-  const generations = createGenerationService({
-    pool: deps.pool,
-    queue: deps.queue,
-    resolveModel:
-      deps.resolveModel ?? (deps.catalogue ? catalogueResolver(deps.catalogue) : defaultResolver(config.defaultModel)),
-    upgradeUrl: config.api.upgradeUrl,
-    ...(deps.now ? { now: deps.now } : {}),
-  });
 
-  app.decorateRequest('user', null);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
   app.setErrorHandler((err, req, reply) => {
     const e = toAppError(err, req);
-    metrics.errors.inc({ code: e.code });
+    app.metrics.errors.inc({ code: e.code });
+    if (e.code === 'INTERNAL')
+      errorTracker.capture(err, { requestId: req.id, userId: req.user?.id ?? null, route: req.routeOptions.url });
     if ((e.code === 'RATE_LIMITED' || e.code === 'SERVICE_UNAVAILABLE') && !reply.getHeader('retry-after')) {
       const after = (e.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
       reply.header('retry-after', String(typeof after === 'number' ? after : e.code === 'RATE_LIMITED' ? 60 : 2));
@@ -212,7 +206,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new AppError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)),
   );
-  instrument(app, metrics);
 
   securityHeaders(app);
 
@@ -229,39 +222,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new AppError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`);
   });
   if (config.api.corsOrigins.length) await app.register(cors, { origin: config.api.corsOrigins, credentials: false });
-  await app.register(rateLimit, {
-    global: true,
-    max: config.limits.ipPerMinute,
-    timeWindow: 60_000,
-    keyGenerator: (req) => `ip:${req.ip}`,
-    errorResponseBuilder: (_req, ctx) => {
-      limits.countRejection('ip');
-      return Object.assign(
-        new AppError('RATE_LIMITED', `Rate limit: ${ctx.max} per minute`, {
-          details: { retryAfterSeconds: Math.ceil(ctx.ttl / 1000) },
-        }),
-        {
-          statusCode: 429,
-        },
-      );
-    },
+
+  // ── The named plugins (each declares what it needs; fastify-plugin checks the order) ──
+  await app.register(dbPlugin, { pool: deps.pool, systemPool: deps.systemPool, now: deps.now });
+  await app.register(queuePlugin, { queue: deps.queue });
+  await app.register(eventsPlugin, { events: deps.events, maxPayload: config.limits.socketMessageBytes });
+  await app.register(metricsPlugin);
+  await app.register(limitsPlugin, { config: config.limits, redis: deps.redis });
+  await app.register(billingPlugin, { config: config.billing });
+  await app.register(authPlugin, { config, verifier: deps.verifier, emailLookup: deps.emailLookup });
+  await app.register(galleryPlugin, { config, objectStore: deps.objectStore, catalogue: deps.catalogue });
+  await app.register(generationsPlugin, {
+    // The catalogue also gates POST /v1/generations when one was given: unknown or forbidden
+    // models are MODEL_NOT_AVAILABLE.
+    resolveModel:
+      deps.resolveModel ?? (deps.catalogue ? catalogueResolver(deps.catalogue) : defaultResolver(config.defaultModel)),
+    upgradeUrl: config.api.upgradeUrl,
   });
-  // Per user, applied by the auth hook to every guarded route as soon as the token is verified
-  // (the IP limit above runs first, in onRequest): no route can forget it.
-  const userLimiter = app.createRateLimit({
-    max: config.limits.userPerMinute,
-    timeWindow: 60_000,
-    keyGenerator: (req) => `user:${req.user?.id ?? req.ip}`,
-  });
-  const userRateLimit = async (req: FastifyRequest, reply: FastifyReply) => {
-    const r = await userLimiter(req);
-    if (r.isAllowed || !r.isExceeded) return;
-    limits.countRejection('user');
-    reply.header('retry-after', String(Math.max(1, r.ttlInSeconds)));
-    throw new AppError('RATE_LIMITED', `Rate limit: ${r.max} per minute per user`, {
-      details: { retryAfterSeconds: Math.max(1, r.ttlInSeconds) },
-    });
-  };
+  await app.register(periodicPlugin, { config });
 
   await app.register(swagger, {
     openapi: {
@@ -276,66 +254,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(websocket, {
-    options: {
-      maxPayload: config.limits.socketMessageBytes,
-      // Answer with our protocol when offered; the bearer.<token> entry is never echoed back.
-      handleProtocols: (protocols) => (protocols.has(EVENTS_PROTOCOL) ? EVENTS_PROTOCOL : false),
-    },
-  });
 
-  const ctx: AppContext = { ...deps, verifier, provisioner, generations, metrics, limits, routes };
-  app.decorate('atelier', ctx);
-
-  // Authentication: one hook, decided on the MATCHED route's template (a percent-encoded or
-  // absolute-form URL that reaches a /v1 handler is authenticated like any other). It runs in
-  // preParsing, after every onRequest hook (the per-IP limit), so a flood is refused before it
-  // costs an RSA verify; failed attempts count against the IP and past their limit get 429.
-  app.decorateRequest('releaseInFlight', null);
-  app.addHook('preParsing', async (req, reply) => {
-    const route = req.routeOptions.url;
-    if (route === undefined) return; // 404s stay 404s
-    if (!requiresAuth(route, req.routeOptions.config)) return;
-    limits.beforeAuthentication(req.ip);
-    let verified: { sub: string };
-    let token: string;
-    try {
-      token = bearerToken(req.headers.authorization);
-      verified = await verifier.verify(token);
-    } catch (e) {
-      if (AppError.is(e) && httpStatusFor(e.code) === 401) limits.authenticationFailed(req.ip);
-      throw e;
-    }
-    // Before any database work: one user cannot hold the whole connection pool.
-    req.releaseInFlight = limits.enterRequest(verified.sub);
-    req.user = { id: verified.sub, token };
-    await userRateLimit(req, reply);
-    await provisioner.ensure(verified.sub, token);
-  });
-  app.addHook('onResponse', async (req) => {
-    req.releaseInFlight?.();
-    req.releaseInFlight = null;
-  });
-
-  // ── Route plugins: one per file under api/routes (or the area's folder). Add yours here. ──
+  // ── Public routes (each says `config: { auth: false }`) ──
   await app.register(opsRoutes);
   await app.register(planRoutes);
-  await app.register(meRoutes);
-  await app.register(generationRoutes);
-  await app.register(eventRoutes);
-  // cloud-gen (issue 5): images, boards, models
-  const objectStore = deps.objectStore ?? new S3ObjectStore(config.gen.s3);
-  if (!deps.objectStore) app.addHook('onClose', async () => objectStore.close());
-  const catalogue = deps.catalogue ?? createModelCatalogue(config.gen.catalogue, { modelsRoot: config.gen.modelsRoot });
-  await app.register(imageRoutes, { store: objectStore, presignSeconds: config.gen.s3.presignSeconds });
-  await app.register(boardRoutes);
-  await app.register(modelRoutes, { catalogue });
-  // billing (issue 6): checkout, portal, return page, Stripe webhook (503 BILLING_DISABLED without keys)
-  await app.register(billingRoutes);
-  // ── end of route plugins ──
-
+  await app.register(modelRoutes);
+  await app.register(eventRoutes); // authenticates on the socket itself (events/route.ts)
+  await app.register(billingPublicRoutes, { webhookBodyBytes: config.limits.webhookBodyBytes });
   app.get('/openapi.json', { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
+
+  // ── Authenticated routes: one scope, one hook ──
+  await app.register(async (api) => {
+    await api.register(authenticate);
+    for (const routes of AUTHENTICATED_ROUTES) await api.register(routes);
+  });
+
   await app.ready();
+  const stray = app
+    .registeredRoutes()
+    .filter((r) => r.public && (r.url === '/v1' || r.url.startsWith('/v1/')))
+    .filter((r) => {
+      const opts = routes.find((o) => o.url === r.url);
+      return (opts?.config as { auth?: boolean } | undefined)?.auth !== false;
+    });
+  if (stray.length) {
+    await app.close();
+    throw new Error(
+      `Routes outside the authenticated scope without config: { auth: false }: ${stray.map((r) => `${r.method} ${r.url}`).join(', ')}`,
+    );
+  }
   return app;
 }
 

@@ -66,6 +66,22 @@ export const EnvSchema = z.object({
   QUEUE_EXPIRE_SECONDS: int(900, 1),
   SHUTDOWN_GRACE_SECONDS: int(10, 1),
 
+  // ── periodic work, once per cluster (pg-boss schedules; periodic/periodic-work.ts) ──
+  /** off: this process runs no periodic task (other replicas do). */
+  PERIODIC_WORK: z.enum(['on', 'off']).default('on'),
+  /** When the billing review sweep runs (cron, UTC; at most once a minute). */
+  BILLING_REVIEW_CRON: z.string().min(9).default('* * * * *'),
+  /** How often a replica tries to claim the cron pass (1–45 s). */
+  PERIODIC_CRON_MONITOR_SECONDS: z.coerce.number().int().min(1).max(45).default(30),
+
+  // ── error tracking (observability/error-tracking.ts) ──
+  /** Sentry DSN: errors (5xx, crashes) are sent there with the user id, never prompts or tokens. Unset: off. */
+  SENTRY_DSN: z.string().url().optional(),
+  /** Sentry environment name. Default: ATELIER_ENV / NODE_ENV. */
+  SENTRY_ENVIRONMENT: z.string().min(1).max(64).optional(),
+  /** Release tag sent with errors (the image's version). */
+  ATELIER_RELEASE: z.string().min(1).max(100).optional(),
+
   // ── cloud-gen (issue 5): S3_*, ATELIER_CLOUD_MODELS, ATELIER_MODELS_DIR, WORKER_*, … (see worker/gen-config.ts) ──
   ...GEN_ENV,
   // ── billing (issue 6): STRIPE_*, BILLING_GRACE_DAYS, PUBLIC_API_URL (see billing/billing-config.ts) ──
@@ -109,6 +125,8 @@ export interface Config {
   queue: { heartbeatSeconds: number; superviseSeconds: number; retryLimit: number; expireSeconds: number };
   defaultModel: string;
   shutdownGraceMs: number;
+  periodic: { enabled: boolean; billingReviewCron: string; cronMonitorSeconds: number };
+  observability: { sentryDsn: string | null; environment: string; release: string | null };
   billing: BillingConfig;
   /** S3, the model catalogue and the worker (worker/gen-config.ts). */
   gen: GenConfig;
@@ -203,6 +221,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     },
     defaultModel: e.ATELIER_DEFAULT_MODEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    periodic: {
+      enabled: e.PERIODIC_WORK === 'on',
+      billingReviewCron: e.BILLING_REVIEW_CRON,
+      cronMonitorSeconds: e.PERIODIC_CRON_MONITOR_SECONDS,
+    },
+    observability: {
+      sentryDsn: e.SENTRY_DSN ?? null,
+      environment: e.SENTRY_ENVIRONMENT ?? envName,
+      release: e.ATELIER_RELEASE ?? null,
+    },
     billing: toBillingConfig(e, { production, apiHost: e.ATELIER_API_HOST, apiPort: e.ATELIER_API_PORT }, (m) => {
       throw new ConfigError(m);
     }),

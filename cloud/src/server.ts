@@ -61,7 +61,11 @@ export async function startApi(
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const config = loadConfig();
   const api = await startApi(config);
-  api.app.log.info({ url: api.url }, 'api listening');
+  // Where the request limits are counted: 'redis' (shared by every replica) or 'memory' (this process only).
+  api.app.log.info(
+    { url: api.url, limitsStore: api.app.limits.store, errorTracking: api.app.errorTracker.enabled },
+    'api listening',
+  );
   const stop = (signal: string) => {
     api.app.log.info({ signal }, 'shutting down');
     api.close().then(

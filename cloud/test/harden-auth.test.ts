@@ -62,7 +62,8 @@ function rawRequest(port: number, method: string, target: string): Promise<{ sta
 
 describe('the auth gate decides on the matched route', () => {
   it('lists exactly these public /v1 routes (a new public route is a deliberate change here)', () => {
-    const publicV1 = t.app.atelier.routes
+    const publicV1 = t.app
+      .registeredRoutes()
       .filter((r) => r.public && r.url.startsWith('/v1'))
       .map((r) => `${r.method} ${r.url}`)
       .sort();
@@ -77,7 +78,7 @@ describe('the auth gate decides on the matched route', () => {
   });
 
   it('every other registered /v1 route answers 401 without a token, whether the path is plain, percent-encoded or absolute-form', async () => {
-    const guarded = t.app.atelier.routes.filter((r) => !r.public && r.url.startsWith('/v1/'));
+    const guarded = t.app.registeredRoutes().filter((r) => !r.public && r.url.startsWith('/v1/'));
     expect(guarded.length).toBeGreaterThanOrEqual(12);
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (t.app.server.address() as net.AddressInfo).port;

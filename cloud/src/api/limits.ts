@@ -8,8 +8,13 @@
  *   4. requests per minute per user (preHandler on API routes).
  * Event sockets: per IP before the upgrade's handler runs, per user once the socket authenticates.
  *
- * The counters are per API process (replicas each enforce the same limits); every rejection is
- * counted in `atelier_limit_rejections_total{limit}`.
+ * Where the counters live: with REDIS_URL set, the per-IP and per-user request rates are counted in
+ * Redis (ElastiCache in AWS), so N replicas together allow the configured limit, not N× it
+ * (docs/decisions/0101). Without it they are counted in each process (one process: the local stack,
+ * tests), and /readyz and the boot log say so. Requests in flight and open sockets are the
+ * process's own resources and stay per process; failed authentications per IP too (a brake on
+ * guessing in front of an RSA verify: N replicas allow N× it, still far below a useful guess rate).
+ * Every rejection is counted in `atelier_limit_rejections_total{limit}`.
  */
 import { AppError } from '@atelier/common';
 import { Counter, type Registry } from 'prom-client';
@@ -38,6 +43,13 @@ export const LIMITS_ENV = {
   /** Unit: seconds a new event socket has to authenticate before it is closed. */
   EVENT_AUTH_TIMEOUT_SECONDS: int(10, 1),
   /**
+   * Redis for the limits shared across API replicas (redis://host:6379, rediss:// for TLS). Unset:
+   * each process counts on its own.
+   */
+  REDIS_URL: z.string().url().optional(),
+  /** Prefix of the limit keys in Redis (several deployments or test runs can share one Redis). */
+  RATE_LIMIT_REDIS_PREFIX: z.string().min(1).max(100).default('atelier:rl:'),
+  /**
    * How many proxies in front of the API append to X-Forwarded-For (the load balancer: 1). The
    * client IP is the address that many hops from the right; anything further left is written by
    * the client and ignored. Default: 1 in production, 0 (the socket's peer) elsewhere.
@@ -62,6 +74,9 @@ export interface LimitsConfig {
   socketAuthTimeoutMs: number;
   /** Proxies trusted to append to X-Forwarded-For; 0 = use the socket's peer address. */
   trustProxyHops: number;
+  /** Where request rates are counted: Redis (shared by replicas) or null (this process). */
+  redisUrl: string | null;
+  redisPrefix: string;
 }
 
 type LimitsEnv = z.output<z.ZodObject<typeof LIMITS_ENV>>;
@@ -79,6 +94,8 @@ export function toLimitsConfig(e: LimitsEnv, ctx: { production: boolean }): Limi
     socketMessageBytes: e.EVENT_MESSAGE_MAX_BYTES,
     socketAuthTimeoutMs: e.EVENT_AUTH_TIMEOUT_SECONDS * 1000,
     trustProxyHops: e.TRUST_PROXY_HOPS ?? (ctx.production ? 1 : 0),
+    redisUrl: e.REDIS_URL ?? null,
+    redisPrefix: e.RATE_LIMIT_REDIS_PREFIX,
   };
 }
 

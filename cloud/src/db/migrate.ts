@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { APP_ROLE, SYSTEM_ROLE, type Config } from '../config.ts';
+import { installPeriodicQueues } from '../periodic/periodic-work.ts';
 import { installQueues, PGBOSS_SCHEMA } from '../queue/pg-boss-job-queue.ts';
 import type { Queryable } from './pool.ts';
 
@@ -109,6 +110,7 @@ export async function migrate(config: Config, log: (line: string) => void = () =
       log(`applied ${applied.at(-1)}`);
     }
     await installQueues(config.database.url, config.queue);
+    await installPeriodicQueues(config.database.url);
     // Runtime roles use pg-boss's tables and functions; they cannot change them.
     const roles = `${APP_ROLE}, ${SYSTEM_ROLE}`;
     await c.query(`GRANT USAGE ON SCHEMA ${PGBOSS_SCHEMA} TO ${roles}`);

@@ -8,8 +8,19 @@ export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
-// timestamptz → Date (default), bigint (int8) → number: counts here stay far below 2^53.
-pg.types.setTypeParser(20, (v) => Number(v));
+const INT8_OID = 20;
+/**
+ * Atelier's type parsers, for its own pools only: bigint (int8) → number (counts here stay far
+ * below 2^53); everything else as pg parses it (timestamptz → Date). Scoped through the pool's
+ * `types` option, so another pg client in the same process (pg-boss, a library, a test's plain
+ * `new pg.Client`) keeps pg's defaults, where int8 is a string.
+ */
+export const ATELIER_TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 export type PoolRole = 'app' | 'system' | 'admin';
 
@@ -56,6 +67,7 @@ export function createPool(config: Config, role: PoolRole = 'app', opts: { max?:
     connectionString,
     max: opts.max ?? db.poolMax,
     application_name: `atelier-${role}`,
+    types: ATELIER_TYPES,
     idleTimeoutMillis: 30_000,
     // A request never waits forever: for a pooled connection, a row lock or a statement. Past
     // these the API answers 503 SERVICE_UNAVAILABLE (retryable), see api/errors.ts.

@@ -12,7 +12,7 @@ import type { WebSocket } from 'ws';
 export const EVENTS_PROTOCOL = 'atelier.v1';
 
 const eventRoutes: FastifyPluginAsync = async (app) => {
-  const { verifier, provisioner, events, metrics, limits } = app.atelier;
+  const { verifier, provisioner, events, metrics, limits } = app;
 
   app.get(
     '/v1/events',

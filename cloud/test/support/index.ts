@@ -54,6 +54,8 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     // tests (harden-db) set their own short values.
     DATABASE_ACQUIRE_TIMEOUT_MS: '30000',
     DATABASE_LOCK_TIMEOUT_MS: '30000',
+    // Periodic work (pg-boss schedules) runs only in the tests about it.
+    PERIODIC_WORK: 'off',
     ...env,
   });
 }

@@ -1,32 +1,14 @@
 /**
  * Billing over HTTP: start a Checkout, open the Customer Portal, read the own subscription, the
  * https page Stripe returns the browser to (it sends it on to the desktop's deep link), and the
- * Stripe webhook. Without Stripe keys every one of them answers 503 BILLING_DISABLED.
- *
- * The webhook needs the exact bytes Stripe signed, so it lives in its own encapsulated context
- * whose only content-type parser keeps the raw buffer; every other route keeps JSON parsing.
+ * Stripe webhook. Without Stripe keys every one of them answers 503 BILLING_DISABLED. The service
+ * is `app.billing` (billing/plugin.ts); these handlers only call it.
  */
 import { AppError, CheckoutBody, ErrorBody, PLAN_IDS, PLANS, PlanId, UrlResponse } from '@atelier/common';
-import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createBillingService, RETURN_STATUSES, type BillingService } from '../../billing/billing-service.ts';
-import { StripeBilling } from '../../billing/stripe-billing.ts';
-import { withUserTx } from '../../db/tx.ts';
-import { publishEvent } from '../../events/publish.ts';
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The billing use cases, or null when billing is off (no Stripe keys). */
-    billing: BillingService | null;
-  }
-}
-
-export interface BillingRoutesOptions {
-  /** Unit: ms between sweeps for grace periods and scheduled cancellations; 0 = no timer (tests). */
-  reviewIntervalMs?: number;
-}
+import { RETURN_STATUSES, type BillingService } from '../../billing/billing-service.ts';
 
 const errors = {
   400: ErrorBody,
@@ -107,33 +89,11 @@ function returnPage(status: (typeof RETURN_STATUSES)[number]): string {
 </body></html>`;
 }
 
-const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, opts) => {
-  const { config, pool, systemPool, now } = app.atelier;
-  const b = config.billing;
-  let service: BillingService | null = null;
-  if (b.enabled) {
-    if (!systemPool) throw new Error('billing needs AppDeps.systemPool (role atelier_system) for its webhook');
-    service = createBillingService({
-      billing: new StripeBilling({
-        secretKey: b.secretKey,
-        webhookSecret: b.webhookSecret,
-        proPriceId: b.proPriceId,
-        api: b.api,
-      }),
-      appPool: pool,
-      systemPool,
-      publish: publishEvent,
-      clock: () => now?.() ?? new Date(),
-      graceDays: b.graceDays,
-      proPriceId: b.proPriceId,
-      publicApiUrl: b.publicApiUrl,
-      log: app.log.child({ scope: 'billing' }),
-    });
-  }
-  app.decorate('billing', service);
+/** The signed-in user's billing: checkout, portal, subscription state (inside the authenticated scope). */
+const billingRoutes: FastifyPluginAsyncZod = async (app) => {
   const need = (): BillingService => {
-    if (!service) throw disabled();
-    return service;
+    if (!app.billing) throw disabled();
+    return app.billing;
   };
 
   app.post(
@@ -148,15 +108,8 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
       },
     },
     async (req) => {
-      const svc = need();
-      const u = await withUserTx(pool, req.user!.id, (tx) =>
-        tx.query<{ email: string | null }>('SELECT email FROM users WHERE id = $1', [req.user!.id]),
-      );
       const key = req.headers['idempotency-key'];
-      return svc.startCheckout(
-        { id: req.user!.id, email: u.rows[0]?.email ?? null },
-        typeof key === 'string' ? { idempotencyKey: key } : {},
-      );
+      return need().startCheckout({ id: req.user!.id }, typeof key === 'string' ? { idempotencyKey: key } : {});
     },
   );
 
@@ -169,38 +122,20 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
   app.get(
     '/v1/billing/subscription',
     { schema: { tags: ['billing'], response: { 200: BillingState, ...errors } } },
-    async (req) => {
-      need();
-      const userId = req.user!.id;
-      return withUserTx(pool, userId, async (tx) => {
-        const r = await tx.query<{
-          plan: 'free' | 'pro';
-          status: string | null;
-          cancel_at_period_end: boolean | null;
-          current_period_end: Date | null;
-          grace_until: Date | null;
-          stripe_customer_id: string | null;
-          stripe_subscription_id: string | null;
-        }>(
-          `SELECT e.plan, s.status, s.cancel_at_period_end, s.current_period_end, s.grace_until,
-                  s.stripe_customer_id, s.stripe_subscription_id
-             FROM effective_plans e LEFT JOIN subscriptions s ON s.user_id = e.user_id
-            WHERE e.user_id = $1`,
-          [userId],
-        );
-        const row = r.rows[0];
-        return {
-          plan: row?.plan ?? 'free',
-          // A row made only to remember the customer (checkout started, never paid) has no status.
-          status: row?.stripe_subscription_id || row?.plan === 'pro' ? (row?.status ?? null) : null,
-          cancelAtPeriodEnd: row?.cancel_at_period_end ?? false,
-          currentPeriodEnd: row?.current_period_end?.toISOString() ?? null,
-          graceUntil: row?.grace_until?.toISOString() ?? null,
-          hasCustomer: Boolean(row?.stripe_customer_id),
-        };
-      });
-    },
+    async (req) => need().subscriptionState(req.user!.id),
   );
+};
+
+/**
+ * Public billing pages and the Stripe webhook (outside the authenticated scope). The webhook needs
+ * the exact bytes Stripe signed, so it lives in its own encapsulated context whose only
+ * content-type parser keeps the raw buffer; every other route keeps JSON parsing.
+ */
+export const billingPublicRoutes: FastifyPluginAsyncZod<{ webhookBodyBytes: number }> = async (app, opts) => {
+  const need = (): BillingService => {
+    if (!app.billing) throw disabled();
+    return app.billing;
+  };
 
   // The page `upgradeUrl` points at (quota and plan errors): public, and served whether or not
   // billing is on, since it only explains the plans and where to upgrade.
@@ -259,10 +194,8 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
 
   await app.register(async (raw: FastifyInstance) => {
     raw.removeAllContentTypeParsers();
-    raw.addContentTypeParser(
-      '*',
-      { parseAs: 'buffer', bodyLimit: config.limits.webhookBodyBytes },
-      (_req, body, done) => done(null, body),
+    raw.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.webhookBodyBytes }, (_req, body, done) =>
+      done(null, body),
     );
     raw.post('/v1/webhooks/stripe', { config: { auth: false }, schema: { hide: true } }, async (req, reply) => {
       const svc = need();
@@ -272,26 +205,6 @@ const billingRoutes: FastifyPluginAsyncZod<BillingRoutesOptions> = async (app, o
       return reply.code(200).send({ received: true, outcome });
     });
   });
-
-  if (service && opts.reviewIntervalMs !== 0) {
-    const svc = service;
-    let timer: NodeJS.Timeout | null = null;
-    let running = false;
-    app.addHook('onReady', async () => {
-      timer = setInterval(() => {
-        if (running) return;
-        running = true;
-        svc
-          .reviewDue()
-          .catch((err: unknown) => app.log.error({ err }, 'billing: review sweep failed'))
-          .finally(() => (running = false));
-      }, opts.reviewIntervalMs ?? 60_000);
-      timer.unref();
-    });
-    app.addHook('onClose', async () => {
-      if (timer) clearInterval(timer);
-    });
-  }
 };
 
-export default fp(billingRoutes, { name: 'billing-routes' });
+export default billingRoutes;

@@ -10,8 +10,7 @@ import {
 } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { withUserTx } from '../../db/tx.ts';
-import { getGeneration, listGenerations, toGeneration } from '../../generations/repository.ts';
+import { toGeneration } from '../../generations/repository.ts';
 
 const IdParams = GenerationIdParams;
 const IdempotencyHeaders = z.object({
@@ -35,11 +34,8 @@ function decodeCursor(cursor: string | undefined): string | null {
   return id;
 }
 
-/** Another user's id is the same as no id at all: 404, never 403. */
-const notFound = () => new AppError('NOT_FOUND', 'No such generation');
-
 const generationRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { pool, generations, metrics } = app.atelier;
+  const { generations, metrics } = app;
 
   app.post(
     '/v1/generations',
@@ -69,11 +65,10 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags: ['generations'], querystring: PageQuery, response: { 200: GenerationList, ...errors } },
     },
     async (req) => {
-      const userId = req.user!.id;
-      const before = decodeCursor(req.query.cursor);
-      const page = await withUserTx(pool, userId, (tx) =>
-        listGenerations(tx, userId, { before, limit: req.query.limit }),
-      );
+      const page = await generations.list(req.user!.id, {
+        before: decodeCursor(req.query.cursor),
+        limit: req.query.limit,
+      });
       return { items: page.rows.map(toGeneration), nextCursor: page.next ? encodeCursor(page.next) : null };
     },
   );
@@ -83,12 +78,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
-    async (req) => {
-      const userId = req.user!.id;
-      const row = await withUserTx(pool, userId, (tx) => getGeneration(tx, userId, req.params.id));
-      if (!row) throw notFound();
-      return toGeneration(row);
-    },
+    async (req) => toGeneration(await generations.get(req.user!.id, req.params.id)),
   );
 
   app.post(

@@ -3,12 +3,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createUsageReader } from '../../quota/usage.ts';
 
 const meRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { pool, now } = app.atelier;
   // Concurrent requests share a round trip (each user's read still under their own RLS setting).
-  const readUsage = createUsageReader(pool);
+  const readUsage = createUsageReader(app.db.app);
+  const { now } = app.db;
   app.get('/v1/me', { schema: { tags: ['account'], response: { 200: Me, 401: ErrorBody } } }, async (req) => {
     const userId = req.user!.id;
-    const row = await readUsage(userId, now?.() ?? null);
+    const row = await readUsage(userId, now());
     if (!row) throw new Error(`user ${userId} vanished`);
     return {
       id: userId,

@@ -25,7 +25,7 @@ const opsRoutes: FastifyPluginAsyncZod = async (app) => {
     async (req, reply) => {
       let pending: number[];
       try {
-        pending = await pendingMigrations(app.atelier.pool);
+        pending = await pendingMigrations(app.db.app);
       } catch (err) {
         app.log.warn({ err }, 'readiness: database unreachable');
         return reply.code(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Database unreachable' } });
@@ -45,8 +45,8 @@ const opsRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
   app.get('/metrics', { config: { auth: false, rateLimit: false }, schema: { hide: true } }, async (_req, reply) => {
-    reply.header('content-type', app.atelier.metrics.registry.contentType);
-    return app.atelier.metrics.registry.metrics();
+    reply.header('content-type', app.metrics.registry.contentType);
+    return app.metrics.registry.metrics();
   });
 };
 export default opsRoutes;
