@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { EnvSchema } from '../src/config.ts';
 import { METRICS } from '../infra/queue-metrics/backlog.ts';
 import { buildStacks } from '../infra/lib/build.ts';
-import { DB_ADMIN_USER, SECRET_NAMES } from '../infra/lib/container-env.ts';
+import { DB_ADMIN_USER, REDIS_PORT, SECRET_NAMES } from '../infra/lib/container-env.ts';
 import { FULL_SETTINGS } from './support/infra-settings.ts';
 import { parseSettings, SettingsError } from '../infra/lib/settings.ts';
 
@@ -350,5 +350,46 @@ describe('infra: settings', () => {
     );
     expect(() => parseSettings({ ...BASE, stripePricePro: undefined })).toThrow(SettingsError);
     expect(parseSettings({ ...BASE, dbMultiAz: 'false' }).dbMultiAz).toBe(false);
+  });
+});
+
+// The limits Redis (issue 14, API): private, encrypted, authenticated, only the API reaches it.
+describe('infra: the limits Redis', () => {
+  it('is a multi-AZ replication group, encrypted at rest and in transit, with an AUTH token, on a non-default port', () => {
+    service.resourceCountIs('AWS::ElastiCache::ReplicationGroup', 1);
+    service.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      Engine: 'redis',
+      AtRestEncryptionEnabled: true,
+      TransitEncryptionEnabled: true,
+      MultiAZEnabled: true,
+      AutomaticFailoverEnabled: true,
+      Port: REDIS_PORT,
+      AuthToken: Match.anyValue(),
+    });
+    // The token is a dynamic reference to Secrets Manager, never a literal in the template.
+    const [, group] = ofType('AWS::ElastiCache::ReplicationGroup')[0]!;
+    expect(JSON.stringify(group.Properties.AuthToken)).toContain('resolve:secretsmanager');
+  });
+
+  it('admits only the API tasks, on its port', () => {
+    const [sgId] = ofType('AWS::EC2::SecurityGroup').find(([, r]) =>
+      String(r.Properties.GroupDescription).startsWith('Redis'),
+    )!;
+    const ingress = ofType('AWS::EC2::SecurityGroupIngress').filter(([, r]) =>
+      JSON.stringify(r.Properties.GroupId).includes(sgId),
+    );
+    expect(ingress.length).toBe(1);
+    expect(ingress[0]![1].Properties).toMatchObject({ FromPort: REDIS_PORT, ToPort: REDIS_PORT, IpProtocol: 'tcp' });
+    expect(JSON.stringify(ingress[0]![1].Properties.SourceSecurityGroupId)).toContain('ApiSg');
+  });
+
+  it('reaches the API container as the REDIS_URL secret (rediss://, never a plain environment value)', () => {
+    const api = container('api');
+    expect(api.Secrets?.map((x) => x.Name)).toContain('REDIS_URL');
+    expect(api.Environment?.map((x) => x.Name)).not.toContain('REDIS_URL');
+    const url = ofType('AWS::SecretsManager::Secret').find(([, r]) =>
+      String(r.Properties.Description).startsWith('REDIS_URL'),
+    )!;
+    expect(JSON.stringify(url[1].Properties.SecretString)).toContain('rediss://:');
   });
 });

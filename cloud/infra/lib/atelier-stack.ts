@@ -18,6 +18,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AccountRecovery, UserPool, UserPoolClient, VerificationEmailStyle } from 'aws-cdk-lib/aws-cognito';
+import { CfnReplicationGroup, CfnSubnetGroup } from 'aws-cdk-lib/aws-elasticache';
 import {
   BlockDeviceVolume,
   EbsDeviceVolumeType,
@@ -84,6 +85,7 @@ import type { Construct } from 'constructs';
 import { METRIC_NAMESPACE, METRICS } from '../queue-metrics/backlog.ts';
 import {
   API_PORT,
+  REDIS_PORT,
   apiEnvironment,
   CONTAINER_MODELS_DIR,
   DB_ADMIN_USER,
@@ -193,6 +195,59 @@ export class AtelierStack extends Stack {
       'AwsSolutions-SMG4',
       'The administrator password is rotated by hand (docs/OPERATIONS.md, "Secret rotation"): the migrator URL is assembled from it at deploy, so rotation is a stack update, not a Lambda.',
     );
+    // ── Redis (ElastiCache): the request limits every API replica counts in together (REDIS_URL,
+    // docs/decisions/0101). Encrypted at rest and in transit, AUTH token from Secrets Manager,
+    // a replica in a second AZ, reachable only from the API tasks.
+    const redisSecurityGroup = new SecurityGroup(this, 'RedisSg', {
+      vpc,
+      description: 'Redis (limits): only the API',
+      allowAllOutbound: false,
+    });
+    const redisSubnets = new CfnSubnetGroup(this, 'RedisSubnets', {
+      description: 'Isolated subnets of the limits Redis',
+      subnetIds: vpc.selectSubnets({ subnetType: SubnetType.PRIVATE_ISOLATED }).subnetIds,
+    });
+    const redisToken = new Secret(this, 'RedisAuthToken', {
+      secretName: name('redis-auth-token'),
+      description: 'AUTH token of the limits Redis',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    const redis = new CfnReplicationGroup(this, 'Redis', {
+      replicationGroupDescription: 'Atelier API request limits shared by every replica',
+      engine: 'redis',
+      engineVersion: '7.1',
+      cacheNodeType: 'cache.t4g.micro',
+      numCacheClusters: 2,
+      automaticFailoverEnabled: true,
+      multiAzEnabled: true,
+      cacheSubnetGroupName: redisSubnets.ref,
+      securityGroupIds: [redisSecurityGroup.securityGroupId],
+      port: REDIS_PORT,
+      atRestEncryptionEnabled: true,
+      transitEncryptionEnabled: true,
+      authToken: redisToken.secretValue.unsafeUnwrap(),
+      autoMinorVersionUpgrade: true,
+    });
+    redis.addDependency(redisSubnets);
+    // REDIS_URL for the API, assembled by CloudFormation from the token (a dynamic reference).
+    const redisUrl = new Secret(this, 'RedisUrl', {
+      secretName: name('redis-url'),
+      description: 'REDIS_URL of the API (TLS, with the AUTH token)',
+      secretStringValue: SecretValue.unsafePlainText(
+        `rediss://:${redisToken.secretValue.unsafeUnwrap()}@${redis.attrPrimaryEndPointAddress}:${redis.attrPrimaryEndPointPort}`,
+      ),
+    });
+    acknowledge(
+      redisToken,
+      'AwsSolutions-SMG4',
+      'Rotated by hand (docs/OPERATIONS.md, "Secret rotation"): ElastiCache takes a new AUTH token through a stack update (ROTATE then SET), which also re-assembles REDIS_URL; it guards rate-limit counters only.',
+    );
+    acknowledge(
+      redisUrl,
+      'AwsSolutions-SMG4',
+      'Derived from the Redis AUTH token at deploy time; it changes whenever that one is rotated and the stack is updated.',
+    );
+
     // The migrator's DATABASE_URL, assembled by CloudFormation from the generated password (a dynamic
     // reference, never in the template). A password change needs a stack update to re-assemble it.
     const migratorUrl = new Secret(this, 'MigratorDatabaseUrl', {
@@ -397,6 +452,7 @@ export class AtelierStack extends Stack {
       environment: apiEnvironment(s, endpoints),
       secrets: {
         ATELIER_DB_ROLE_PASSWORD: rolePasswordSecret,
+        REDIS_URL: EcsSecret.fromSecretsManager(redisUrl),
         ...(stripe
           ? {
               STRIPE_SECRET_KEY: EcsSecret.fromSecretsManager(stripe, 'STRIPE_SECRET_KEY'),
@@ -772,6 +828,7 @@ export class AtelierStack extends Stack {
     apiSecurityGroup.connections.allowFrom(albSecurityGroup, Port.tcp(API_PORT), 'ALB to API');
     dbSecurityGroup.addIngressRule(apiSecurityGroup, Port.tcp(5432), 'API to Postgres');
     dbSecurityGroup.addIngressRule(workerSecurityGroup, Port.tcp(5432), 'workers to Postgres');
+    redisSecurityGroup.addIngressRule(apiSecurityGroup, Port.tcp(REDIS_PORT), 'API to Redis (limits)');
 
     // The Lambda CDK adds to apply log retention to RDS's log groups.
     for (const child of this.node.children.filter((c) => c.node.id.startsWith('LogRetention'))) {

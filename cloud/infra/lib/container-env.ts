@@ -10,6 +10,8 @@ export const RDS_CA_BUNDLE = '/etc/ssl/certs/rds-global-bundle.pem';
 /** Where the worker container sees the host's model folders. */
 export const CONTAINER_MODELS_DIR = '/models';
 export const API_PORT = 8787;
+/** Not Redis's default port (cdk-nag AwsSolutions-AEC5). */
+export const REDIS_PORT = 6380;
 export const DB_NAME = 'atelier';
 export const DB_ADMIN_USER = 'atelier_admin';
 
@@ -95,7 +97,7 @@ export function queueMetricsEnvironment(s: Settings, e: Endpoints): Record<strin
 
 /** Names of the secrets each container receives (values come from Secrets Manager). */
 export const SECRET_NAMES = {
-  api: ['ATELIER_DB_ROLE_PASSWORD', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'],
+  api: ['ATELIER_DB_ROLE_PASSWORD', 'REDIS_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'],
   worker: ['ATELIER_DB_ROLE_PASSWORD'],
   queueMetrics: ['ATELIER_DB_ROLE_PASSWORD'],
   migrate: ['DATABASE_URL', 'ATELIER_DB_ROLE_PASSWORD'],
