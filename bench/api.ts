@@ -6,7 +6,9 @@
  *   2. POST /v1/generations throughput ÷ pgbench running the same SQL transaction (recorded from the API)
  *   3. queue dispatch latency p50/p99: commit of the enqueueing transaction → consumer handler start
  * Everything runs on its own embedded Postgres and cognito-local (random ports, temp data).
- * Options: --seconds N (per throughput phase, default 5), --connections N (default 16).
+ * Options: --seconds N (per throughput phase, default 5), --connections N (default 16),
+ *   --redis (count the API's rate limits in the machine's Redis, REDIS_URL or redis://127.0.0.1:6379,
+ *   as replicas do in production; default: in process).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +38,7 @@ const arg = (name: string, def: number) => {
 const SECONDS = arg('seconds', 5);
 const CONNECTIONS = arg('connections', 16);
 const USERS = 3000;
+const REDIS = process.argv.includes('--redis') ? (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : null;
 
 const freePort = async () => {
   const s = Fastify();
@@ -57,7 +60,9 @@ const rps = (r: LoadResult) => (r.completed / r.elapsedMs) * 1000;
 const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-api-'));
 chmodSync(tmp, 0o755);
 const [pgPort, cogPort] = [await freePort(), await freePort()];
-console.log(`bench:api — ${SECONDS}s per phase, ${CONNECTIONS} connections, Node ${process.version}`);
+console.log(
+  `bench:api — ${SECONDS}s per phase, ${CONNECTIONS} connections, Node ${process.version}, limits counted ${REDIS ? `in Redis (${REDIS})` : 'in process'}`,
+);
 const [server, cognito] = await Promise.all([
   startPostgres({ dataDir: path.join(tmp, 'pg'), port: pgPort, durable: true }),
   startCognitoLocal({ dataDir: path.join(tmp, 'cognito'), port: cogPort }),
@@ -81,6 +86,7 @@ try {
     RATE_LIMIT_IP_PER_MINUTE: '100000000',
     RATE_LIMIT_USER_PER_MINUTE: '100000000',
     DATABASE_POOL_MAX: '16',
+    ...(REDIS ? { REDIS_URL: REDIS, RATE_LIMIT_REDIS_PREFIX: `atelier-bench:${process.pid}:` } : {}),
   });
   await migrate(config);
 
