@@ -1,10 +1,11 @@
 // The API is composed from named plugins that decorate the instance; the authenticated routes
 // run behind one hook; Atelier's int8 parser is scoped to its own pools.
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../src/api/plugins/auth.ts';
 import limitsPlugin from '../src/api/plugins/limits.ts';
+import { AUTHENTICATED_ROUTES, buildApp } from '../src/app.ts';
 import { createPool } from '../src/db/pool.ts';
 import {
   auth,
@@ -60,6 +61,27 @@ describe('named plugins', () => {
     const noMetrics = Fastify();
     noMetrics.register(limitsPlugin, { config: db.config.limits });
     await expect(noMetrics.ready()).rejects.toThrow(/metrics/);
+  });
+
+  it('a route marked public inside the authenticated scope stops the app from building', async () => {
+    const misplaced = async (api: FastifyInstance) => {
+      api.get('/v1/oops', { config: { auth: false } }, async () => ({ ok: true }));
+    };
+    AUTHENTICATED_ROUTES.push(misplaced);
+    try {
+      await expect(
+        buildApp({
+          config: db.config,
+          pool: t.pool,
+          systemPool: t.systemPool,
+          queue: t.queue,
+          events: t.events,
+          logger: false,
+        }),
+      ).rejects.toThrow(/GET \/v1\/oops is marked public but registered in the authenticated scope/);
+    } finally {
+      AUTHENTICATED_ROUTES.splice(AUTHENTICATED_ROUTES.indexOf(misplaced), 1);
+    }
   });
 
   it('every /v1 route but the public ones is behind the authenticate hook, and those answer 200 for a user', async () => {
