@@ -31,6 +31,7 @@ import type { ObjectStore } from './storage/object-store.ts';
 import { S3ObjectStore } from './storage/s3-object-store.ts';
 import planRoutes from './api/routes/plans.ts';
 import billingRoutes from './api/routes/billing.ts';
+import accountRoutes from './api/routes/account.ts';
 import { cognitoEmailLookup, createProvisioner, type EmailLookup, type Provisioner } from './auth/provision.ts';
 import { bearerToken, createTokenVerifier, type TokenVerifier } from './auth/verifier.ts';
 import type { Config } from './config.ts';
@@ -332,6 +333,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(modelRoutes, { catalogue });
   // billing (issue 6): checkout, portal, return page, Stripe webhook (503 BILLING_DISABLED without keys)
   await app.register(billingRoutes);
+  // account deletion and export (issue 14): DELETE /v1/me, GET /v1/me/export
+  await app.register(accountRoutes);
   // ── end of route plugins ──
 
   app.get('/openapi.json', { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
