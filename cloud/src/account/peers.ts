@@ -48,6 +48,8 @@ export interface UserObjects {
   /** Uploads a file to a key under the user's prefix. */
   upload(key: string, file: string, bytes: number, contentType: string): Promise<void>;
   presignGet(key: string, seconds: number): Promise<string>;
+  /** Deletes one object under a user's prefix (missing is fine). */
+  deleteKey(key: string): Promise<void>;
 }
 
 const isMissing = (e: unknown) =>
@@ -207,6 +209,10 @@ export function s3UserObjects(
       return getSignedUrl(client, new GetObjectCommand({ Bucket, Key: key }), {
         expiresIn: Math.min(seconds, MAX_PRESIGN_SECONDS),
       });
+    },
+    async deleteKey(key) {
+      underUsers(key);
+      await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: [{ Key: key }], Quiet: true } }));
     },
     close: () => client.destroy(),
   };

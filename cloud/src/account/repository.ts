@@ -108,9 +108,10 @@ export async function exportBoards(
 export async function exportAccount(
   tx: Queryable,
   userId: string,
-): Promise<{ email: string | null; created_at: Date; plan: string } | null> {
-  const r = await tx.query<{ email: string | null; created_at: Date; plan: string }>(
-    `SELECT u.email, u.created_at, p.plan FROM users u JOIN effective_plans p ON p.user_id = u.id WHERE u.id = $1`,
+): Promise<{ email: string | null; created_at: Date; plan: string; deleting: boolean } | null> {
+  const r = await tx.query<{ email: string | null; created_at: Date; plan: string; deleting: boolean }>(
+    `SELECT u.email, u.created_at, p.plan, u.deleting_at IS NOT NULL AS deleting
+       FROM users u JOIN effective_plans p ON p.user_id = u.id WHERE u.id = $1`,
     [userId],
   );
   return r.rows[0] ?? null;

@@ -42,7 +42,7 @@ export interface AccountServiceDeps {
   jobs: DeletionJobs;
   identity: Pick<IdentityProvider, 'passwordSignIn'>;
   verifier: TokenVerifier;
-  objects: Pick<UserObjects, 'read' | 'upload' | 'presignGet'>;
+  objects: Pick<UserObjects, 'read' | 'upload' | 'presignGet' | 'deleteKey'>;
   /** Unit: seconds an export URL stays valid (≤ 15 minutes). */
   exportUrlSeconds: number;
   clock?: () => Date;
@@ -60,6 +60,8 @@ async function readAll(stream: Readable): Promise<Buffer> {
   for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
+
+const deleted = () => new AppError('ACCOUNT_DELETED', 'This account has been deleted or is being deleted');
 
 export function createAccountService(deps: AccountServiceDeps): AccountService {
   const clock = deps.clock ?? (() => new Date());
@@ -114,7 +116,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
           account: await exportAccount(tx, userId),
           boards: await exportBoards(tx, userId),
         }));
-        if (!head.account) throw new AppError('ACCOUNT_DELETED', 'The account is gone');
+        if (!head.account || head.account.deleting) throw deleted();
         const images: unknown[] = [];
         let after: string | null = null;
         for (;;) {
@@ -156,6 +158,14 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const bytes = await zip.finish();
         const key = `${userPrefix(userId)}exports/exp_${randomUUID()}.zip`;
         await deps.objects.upload(key, file, bytes, 'application/zip');
+        // A deletion asked for while this export ran may already have cleared the prefix: then
+        // this file must not outlive it. (If the mark commits after this check, the deletion job's
+        // objects step, which runs after the mark, finds the file.)
+        const deletingNow = await withUserTx(deps.pool, userId, (tx) => exportAccount(tx, userId));
+        if (!deletingNow || deletingNow.deleting) {
+          await deps.objects.deleteKey(key);
+          throw deleted();
+        }
         const seconds = deps.exportUrlSeconds;
         const url = await deps.objects.presignGet(key, seconds);
         return {

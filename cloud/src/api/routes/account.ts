@@ -13,7 +13,7 @@ export interface AccountRoutesOptions {
   /** Default: Cognito from config.cognito. */
   identity?: Pick<IdentityProvider, 'passwordSignIn'>;
   /** Default: S3 from config.gen.s3 (closed with the app). */
-  objects?: Pick<UserObjects, 'read' | 'upload' | 'presignGet'>;
+  objects?: Pick<UserObjects, 'read' | 'upload' | 'presignGet' | 'deleteKey'>;
   /** Default: the app's pg-boss producer (AppDeps.queue). */
   jobs?: DeletionJobs;
 }
