@@ -61,6 +61,9 @@ export function createAccountStore(api: Api) {
       setEmail: (email) => set({ email }),
       apply(state) {
         const next: Partial<AccountStoreState> = { state };
+        // An export belongs to the account that made it: another account (or none) starts clean.
+        const before = get().state;
+        if (!state.signedIn || (before !== null && before.email !== state.email)) next.exportState = null;
         if (state.pendingConfirmation && !state.signedIn) {
           next.view = 'confirm';
           next.email = state.pendingConfirmation;
