@@ -687,6 +687,8 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       await page.getByLabel('Password', { exact: true }).fill(password);
       await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await visible(page.getByText(doomed).first());
+      // The account has finished loading (its usage came back) before the click.
+      await visible(page.getByText('0 of 100 cloud images used').first());
       await page.getByRole('button', { name: 'Delete account' }).click();
       const dialog = page.getByRole('dialog', { name: 'Delete account' });
       await visible(dialog.getByText('Deleted for good:'));
