@@ -36,6 +36,7 @@ import metricsPlugin from './api/plugins/metrics.ts';
 import periodicPlugin from './api/plugins/periodic.ts';
 import queuePlugin from './api/plugins/queue.ts';
 import { securityHeaders } from './api/security-headers.ts';
+import accountRoutes, { type AccountRoutesOptions } from './api/routes/account.ts';
 import billingRoutes, { billingPublicRoutes } from './api/routes/billing.ts';
 import boardRoutes from './api/routes/boards.ts';
 import generationRoutes from './api/routes/generations.ts';
@@ -86,6 +87,8 @@ export interface AppDeps {
   redis?: Redis;
   /** Error tracking (Sentry). Default: from SENTRY_DSN, off without it. */
   errorTracker?: ErrorTracker;
+  /** Options of the account routes (tests): identity, objects, deletion jobs. Default: Cognito, S3, pg-boss. */
+  account?: AccountRoutesOptions;
 }
 
 /**
@@ -98,6 +101,7 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   imageRoutes,
   boardRoutes,
   billingRoutes,
+  accountRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {
@@ -264,9 +268,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
 
   // ── Authenticated routes: one scope, one hook ──
+  // Plugin options a test (or server.ts) passes through AppDeps; the rest read the instance's decorators.
+  const routeOptions = new Map<FastifyPluginAsync, object>([[accountRoutes as FastifyPluginAsync, deps.account ?? {}]]);
   await app.register(async (api) => {
     await api.register(authenticate);
-    for (const routes of AUTHENTICATED_ROUTES) await api.register(routes);
+    for (const routes of AUTHENTICATED_ROUTES) await api.register(routes, routeOptions.get(routes) ?? {});
   });
 
   await app.ready();

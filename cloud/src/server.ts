@@ -13,6 +13,8 @@ import { createPool } from './db/pool.ts';
 import { EventHub } from './events/hub.ts';
 import { createLogger } from './logger.ts';
 import { PgBossJobQueue } from './queue/pg-boss-job-queue.ts';
+import { cognitoIdentity, s3UserObjects, stripeEraser } from './account/peers.ts';
+import { startDeletionWorker } from './account/worker.ts';
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -39,6 +41,18 @@ export async function startApi(
   // The catalogue also gates POST /v1/generations: unknown or forbidden models are MODEL_NOT_AVAILABLE.
   const catalogue = createModelCatalogue(config.gen.catalogue, { modelsRoot: config.gen.modelsRoot });
   const app = await buildApp({ config, pool, systemPool, queue, events, logger, catalogue, ...opts.extend });
+  // Account deletions run here (issue 14): this process holds the Stripe key, the bucket and
+  // Cognito's admin right; pg-boss hands each job to one replica.
+  const deletionObjects = s3UserObjects(config.gen.s3);
+  const deletions = await startDeletionWorker({
+    connectionString: config.database.systemUrl,
+    systemPool,
+    billing: stripeEraser(config.billing),
+    identity: cognitoIdentity(config.cognito),
+    objects: deletionObjects,
+    ...(logger ? { log: logger.child({ scope: 'account-deletion' }) } : {}),
+    onError: (err) => logger && logger.error({ err }, 'account deletion queue error'),
+  });
   const address = await app.listen({ host: config.api.host, port: opts.port ?? config.api.port });
   let closing: Promise<void> | null = null;
   return {
@@ -49,6 +63,8 @@ export async function startApi(
         const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
         await app.close();
         clearTimeout(timer);
+        await deletions.stop();
+        deletionObjects.close();
         await queue.stop(1000);
         await events.stop();
         await Promise.all([pool.end(), systemPool.end()]);

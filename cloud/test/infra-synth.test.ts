@@ -177,7 +177,17 @@ describe('infra: API behind the ALB', () => {
 describe('infra: least privilege', () => {
   for (const family of ['atelier-prod-api', 'atelier-prod-worker']) {
     it(`${family}'s task role may only get/put/delete objects under users/*`, () => {
-      const statements = taskRoleStatements(family);
+      let statements = taskRoleStatements(family);
+      if (family === 'atelier-prod-api') {
+        // Account deletion (decision 0130): list only under users/, delete users of this pool only.
+        const list = statements.filter((s) => s.Action === 's3:ListBucket');
+        expect(list).toHaveLength(1);
+        expect(JSON.stringify(list[0])).toContain('"s3:prefix":["users/*"]');
+        const cognito = statements.filter((s) => s.Action === 'cognito-idp:AdminDeleteUser');
+        expect(cognito).toHaveLength(1);
+        expect(JSON.stringify(cognito[0]!.Resource)).toContain('Users');
+        statements = statements.filter((s) => !list.includes(s) && !cognito.includes(s));
+      }
       const s3 = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:')));
       expect(s3).toHaveLength(1);
       expect([s3[0]!.Action].flat().sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);

@@ -137,6 +137,21 @@ export const ERROR_CODES = {
     message:
       'No secure key store is available, so you cannot stay signed in. Install a keyring (gnome-keyring or KWallet).',
   },
+  ACCOUNT_DELETED: {
+    status: 410,
+    retryable: false,
+    message: 'This account has been deleted or is being deleted. Sign up again to use Atelier Cloud.',
+  },
+  REAUTH_FAILED: {
+    status: 403,
+    retryable: false,
+    message: 'The email or password does not match this account. Type them again to confirm.',
+  },
+  EXPORT_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    message: 'Your gallery is too large for one export file. Delete or download some images first, then export again.',
+  },
   SERVICE_UNAVAILABLE: {
     status: 503,
     retryable: true,

@@ -5,9 +5,15 @@
  * detection (a failed request marks offline; a probe with backoff brings it back).
  */
 import { EventEmitter } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import {
+  AccountDeletion,
+  AccountExport,
   AppError,
   CloudEvent,
   ErrorBody,
@@ -415,6 +421,46 @@ export function createCloudClient(opts: CloudClientOptions) {
       /** 503 BILLING_DISABLED when the server runs without Stripe. */
       billingSubscription: () => request('GET', '/v1/billing/subscription', BillingSubscription),
       models: () => request('GET', '/v1/models', ModelList),
+      /** DELETE /v1/me: the cloud checks the email and password again before it deletes anything. */
+      deleteAccount: (email: string, password: string) =>
+        request('DELETE', '/v1/me', AccountDeletion, { body: { email, password } }),
+      /** GET /v1/me/export: a presigned, expiring URL to a zip of the account's images and metadata. */
+      exportData: () => request('GET', '/v1/me/export', AccountExport),
+    },
+    /**
+     * Streams a presigned URL into `file` (created new; removed again on failure), reporting bytes
+     * as they arrive. No Authorization header: the URL is the credential.
+     */
+    async downloadTo(
+      url: string,
+      file: string,
+      onProgress: (receivedBytes: number, totalBytes: number | null) => void = () => undefined,
+    ): Promise<number> {
+      let res: Response;
+      try {
+        res = await doFetch(url, { signal: AbortSignal.timeout(30 * 60_000) });
+      } catch (e) {
+        setOnline(false);
+        throw new AppError('OFFLINE', `download failed: ${(e as Error).message}`, { cause: e });
+      }
+      if (!res.ok || !res.body) throw new AppError('STORAGE_UNAVAILABLE', `download HTTP ${res.status}`);
+      const length = Number(res.headers.get('content-length'));
+      const total = Number.isFinite(length) && length > 0 ? length : null;
+      let received = 0;
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          received += chunk.length;
+          onProgress(received, total);
+          done(null, chunk);
+        },
+      });
+      try {
+        await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(file, { flags: 'wx' }));
+      } catch (e) {
+        await rm(file, { force: true });
+        throw new AppError('STORAGE_UNAVAILABLE', `download failed: ${(e as Error).message}`, { cause: e });
+      }
+      return received;
     },
     /** Downloads bytes from a presigned URL (no Authorization header: the URL is the credential). */
     async download(url: string): Promise<Uint8Array> {

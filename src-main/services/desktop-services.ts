@@ -85,6 +85,8 @@ export interface DesktopServicesOptions {
   openExternal?: (url: string) => Promise<void>;
   /** Shows a file in the OS file manager (Electron). */
   revealFile?: (file: string) => void;
+  /** Where "Export my data" saves the zip. Default: `<userData>/exports` (Electron passes Downloads). */
+  exportsDir?: string;
   settingsDefaults?: Partial<Settings>;
   /** Unit: ms. Deleted images stay restorable for this long before their files are removed. */
   purgeAfterMs?: number;
@@ -464,6 +466,47 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       me = await requireCloud().api.me();
       emitAccount();
       return me;
+    },
+    'account:delete': async ({ email, password }) => {
+      const c = requireCloud();
+      try {
+        await c.api.deleteAccount(email, password);
+      } catch (e) {
+        // Already deleted or being deleted (a second click, another device): sign out all the same.
+        if (!AppError.is(e, 'ACCOUNT_DELETED')) throw e;
+      }
+      await c.signOut();
+      me = null;
+      billing = null;
+      emitAccount();
+      return ok;
+    },
+    'account:export': async () => {
+      const c = requireCloud();
+      const progress = (
+        phase: 'preparing' | 'downloading' | 'saved',
+        receivedBytes: number,
+        totalBytes: number | null,
+      ) => emit('account:exportProgressed', { phase, receivedBytes, totalBytes });
+      progress('preparing', 0, null);
+      const r = await c.api.exportData();
+      const dir = opts.exportsDir ?? path.join(opts.paths.userData, 'exports');
+      mkdirSync(dir, { recursive: true });
+      const stamp = clock.now().toISOString().slice(0, 19).replaceAll(':', '-');
+      const file = path.join(dir, `atelier-export-${stamp}.zip`);
+      progress('downloading', 0, r.bytes);
+      let last = 0;
+      const bytes = await c.downloadTo(r.url, file, (received, total) => {
+        // At most ~100 events per download, plus the last one.
+        const step = Math.max(1, Math.floor((total ?? r.bytes) / 100));
+        if (received - last >= step || received === total) {
+          last = received;
+          progress('downloading', received, total ?? r.bytes);
+        }
+      });
+      progress('saved', bytes, bytes);
+      opts.revealFile?.(file);
+      return { path: file, images: r.images, bytes };
     },
     'billing:upgrade': async () => {
       const r = await billingCall(() => requireCloud().api.checkout());

@@ -663,6 +663,60 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await visible(page.getByTestId('plan-badge'));
   });
 
+  await steps.run(
+    'export my data with progress; delete an account after typing its email, then signed out',
+    async () => {
+      const c = ctx();
+      const { page } = c;
+      await nav(page, 'Account');
+      const exportBox = page.getByTestId('export-data');
+      await exportBox.getByRole('button', { name: 'Export my data' }).click();
+      await visible(exportBox.getByText(/^Saved \d+ images? \(.+\) to/), 60_000);
+      await hasText(page.getByTestId('export-path'), /atelier-export-.+\.zip$/);
+      await shot(c, '16b-account-export', exportBox);
+      // A second account, so the first keeps its images for the offline step that follows.
+      const doomed = `e2e-del-${Date.now().toString(36)}@example.com`;
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Create an account' }).click();
+      await page.getByLabel('Email').fill(doomed);
+      await page.getByLabel('Password', { exact: true }).fill(password);
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await page.getByLabel('Verification code').fill(await emailedCode(c, doomed, '16c-delete-confirm'));
+      await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+      await page.getByLabel('Email').fill(doomed);
+      await page.getByLabel('Password', { exact: true }).fill(password);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await visible(page.getByText(doomed).first());
+      // The account has finished loading (its usage came back) before the click.
+      await visible(page.getByText('0 of 100 cloud images used').first());
+      await page.getByRole('button', { name: 'Delete account' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Delete account' });
+      await visible(dialog.getByText('Deleted for good:'));
+      await visible(dialog.getByText(/Images on this computer stay/));
+      const confirm = dialog.getByRole('button', { name: 'Delete my account' });
+      await dialog.getByLabel('Password').fill(password);
+      assert(await confirm.isDisabled(), 'Delete is enabled before the email is typed');
+      await dialog.getByLabel(/Type your email/).fill('someone-else@example.com');
+      assert(await confirm.isDisabled(), 'Delete is enabled with another email typed');
+      await dialog.getByLabel(/Type your email/).fill(doomed);
+      await dialog.getByLabel('Password').fill(`${password}-wrong`);
+      await enabled(confirm);
+      await shot(c, '16d-delete-account-dialog', dialog);
+      await confirm.click();
+      await visible(dialog.getByRole('alert').filter({ hasText: /does not match this account/ }));
+      await dialog.getByLabel('Password').fill(password);
+      await confirm.click();
+      await visible(page.getByRole('heading', { name: 'Sign in' }), 30_000);
+      await visible(page.getByText(/Your cloud account is being deleted/));
+      await shot(c, '16e-account-deleted');
+      // Back to the first account for the steps that follow.
+      await page.getByLabel('Email').fill(email);
+      await page.getByLabel('Password', { exact: true }).fill(`${password}X`);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await visible(page.getByTestId('plan-badge'));
+    },
+  );
+
   await steps.run('offline: the app says so when the cloud goes away, and local work goes on', async () => {
     const c = ctx();
     c.admin('set-usage', email, '0');

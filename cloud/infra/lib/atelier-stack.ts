@@ -402,6 +402,17 @@ export class AtelierStack extends Stack {
       description: 'Atelier API task: objects under users/* and the queue backlog metric',
     });
     apiTaskRole.addToPolicy(objectAccess);
+    // Account deletion runs in the API (decision 0130): list a user's prefix, delete the Cognito user.
+    apiTaskRole.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${USER_OBJECTS_PREFIX}*`] } },
+      }),
+    );
+    apiTaskRole.addToPolicy(
+      new PolicyStatement({ actions: ['cognito-idp:AdminDeleteUser'], resources: [userPool.userPoolArn] }),
+    );
     apiTaskRole.addToPolicy(
       new PolicyStatement({
         actions: ['cloudwatch:PutMetricData'],

@@ -39,6 +39,9 @@ export function toAppError(err: unknown, req: FastifyRequest): AppError {
     return new AppError('VALIDATION_FAILED', fe.message, { userMessage: `Please fix: ${fe.message}` });
   if (fe?.statusCode && fe.statusCode >= 400 && fe.statusCode < 500 && fe.statusCode !== 429)
     return new AppError(fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', fe.message);
+  // Migration 0130's triggers: new work for an account that is being (or was) deleted.
+  if ((err as { code?: unknown })?.code === 'AT410')
+    return new AppError('ACCOUNT_DELETED', 'This account has been deleted or is being deleted');
   if (isDatabaseUnavailable(err)) {
     req.log.warn({ err }, 'database unavailable');
     return new AppError('SERVICE_UNAVAILABLE', 'The database is busy or unreachable; retry shortly', {

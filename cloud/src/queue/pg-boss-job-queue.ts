@@ -12,6 +12,8 @@ import {
 } from './job-queue.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
+/** pg-boss queue of account deletions (cloud/src/account/worker.ts). */
+export const ACCOUNT_DELETION_QUEUE = 'account_deletions';
 
 export interface PgBossJobQueueOptions {
   connectionString: string;
@@ -156,6 +158,16 @@ export async function installQueues(connectionString: string, queue: Config['que
       retryLimit: queue.retryLimit,
       heartbeatSeconds: queue.heartbeatSeconds,
       deadLetter: GENERATION_DEAD_LETTER_QUEUE,
+    });
+    // Account deletion (issue 14, cloud/src/account): retried with backoff; the job resumes from
+    // the step its table recorded, so a retry never repeats finished work.
+    // `exclusive` per singletonKey (the user id): one queued-or-running deletion per account.
+    await boss.createQueue(ACCOUNT_DELETION_QUEUE, {
+      policy: 'exclusive',
+      retryLimit: 20,
+      retryDelay: 30,
+      retryBackoff: true,
+      expireInSeconds: 15 * 60,
     });
     await boss.updateQueue(GENERATION_QUEUE, {
       retryLimit: queue.retryLimit,

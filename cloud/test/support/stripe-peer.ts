@@ -402,6 +402,28 @@ export class StripePeer {
       const s = this.subscriptions.get(m[1]!);
       return s ? [200, s] : missing('subscription', m[1]!);
     }
+    // Account deletion (issue 14): cancel a subscription now, delete a customer.
+    if (method === 'DELETE' && m) {
+      const s = this.subscriptions.get(m[1]!);
+      if (!s) return missing('subscription', m[1]!);
+      if (s.status === 'canceled')
+        return [
+          400,
+          {
+            error: {
+              type: 'invalid_request_error',
+              message: 'A canceled subscription can only update its cancellation_details and metadata.',
+            },
+          },
+        ];
+      Object.assign(s, { status: 'canceled', canceled_at: sec(new Date()), ended_at: sec(new Date()) });
+      return [200, s];
+    }
+    m = /^\/v1\/customers\/([^/]+)$/.exec(path);
+    if (method === 'DELETE' && m) {
+      if (!this.customers.delete(m[1]!)) return missing('customer', m[1]!);
+      return [200, { id: m[1]!, object: 'customer', deleted: true }];
+    }
     return [
       404,
       { error: { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` } },

@@ -315,6 +315,13 @@ export const ipcContract = {
   'account:forgotPassword': { input: z.object({ email }), output: Ok },
   'account:resetPassword': { input: z.object({ email, code: z.string().trim().min(1), password }), output: Ok },
   'account:me': { input: Empty, output: Me },
+  /** Deletes the cloud account (the cloud re-checks the password), then signs out. Local images stay. */
+  'account:delete': { input: z.object({ email, password: z.string().min(1).max(256) }), output: Ok },
+  /** Builds the cloud export, downloads the zip into the exports folder and shows it there. */
+  'account:export': {
+    input: Empty,
+    output: z.object({ path: z.string(), images: z.number().int(), bytes: z.number().int() }),
+  },
   'billing:upgrade': { input: Empty, output: z.object({ url: z.string().url() }) },
   'billing:manage': { input: Empty, output: z.object({ url: z.string().url() }) },
   'settings:get': { input: Empty, output: Settings },
@@ -356,6 +363,13 @@ export const ipcEvents = {
   }),
   'library:changed': z.object({ ids: z.array(LocalImageId) }),
   'account:changed': AccountState,
+  'account:exportProgressed': z.object({
+    phase: z.enum(['preparing', 'downloading', 'saved']),
+    /** Unit: bytes of the zip received so far (0 while the cloud prepares it). */
+    receivedBytes: z.number().int(),
+    /** Unit: bytes; null until known. */
+    totalBytes: z.number().int().nullable(),
+  }),
   'models:progressed': ModelDownload,
   'sync:changed': z.object({ state: z.string(), pending: z.number().int() }),
   'billing:returned': z.object({ status: z.enum(['success', 'cancel']) }),

@@ -1,7 +1,9 @@
 import { AppError, checkPassword, PLANS } from '@atelier/common';
 import { useState, type FormEvent, type ReactNode } from 'react';
+import { Modal } from '../components/Modal.tsx';
+import { ProgressBar } from '../components/ProgressBar.tsx';
 import { UsageMeter } from '../components/UsageMeter.tsx';
-import { planName } from '../lib/format.ts';
+import { formatBytes, planName } from '../lib/format.ts';
 import { userMessageOf } from '../lib/field-errors.ts';
 import { useS, useStores } from '../stores/index.ts';
 
@@ -301,6 +303,149 @@ export function useBilling() {
   return { url, run };
 }
 
+/** "Export my data": the cloud builds a zip of every cloud image and its metadata; it lands in the exports folder. */
+function ExportData() {
+  const { account } = useStores();
+  const exp = useS(account, (s) => s.exportState);
+  const running = exp?.phase === 'preparing' || exp?.phase === 'downloading';
+  return (
+    <div data-testid="export-data">
+      <p>Download a zip of your cloud images with their prompts and settings, and your account details.</p>
+      <button type="button" className="btn" disabled={running} onClick={() => void account.getState().exportData()}>
+        {running ? 'Exporting…' : 'Export my data'}
+      </button>
+      {exp?.phase === 'preparing' && (
+        <p role="status" className="muted small">
+          Preparing your export in the cloud…
+        </p>
+      )}
+      {exp?.phase === 'downloading' && (
+        <div role="status">
+          <ProgressBar
+            step={exp.receivedBytes}
+            total={exp.totalBytes ?? 0}
+            label="Export download"
+            text={`${formatBytes(exp.receivedBytes)} of ${exp.totalBytes === null ? '…' : formatBytes(exp.totalBytes)}`}
+          />
+          <p className="muted small">
+            Downloading {formatBytes(exp.receivedBytes)}
+            {exp.totalBytes !== null && ` of ${formatBytes(exp.totalBytes)}`}
+          </p>
+        </div>
+      )}
+      {exp?.phase === 'saved' && (
+        <p role="status" className="callout small">
+          Saved {exp.images} image{exp.images === 1 ? '' : 's'} ({formatBytes(exp.bytes)}) to{' '}
+          <code data-testid="export-path">{exp.path}</code>
+        </p>
+      )}
+      {exp?.phase === 'failed' && (
+        <p role="alert" className="error-text">
+          The export did not finish: {exp.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/**
+ * "Delete account": the confirmation says what goes and what stays, and asks for the account's
+ * email (typed, so nobody deletes by a stray click) and password (the cloud checks it again).
+ */
+function DeleteAccount({ email }: { email: string | null }) {
+  const { account, app } = useStores();
+  const busy = useS(account, (s) => s.busy);
+  const [open, setOpen] = useState(false);
+  const [typed, setTyped] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const matches = email !== null && typed.trim().toLowerCase() === email.toLowerCase();
+  const close = () => {
+    setOpen(false);
+    setTyped('');
+    setPassword('');
+    setError(null);
+  };
+  const submit = async () => {
+    if (!matches || !password) return;
+    setError(null);
+    try {
+      await account.getState().deleteAccount(typed.trim(), password);
+      close();
+      app.getState().toast({
+        kind: 'info',
+        message: 'Your cloud account is being deleted. You have been signed out. Images on this computer stay.',
+      });
+    } catch (e) {
+      setError(userMessageOf(e));
+    }
+  };
+  return (
+    <>
+      <p>Delete your Atelier Cloud account and everything stored with it.</p>
+      <button type="button" className="btn btn-danger" onClick={() => setOpen(true)}>
+        Delete account
+      </button>
+      <Modal open={open} onClose={close} label="Delete account">
+        <form
+          className="modal-body"
+          noValidate
+          onSubmit={(e: FormEvent) => {
+            e.preventDefault();
+            void submit();
+          }}
+        >
+          <h2>Delete your cloud account?</h2>
+          <p>This cannot be undone. Deleted for good:</p>
+          <ul>
+            <li>your sign-in ({email})</li>
+            <li>every image, board and generation in the cloud</li>
+            <li>your subscription, canceled now without a refund for the rest of the period</li>
+          </ul>
+          <p className="muted small">
+            Queued cloud generations are canceled and not charged. Images on this computer stay. Usage counts are kept
+            without your name for our accounting. Export your data first if you want a copy.
+          </p>
+          <div className="field">
+            <label htmlFor="delete-email">Type your email ({email}) to confirm</label>
+            <input
+              id="delete-email"
+              type="email"
+              autoComplete="off"
+              data-autofocus
+              value={typed}
+              onChange={(e) => setTyped(e.target.value)}
+            />
+          </div>
+          <div className="field">
+            <label htmlFor="delete-password">Password</label>
+            <input
+              id="delete-password"
+              type="password"
+              autoComplete="current-password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          </div>
+          {error && (
+            <p className="error-text" role="alert">
+              {error}
+            </p>
+          )}
+          <div className="row end">
+            <button type="button" className="btn" onClick={close}>
+              Cancel
+            </button>
+            <button type="submit" className="btn btn-danger" disabled={!matches || !password || busy}>
+              {busy ? 'Deleting…' : 'Delete my account'}
+            </button>
+          </div>
+        </form>
+      </Modal>
+    </>
+  );
+}
+
 function SignedIn() {
   const { account } = useStores();
   const state = useS(account, (s) => s.state)!;
@@ -374,6 +519,11 @@ function SignedIn() {
             .
           </p>
         )}
+      </section>
+      <section aria-labelledby="data-title" className="account-section">
+        <h2 id="data-title">Your data</h2>
+        <ExportData />
+        <DeleteAccount email={state.email} />
       </section>
       <div className="account-section">
         <button

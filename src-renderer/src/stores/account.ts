@@ -1,6 +1,7 @@
-import type { AccountState } from '@atelier/common';
+import type { AccountState, IpcEventPayload } from '@atelier/common';
 import { createStore } from 'zustand/vanilla';
 import type { Api } from '../bridge.ts';
+import { userMessageOf } from '../lib/field-errors.ts';
 
 export type AccountView = 'signIn' | 'signUp' | 'confirm' | 'forgot' | 'reset';
 
@@ -23,7 +24,18 @@ export interface AccountStoreState {
   reset(email: string, code: string, password: string): Promise<void>;
   upgrade(): Promise<string>;
   manage(): Promise<string>;
+  /** "Export my data": null when none ran yet in this session. */
+  exportState: ExportState | null;
+  exportData(): Promise<void>;
+  exportProgressed(p: IpcEventPayload<'account:exportProgressed'>): void;
+  /** Deletes the cloud account (the cloud re-checks the password); signs out on success. */
+  deleteAccount(email: string, password: string): Promise<void>;
 }
+
+export type ExportState =
+  | { phase: 'preparing' | 'downloading'; receivedBytes: number; totalBytes: number | null }
+  | { phase: 'saved'; path: string; images: number; bytes: number }
+  | { phase: 'failed'; message: string };
 
 export function createAccountStore(api: Api) {
   return createStore<AccountStoreState>()((set, get) => {
@@ -49,6 +61,9 @@ export function createAccountStore(api: Api) {
       setEmail: (email) => set({ email }),
       apply(state) {
         const next: Partial<AccountStoreState> = { state };
+        // An export belongs to the account that made it: another account (or none) starts clean.
+        const before = get().state;
+        if (!state.signedIn || (before !== null && before.email !== state.email)) next.exportState = null;
         if (state.pendingConfirmation && !state.signedIn) {
           next.view = 'confirm';
           next.email = state.pendingConfirmation;
@@ -91,6 +106,30 @@ export function createAccountStore(api: Api) {
         }),
       upgrade: () => busy(async () => (await api.invoke('billing:upgrade', {})).url),
       manage: () => busy(async () => (await api.invoke('billing:manage', {})).url),
+      exportState: null,
+      async exportData() {
+        const running = get().exportState;
+        if (running && (running.phase === 'preparing' || running.phase === 'downloading')) return;
+        set({ exportState: { phase: 'preparing', receivedBytes: 0, totalBytes: null } });
+        try {
+          const r = await api.invoke('account:export', {});
+          set({ exportState: { phase: 'saved', path: r.path, images: r.images, bytes: r.bytes } });
+        } catch (e) {
+          set({ exportState: { phase: 'failed', message: userMessageOf(e) } });
+        }
+      },
+      exportProgressed(p) {
+        const cur = get().exportState;
+        // Progress only moves a running export; the handler's answer decides 'saved'.
+        if (!cur || (cur.phase !== 'preparing' && cur.phase !== 'downloading') || p.phase === 'saved') return;
+        set({ exportState: { phase: p.phase, receivedBytes: p.receivedBytes, totalBytes: p.totalBytes } });
+      },
+      deleteAccount: (email, password) =>
+        busy(async () => {
+          await api.invoke('account:delete', { email, password });
+          set({ view: 'signIn', exportState: null });
+          await get().load();
+        }),
     };
   });
 }

@@ -54,6 +54,7 @@ export function connectEvents(s: Stores): () => void {
       }, 100);
     }),
     s.api.on('account:changed', (state) => s.account.getState().apply(state)),
+    s.api.on('account:exportProgressed', (p) => s.account.getState().exportProgressed(p)),
     s.api.on('models:progressed', (d) => s.settings.getState().downloadProgressed(d)),
     s.api.on('sync:changed', () => void s.settings.getState().loadSync()),
     s.api.on('billing:returned', ({ status }) => {

@@ -1,4 +1,4 @@
-import { ErrorBody, Me, type PlanId } from '@atelier/common';
+import { AppError, ErrorBody, Me, type PlanId } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createUsageReader } from '../../quota/usage.ts';
 
@@ -9,7 +9,8 @@ const meRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get('/v1/me', { schema: { tags: ['account'], response: { 200: Me, 401: ErrorBody } } }, async (req) => {
     const userId = req.user!.id;
     const row = await readUsage(userId, now());
-    if (!row) throw new Error(`user ${userId} vanished`);
+    // Only a deleted account (token still unexpired) has no row after provisioning.
+    if (!row) throw new AppError('ACCOUNT_DELETED', 'This account has been deleted');
     return {
       id: userId,
       email: row.email,

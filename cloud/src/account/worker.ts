@@ -1,0 +1,82 @@
+/**
+ * Where deletion jobs run: a pg-boss consumer on the account_deletions queue, connected as
+ * atelier_system (job payloads name users; the app role cannot read them). Started by the API
+ * process (server.ts), which already holds the Stripe key, the S3 bucket and Cognito's admin right.
+ *
+ * On start it also enqueues every deletion still open (singleton per user, so no duplicate): a
+ * job that ran out of retries (Stripe down for a day) is picked up again by the next deploy.
+ */
+import { PgBoss, type Job } from 'pg-boss';
+import type { Queryable } from '../db/pool.ts';
+import { ACCOUNT_DELETION_QUEUE, PGBOSS_SCHEMA } from '../queue/pg-boss-job-queue.ts';
+import { runAccountDeletion, type DeletionDeps } from './deletion.ts';
+import { openDeletions } from './repository.ts';
+
+export interface DeletionJob {
+  userId: string;
+}
+
+const asDb = (tx: Queryable) => ({
+  executeSql: async (text: string, values?: unknown[]) => ({ rows: (await tx.query(text, values)).rows }),
+});
+
+/** The request side: enqueues in the caller's transaction (the one that marked the user deleting). */
+export interface DeletionJobs {
+  enqueue(tx: Queryable, userId: string): Promise<void>;
+}
+
+export function pgBossDeletionJobs(boss: PgBoss): DeletionJobs {
+  return {
+    async enqueue(tx, userId) {
+      // The queue's `exclusive` policy keyed by user: one queued-or-running deletion per account,
+      // however often DELETE /v1/me is repeated (a duplicate send inserts nothing).
+      await boss.send(ACCOUNT_DELETION_QUEUE, { userId } satisfies DeletionJob, {
+        singletonKey: userId,
+        db: asDb(tx),
+      });
+    },
+  };
+}
+
+export interface DeletionWorker {
+  boss: PgBoss;
+  stop(): Promise<void>;
+}
+
+export async function startDeletionWorker(
+  deps: DeletionDeps & { connectionString: string; onError?: (err: Error) => void },
+): Promise<DeletionWorker> {
+  const boss = new PgBoss({
+    connectionString: deps.connectionString,
+    schema: PGBOSS_SCHEMA,
+    application_name: 'atelier-account-deletion',
+    max: 2,
+    migrate: false,
+    createSchema: false,
+    schedule: false,
+    supervise: true,
+    reindex: false,
+    monitorVacuum: false,
+    registerInstance: false,
+    openTelemetry: { enabled: false },
+  });
+  boss.on('error', (err) => deps.onError?.(err as Error));
+  await boss.start();
+  await boss.work(
+    ACCOUNT_DELETION_QUEUE,
+    { batchSize: 1, localConcurrency: 1, pollingIntervalSeconds: 2 },
+    async (jobs: Job<DeletionJob>[]) => {
+      for (const job of jobs) {
+        const outcome = await runAccountDeletion(deps, job.data.userId);
+        // Another run holds this user's lock: fail so pg-boss retries after it finished or died.
+        if (outcome === 'busy') throw new Error('another run is deleting this account');
+      }
+    },
+  );
+  const jobs = pgBossDeletionJobs(boss);
+  for (const userId of await openDeletions(deps.systemPool)) await jobs.enqueue(deps.systemPool, userId);
+  return {
+    boss,
+    stop: () => boss.stop({ graceful: true, timeout: 10_000, close: true }),
+  };
+}
