@@ -8,3 +8,4 @@ export * from './plans.ts';
 export * from './api.ts';
 export * from './password-policy.ts';
 export * from './ipc/contract.ts';
+export * from './api/sync.ts';
