@@ -31,6 +31,8 @@ import type { ObjectStore } from './storage/object-store.ts';
 import { S3ObjectStore } from './storage/s3-object-store.ts';
 import planRoutes from './api/routes/plans.ts';
 import billingRoutes from './api/routes/billing.ts';
+import syncRoutes from './api/routes/sync.ts';
+import uploadRoutes from './api/routes/uploads.ts';
 import { cognitoEmailLookup, createProvisioner, type EmailLookup, type Provisioner } from './auth/provision.ts';
 import { bearerToken, createTokenVerifier, type TokenVerifier } from './auth/verifier.ts';
 import type { Config } from './config.ts';
@@ -332,6 +334,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(modelRoutes, { catalogue });
   // billing (issue 6): checkout, portal, return page, Stripe webhook (503 BILLING_DISABLED without keys)
   await app.register(billingRoutes);
+  // sync (issue 13): uploads of local images, the change feed and per-field edits
+  await app.register(uploadRoutes, { store: objectStore, presignSeconds: config.gen.s3.presignSeconds });
+  await app.register(syncRoutes, { store: objectStore, presignSeconds: config.gen.s3.presignSeconds });
   // ── end of route plugins ──
 
   app.get('/openapi.json', { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
