@@ -7,11 +7,13 @@
  * upload interrupted after its reservation resumes in a restarted engine into exactly one object
  * and one record.
  */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { decodePng } from '@atelier/engine';
+import { decodePng, encodePng } from '@atelier/engine';
 import { AppError, type PresignedPut } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src-main/services/clock.ts';
@@ -264,6 +266,77 @@ describe('two profiles of one user', () => {
 });
 
 describe('interrupted uploads', () => {
+  it('an upload killed mid-transfer (SIGKILL) resumes on restart: one object, one record', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'atelier-profile-'));
+    dirs.push(dir);
+    mkdirSync(path.join(dir, 'images'), { recursive: true });
+    {
+      const db = openDatabase(path.join(dir, 'library.db'));
+      const library = createLibrary({ db, filesDir: path.join(dir, 'images'), clock: systemClock, urlFor: (f) => f });
+      // Big enough that half of it is surely on the wire while the rest is not.
+      const png = encodePng({ width: 600, height: 600, channels: 3, data: randomBytes(600 * 600 * 3) });
+      library.addImage({ png, origin: 'local', metadata: sampleMetadata('killed mid-transfer') });
+      db.close();
+    }
+    const s = stackInfo();
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, 'upload-child.ts')], {
+      env: {
+        ...process.env,
+        PROFILE_DIR: dir,
+        API_URL: apiUrl,
+        COGNITO_ENDPOINT: s.cognitoEndpoint,
+        COGNITO_POOL: s.userPoolId,
+        COGNITO_CLIENT: s.clientId,
+        EMAIL: alice.email,
+        PASSWORD: alice.password,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        output += d.toString();
+        if (output.includes('MID-TRANSFER')) resolve();
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`child exited (${code}) before the transfer: ${output}`)));
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+
+    const sha = (() => {
+      const db = openDatabase(path.join(dir, 'library.db'));
+      const row = db.prepare('SELECT sha256, cloud_id FROM images').get() as {
+        sha256: string;
+        cloud_id: string | null;
+      };
+      db.close();
+      expect(row.cloud_id).toBeNull();
+      return row.sha256;
+    })();
+    const reserved = await h.t.adminPool.query('SELECT id FROM uploads WHERE user_id = $1 AND sha256 = $2', [
+      alice.sub,
+      sha,
+    ]);
+    expect(reserved.rows).toHaveLength(1);
+    const id = reserved.rows[0].id as string;
+    expect(await bucketKeys(`users/${alice.sub}/images/${id}`)).toEqual([]);
+    expect((await h.t.adminPool.query('SELECT 1 FROM images WHERE id = $1', [id])).rows).toHaveLength(0);
+
+    // Restart on the same folder.
+    const again = await profile(alice, undefined, dir);
+    await again.engine.syncOnce();
+    expect(
+      (await h.t.adminPool.query('SELECT id FROM images WHERE user_id = $1 AND sha256 = $2', [alice.sub, sha])).rows,
+    ).toEqual([{ id }]);
+    expect(await bucketKeys(`users/${alice.sub}/images/${id}`)).toEqual([`users/${alice.sub}/images/${id}.png`]);
+    // (The restarted profile also pulled the account's other images; this is the one it made.)
+    const local = again.db.prepare('SELECT cloud_id FROM images WHERE sha256 = ?').get(sha) as { cloud_id: string };
+    expect(local.cloud_id).toBe(id);
+  });
+
   it('resume in a restarted engine into exactly one object and one record', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atelier-profile-'));
     // First run: the image PUT never completes (the process "dies" after the reservation).
