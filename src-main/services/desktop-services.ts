@@ -116,7 +116,15 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
   const layout = layoutOf(opts.paths);
   mkdirSync(layout.images, { recursive: true });
   const db = openDatabase(layout.db);
-  const library = createLibrary({ db, filesDir: layout.images, clock, urlFor: opts.urlFor });
+  // Whose synced cloud images the gallery shows (set once the cloud client exists below).
+  let signedInAccount: () => string | null = () => null;
+  const library = createLibrary({
+    db,
+    filesDir: layout.images,
+    clock,
+    urlFor: opts.urlFor,
+    visibleAccount: () => signedInAccount(),
+  });
   const repaired = library.repair();
   if (repaired.removedFiles || repaired.removedRows) log(`library repair: ${JSON.stringify(repaired)}`);
   const purgeAfterMs = opts.purgeAfterMs ?? 10 * 60_000;
@@ -354,6 +362,11 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       })
     : null;
   if (sync && !settings.get().syncEnabled) sync.pause();
+  if (cloud) {
+    signedInAccount = () => (cloud.state().signedIn ? (cloud.tokens()?.username ?? null) : null);
+    // Sign-out or another account: the previous account's synced images leave the view at once.
+    cloud.events.on('session', () => emit('library:changed', { ids: [] }));
+  }
   let syncTimer: NodeJS.Timeout | null = null;
   const runSync = async () => {
     if (!sync || !settings.get().syncEnabled || !cloud?.state().signedIn) return;

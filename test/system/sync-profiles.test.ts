@@ -50,7 +50,14 @@ async function profile(user: TestUser, port?: (p: SyncCloudPort) => SyncCloudPor
   dirs.push(dir);
   mkdirSync(path.join(dir, 'images'), { recursive: true });
   const db = openDatabase(path.join(dir, 'library.db'));
-  const library = createLibrary({ db, filesDir: path.join(dir, 'images'), clock: systemClock, urlFor: (f) => f });
+  let account: () => string | null = () => null;
+  const library = createLibrary({
+    db,
+    filesDir: path.join(dir, 'images'),
+    clock: systemClock,
+    urlFor: (f) => f,
+    visibleAccount: () => account(),
+  });
   const cloud = createCloudClient({
     config: {
       apiUrl,
@@ -61,6 +68,7 @@ async function profile(user: TestUser, port?: (p: SyncCloudPort) => SyncCloudPor
   await cloud.signIn(user.email, user.password);
   const base = cloudSyncPort(cloud);
   const p = port ? port(base) : base;
+  account = () => p.account();
   const engine = createSyncEngine({
     db,
     library,
@@ -250,6 +258,22 @@ describe('two profiles of one user', () => {
     // And the URLs A's profile was given do not open Mallory's (or anyone else's) keys.
     const page = await m.port.changes('', 200);
     expect(page.items).toEqual([]);
+  });
+
+  it('on sign-out, the account’s synced images leave the view and local images stay', async () => {
+    const shown = () => b.library.list({ limit: 100 }).items.length;
+    const all = shown();
+    const local = (
+      b.db.prepare("SELECT count(*) AS n FROM images WHERE origin != 'cloud' AND deleted_at IS NULL").get() as {
+        n: number;
+      }
+    ).n;
+    expect(local).toBeGreaterThan(0);
+    expect(all).toBeGreaterThan(local);
+    await b.cloud.signOut();
+    expect(shown()).toBe(local);
+    await b.cloud.signIn(alice.email, alice.password);
+    expect(shown()).toBe(all);
   });
 
   it('never syncs while signed out', async () => {
