@@ -45,6 +45,18 @@ export default defineConfig({
       },
       { test: { name: 'renderer', root: './src-renderer', include: ['src/**/*.test.ts', 'src/**/*.test.tsx'] } },
       { test: { name: 'repo', root: './test', include: ['*.test.ts'], testTimeout: 120_000 } },
+      {
+        // Desktop services against the real cloud pieces (Postgres, cognito-local, s3rver): issue 13's sync.
+        test: {
+          name: 'system',
+          root: './test/system',
+          include: ['*.test.ts'],
+          globalSetup: ['../../cloud/test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

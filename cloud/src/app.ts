@@ -45,6 +45,8 @@ import meRoutes from './api/routes/me.ts';
 import modelRoutes from './api/routes/models.ts';
 import opsRoutes from './api/routes/ops.ts';
 import planRoutes from './api/routes/plans.ts';
+import syncRoutes, { type SyncRouteOptions } from './api/routes/sync.ts';
+import uploadRoutes from './api/routes/uploads.ts';
 import type { EmailLookup } from './auth/provision.ts';
 import type { TokenVerifier } from './auth/verifier.ts';
 import billingPlugin from './billing/plugin.ts';
@@ -89,6 +91,8 @@ export interface AppDeps {
   errorTracker?: ErrorTracker;
   /** Options of the account routes (tests): identity, objects, deletion jobs. Default: Cognito, S3, pg-boss. */
   account?: AccountRoutesOptions;
+  /** Options of the sync and upload routes (tests). Default: app.objectStore, config.gen.s3.presignSeconds. */
+  sync?: SyncRouteOptions;
 }
 
 /**
@@ -102,6 +106,8 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   boardRoutes,
   billingRoutes,
   accountRoutes,
+  uploadRoutes,
+  syncRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {
@@ -269,7 +275,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // ── Authenticated routes: one scope, one hook ──
   // Plugin options a test (or server.ts) passes through AppDeps; the rest read the instance's decorators.
-  const routeOptions = new Map<FastifyPluginAsync, object>([[accountRoutes as FastifyPluginAsync, deps.account ?? {}]]);
+  const routeOptions = new Map<FastifyPluginAsync, object>([
+    [accountRoutes as FastifyPluginAsync, deps.account ?? {}],
+    [uploadRoutes as FastifyPluginAsync, deps.sync ?? {}],
+    [syncRoutes as FastifyPluginAsync, deps.sync ?? {}],
+  ]);
   await app.register(async (api) => {
     await api.register(authenticate);
     for (const routes of AUTHENTICATED_ROUTES) await api.register(routes, routeOptions.get(routes) ?? {});

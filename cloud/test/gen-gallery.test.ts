@@ -271,7 +271,18 @@ describe('user B and user A', () => {
     try {
       expect((await c.query('SELECT count(*)::int AS n FROM images')).rows[0].n).toBe(0);
       expect((await c.query('SELECT count(*)::int AS n FROM boards')).rows[0].n).toBe(0);
-      await expect(c.query('INSERT INTO images (id) VALUES ($1)', [newId('img')])).rejects.toThrow(/permission denied/);
+      // The app role may insert images since sync uploads (issue 13), but only as the user set for the transaction.
+      // Since account deletion (0130) the owner-live trigger runs first and, seeing no users row
+      // through RLS, refuses with AT410; without it RLS's WITH CHECK refuses. Either way: no row.
+      const id = newId('img');
+      await expect(
+        c.query(
+          `INSERT INTO images (id, user_id, width, height, metadata, size, sha256, thumb_mime)
+           VALUES ($1, $2, 1, 1, '{}', 0, repeat('a', 64), 'image/png')`,
+          [id, alice.sub],
+        ),
+      ).rejects.toThrow(/row-level security|is deleted or being deleted/);
+      expect((await t.adminPool.query('SELECT count(*)::int AS n FROM images WHERE id = $1', [id])).rows[0].n).toBe(0);
     } finally {
       c.release();
     }

@@ -37,11 +37,21 @@ export const Usage = z.object({
 });
 export type Usage = z.infer<typeof Usage>;
 
+/** Synced gallery storage (issue 13). */
+export const StorageUsage = z.object({
+  /** Unit: bytes of live images and thumbnails plus uploads in progress. */
+  used: z.number().int(),
+  /** Unit: bytes the plan allows (plans.storageBytes). */
+  limit: z.number().int(),
+});
+export type StorageUsage = z.infer<typeof StorageUsage>;
+
 export const Me = z.object({
   id: z.string(),
   email: z.string().nullable(),
   plan: PlanId,
   usage: Usage,
+  storage: StorageUsage.optional(),
 });
 export type Me = z.infer<typeof Me>;
 

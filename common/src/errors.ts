@@ -55,6 +55,22 @@ export const ERROR_CODES = {
     retryable: false,
     message: 'You have used all your cloud images for this period. Upgrade or wait for the next period.',
   },
+  QUOTA_STORAGE_EXCEEDED: {
+    status: 413,
+    retryable: false,
+    message:
+      'Your cloud storage is full. Delete images from the cloud gallery or upgrade for more space; images stay on this computer.',
+  },
+  UPLOAD_INCOMPLETE: {
+    status: 409,
+    retryable: true,
+    message: 'The image has not finished uploading. Upload it again with the links you were given, then retry.',
+  },
+  UPLOAD_SIZE_MISMATCH: {
+    status: 422,
+    retryable: true,
+    message: 'The uploaded file does not have the size that was declared. It was removed; upload it again.',
+  },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests. Wait a moment and try again.' },
   MODEL_NOT_AVAILABLE: {
     status: 422,

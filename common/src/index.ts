@@ -9,3 +9,4 @@ export * from './api.ts';
 export * from './password-policy.ts';
 export * from './ipc/contract.ts';
 export * from './account.ts';
+export * from './api/sync.ts';

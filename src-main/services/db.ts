@@ -61,6 +61,29 @@ const MIGRATIONS: string[] = [
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // Gallery sync (issue 13): local edits waiting to be sent, and the server's per-field versions
+  // this device last saw (the base of its next edit to that field).
+  `
+  CREATE TABLE sync_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL CHECK (target IN ('image', 'board')),
+    local_id TEXT NOT NULL,
+    -- The cloud id when the edit was made (a deleted image's row may be purged before it is sent).
+    cloud_id TEXT,
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE sync_versions (
+    cloud_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (cloud_id, field)
+  );
+  -- The account a row's cloud_id belongs to: another account never sees or edits it through sync.
+  ALTER TABLE images ADD COLUMN cloud_account TEXT;
+  ALTER TABLE boards ADD COLUMN cloud_account TEXT;
+  `,
 ];
 
 export function openDatabase(file: string): Db {

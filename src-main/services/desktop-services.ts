@@ -30,6 +30,8 @@ import { createLibrary } from './library.ts';
 import { decideRoute, type RouteFacts } from './router.ts';
 import type { SecretStore } from './secret-store.ts';
 import { createSettings } from './settings.ts';
+import { cloudSyncPort } from './sync/cloud-port.ts';
+import { createSyncEngine, type SyncEngine } from './sync/sync-engine.ts';
 
 export interface DesktopPaths {
   /** The per-user (per-profile) folder everything lives in. */
@@ -41,6 +43,7 @@ export function layoutOf(paths: DesktopPaths) {
     db: path.join(paths.userData, 'library.db'),
     images: path.join(paths.userData, 'images'),
     models: path.join(paths.userData, 'models'),
+    thumbs: path.join(paths.userData, 'thumbs'),
   };
 }
 
@@ -115,7 +118,15 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
   const layout = layoutOf(opts.paths);
   mkdirSync(layout.images, { recursive: true });
   const db = openDatabase(layout.db);
-  const library = createLibrary({ db, filesDir: layout.images, clock, urlFor: opts.urlFor });
+  // Whose synced cloud images the gallery shows (set once the cloud client exists below).
+  let signedInAccount: () => string | null = () => null;
+  const library = createLibrary({
+    db,
+    filesDir: layout.images,
+    clock,
+    urlFor: opts.urlFor,
+    visibleAccount: () => signedInAccount(),
+  });
   const repaired = library.repair();
   if (repaired.removedFiles || repaired.removedRows) log(`library repair: ${JSON.stringify(repaired)}`);
   const purgeAfterMs = opts.purgeAfterMs ?? 10 * 60_000;
@@ -340,6 +351,54 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       log('could not restore the cloud session', e);
     }
   }
+  // Gallery sync (issue 13): passes on demand, when the cloud says the gallery changed, when back
+  // online, after local edits and every minute; never while signed out or switched off.
+  const sync: SyncEngine | null = cloud
+    ? createSyncEngine({
+        db,
+        library,
+        thumbsDir: layout.thumbs,
+        cloud: cloudSyncPort(cloud, opts.fetch),
+        clock,
+        log,
+      })
+    : null;
+  if (sync && !settings.get().syncEnabled) sync.pause();
+  if (cloud) {
+    signedInAccount = () => (cloud.state().signedIn ? (cloud.tokens()?.username ?? null) : null);
+    // Sign-out or another account: the previous account's synced images leave the view at once.
+    cloud.events.on('session', () => emit('library:changed', { ids: [] }));
+  }
+  let syncTimer: NodeJS.Timeout | null = null;
+  const runSync = async () => {
+    if (!sync || !settings.get().syncEnabled || !cloud?.state().signedIn) return;
+    try {
+      await sync.syncOnce();
+    } catch (e) {
+      if (!AppError.is(e, 'OFFLINE')) log('gallery sync failed', e);
+    }
+    emit('library:changed', { ids: [] });
+  };
+  const scheduleSync = (delayMs = 1_000) => {
+    if (syncTimer) clearTimeout(syncTimer);
+    syncTimer = setTimeout(() => void runSync(), delayMs);
+    syncTimer.unref();
+  };
+  if (cloud) {
+    cloud.events.on('event', (e) => {
+      if (e.type === 'gallery.changed' || e.type === 'ready') scheduleSync(200);
+    });
+    cloud.events.on('online', () => scheduleSync(200));
+  }
+  const syncInterval = setInterval(() => void runSync(), 60_000);
+  syncInterval.unref();
+  /** Queues a local edit for the cloud (only images/boards this account may sync). */
+  const recordEdit: NonNullable<SyncEngine>['recordEdit'] = (target, id, field, value) => {
+    if (!sync) return;
+    sync.recordEdit(target, id, field, value);
+    scheduleSync();
+  };
+
   jobs.start();
   const purgeTimer = setInterval(() => library.purgeDeleted(purgeAfterMs), 60_000);
   purgeTimer.unref();
@@ -372,16 +431,25 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
         ...(starred !== undefined ? { starred } : {}),
         ...(boardId !== undefined ? { boardId } : {}),
       });
+      for (const id of ids) {
+        if (starred !== undefined) recordEdit('image', id, 'starred', starred);
+        if (boardId !== undefined) recordEdit('image', id, 'boardId', boardId);
+      }
       emit('library:changed', { ids });
       return ok;
     },
     'library:delete': async ({ ids }) => {
       const r = library.delete(ids);
+      for (const id of ids) recordEdit('image', id, 'deleted', true);
       emit('library:changed', { ids });
       return r;
     },
     'library:undoDelete': async ({ undoToken }) => {
+      const ids = (db.prepare('SELECT id FROM images WHERE delete_token = ?').all(undoToken) as { id: string }[]).map(
+        (r) => r.id,
+      );
       const restored = library.undoDelete(undoToken);
+      for (const id of ids) recordEdit('image', id, 'deleted', false);
       emit('library:changed', { ids: [] });
       return { restored };
     },
@@ -396,10 +464,26 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       return { path: file };
     },
     'boards:list': async () => ({ items: library.boards.list() }),
-    'boards:create': async ({ name }) => library.boards.create(name),
-    'boards:rename': async ({ id, name }) => library.boards.rename(id, name),
+    'boards:create': async ({ name }) => {
+      const b = library.boards.create(name);
+      recordEdit('board', b.id, 'create', name);
+      return b;
+    },
+    'boards:rename': async ({ id, name }) => {
+      const b = library.boards.rename(id, name);
+      recordEdit('board', id, 'name', name);
+      return b;
+    },
     'boards:delete': async ({ id, images }) => {
+      const onBoard =
+        images === 'delete'
+          ? (
+              db.prepare('SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL').all(id) as { id: string }[]
+            ).map((r) => r.id)
+          : [];
       library.boards.delete(id, images);
+      recordEdit('board', id, 'boardDeleted', true);
+      for (const imageId of onBoard) recordEdit('image', imageId, 'deleted', true);
       emit('library:changed', { ids: [] });
       return ok;
     },
@@ -519,32 +603,49 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       return r;
     },
     'settings:get': async () => settings.get(),
-    'settings:update': async (patch) => settings.update(patch),
+    'settings:update': async (patch) => {
+      const next = settings.update(patch);
+      if (sync && patch.syncEnabled !== undefined) {
+        if (next.syncEnabled) {
+          sync.resume();
+          scheduleSync(0);
+        } else sync.pause();
+      }
+      return next;
+    },
     'sync:status': async () => {
       const s = settings.get();
       const signedIn = cloud?.state().signedIn ?? false;
-      const last = db.prepare("SELECT value FROM sync_state WHERE key = 'last_sync_at'").get() as
-        { value: string } | undefined;
+      const st = sync?.status();
+      const state = !signedIn
+        ? 'signed_out'
+        : !s.syncEnabled
+          ? 'paused'
+          : !cloud!.state().online
+            ? 'offline'
+            : (st?.state ?? 'idle');
       return {
         enabled: s.syncEnabled,
-        state: !signedIn ? 'signed_out' : !cloud!.state().online ? 'offline' : 'idle',
-        lastSyncAt: last?.value ?? null,
-        pending: (
-          db.prepare('SELECT count(*) AS n FROM images WHERE cloud_id IS NULL AND deleted_at IS NULL').get() as {
-            n: number;
-          }
-        ).n,
-        error: null,
+        state: state === 'signed_out' && signedIn ? 'idle' : state,
+        lastSyncAt: st?.lastSyncAt ?? null,
+        pending: sync?.pending() ?? 0,
+        error: st?.error ?? null,
+        errorCode: st?.errorCode ?? null,
+        progress: { done: st?.done ?? 0, total: st?.total ?? 0 },
       };
     },
-    // Brings the app up to date with the cloud now: connectivity probe, account and usage, cloud jobs.
-    // The gallery sync engine (a later issue) hooks in here.
+    // Brings the app up to date with the cloud now: connectivity probe, account and usage, cloud
+    // jobs, and a gallery sync pass (its failure is reported in sync:status and thrown here).
     'sync:now': async () => {
       const c = requireCloud();
       if (!c.state().signedIn) throw new AppError('AUTH_REQUIRED', 'sign in to sync');
       c.checkOnline();
       await refreshMe();
       jobs.online();
+      if (sync && settings.get().syncEnabled) {
+        await sync.syncOnce();
+        emit('library:changed', { ids: [] });
+      }
       return ok;
     },
   };
@@ -566,6 +667,9 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     },
     async close() {
       clearInterval(purgeTimer);
+      clearInterval(syncInterval);
+      if (syncTimer) clearTimeout(syncTimer);
+      sync?.pause();
       await jobs.close();
       cloud?.close();
       await opts.engine.close();

@@ -36,6 +36,11 @@ export interface LibraryOptions {
   clock: Clock;
   /** The URL the renderer loads an image file from (app:// in Electron, http://127.0.0.1 in the host). */
   urlFor: (fileName: string) => string;
+  /**
+   * The signed-in cloud account (null when signed out). When given, images synced down from
+   * another account's cloud gallery are left out of the view; local images always stay (issue 13).
+   */
+  visibleAccount?: () => string | null;
 }
 
 interface ImageRow {
@@ -52,7 +57,7 @@ interface ImageRow {
 
 export type Library = ReturnType<typeof createLibrary>;
 
-export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
+export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: LibraryOptions) {
   const iso = () => clock.now().toISOString();
 
   function toImage(row: ImageRow): LibraryImage {
@@ -177,6 +182,10 @@ export function createLibrary({ db, filesDir, clock, urlFor }: LibraryOptions) {
   } {
     const where = ['deleted_at IS NULL'];
     const params: Record<string, unknown> = {};
+    if (visibleAccount) {
+      where.push("(origin != 'cloud' OR cloud_account IS NULL OR cloud_account = @account)");
+      params.account = visibleAccount() ?? '';
+    }
     if (q.boardId === 'none') where.push('board_id IS NULL');
     else if (q.boardId !== undefined) {
       where.push('board_id = @boardId');

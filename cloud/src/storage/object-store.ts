@@ -12,6 +12,23 @@ export interface ObjectHead {
   contentType: string | undefined;
 }
 
+export interface PresignPutBinding {
+  contentType: string;
+  /** Unit: bytes. */
+  contentLength?: number;
+  /** Hex SHA-256 of the body. */
+  checksumSha256?: string;
+}
+
+/** The headers an uploader must send with a URL from presignPut(key, binding). */
+export function presignedPutHeaders(b: PresignPutBinding): Record<string, string> {
+  const h: Record<string, string> = { 'content-type': b.contentType };
+  if (b.contentLength !== undefined) h['content-length'] = String(b.contentLength);
+  if (b.checksumSha256 !== undefined)
+    h['x-amz-checksum-sha256'] = Buffer.from(b.checksumSha256, 'hex').toString('base64');
+  return h;
+}
+
 export interface PresignOptions {
   /** Unit: seconds. Clamped to MAX_PRESIGN_SECONDS. */
   expiresInSeconds?: number;
@@ -33,7 +50,12 @@ export interface ObjectStore {
   delete(keys: readonly ObjectKey[]): Promise<void>;
   /** A GET URL for exactly this key, valid for at most 15 minutes. */
   presignGet(key: ObjectKey, opts?: PresignOptions): Promise<string>;
-  /** A PUT URL for exactly this key and content type, valid for at most 15 minutes. */
-  presignPut(key: ObjectKey, opts: PresignOptions & { contentType: string }): Promise<string>;
+  /**
+   * A PUT URL for exactly this key and content type, valid for at most 15 minutes. With
+   * `contentLength` and/or `checksumSha256` the URL is also bound to them: the uploader must send
+   * `content-length` and `x-amz-checksum-sha256` (base64 of the SHA-256) with exactly these values,
+   * which S3 signs and, for the checksum, verifies against the body (see presignedPutHeaders).
+   */
+  presignPut(key: ObjectKey, opts: PresignOptions & PresignPutBinding): Promise<string>;
   close(): void;
 }

@@ -12,7 +12,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AppError } from '@atelier/common';
 import type { ObjectKey } from './keys.ts';
 import { MAX_PRESIGN_SECONDS } from './keys.ts';
-import type { ObjectHead, ObjectStore, PresignOptions, PutObjectOptions } from './object-store.ts';
+import { presignedPutHeaders } from './object-store.ts';
+import type { ObjectHead, ObjectStore, PresignOptions, PresignPutBinding, PutObjectOptions } from './object-store.ts';
 
 export interface S3StoreConfig {
   /** Absent means AWS's regional endpoint; set for MinIO, s3rver or a VPC endpoint. */
@@ -153,12 +154,25 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async presignPut(key: ObjectKey, opts: PresignOptions & { contentType: string }): Promise<string> {
+  async presignPut(key: ObjectKey, opts: PresignOptions & PresignPutBinding): Promise<string> {
+    const bound = presignedPutHeaders(opts);
     try {
       return await getSignedUrl(
         this.#client,
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: opts.contentType }),
-        { expiresIn: clampExpiry(opts), signableHeaders: new Set(['content-type']) },
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ContentType: opts.contentType,
+          ...(opts.contentLength !== undefined ? { ContentLength: opts.contentLength } : {}),
+          ...(bound['x-amz-checksum-sha256'] ? { ChecksumSHA256: bound['x-amz-checksum-sha256'] } : {}),
+        }),
+        {
+          expiresIn: clampExpiry(opts),
+          // Signed headers: a PUT with another type, length or checksum does not match the signature.
+          signableHeaders: new Set(Object.keys(bound)),
+          // Kept as a header (not hoisted into the query) so S3 checks the body against it.
+          unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+        },
       );
     } catch (err) {
       throw unavailable('presign PutObject', err);

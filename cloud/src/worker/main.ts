@@ -21,6 +21,7 @@ import { createEnginePool } from './engine-pool.ts';
 import type { EnginePool, ModelLoader } from './engine-pool.ts';
 import { createImageGenerator } from './generate-images.ts';
 import { startJanitor } from './janitor.ts';
+import { startUploadSweeper } from '../sync/uploads.ts';
 
 export interface RunningWorker {
   engines: EnginePool;
@@ -88,6 +89,16 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
           onError: (err) => log.warn({ err }, 'janitor pass failed; retrying next interval'),
         })
       : null;
+  // Uploads reserved but never completed (issue 13): objects and reservations go once the URLs expired.
+  const sweeper =
+    gen.worker.janitorIntervalMs > 0
+      ? startUploadSweeper({
+          pool,
+          store,
+          intervalMs: gen.worker.janitorIntervalMs,
+          onError: (err) => log.warn({ err }, 'upload sweep failed; retrying next interval'),
+        })
+      : null;
   log.info({ concurrency: gen.worker.concurrency, models: catalogue.list().map((m) => m.id) }, 'worker ready');
 
   let stopping: Promise<void> | null = null;
@@ -103,6 +114,7 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
         shutdown.abort();
         await Promise.all([...inflight]);
         await janitor?.stop();
+        await sweeper?.stop();
         await engines.dispose();
         await hosted?.host.close();
         if (!opts.store) store.close();

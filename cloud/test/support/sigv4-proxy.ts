@@ -166,9 +166,12 @@ export async function startSigV4Proxy(opts: SigV4ProxyOptions): Promise<SigV4Pro
         headers[hashParam] = q.get(hashParam)!;
         delete query[hashParam];
       }
+      // Signed x-amz-* headers that arrived as headers (e.g. x-amz-checksum-sha256, which S3 checks
+      // against the body) stay headers: the signer would otherwise hoist them into the query.
+      const unhoistableHeaders = new Set(Object.keys(headers).filter((k) => k.startsWith('x-amz-') && k !== hashParam));
       const expected = await signer.presign(
         { method: req.method ?? 'GET', protocol: 'http:', hostname: target.hostname, path: rawPath, query, headers },
-        { signingDate, expiresIn },
+        { signingDate, expiresIn, unhoistableHeaders },
       );
       const signed = String(expected.query?.['X-Amz-SignedHeaders'] ?? '');
       if (signed !== q.get('X-Amz-SignedHeaders'))

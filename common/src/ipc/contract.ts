@@ -330,10 +330,14 @@ export const ipcContract = {
     input: Empty,
     output: z.object({
       enabled: z.boolean(),
-      state: z.enum(['idle', 'syncing', 'offline', 'error', 'signed_out']),
+      state: z.enum(['idle', 'syncing', 'paused', 'offline', 'error', 'signed_out']),
       lastSyncAt: z.string().nullable(),
       pending: z.number().int(),
       error: z.string().nullable(),
+      /** The current pass: uploads and downloads done of those planned (issue 13). */
+      progress: z.object({ done: z.number().int(), total: z.number().int() }).optional(),
+      /** The error's stable code (QUOTA_STORAGE_EXCEEDED offers Upgrade). */
+      errorCode: z.string().nullable().optional(),
     }),
   },
   'sync:now': { input: Empty, output: Ok },

@@ -367,7 +367,7 @@ function Models() {
 }
 
 export function SettingsScreen() {
-  const { settings } = useStores();
+  const { settings, account } = useStores();
   const current = useS(settings, (s) => s.settings);
   const providers = useS(settings, (s) => s.providers);
   const sync = useS(settings, (s) => s.sync);
@@ -465,14 +465,40 @@ export function SettingsScreen() {
         {sync && (
           <p className="muted small" aria-live="polite">
             Sync: {sync.state.replace('_', ' ')}
+            {sync.state === 'syncing' && sync.progress && sync.progress.total > 0 ? (
+              <>
+                {` · ${sync.progress.done} of ${sync.progress.total} `}
+                <progress value={sync.progress.done} max={sync.progress.total} aria-label="Sync progress" />
+              </>
+            ) : null}
             {sync.pending ? ` · ${sync.pending} waiting` : ''}
             {sync.lastSyncAt ? ` · last ${formatDateTime(sync.lastSyncAt)}` : ''}
             {sync.error ? ` · ${sync.error}` : ''}{' '}
             {sync.enabled && (
               <button type="button" className="btn btn-link" onClick={() => void s.syncNow()}>
-                Sync now
+                {sync.state === 'error' ? 'Retry' : 'Sync now'}
               </button>
             )}
+            {sync.errorCode === 'QUOTA_STORAGE_EXCEEDED' && (
+              <button
+                type="button"
+                className="btn btn-link"
+                onClick={() =>
+                  void account
+                    .getState()
+                    .upgrade()
+                    .catch(() => undefined)
+                }
+              >
+                Upgrade for more storage
+              </button>
+            )}
+          </p>
+        )}
+        {!current.syncEnabled && (
+          <p className="muted small">
+            Sync is off: new images stay on this computer only, and changes made on your other devices are not
+            downloaded. Images already in the cloud stay there.
           </p>
         )}
         <Toggle

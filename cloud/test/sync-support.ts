@@ -1,0 +1,106 @@
+/**
+ * Shared by the sync tests: an API on a fresh database whose object store signs URLs for a
+ * SigV4-verifying proxy in front of s3rver (so a URL used for anything but what was signed is
+ * refused as AWS would), plus helpers to make local "images" and upload them.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { CreateUploadBody, ImageMetadata, PresignedPut } from '@atelier/common';
+import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
+import { startTestS3, type TestS3 } from './support/s3.ts';
+import { startSigV4Proxy, type SigV4Proxy } from './support/sigv4-proxy.ts';
+import { auth, buildTestApp, createTestDatabase, type TestApp, type TestUser } from './support/index.ts';
+
+export interface SyncHarness {
+  t: TestApp;
+  s3: TestS3;
+  proxy: SigV4Proxy;
+  /** Signs for (and talks through) the proxy. */
+  store: S3ObjectStore;
+  /** Talks to s3rver directly (to look at the bucket as it is). */
+  raw: S3ObjectStore;
+  close(): Promise<void>;
+}
+
+export async function startSyncHarness(env: Record<string, string> = {}): Promise<SyncHarness> {
+  const s3 = await startTestS3(`sync-${randomBytes(3).toString('hex')}`);
+  const proxy = await startSigV4Proxy({ target: s3.endpoint, credentials: s3.config.credentials! });
+  const store = s3.store({ endpoint: proxy.endpoint });
+  const raw = s3.store();
+  const db = await createTestDatabase({ S3_ENDPOINT: proxy.endpoint, S3_BUCKET: s3.bucket, ...env });
+  const t = await buildTestApp({ db, overrides: { objectStore: store } });
+  return {
+    t,
+    s3,
+    proxy,
+    store,
+    raw,
+    async close() {
+      await t.close();
+      await proxy.close();
+      await s3.close();
+    },
+  };
+}
+
+export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export const meta = (prompt: string): ImageMetadata => ({
+  positive_prompt: prompt,
+  negative_prompt: '',
+  seed: 7,
+  steps: 4,
+  cfg_scale: 7.5,
+  scheduler: 'euler_a',
+  width: 64,
+  height: 64,
+  model: { name: 'atelier-fixture-sd' },
+  generation_mode: 'txt2img',
+  app_version: '0.1.0',
+});
+
+export interface LocalImage {
+  png: Buffer;
+  thumb: Buffer;
+  body: CreateUploadBody;
+}
+
+/** Distinct bytes each call (the server does not decode them; the sizes and hashes are what count). */
+export function localImage(prompt: string, size = 4096): LocalImage {
+  const png = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), randomBytes(size - 8)]);
+  const thumb = randomBytes(300);
+  return {
+    png,
+    thumb,
+    body: {
+      sha256: sha256(png),
+      size: png.byteLength,
+      thumbSha256: sha256(thumb),
+      thumbSize: thumb.byteLength,
+      contentType: 'image/png',
+      thumbContentType: 'image/webp',
+      width: 64,
+      height: 64,
+      metadata: meta(prompt),
+    },
+  };
+}
+
+/** PUT through a presigned URL with exactly the headers the server said to send (or others). */
+export async function putPresigned(
+  put: PresignedPut,
+  body: Buffer,
+  headers: Record<string, string> = put.headers,
+  url: string = put.url,
+): Promise<number> {
+  const h = { ...headers };
+  // fetch computes content-length from the body itself.
+  delete h['content-length'];
+  const res = await fetch(url, { method: 'PUT', headers: h, body: new Uint8Array(body) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+export function api(t: TestApp) {
+  return (u: TestUser, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown) =>
+    t.app.inject({ method, url, headers: auth(u), ...(payload === undefined ? {} : { payload: payload as object }) });
+}

@@ -1,0 +1,512 @@
+/**
+ * The desktop's gallery sync engine (issue 13), plain Node. One pass (`syncOnce`):
+ *
+ * 1. Push: local images not yet in the cloud are uploaded with bounded concurrency (reserve →
+ *    PUT image and thumbnail to the presigned URLs → complete), each step retried with backoff.
+ *    The server keys reservations by sha256, so a pass that dies anywhere (even SIGKILL mid-PUT)
+ *    resumes onto the same image id: one object, one record. Then queued local edits (star,
+ *    board, delete, restore, board create/rename/delete) are sent with the field versions this
+ *    device last saw; the server resolves concurrent edits per field.
+ * 2. Pull: the change feed from this account's cursor. New cloud images are downloaded
+ *    (thumbnail and PNG) into the library; stars, boards, tombstones and restores are applied,
+ *    except on fields with a local edit still waiting (it is sent next pass and wins then).
+ *
+ * Nothing runs while signed out, and every row it writes remembers the account, so another
+ * account never edits (or is sent) the first one's cloud ids.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { decodePng, downscale, encodePng } from '@atelier/engine';
+import {
+  AppError,
+  type CreateUploadBody,
+  type Image,
+  type ImageMetadata,
+  type PresignedPut,
+  type SyncChange,
+  type SyncChangesPage,
+  type SyncEdit,
+  type SyncEditResult,
+  type UploadResponse,
+} from '@atelier/common';
+import type { Clock } from '../clock.ts';
+import type { Db } from '../db.ts';
+import type { Library } from '../library.ts';
+
+/** What the engine needs from the cloud (cloud-port.ts builds it on the cloud client). */
+export interface SyncCloudPort {
+  /** The signed-in account, or null: nothing is sent or pulled without one. */
+  account(): string | null;
+  createUpload(body: CreateUploadBody): Promise<UploadResponse>;
+  completeUpload(id: string): Promise<Image>;
+  changes(cursor: string, limit: number): Promise<SyncChangesPage>;
+  edits(edits: SyncEdit[]): Promise<SyncEditResult[]>;
+  /** PUT to a presigned URL with its headers; throws AppError (retryable for 5xx/network). */
+  put(put: PresignedPut, body: Uint8Array): Promise<void>;
+  download(url: string): Promise<Uint8Array>;
+}
+
+export type SyncState = 'idle' | 'syncing' | 'paused' | 'offline' | 'error' | 'signed_out';
+
+export interface SyncStatus {
+  state: SyncState;
+  /** Uploads and downloads finished / planned in the current pass. */
+  done: number;
+  total: number;
+  lastSyncAt: string | null;
+  error: string | null;
+  errorCode: string | null;
+}
+
+export interface SyncEngineOptions {
+  db: Db;
+  library: Library;
+  /** Where thumbnails live (NOT inside the library's image folder, which its repair step owns). */
+  thumbsDir: string;
+  cloud: SyncCloudPort;
+  clock: Clock;
+  /** Unit: simultaneous uploads. */
+  concurrency?: number;
+  /** Unit: attempts per network step, including the first. */
+  attempts?: number;
+  /** Unit: ms, first retry delay (doubles, with jitter, up to 30 s). */
+  backoffMs?: number;
+  /** Unit: pixels on the longer side of a thumbnail. */
+  thumbSide?: number;
+  onStatus?: (s: SyncStatus) => void;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function retryable(e: unknown): boolean {
+  if (AppError.is(e)) return e.retryable || e.code === 'OFFLINE';
+  return true; // network errors from fetch
+}
+
+interface LocalImageRow {
+  id: string;
+  file_name: string;
+  sha256: string;
+  size: number;
+  width: number;
+  height: number;
+  metadata: string | null;
+  starred: number;
+  board_id: string | null;
+}
+
+/** What a local image says it is, for images without generation metadata (imports). */
+function fallbackMetadata(row: LocalImageRow): ImageMetadata {
+  return {
+    positive_prompt: '',
+    negative_prompt: '',
+    seed: 0,
+    steps: 1,
+    cfg_scale: 0,
+    scheduler: 'unknown',
+    width: row.width,
+    height: row.height,
+    model: { name: 'unknown' },
+    generation_mode: 'imported',
+    app_version: '0',
+  };
+}
+
+export function createSyncEngine(opts: SyncEngineOptions) {
+  const { db, library, cloud, clock } = opts;
+  const log = opts.log ?? (() => undefined);
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const attempts = Math.max(1, opts.attempts ?? 5);
+  const backoffMs = opts.backoffMs ?? 500;
+  const thumbSide = opts.thumbSide ?? 256;
+  mkdirSync(opts.thumbsDir, { recursive: true });
+
+  let paused = false;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let status: SyncStatus = {
+    state: 'idle',
+    done: 0,
+    total: 0,
+    lastSyncAt:
+      (db.prepare("SELECT value FROM sync_state WHERE key = 'last_sync_at'").get() as { value: string } | undefined)
+        ?.value ?? null,
+    error: null,
+    errorCode: null,
+  };
+  const setStatus = (patch: Partial<SyncStatus>) => {
+    status = { ...status, ...patch };
+    opts.onStatus?.(status);
+  };
+
+  async function withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (i + 1 >= attempts || !retryable(e)) throw e;
+        const delay = Math.min(30_000, backoffMs * 2 ** i) * (0.5 + Math.random() / 2);
+        log(`sync: ${what} failed, retrying in ${Math.round(delay)} ms`, e);
+        await sleep(delay);
+      }
+    }
+  }
+
+  // ── local state ────────────────────────────────────────────────────────────────────────────
+  const getState = (key: string) =>
+    (db.prepare('SELECT value FROM sync_state WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
+  const setState = (key: string, value: string) =>
+    db
+      .prepare(
+        'INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  const version = (cloudId: string, field: string) =>
+    (
+      db.prepare('SELECT version FROM sync_versions WHERE cloud_id = ? AND field = ?').get(cloudId, field) as
+        { version: number } | undefined
+    )?.version ?? 0;
+  const setVersion = (cloudId: string, field: string, v: number) =>
+    db
+      .prepare(
+        'INSERT INTO sync_versions (cloud_id, field, version) VALUES (?, ?, ?) ON CONFLICT (cloud_id, field) DO UPDATE SET version = max(version, excluded.version)',
+      )
+      .run(cloudId, field, v);
+  const iso = () => clock.now().toISOString();
+
+  /** Records a local edit to send on the next pass (called by the library's IPC handlers). */
+  function recordEdit(target: 'image' | 'board', localId: string, field: string, value: unknown): void {
+    // Only the latest value of a field matters: older queued values of it are dropped.
+    db.transaction(() => {
+      db.prepare('DELETE FROM sync_outbox WHERE target = ? AND local_id = ? AND field = ?').run(target, localId, field);
+      const cloudId =
+        target === 'image'
+          ? ((
+              db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(localId) as
+                { cloud_id: string | null } | undefined
+            )?.cloud_id ?? null)
+          : localId;
+      db.prepare(
+        'INSERT INTO sync_outbox (target, local_id, cloud_id, field, value, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(target, localId, cloudId, field, JSON.stringify(value ?? null), iso());
+    })();
+  }
+
+  const pendingUploads = (account: string) =>
+    db
+      .prepare(
+        `SELECT id, file_name, sha256, size, width, height, metadata, starred, board_id FROM images
+          WHERE cloud_id IS NULL AND deleted_at IS NULL AND (cloud_account IS NULL OR cloud_account = ?)
+          ORDER BY id`,
+      )
+      .all(account) as LocalImageRow[];
+
+  /** Made once per image, from the PNG: longest side `thumbSide`, PNG. */
+  function thumbnailOf(localId: string, png: Uint8Array): Buffer {
+    const file = path.join(opts.thumbsDir, `${localId}.png`);
+    if (existsSync(file)) return readFileSync(file);
+    let thumb: Uint8Array;
+    try {
+      const decoded = decodePng(png);
+      thumb = encodePng(downscale(decoded, thumbSide));
+    } catch (e) {
+      // A PNG the decoder does not handle (palette, interlaced): the image itself, when small.
+      if (png.byteLength > 2 * 1024 * 1024) throw e;
+      thumb = png;
+    }
+    writeFileSync(file, thumb);
+    return Buffer.from(thumb);
+  }
+
+  // ── push ─────────────────────────────────────────────────────────────────────────────────────
+  async function upload(account: string, row: LocalImageRow): Promise<void> {
+    const png = readFileSync(library.pathOf(row.id));
+    const sha = createHash('sha256').update(png).digest('hex');
+    const thumb = thumbnailOf(row.id, png);
+    let metadata: ImageMetadata = fallbackMetadata(row);
+    if (row.metadata) metadata = JSON.parse(row.metadata) as ImageMetadata;
+    const body: CreateUploadBody = {
+      sha256: sha,
+      size: png.byteLength,
+      thumbSha256: createHash('sha256').update(thumb).digest('hex'),
+      thumbSize: thumb.byteLength,
+      contentType: 'image/png',
+      thumbContentType: 'image/png',
+      width: row.width,
+      height: row.height,
+      metadata,
+    };
+    const reserved = await withRetry('reserve upload', () => cloud.createUpload(body));
+    let cloudId: string;
+    if (reserved.status === 'exists') {
+      cloudId = reserved.id;
+    } else {
+      await withRetry('upload image', () => cloud.put(reserved.image, png));
+      await withRetry('upload thumbnail', () => cloud.put(reserved.thumb, thumb));
+      cloudId = (await withRetry('complete upload', () => cloud.completeUpload(reserved.id))).id;
+    }
+    db.transaction(() => {
+      db.prepare('UPDATE images SET cloud_id = ?, cloud_account = ? WHERE id = ? AND cloud_id IS NULL').run(
+        cloudId,
+        account,
+        row.id,
+      );
+      // What the image carries locally travels as edits (the upload records bytes and metadata).
+      if (row.starred) recordEdit('image', row.id, 'starred', true);
+      if (row.board_id) recordEdit('image', row.id, 'boardId', row.board_id);
+    })();
+  }
+
+  async function pushUploads(account: string): Promise<void> {
+    const queue = pendingUploads(account);
+    setStatus({ total: status.total + queue.length });
+    let failed: unknown = null;
+    const worker = async () => {
+      for (;;) {
+        if (paused || cloud.account() !== account) return;
+        const row = queue.shift();
+        if (!row) return;
+        try {
+          await upload(account, row);
+        } catch (e) {
+          // QUOTA_STORAGE_EXCEEDED and the like stop the pass: the status says why.
+          failed ??= e;
+          if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) queue.length = 0;
+          log(`sync: upload of ${row.id} failed`, e);
+        }
+        setStatus({ done: status.done + 1 });
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    if (failed) throw failed;
+  }
+
+  async function pushEdits(account: string): Promise<void> {
+    const rows = db
+      .prepare('SELECT seq, target, local_id, cloud_id, field, value FROM sync_outbox ORDER BY seq')
+      .all() as {
+      seq: number;
+      target: 'image' | 'board';
+      local_id: string;
+      cloud_id: string | null;
+      field: string;
+      value: string;
+    }[];
+    const edits: { seq: number; edit: SyncEdit; cloudId: string; field: string }[] = [];
+    for (const r of rows) {
+      const value = JSON.parse(r.value) as unknown;
+      if (r.target === 'image') {
+        const img = db.prepare('SELECT cloud_id, cloud_account FROM images WHERE id = ?').get(r.local_id) as
+          { cloud_id: string | null; cloud_account: string | null } | undefined;
+        const cloudId = img?.cloud_id ?? r.cloud_id;
+        if (!cloudId) {
+          // Never uploaded: sent after its upload, or dropped if the image itself is gone.
+          if (!img) db.prepare('DELETE FROM sync_outbox WHERE seq = ?').run(r.seq);
+          continue;
+        }
+        if (img?.cloud_account && img.cloud_account !== account) continue;
+        const field = r.field as 'starred' | 'boardId' | 'deleted';
+        edits.push({
+          seq: r.seq,
+          cloudId,
+          field,
+          edit: { target: 'image', id: cloudId, field, value, baseVersion: version(cloudId, field) } as SyncEdit,
+        });
+      } else {
+        const b = db.prepare('SELECT cloud_account FROM boards WHERE id = ?').get(r.local_id) as
+          { cloud_account: string | null } | undefined;
+        if (b?.cloud_account && b.cloud_account !== account) continue;
+        const field = r.field as 'create' | 'name' | 'boardDeleted';
+        const edit = (
+          field === 'create'
+            ? { target: 'board', id: r.local_id, field, value }
+            : { target: 'board', id: r.local_id, field, value, baseVersion: version(r.local_id, field) }
+        ) as SyncEdit;
+        edits.push({ seq: r.seq, cloudId: r.local_id, field, edit });
+      }
+    }
+    for (let i = 0; i < edits.length; i += 100) {
+      const batch = edits.slice(i, i + 100);
+      const results = await withRetry('send edits', () => cloud.edits(batch.map((b) => b.edit)));
+      db.transaction(() => {
+        batch.forEach((b, j) => {
+          const r = results[j]!;
+          if (r.version !== undefined) setVersion(b.cloudId, b.field, r.version);
+          if (b.edit.target === 'board' && b.field === 'create' && r.outcome !== 'rejected')
+            db.prepare('UPDATE boards SET cloud_id = ?, cloud_account = ? WHERE id = ?').run(
+              b.cloudId,
+              account,
+              b.cloudId,
+            );
+          if (r.outcome === 'rejected') log(`sync: edit ${b.field} of ${b.cloudId} refused: ${r.code ?? ''}`);
+          db.prepare('DELETE FROM sync_outbox WHERE seq = ?').run(b.seq);
+        });
+      })();
+    }
+  }
+
+  // ── pull ─────────────────────────────────────────────────────────────────────────────────────
+  const hasPending = (target: 'image' | 'board', localId: string, field: string) =>
+    !!db
+      .prepare('SELECT 1 FROM sync_outbox WHERE target = ? AND local_id = ? AND field = ?')
+      .get(target, localId, field);
+
+  function applyBoard(account: string, c: Extract<SyncChange, { kind: 'board' }>): void {
+    const local = db.prepare('SELECT id, name, deleted_at FROM boards WHERE id = ?').get(c.id) as
+      { id: string; name: string; deleted_at: string | null } | undefined;
+    const now = iso();
+    if (!local) {
+      db.prepare(
+        'INSERT INTO boards (id, name, cloud_id, cloud_account, created_at, updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(c.id, c.name, c.id, account, now, now, c.deleted ? now : null);
+    } else {
+      if (!hasPending('board', c.id, 'name') && local.name !== c.name)
+        db.prepare('UPDATE boards SET name = ?, updated_at = ? WHERE id = ?').run(c.name, now, c.id);
+      if (!hasPending('board', c.id, 'boardDeleted') && (local.deleted_at !== null) !== c.deleted) {
+        db.prepare('UPDATE boards SET deleted_at = ?, updated_at = ? WHERE id = ?').run(
+          c.deleted ? now : null,
+          now,
+          c.id,
+        );
+        if (c.deleted) db.prepare('UPDATE images SET board_id = NULL WHERE board_id = ?').run(c.id);
+      }
+      db.prepare('UPDATE boards SET cloud_id = ?, cloud_account = ? WHERE id = ?').run(c.id, account, c.id);
+    }
+    setVersion(c.id, 'name', c.versions.name);
+    setVersion(c.id, 'boardDeleted', c.versions.deleted);
+  }
+
+  const localBoard = (id: string | null) =>
+    id && db.prepare('SELECT 1 FROM boards WHERE id = ? AND deleted_at IS NULL').get(id) ? id : null;
+
+  async function applyImage(account: string, c: Extract<SyncChange, { kind: 'image' }>): Promise<void> {
+    const local = db.prepare('SELECT id, starred, board_id, deleted_at FROM images WHERE cloud_id = ?').get(c.id) as
+      { id: string; starred: number; board_id: string | null; deleted_at: string | null } | undefined;
+    const now = iso();
+    if (!local) {
+      if (c.deleted || !c.image.url || !c.image.thumbUrl) return;
+      const [png, thumb] = await Promise.all([
+        withRetry('download image', () => cloud.download(c.image.url!)),
+        withRetry('download thumbnail', () => cloud.download(c.image.thumbUrl!)),
+      ]);
+      // Another pass (or a cloud job) may have recorded it meanwhile.
+      if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+      const saved = await library.saveImage({
+        png,
+        origin: 'cloud',
+        metadata: c.image.metadata,
+        cloudId: c.id,
+        starred: c.image.starred,
+        boardId: localBoard(c.image.boardId),
+      });
+      db.prepare('UPDATE images SET cloud_account = ? WHERE id = ?').run(account, saved.id);
+      writeFileSync(path.join(opts.thumbsDir, `${saved.id}.png`), thumb);
+    } else {
+      const set = (sql: string, ...args: unknown[]) =>
+        db.prepare(`UPDATE images SET ${sql}, updated_at = ? WHERE id = ?`).run(...args, now, local.id);
+      if (!hasPending('image', local.id, 'starred') && !!local.starred !== c.image.starred)
+        set('starred = ?', c.image.starred ? 1 : 0);
+      if (!hasPending('image', local.id, 'boardId') && local.board_id !== c.image.boardId)
+        set('board_id = ?', localBoard(c.image.boardId));
+      if (!hasPending('image', local.id, 'deleted') && (local.deleted_at !== null) !== c.deleted)
+        set('deleted_at = ?, delete_token = NULL', c.deleted ? now : null);
+    }
+    setVersion(c.id, 'starred', c.versions.starred);
+    setVersion(c.id, 'boardId', c.versions.boardId);
+    setVersion(c.id, 'deleted', c.versions.deleted);
+  }
+
+  async function pull(account: string): Promise<string[]> {
+    const key = `cursor:${account}`;
+    let cursor = getState(key) ?? '';
+    const changed: string[] = [];
+    for (;;) {
+      if (paused || cloud.account() !== account) return changed;
+      const page = await withRetry('read changes', () => cloud.changes(cursor, 200));
+      const downloads = page.items.filter(
+        (c) => c.kind === 'image' && !c.deleted && !db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id),
+      ).length;
+      setStatus({ total: status.total + downloads });
+      // Boards first: an image of this page may move onto a board created in it.
+      for (const c of page.items) if (c.kind === 'board') db.transaction(() => applyBoard(account, c))();
+      const images = page.items.filter((c): c is Extract<SyncChange, { kind: 'image' }> => c.kind === 'image');
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < images.length; i = next++) {
+          await applyImage(account, images[i]!);
+          changed.push(images[i]!.id);
+          setStatus({ done: status.done + 1 });
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
+      // The cursor moves only after the whole page is applied: a crash re-applies it (idempotent).
+      cursor = page.nextCursor;
+      setState(key, cursor);
+      if (!page.hasMore) return changed;
+    }
+  }
+
+  // ── passes ───────────────────────────────────────────────────────────────────────────────────
+  async function pass(): Promise<void> {
+    const account = cloud.account();
+    if (!account) return setStatus({ state: 'signed_out', done: 0, total: 0 });
+    if (paused) return setStatus({ state: 'paused' });
+    setStatus({ state: 'syncing', done: 0, total: 0, error: null, errorCode: null });
+    try {
+      await pushUploads(account);
+      await pushEdits(account);
+      await pull(account);
+      const at = iso();
+      setState('last_sync_at', at);
+      setStatus({ state: paused ? 'paused' : 'idle', lastSyncAt: at });
+    } catch (e) {
+      const err = AppError.is(e) ? e : new AppError('INTERNAL', String(e));
+      setStatus({
+        state: err.code === 'OFFLINE' ? 'offline' : 'error',
+        error: err.userMessage,
+        errorCode: err.code,
+      });
+      throw err;
+    }
+  }
+
+  return {
+    recordEdit,
+    /** One pass now (joins a pass already running, then runs once more). */
+    async syncOnce(): Promise<void> {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = (async () => {
+        try {
+          do {
+            again = false;
+            await pass();
+          } while (again);
+        } finally {
+          running = null;
+        }
+      })();
+      return running;
+    },
+    pause(): void {
+      paused = true;
+      setStatus({ state: 'paused' });
+    },
+    resume(): void {
+      paused = false;
+      setStatus({ state: cloud.account() ? 'idle' : 'signed_out' });
+    },
+    status: () => status,
+    /** Local images waiting for their first upload under the signed-in account. */
+    pending(): number {
+      const account = cloud.account();
+      return account ? pendingUploads(account).length : 0;
+    },
+    thumbnailPath: (localId: string) => path.join(opts.thumbsDir, `${localId}.png`),
+  };
+}
+export type SyncEngine = ReturnType<typeof createSyncEngine>;

@@ -1,0 +1,403 @@
+/**
+ * Two desktop profiles of one user (two library folders, each with its own SQLite library, cloud
+ * client and sync engine) against the real pieces: the Fastify API on Postgres with RLS,
+ * cognito-local, and s3rver behind a SigV4-verifying proxy. They converge after creating,
+ * starring, moving, renaming and deleting on each side — including the same image edited on both
+ * while one was offline — a third profile signed in as another user sees none of it, and an
+ * upload interrupted after its reservation resumes in a restarted engine into exactly one object
+ * and one record.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { decodePng, encodePng } from '@atelier/engine';
+import { AppError, type PresignedPut } from '@atelier/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src-main/services/clock.ts';
+import { createCloudClient, type CloudClient } from '../../src-main/services/cloud-client.ts';
+import { openDatabase, type Db } from '../../src-main/services/db.ts';
+import { createLibrary, type Library } from '../../src-main/services/library.ts';
+import { InMemorySecretStore } from '../../src-main/services/secret-store.ts';
+import { cloudSyncPort } from '../../src-main/services/sync/cloud-port.ts';
+import { createSyncEngine, type SyncCloudPort, type SyncEngine } from '../../src-main/services/sync/sync-engine.ts';
+import { makePng, sampleMetadata } from '../../src-main/services/testing/png-fixture.ts';
+import { createTestUser, stackInfo, type TestUser } from '../../cloud/test/support/index.ts';
+import { startSyncHarness, type SyncHarness } from '../../cloud/test/sync-support.ts';
+
+let h: SyncHarness;
+let apiUrl: string;
+let alice: TestUser;
+let mallory: TestUser;
+const dirs: string[] = [];
+const profiles: Profile[] = [];
+
+interface Profile {
+  dir: string;
+  db: Db;
+  library: Library;
+  cloud: CloudClient;
+  port: SyncCloudPort;
+  engine: SyncEngine;
+  close(): void;
+}
+
+async function profile(user: TestUser, port?: (p: SyncCloudPort) => SyncCloudPort, dir?: string): Promise<Profile> {
+  const s = stackInfo();
+  dir ??= mkdtempSync(path.join(os.tmpdir(), 'atelier-profile-'));
+  dirs.push(dir);
+  mkdirSync(path.join(dir, 'images'), { recursive: true });
+  const db = openDatabase(path.join(dir, 'library.db'));
+  let account: () => string | null = () => null;
+  const library = createLibrary({
+    db,
+    filesDir: path.join(dir, 'images'),
+    clock: systemClock,
+    urlFor: (f) => f,
+    visibleAccount: () => account(),
+  });
+  const cloud = createCloudClient({
+    config: {
+      apiUrl,
+      cognito: { endpoint: s.cognitoEndpoint, region: 'local', userPoolId: s.userPoolId, clientId: s.clientId },
+    },
+    secretStore: new InMemorySecretStore(),
+  });
+  await cloud.signIn(user.email, user.password);
+  const base = cloudSyncPort(cloud);
+  const p = port ? port(base) : base;
+  account = () => p.account();
+  const engine = createSyncEngine({
+    db,
+    library,
+    thumbsDir: path.join(dir, 'thumbs'),
+    cloud: p,
+    clock: systemClock,
+    backoffMs: 20,
+    concurrency: 3,
+  });
+  const prof: Profile = {
+    dir,
+    db,
+    library,
+    cloud,
+    port: p,
+    engine,
+    close() {
+      engine.pause();
+      cloud.close();
+      db.close();
+    },
+  };
+  profiles.push(prof);
+  return prof;
+}
+
+let colour = 10;
+function addLocal(p: Profile, prompt: string) {
+  colour += 7;
+  const png = makePng({
+    width: 512,
+    height: 384,
+    rgb: [colour % 256, (colour * 3) % 256, (colour * 5) % 256],
+    text: { invokeai_metadata: JSON.stringify(sampleMetadata(prompt, colour)) },
+  });
+  return p.library.addImage({ png, origin: 'local' });
+}
+
+/** The gallery as a person sees it: prompt → starred, board name. */
+function view(p: Profile) {
+  const rows = p.db
+    .prepare(
+      `SELECT i.prompt, i.starred, b.name AS board, i.sha256 FROM images i LEFT JOIN boards b ON b.id = i.board_id
+        WHERE i.deleted_at IS NULL ORDER BY i.sha256`,
+    )
+    .all() as { prompt: string; starred: number; board: string | null; sha256: string }[];
+  return rows.map((r) => `${r.prompt}|${r.starred ? '★' : '☆'}|${r.board ?? '-'}|${r.sha256.slice(0, 8)}`);
+}
+
+const boardsOf = (p: Profile) =>
+  (p.db.prepare('SELECT name FROM boards WHERE deleted_at IS NULL ORDER BY name').all() as { name: string }[]).map(
+    (r) => r.name,
+  );
+
+/** Passes until both profiles have nothing left to send or apply (the feed lags open transactions a moment). */
+async function converge(...ps: Profile[]) {
+  for (let i = 0; i < 6; i++) for (const p of ps) await p.engine.syncOnce();
+}
+
+beforeAll(async () => {
+  h = await startSyncHarness();
+  await h.t.app.listen({ port: 0, host: '127.0.0.1' });
+  apiUrl = `http://127.0.0.1:${(h.t.app.server.address() as AddressInfo).port}`;
+  [alice, mallory] = await Promise.all([createTestUser(), createTestUser()]);
+});
+afterAll(async () => {
+  for (const p of profiles) p.close();
+  await h?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function bucketKeys(prefix: string): Promise<string[]> {
+  const res = await fetch(`${h.s3.endpoint}/${h.s3.bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`);
+  return [...(await res.text()).matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1]!).sort();
+}
+
+describe('two profiles of one user', () => {
+  let a: Profile;
+  let b: Profile;
+
+  it('uploads from A with real thumbnails and downloads to B', async () => {
+    [a, b] = [await profile(alice), await profile(alice)];
+    const made = ['a red fox', 'a blue whale', 'a green field', 'a quiet lake'].map((p) => addLocal(a, p));
+    expect(a.engine.pending()).toBe(4);
+    await a.engine.syncOnce();
+    expect(a.engine.status()).toMatchObject({ state: 'idle', error: null });
+    expect(a.engine.pending()).toBe(0);
+    const cloudIds = (a.db.prepare('SELECT cloud_id FROM images ORDER BY id').all() as { cloud_id: string }[]).map(
+      (r) => r.cloud_id,
+    );
+    expect(cloudIds.every((id) => /^img_/.test(id))).toBe(true);
+    // Every image is one PNG and one thumbnail under Alice's prefix, nothing else.
+    expect(await bucketKeys(`users/${alice.sub}/`)).toHaveLength(8);
+    // The thumbnail is a real, smaller PNG made once.
+    const thumb = decodePng(readFileSync(a.engine.thumbnailPath(made[0]!.id)));
+    expect([thumb.width, thumb.height]).toEqual([256, 192]);
+
+    await b.engine.syncOnce();
+    expect(view(b)).toEqual(view(a));
+    expect(view(b)).toHaveLength(4);
+    const bRow = b.db.prepare("SELECT id, origin FROM images WHERE prompt = 'a red fox'").get() as {
+      id: string;
+      origin: string;
+    };
+    expect(bRow.origin).toBe('cloud');
+    expect(decodePng(readFileSync(b.engine.thumbnailPath(bRow.id))).width).toBe(256);
+    // Same bytes on both sides.
+    const aSha = a.db.prepare("SELECT sha256 FROM images WHERE prompt = 'a red fox'").get();
+    expect(b.db.prepare("SELECT sha256 FROM images WHERE prompt = 'a red fox'").get()).toEqual(aSha);
+    // A second pass on A moves nothing (no duplicates on either side).
+    await a.engine.syncOnce();
+    expect(await bucketKeys(`users/${alice.sub}/`)).toHaveLength(8);
+    expect(view(a)).toHaveLength(4);
+  });
+
+  it('stars, boards, renames and deletes flow both ways', async () => {
+    const id = (p: Profile, prompt: string) =>
+      (p.db.prepare('SELECT id FROM images WHERE prompt = ? AND deleted_at IS NULL').get(prompt) as { id: string }).id;
+    // A: a board with the fox on it, the whale starred.
+    const board = a.library.boards.create('Animals');
+    a.engine.recordEdit('board', board.id, 'create', 'Animals');
+    a.library.update([id(a, 'a red fox')], { boardId: board.id });
+    a.engine.recordEdit('image', id(a, 'a red fox'), 'boardId', board.id);
+    a.library.update([id(a, 'a blue whale')], { starred: true });
+    a.engine.recordEdit('image', id(a, 'a blue whale'), 'starred', true);
+    // B: deletes the lake, made a new local image.
+    const lake = id(b, 'a quiet lake');
+    b.library.delete([lake]);
+    b.engine.recordEdit('image', lake, 'deleted', true);
+    addLocal(b, 'a snowy peak');
+    await converge(a, b);
+    // B renames the board A made.
+    b.library.boards.rename(board.id, 'Wild animals');
+    b.engine.recordEdit('board', board.id, 'name', 'Wild animals');
+    await converge(b, a);
+
+    expect(view(a)).toEqual(view(b));
+    expect(view(a).map((r) => r.split('|').slice(0, 3).join('|'))).toEqual(
+      expect.arrayContaining(['a red fox|☆|Wild animals', 'a blue whale|★|-', 'a green field|☆|-', 'a snowy peak|☆|-']),
+    );
+    expect(view(a).some((r) => r.startsWith('a quiet lake'))).toBe(false);
+    expect(boardsOf(a)).toEqual(['Wild animals']);
+    expect(boardsOf(b)).toEqual(['Wild animals']);
+  });
+
+  it('the same image edited on both sides while A was offline ends the same on both (last writer wins)', async () => {
+    const id = (p: Profile, prompt: string) =>
+      (p.db.prepare('SELECT id FROM images WHERE prompt = ? AND deleted_at IS NULL').get(prompt) as { id: string }).id;
+    // A, offline (no pass), stars the field and takes the whale's star off.
+    a.library.update([id(a, 'a green field')], { starred: true });
+    a.engine.recordEdit('image', id(a, 'a green field'), 'starred', true);
+    a.library.update([id(a, 'a blue whale')], { starred: false });
+    a.engine.recordEdit('image', id(a, 'a blue whale'), 'starred', false);
+    // B, online, deletes the field and stars the peak; it syncs first.
+    const field = id(b, 'a green field');
+    b.library.delete([field]);
+    b.engine.recordEdit('image', field, 'deleted', true);
+    b.library.update([id(b, 'a snowy peak')], { starred: true });
+    b.engine.recordEdit('image', id(b, 'a snowy peak'), 'starred', true);
+    await b.engine.syncOnce();
+    // A comes back: its star on the (now deleted) field is a different field than the delete, so
+    // both stand; the whale's star is A's alone.
+    await converge(a, b);
+    expect(view(a)).toEqual(view(b));
+    const names = view(a).map((r) => r.split('|').slice(0, 2).join('|'));
+    expect(names).toContain('a blue whale|☆');
+    expect(names).toContain('a snowy peak|★');
+    expect(names.some((r) => r.startsWith('a green field'))).toBe(false);
+
+    // Now a true conflict on one field: both change the peak's star, B last.
+    a.library.update([id(a, 'a snowy peak')], { starred: false });
+    a.engine.recordEdit('image', id(a, 'a snowy peak'), 'starred', false);
+    await a.engine.syncOnce();
+    b.library.update([id(b, 'a snowy peak')], { boardId: null, starred: true });
+    b.engine.recordEdit('image', id(b, 'a snowy peak'), 'starred', true);
+    await b.engine.syncOnce();
+    await converge(a, b);
+    expect(view(a)).toEqual(view(b));
+    expect(view(a).find((r) => r.startsWith('a snowy peak'))).toMatch(/\|★\|/);
+  });
+
+  it('a third profile signed in as another user sees none of it', async () => {
+    const m = await profile(mallory);
+    await m.engine.syncOnce();
+    expect(view(m)).toEqual([]);
+    expect(boardsOf(m)).toEqual([]);
+    // And the URLs A's profile was given do not open Mallory's (or anyone else's) keys.
+    const page = await m.port.changes('', 200);
+    expect(page.items).toEqual([]);
+  });
+
+  it('on sign-out, the account’s synced images leave the view and local images stay', async () => {
+    const shown = () => b.library.list({ limit: 100 }).items.length;
+    const all = shown();
+    const local = (
+      b.db.prepare("SELECT count(*) AS n FROM images WHERE origin != 'cloud' AND deleted_at IS NULL").get() as {
+        n: number;
+      }
+    ).n;
+    expect(local).toBeGreaterThan(0);
+    expect(all).toBeGreaterThan(local);
+    await b.cloud.signOut();
+    expect(shown()).toBe(local);
+    await b.cloud.signIn(alice.email, alice.password);
+    expect(shown()).toBe(all);
+  });
+
+  it('never syncs while signed out', async () => {
+    const before = await bucketKeys(`users/${alice.sub}/`);
+    await a.cloud.signOut();
+    addLocal(a, 'made while signed out');
+    await a.engine.syncOnce();
+    expect(a.engine.status().state).toBe('signed_out');
+    expect(await bucketKeys(`users/${alice.sub}/`)).toEqual(before);
+    await a.cloud.signIn(alice.email, alice.password);
+    await a.engine.syncOnce();
+    expect(await bucketKeys(`users/${alice.sub}/`)).toHaveLength(before.length + 2);
+  });
+});
+
+describe('interrupted uploads', () => {
+  it('an upload killed mid-transfer (SIGKILL) resumes on restart: one object, one record', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'atelier-profile-'));
+    dirs.push(dir);
+    mkdirSync(path.join(dir, 'images'), { recursive: true });
+    {
+      const db = openDatabase(path.join(dir, 'library.db'));
+      const library = createLibrary({ db, filesDir: path.join(dir, 'images'), clock: systemClock, urlFor: (f) => f });
+      // Big enough that half of it is surely on the wire while the rest is not.
+      const png = encodePng({ width: 600, height: 600, channels: 3, data: randomBytes(600 * 600 * 3) });
+      library.addImage({ png, origin: 'local', metadata: sampleMetadata('killed mid-transfer') });
+      db.close();
+    }
+    const s = stackInfo();
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, 'upload-child.ts')], {
+      env: {
+        ...process.env,
+        PROFILE_DIR: dir,
+        API_URL: apiUrl,
+        COGNITO_ENDPOINT: s.cognitoEndpoint,
+        COGNITO_POOL: s.userPoolId,
+        COGNITO_CLIENT: s.clientId,
+        EMAIL: alice.email,
+        PASSWORD: alice.password,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        output += d.toString();
+        if (output.includes('MID-TRANSFER')) resolve();
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`child exited (${code}) before the transfer: ${output}`)));
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+
+    const sha = (() => {
+      const db = openDatabase(path.join(dir, 'library.db'));
+      const row = db.prepare('SELECT sha256, cloud_id FROM images').get() as {
+        sha256: string;
+        cloud_id: string | null;
+      };
+      db.close();
+      expect(row.cloud_id).toBeNull();
+      return row.sha256;
+    })();
+    const reserved = await h.t.adminPool.query('SELECT id FROM uploads WHERE user_id = $1 AND sha256 = $2', [
+      alice.sub,
+      sha,
+    ]);
+    expect(reserved.rows).toHaveLength(1);
+    const id = reserved.rows[0].id as string;
+    expect(await bucketKeys(`users/${alice.sub}/images/${id}`)).toEqual([]);
+    expect((await h.t.adminPool.query('SELECT 1 FROM images WHERE id = $1', [id])).rows).toHaveLength(0);
+
+    // Restart on the same folder.
+    const again = await profile(alice, undefined, dir);
+    await again.engine.syncOnce();
+    expect(
+      (await h.t.adminPool.query('SELECT id FROM images WHERE user_id = $1 AND sha256 = $2', [alice.sub, sha])).rows,
+    ).toEqual([{ id }]);
+    expect(await bucketKeys(`users/${alice.sub}/images/${id}`)).toEqual([`users/${alice.sub}/images/${id}.png`]);
+    // (The restarted profile also pulled the account's other images; this is the one it made.)
+    const local = again.db.prepare('SELECT cloud_id FROM images WHERE sha256 = ?').get(sha) as { cloud_id: string };
+    expect(local.cloud_id).toBe(id);
+  });
+
+  it('resume in a restarted engine into exactly one object and one record', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'atelier-profile-'));
+    // First run: the image PUT never completes (the process "dies" after the reservation).
+    const dying = await profile(
+      alice,
+      (p) => ({
+        ...p,
+        put: async (put: PresignedPut, body: Uint8Array): Promise<void> => {
+          if (new URL(put.url).pathname.includes('/images/')) throw new AppError('CANCELED', 'killed mid-transfer');
+          return p.put(put, body);
+        },
+      }),
+      dir,
+    );
+    const img = addLocal(dying, 'interrupted');
+    await expect(dying.engine.syncOnce()).rejects.toThrow();
+    const sha = (dying.db.prepare('SELECT sha256 FROM images WHERE id = ?').get(img.id) as { sha256: string }).sha256;
+    const reserved = await h.t.adminPool.query('SELECT id FROM uploads WHERE user_id = $1 AND sha256 = $2', [
+      alice.sub,
+      sha,
+    ]);
+    expect(reserved.rows).toHaveLength(1);
+    dying.close();
+
+    // Restart on the same library folder.
+    const again = await profile(alice, undefined, dir);
+    await again.engine.syncOnce();
+    const rows = await h.t.adminPool.query('SELECT id FROM images WHERE user_id = $1 AND sha256 = $2', [
+      alice.sub,
+      sha,
+    ]);
+    expect(rows.rows).toHaveLength(1);
+    expect(rows.rows[0].id).toBe(reserved.rows[0].id);
+    const keys = await bucketKeys(`users/${alice.sub}/images/${reserved.rows[0].id}`);
+    expect(keys).toHaveLength(1);
+    expect(
+      (again.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(img.id) as { cloud_id: string }).cloud_id,
+    ).toBe(reserved.rows[0].id);
+  });
+});
