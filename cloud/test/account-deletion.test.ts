@@ -14,6 +14,7 @@ import { passwordAuth } from '../src/stack/cognito.ts';
 import { imageObjectKey, thumbObjectKey } from '../src/storage/keys.ts';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { until } from './gen-support.ts';
+import { localImage } from './sync-support.ts';
 import {
   auth,
   buildTestApp,
@@ -325,6 +326,20 @@ describe('deleting an account', () => {
       payload: { name: 'x' },
     });
     expect(board.statusCode).toBe(410);
+    // A sync upload reservation would hand out presigned PUTs whose bytes could land after the
+    // job's objects step and outlive the account: refused too, with no reservation left.
+    const upload = await t.app.inject({
+      method: 'POST',
+      url: '/v1/uploads',
+      headers: auth(alice.user),
+      payload: localImage('after deletion').body,
+    });
+    expect(upload.statusCode).toBe(410);
+    expect(upload.json().error.code).toBe('ACCOUNT_DELETED');
+    const reservations = await t.adminPool.query(`SELECT count(*)::int AS n FROM uploads WHERE user_id = $1`, [
+      alice.user.sub,
+    ]);
+    expect(reservations.rows[0]).toEqual({ n: 0 });
   });
 
   it('resumes after a crash after any step and finishes without repeating a step', async () => {
