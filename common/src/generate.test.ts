@@ -10,7 +10,7 @@ describe('GenerateRequest', () => {
       negativePrompt: '',
       width: 512,
       height: 512,
-      steps: 25,
+      steps: 30,
       guidance: 7.5,
       scheduler: 'euler_a',
       count: 1,

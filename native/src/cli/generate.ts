@@ -12,7 +12,7 @@ const HELP = `Usage: atelier generate "<prompt>" --out <file.png | folder> [opti
 Options:
   --negative <text>     negative prompt
   --model <id|folder>   installed model id or a model folder (default: the default model)
-  --steps <n>           denoising steps, 1–150 (default 25)
+  --steps <n>           denoising steps, 1–150 (default 30)
   --guidance <x>        classifier-free guidance scale, 0–30 (default 7.5; ≤ 1 disables it)
   --scheduler <name>    ${SCHEDULERS.join(' | ')} (default euler_a)
   --seed <n>            0–4294967295 (default random; images of a batch use seed, seed+1, …)
