@@ -3,5 +3,5 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  test: { root: import.meta.dirname, include: ['semantic.spec.ts'], testTimeout: 600_000 },
+  test: { root: import.meta.dirname, include: ['semantic.spec.ts', 'img2img-semantic.spec.ts'], testTimeout: 600_000 },
 });
