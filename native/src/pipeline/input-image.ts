@@ -27,6 +27,37 @@ export function sniffImage(bytes: Uint8Array): ImageKind | null {
 }
 
 /**
+ * Width and height from a PNG's or JPEG's header, without decoding the pixels; null when the bytes
+ * are neither (or the header is cut short). Decoding then says what exactly is wrong.
+ */
+export function imageSize(bytes: Uint8Array): { width: number; height: number } | null {
+  const kind = sniffImage(bytes);
+  const u16 = (i: number) => (bytes[i]! << 8) | bytes[i + 1]!;
+  const u32 = (i: number) => ((bytes[i]! << 24) | (bytes[i + 1]! << 16) | (bytes[i + 2]! << 8) | bytes[i + 3]!) >>> 0;
+  if (kind === 'png') return bytes.length >= 24 ? { width: u32(16), height: u32(20) } : null;
+  if (kind !== 'jpeg') return null;
+  // Walk the markers to the first start-of-frame (SOF0–SOF15 but DHT, JPG and DAC).
+  let i = 2;
+  while (i + 9 < bytes.length) {
+    if (bytes[i] !== 0xff) return null;
+    const marker = bytes[i + 1]!;
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+      return { width: u16(i + 7), height: u16(i + 5) };
+    i += 2 + u16(i + 2);
+  }
+  return null;
+}
+
+/** A request side for an image side: down to a multiple of 8, within the schema's 64–2048. */
+export function requestSide(pixels: number): number {
+  return Math.max(64, Math.min(2048, Math.floor(pixels / 8) * 8));
+}
+
+/**
  * Decodes a PNG or JPEG into 8-bit RGBA. Not PNG/JPEG → INPUT_IMAGE_UNSUPPORTED_TYPE; damaged,
  * truncated or too large → INPUT_IMAGE_UNREADABLE. `name` (a file name or id) goes into the message.
  */
