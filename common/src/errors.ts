@@ -130,6 +130,12 @@ export const ERROR_CODES = {
     retryable: false,
     message: 'The mask must be the same width and height as the starting image. Paint or save the mask at that size.',
   },
+  CLOUD_INPUTS_UNAVAILABLE: {
+    status: 422,
+    retryable: false,
+    message:
+      'Starting images and masks run on this computer for now: cloud runs cannot take them yet. Run it on this computer.',
+  },
   ENGINE_IMAGE_INPUT_UNSUPPORTED: {
     status: 422,
     retryable: false,
