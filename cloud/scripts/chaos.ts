@@ -102,8 +102,10 @@ try {
       windowTailMs: 1_000,
       settleMs: 90_000,
       heartbeatSeconds: 10,
+      // The processes' logs go to files under the scratch folder (kept with --keep).
+      env: { LOG_LEVEL: 'info' },
       // 90 jobs of one image each: under the Free plan's 100 a month, so no refusal is expected.
-      load: { inFlight: 2, maxJobs: 90, readEveryMs: 250, submitGapMs: 100 },
+      load: { inFlight: 2, maxJobs: 90, readEveryMs: 250, submitGapMs: 100, failEvery: 5 },
       log: say,
     },
   );

@@ -29,6 +29,9 @@ export interface FleetStart {
   users: { email: string; password: string }[];
   /** The generation every client submits (count 1, small and quick). */
   request: GenerateRequestInput;
+  /** A model whose jobs fail on the worker, used by every `failEvery`-th submission (0 = never). */
+  failModel: string;
+  failEvery: number;
   /** Generations a client keeps in flight at once (at most the plan's concurrent-jobs limit). */
   inFlight: number;
   /** Stop submitting after this many accepted generations per client (stay under the quota). */
@@ -151,6 +154,7 @@ function driveClient(start: FleetStart, user: { email: string; password: string 
 
   const inFlight = () => [...jobs.values()].filter((j) => !j.status || !TERMINAL.has(j.status)).length;
 
+  let submitted = 0;
   async function submitter(): Promise<void> {
     while (!stopping && jobs.size < start.maxJobs) {
       if (inFlight() >= start.inFlight) {
@@ -158,8 +162,11 @@ function driveClient(start: FleetStart, user: { email: string; password: string 
         continue;
       }
       const key = randomUUID();
+      submitted++;
+      const fail = start.failEvery > 0 && submitted % start.failEvery === 0;
+      const body = { ...start.request, ...(fail ? { model: start.failModel } : {}) };
       const g = await call('createGeneration', () =>
-        client.api.createGeneration(start.request as Parameters<CloudClient['api']['createGeneration']>[0], key),
+        client.api.createGeneration(body as Parameters<CloudClient['api']['createGeneration']>[0], key),
       );
       if (g) {
         jobs.set(g.id, { id: g.id, status: null, via: null });

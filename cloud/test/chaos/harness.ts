@@ -15,6 +15,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { GenerateRequestInput } from '@atelier/common';
+import { DEMO_MODEL_DIR } from '../../src/catalogue/catalogue.ts';
 import { startLocalS3, LOCAL_S3_CREDENTIALS, type LocalS3 } from '../../src/storage/local-s3.ts';
 import { imageObjectKey } from '../../src/storage/keys.ts';
 import { S3ObjectStore } from '../../src/storage/s3-object-store.ts';
@@ -39,8 +40,17 @@ export interface ChaosInfra {
   workDir: string;
 }
 
+export interface RestartStep {
+  kind: 'restart';
+  role: 'api' | 'worker';
+  index: number;
+  signal: 'SIGTERM' | 'SIGKILL';
+}
+
 export type ChaosStep =
-  | { kind: 'restart'; role: 'api' | 'worker'; index: number; signal: 'SIGTERM' | 'SIGKILL' }
+  | RestartStep
+  /** Restarts at the same time (an API and a worker: different services deploy independently). */
+  | { kind: 'together'; steps: RestartStep[] }
   | { kind: 'kill-db-connections' }
   | { kind: 'steady'; ms: number };
 
@@ -52,7 +62,7 @@ export interface ChaosPlan {
   windowTailMs: number;
   /** Unit: ms the fleet waits at the end for every accepted job to end in its view. */
   settleMs: number;
-  load: Pick<FleetStart, 'inFlight' | 'maxJobs' | 'readEveryMs' | 'submitGapMs'>;
+  load: Pick<FleetStart, 'inFlight' | 'maxJobs' | 'readEveryMs' | 'submitGapMs' | 'failEvery'>;
   /** Seconds pg-boss waits for a silent worker's heartbeat (≥ 10) before retrying its job. */
   heartbeatSeconds: number;
   /** Extra environment for every API and worker process. */
@@ -68,6 +78,12 @@ export const CHAOS_REQUEST: GenerateRequestInput = {
   steps: 4,
   count: 1,
 };
+
+/**
+ * A catalogue model whose folder holds no model: every job on it fails on the worker, so the
+ * run also checks that failures under chaos are refunded exactly once.
+ */
+export const BROKEN_MODEL = 'chaos-broken-model';
 
 export interface LatencyFigures {
   calls: number;
@@ -126,6 +142,8 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
 
   try {
     s3 = await startLocalS3({ directory: path.join(infra.workDir, 's3'), bucket: 'atelier-chaos' });
+    const brokenDir = path.join(infra.workDir, 'broken-model');
+    mkdirSync(brokenDir, { recursive: true });
     const baseEnv: Record<string, string> = {
       NODE_ENV: 'test',
       LOG_LEVEL: 'warn',
@@ -153,10 +171,16 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
       RATE_LIMIT_USER_PER_MINUTE: '1000000',
       RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '1000000',
       USER_IN_FLIGHT_MAX: '1000',
+      ATELIER_CLOUD_MODELS: JSON.stringify([
+        { id: 'atelier-demo-shapes', name: 'Atelier demo: shapes', default: true, dir: DEMO_MODEL_DIR },
+        { id: BROKEN_MODEL, name: 'A model whose weights are missing', dir: brokenDir },
+      ]),
       ...plan.env,
     };
 
     let generation = 0;
+    // Every process ever started, so that cleanup also reaches one whose start-up failed.
+    const spawned: Proc[] = [];
     function start(name: string, script: string, env: Record<string, string>): Proc {
       const file = path.join(logDir, `${name}-${++generation}.log`);
       const out = createWriteStream(file);
@@ -172,7 +196,9 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
         child.once('exit', (code, signal) => resolve({ code, signal })),
       );
-      return { name, child, exited, tail: () => `${name} (log ${file}):\n${recent}` };
+      const proc = { name, child, exited, tail: () => `${name} (log ${file}):\n${recent}` };
+      spawned.push(proc);
+      return proc;
     }
 
     async function until(what: string, proc: Proc, check: () => Promise<boolean>, timeoutMs = 120_000) {
@@ -207,18 +233,18 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
       return p;
     }
     const stopAll = async (signal: NodeJS.Signals) => {
-      const all = [...apis, ...workers].filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+      const all = spawned.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
       for (const p of all) p.child.kill(signal);
       await Promise.all(all.map((p) => p.exited));
     };
     cleanups.push(() => stopAll('SIGKILL'));
 
     log('starting 2 API processes and 2 workers…');
-    for (const i of [0, 1]) {
-      apis[i] = await startApi(i);
-      proxy.add(`api${i}`, apiPorts[i]!);
-    }
-    for (const i of [0, 1]) workers[i] = await startWorker(i);
+    await Promise.all([
+      ...[0, 1].map(async (i) => (apis[i] = await startApi(i))),
+      ...[0, 1].map(async (i) => (workers[i] = await startWorker(i))),
+    ]);
+    for (const i of [0, 1]) proxy.add(`api${i}`, apiPorts[i]!);
 
     // ── the desktops ─────────────────────────────────────────────────────────────────────────
     const fleet = fork(FLEET_MAIN, [], {
@@ -253,6 +279,7 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
       },
       users: infra.users,
       request: CHAOS_REQUEST,
+      failModel: BROKEN_MODEL,
       ...plan.load,
     };
     fleet.send(startMsg);
@@ -260,12 +287,33 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
     log(`${infra.users.length} desktops signed in through ${apiUrl}; steady load for ${plan.steadyMs} ms`);
     const steadyFrom = Date.now();
     await new Promise((r) => setTimeout(r, plan.steadyMs));
-    const steadyTo = Date.now();
 
     // ── the chaos ────────────────────────────────────────────────────────────────────────────
     const windows: [number, number][] = [];
     const stepTimes: { step: string; ms: number }[] = [];
     let dbConnectionsKilled = 0;
+    /** Processes that died without being told to (a crash is a lost replica, not a restart). */
+    const crashed: string[] = [];
+    async function restart(step: RestartStep): Promise<string> {
+      const t0 = Date.now();
+      const { role, index, signal } = step;
+      const name = `${role}${index}`;
+      const procs = role === 'api' ? apis : workers;
+      // Rolling deploy: deregister from the load balancer first (SIGKILL is a crash: no warning).
+      if (role === 'api' && signal === 'SIGTERM') proxy.setAccepting(name, false);
+      const old = procs[index]!;
+      if (old.child.exitCode !== null || old.child.signalCode !== null)
+        crashed.push(`${name} had exited on its own before its ${signal}:\n${old.tail()}`);
+      old.child.kill(signal);
+      const exit = await old.exited;
+      if (signal === 'SIGTERM' && exit.code !== 0)
+        throw new Error(`${name} did not shut down cleanly after SIGTERM: ${JSON.stringify(exit)}\n${old.tail()}`);
+      const stopped = Date.now();
+      procs[index] = role === 'api' ? await startApi(index) : await startWorker(index);
+      if (role === 'api') proxy.setAccepting(name, true);
+      return `${signal} ${name} (down in ${stopped - t0} ms, replacement ready in ${Date.now() - stopped} ms)`;
+    }
+
     for (const step of plan.steps) {
       const t0 = Date.now();
       let label: string;
@@ -285,33 +333,9 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
         );
         dbConnectionsKilled += Number(r.rows[0]!.n);
         label += `: ${r.rows[0]!.n} connections`;
-      } else {
-        const { role, index, signal } = step;
-        const name = `${role}${index}`;
-        label = `${signal} ${name}`;
-        if (role === 'api') {
-          // Rolling deploy: deregister from the load balancer first (SIGKILL is a crash: no warning).
-          if (signal === 'SIGTERM') proxy.setAccepting(name, false);
-          const old = apis[index]!;
-          old.child.kill(signal);
-          const exit = await old.exited;
-          if (signal === 'SIGTERM' && exit.code !== 0)
-            throw new Error(`${name} did not shut down cleanly after SIGTERM: ${JSON.stringify(exit)}\n${old.tail()}`);
-          const stopped = Date.now();
-          apis[index] = await startApi(index);
-          proxy.setAccepting(name, true);
-          label += ` (down in ${stopped - t0} ms, replacement ready in ${Date.now() - stopped} ms)`;
-        } else {
-          const old = workers[index]!;
-          old.child.kill(signal);
-          const exit = await old.exited;
-          if (signal === 'SIGTERM' && exit.code !== 0)
-            throw new Error(`${name} did not shut down cleanly after SIGTERM: ${JSON.stringify(exit)}\n${old.tail()}`);
-          const stopped = Date.now();
-          workers[index] = await startWorker(index);
-          label += ` (down in ${stopped - t0} ms, replacement ready in ${Date.now() - stopped} ms)`;
-        }
-      }
+      } else if (step.kind === 'together') {
+        label = (await Promise.all(step.steps.map(restart))).join(' ∥ ');
+      } else label = await restart(step);
       const t1 = Date.now();
       windows.push([t0, t1 + plan.windowTailMs]);
       stepTimes.push({ step: label, ms: t1 - t0 });
@@ -344,6 +368,9 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
       credentials: { ...LOCAL_S3_CREDENTIALS },
       maxAttempts: 2,
     });
+    for (const p of [...apis, ...workers])
+      if (p.child.exitCode !== null || p.child.signalCode !== null)
+        crashed.push(`${p.name} exited on its own during the run:\n${p.tail()}`);
     let problems: string[];
     let jobs: ChaosResult['figures']['jobs'];
     try {
@@ -351,6 +378,7 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
     } finally {
       store.close();
     }
+    problems.unshift(...crashed);
 
     // ── figures ──────────────────────────────────────────────────────────────────────────────
     const inWindow = (t: number) => windows.some(([a, b]) => t >= a && t <= b);
@@ -360,8 +388,9 @@ export async function runChaos(infra: ChaosInfra, plan: ChaosPlan): Promise<Chao
     for (const c of report.clients)
       for (const [t, ms] of c.calls) {
         requests++;
-        if (t >= steadyFrom && t <= steadyTo) steadyMs.push(ms);
-        else if (inWindow(t)) restartMs.push(ms);
+        // Steady: the reference phase before the first step and the quiet spells between steps.
+        if (inWindow(t)) restartMs.push(ms);
+        else if (t >= steadyFrom) steadyMs.push(ms);
       }
     const retriesByCode: Record<string, number> = {};
     for (const c of report.clients) for (const r of c.retries) retriesByCode[r.code] = (retriesByCode[r.code] ?? 0) + 1;
