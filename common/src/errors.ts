@@ -125,6 +125,39 @@ export const ERROR_CODES = {
     retryable: true,
     message: 'Generation failed. Try again; if it keeps failing, run `atelier doctor`.',
   },
+  INPUT_IMAGE_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'The starting image or mask was not found. Check the file name or pick the image again.',
+  },
+  INPUT_IMAGE_UNREADABLE: {
+    status: 422,
+    retryable: false,
+    message:
+      'The starting image or mask could not be read: it is damaged or cannot be opened. Save it again as PNG or JPEG.',
+  },
+  INPUT_IMAGE_UNSUPPORTED_TYPE: {
+    status: 415,
+    retryable: false,
+    message: 'Starting images and masks must be PNG or JPEG files. Convert the image and try again.',
+  },
+  INPUT_IMAGE_SIZE_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message: 'The mask must be the same width and height as the starting image. Paint or save the mask at that size.',
+  },
+  CLOUD_INPUTS_UNAVAILABLE: {
+    status: 422,
+    retryable: false,
+    message:
+      'Starting images and masks run on this computer for now: cloud runs cannot take them yet. Run it on this computer.',
+  },
+  ENGINE_IMAGE_INPUT_UNSUPPORTED: {
+    status: 422,
+    retryable: false,
+    message:
+      'This model cannot start from an image: it has no VAE encoder (vae_encoder/model.onnx). Use a model exported with its encoder.',
+  },
   CANCELED: { status: 409, retryable: false, message: 'The job was canceled.' },
   DOWNLOAD_FAILED: {
     status: 502,

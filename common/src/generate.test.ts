@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from './errors.ts';
-import { GenerateRequest, MAX_SEED, batchSeed, randomSeed } from './generate.ts';
+import { GenerateRequest, MAX_SEED, batchSeed, denoisingSteps, generationModeOf, randomSeed } from './generate.ts';
 import { parseOrThrow } from './validation.ts';
 
 describe('GenerateRequest', () => {
@@ -10,7 +10,7 @@ describe('GenerateRequest', () => {
       negativePrompt: '',
       width: 512,
       height: 512,
-      steps: 25,
+      steps: 30,
       guidance: 7.5,
       scheduler: 'euler_a',
       count: 1,
@@ -74,5 +74,42 @@ describe('GenerateRequest', () => {
     expect(batchSeed(MAX_SEED, 1)).toBe(0);
     const s = randomSeed();
     expect(Number.isInteger(s) && s >= 0 && s <= MAX_SEED).toBe(true);
+  });
+});
+
+describe('GenerateRequest: starting image, mask and strength', () => {
+  it('accepts a starting image with or without a mask and strength, and names the mode', () => {
+    const img = GenerateRequest.parse({ prompt: 'a fox', initImage: 'img_01J0000000AAAAAAAAAAAA', strength: 0.6 });
+    expect(img).toMatchObject({ initImage: 'img_01J0000000AAAAAAAAAAAA', strength: 0.6 });
+    expect(generationModeOf(img)).toBe('img2img');
+    const inpaint = GenerateRequest.parse({ prompt: 'a fox', initImage: 'in.png', mask: 'mask.png' });
+    expect(generationModeOf(inpaint)).toBe('inpaint');
+    expect(generationModeOf(GenerateRequest.parse({ prompt: 'a fox' }))).toBe('txt2img');
+  });
+
+  it('refuses a mask or a strength without a starting image, and strengths outside 0–1, naming the field', () => {
+    const issues = (input: Record<string, unknown>) => {
+      const r = GenerateRequest.safeParse({ prompt: 'a fox', ...input });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ mask: 'm.png' })).toEqual(['mask: mask needs a starting image (initImage)']);
+    expect(issues({ strength: 0.5 })).toEqual(['strength: strength needs a starting image (initImage)']);
+    expect(issues({ initImage: 'a.png', strength: 1.5 })).toEqual(['strength: strength must be at most 1']);
+    expect(issues({ initImage: 'a.png', strength: -0.1 })).toEqual(['strength: strength must be at least 0']);
+    expect(issues({ initImage: '' })).toEqual(['initImage: an image reference must not be empty']);
+    expect(issues({ initImage: 'a\nb.png' })).toEqual([
+      'initImage: an image reference must not contain control characters',
+    ]);
+    expect(() => parseOrThrow(GenerateRequest, { prompt: 'x', mask: 'm.png' })).toThrow(AppError);
+  });
+
+  it('runs ⌊steps × strength⌋ UNet steps from a starting image, as diffusers does', () => {
+    expect(denoisingSteps({ steps: 25 })).toBe(25);
+    expect(denoisingSteps({ steps: 20, initImage: 'a', strength: 0.5 })).toBe(10);
+    expect(denoisingSteps({ steps: 10, initImage: 'a', strength: 0.6 })).toBe(6);
+    expect(denoisingSteps({ steps: 25, initImage: 'a', strength: 0.5 })).toBe(12);
+    expect(denoisingSteps({ steps: 20, initImage: 'a' })).toBe(15); // DEFAULT_STRENGTH 0.75
+    expect(denoisingSteps({ steps: 4, initImage: 'a', strength: 0 })).toBe(0);
+    expect(denoisingSteps({ steps: 4, initImage: 'a', strength: 1 })).toBe(4);
   });
 });

@@ -16,6 +16,12 @@ export const ImageMetadata = z.object({
   model: z.object({ name: z.string(), hash: z.string().optional() }).loose(),
   generation_mode: z.string(),
   app_version: z.string(),
+  /** Image to image and inpainting (InvokeAI's names): how much of the schedule ran, 0–1. */
+  strength: z.number().min(0).max(1).optional(),
+  /** The starting image's reference (a gallery image id, an input id, or a file name). */
+  init_image: z.string().optional(),
+  /** Atelier addition (InvokeAI has no core field for it): the inpainting mask's reference. */
+  init_mask: z.string().optional(),
   /** Atelier additions: the engine that made the image and where it ran. */
   engine_version: z.string().optional(),
   execution_provider: z.string().optional(),

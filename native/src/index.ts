@@ -4,6 +4,7 @@ export {
   loadModel,
   THUMBNAIL_SIZE,
   type DiffusionModel,
+  type GenerateInputs,
   type GenerateOptions,
   type GeneratedImage,
   type GenerationResult,
@@ -11,6 +12,14 @@ export {
   type ProgressEvent,
 } from './pipeline/diffusion-model.ts';
 export { readPngMetadata, metadataText } from './pipeline/metadata.ts';
+export {
+  decodeInputImage,
+  featherRadius,
+  MAX_INPUT_PIXELS,
+  resize as resizeImage,
+  sniffImage,
+  type InputRole,
+} from './pipeline/input-image.ts';
 export { ENGINE_VERSION } from './pipeline/version.ts';
 export { hashModelDir, listModelFiles } from './model/hash.ts';
 export { DEFAULT_SCALING_FACTOR, REQUIRED_FILES } from './model/model-folder.ts';

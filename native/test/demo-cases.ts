@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { ResolvedGenerateRequest, Scheduler } from '@atelier/common';
-import { COLOUR_NAMES, type Ask, type ColourName, SHAPE_NAMES } from './pixel-stats.ts';
+import { COLOUR_NAMES, type Ask, type ColourName, POSITION_NAMES, SHAPE_NAMES } from './pixel-stats.ts';
 
 export const DEMO_MODEL_ID = 'atelier-demo-shapes';
 export const DEMO_MODEL_DIR = path.resolve(import.meta.dirname, '../models', DEMO_MODEL_ID);
@@ -35,8 +35,21 @@ export function heldOutCases(n = 40, firstSeed = 900_001): DemoCase[] {
   return cases;
 }
 
+/** The held-out cases again, each also naming a size and a place ("a small red circle in the top left on a blue background"). */
+export function fullCases(n = 40, firstSeed = 900_001): DemoCase[] {
+  return heldOutCases(n, firstSeed).map((c, i) => {
+    const position = POSITION_NAMES[(i * 2) % POSITION_NAMES.length]!;
+    const size = i % 2 ? 'small' : 'large';
+    return {
+      prompt: `a ${size} ${c.ask.colour} ${c.ask.shape} in the ${position} on a ${c.ask.background} background`,
+      seed: c.seed,
+      ask: { ...c.ask, position },
+    };
+  });
+}
+
 /** Each scheduler's default step count in the UI and CLI. */
-export const DEFAULT_STEPS: Record<Exclude<Scheduler, 'lcm'>, number> = { euler: 25, euler_a: 25, ddim: 25 };
+export const DEFAULT_STEPS: Record<Exclude<Scheduler, 'lcm'>, number> = { euler: 30, euler_a: 30, ddim: 30 };
 
 export function demoRequest(c: DemoCase, over: Partial<ResolvedGenerateRequest> = {}): ResolvedGenerateRequest {
   return {
@@ -44,7 +57,7 @@ export function demoRequest(c: DemoCase, over: Partial<ResolvedGenerateRequest> 
     negativePrompt: '',
     width: 64,
     height: 64,
-    steps: 25,
+    steps: 30,
     guidance: 7.5,
     scheduler: 'euler_a',
     seed: c.seed,

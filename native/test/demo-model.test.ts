@@ -2,7 +2,7 @@
  * The committed demo model (native/models/atelier-demo-shapes): its files are exactly the ones its
  * manifest pins, the engine opens it with no special case, the store offers it as the default with
  * its description and vocabulary, and the CLI draws with it at its native size, byte for byte what
- * the engine draws in-process. What the pictures show is semantic.spec.ts's concern.
+ * the engine draws in-process. What the pictures show is semantic.test.ts's concern.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';

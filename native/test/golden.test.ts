@@ -67,8 +67,8 @@ const CASES: { name: string; model: 'sd' | 'turbo'; req: Partial<ResolvedGenerat
 describe('golden outputs of the fixture pipeline', () => {
   it('the fixture models are the ones the goldens were made with', () => {
     expect({ sd: sd.hash, turbo: turbo.hash }).toEqual({
-      sd: 'f93d177024e4a48a37522a1d381a32356396c7385bfc89612a3c68c55f0db049',
-      turbo: '972e87654cd13469153981493c7029c5cf7bcbd433e660ebc4c0da377dfe5702',
+      sd: '254519c0aab0f595fc7073d3465d1965c5816f770d7d51d976afc6081b01be24',
+      turbo: '9e3f24620e8fc4797fbf687baa71b209839f8644ca09076a4e0ceaf754967a36',
     });
   });
 

@@ -24,8 +24,8 @@ POSITIONS = ("center", "top left", "top right", "bottom left", "bottom right")
 SIZES = ("small", "large")
 
 # Half extent of a shape in pixels, and how far a corner position is from the centre.
-HALF = {"small": 9.0, "large": 16.0}
-OFFSET = {"small": 16.0, "large": 10.0}
+HALF = {"small": 11.0, "large": 17.0}
+OFFSET = {"small": 14.0, "large": 8.0}
 JITTER = 2.0
 
 

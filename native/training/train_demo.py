@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import evaluate  # noqa: E402
 import shapes  # noqa: E402
 from clip_bpe import ClipBpe  # noqa: E402
 from nets import CONTEXT_TOKENS, LATENT_CHANNELS, SEQ_LEN, TextEncoder, UNet, VaeDecoder, VaeEncoder  # noqa: E402
@@ -111,6 +112,9 @@ def train_vae(images: np.ndarray, steps: int, work: Path, seed: int) -> tuple[Va
         opt.step()
         if step % 100 == 0 or step == steps:
             log(f"vae {step}/{steps} loss {loss.item():.4f} kl {kl.item():.2f} ({time.time() - t0:.0f} s)")
+        if step % 500 == 0 or step == steps:
+            # The checker's reading of VAE round trips: the ceiling of what the UNet can reach through this VAE.
+            log(f"vae {step}/{steps} round trips read right: {evaluate.reconstruction_accuracy(enc, dec)[1] * 100:.1f} %")
     torch.save({"enc": enc.state_dict(), "dec": dec.state_dict()}, path)
     return enc, dec
 
@@ -146,6 +150,10 @@ def train_unet(
     work: Path,
     seed: int,
     checkpoint_every: int,
+    dec: VaeDecoder,
+    scaling: float,
+    eval_every: int,
+    decay_steps: int,
 ) -> tuple[TextEncoder, UNet, int]:
     torch.manual_seed(seed + 1)
     te, unet = TextEncoder(used_ids), UNet()
@@ -176,7 +184,9 @@ def train_unet(
     t0 = time.time()
     running = 0.0
     for step in range(start + 1, steps + 1):
-        lr = 1e-3 * min(1.0, step / 100)
+        # Warm-up, then constant (so a longer run passes through the same checkpoints), then a linear
+        # cool-down over the last `decay_steps`: the small model's shapes sharpen once the steps shrink.
+        lr = 1e-3 * min(1.0, step / 100) * min(1.0, (steps - step + 1) / decay_steps if decay_steps else 1.0)
         for group in opt.param_groups:
             group["lr"] = lr
         idx = rng.integers(len(latents), size=batch)
@@ -199,6 +209,17 @@ def train_unet(
             rate = (time.time() - t0) / (step - start)
             log(f"unet {step}/{steps} loss {running / 50:.4f} ({rate:.2f} s/step)")
             running = 0.0
+        if eval_every and (step % eval_every == 0 or step == steps):
+            # The held-out prompts through a DDIM sampler here, read by the same checker the engine's tests use.
+            live = [p.detach().clone() for p in ema.params]
+            ema.copy_to([te, unet])
+            rate, misses = evaluate.accuracy(unet, te, dec, bpe, scaling, ab)
+            with torch.no_grad():
+                for p, v in zip(ema.params, live):
+                    p.copy_(v)
+            log(f"unet {step}/{steps} held-out prompts drawn right (DDIM 25, guidance 7.5): {rate * 100:.1f} %")
+            for m in misses[:6]:
+                log(f"  miss: {m}")
         if step % checkpoint_every == 0 or step == steps:
             torch.save(
                 {
@@ -326,11 +347,13 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "atelier-demo-training")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--images", type=int, default=12000)
-    ap.add_argument("--vae-steps", type=int, default=300)
-    ap.add_argument("--unet-steps", type=int, default=2000)
+    ap.add_argument("--vae-steps", type=int, default=1200)
+    ap.add_argument("--unet-steps", type=int, default=5000)
+    ap.add_argument("--decay-steps", type=int, default=1000, help="the UNet's learning rate falls linearly to 0 over the last N steps")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--checkpoint-every", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-every", type=int, default=500, help="check the held-out prompts every N UNet steps (0: never)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -357,7 +380,9 @@ def main() -> None:
         latents = latents * scaling
         torch.save({"latents": latents, "scaling": scaling}, cached)
     log(f"latent scaling factor {scaling:.5f}")
-    te, unet, steps = train_unet(latents, attrs, bpe, used, args.unet_steps, args.batch, args.work, args.seed, args.checkpoint_every)
+    te, unet, steps = train_unet(
+        latents, attrs, bpe, used, args.unet_steps, args.batch, args.work, args.seed, args.checkpoint_every, dec, scaling, args.eval_every, args.decay_steps
+    )
     export(args.out, te, unet, enc, dec, scaling, model_metadata(args.vae_steps, steps, args.seed))
     log(f"done in {(time.time() - started) / 60:.1f} min")
 

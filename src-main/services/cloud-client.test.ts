@@ -24,7 +24,7 @@ const PASSWORD = 'Correct-horse1';
 function client(
   apiUrl: string,
   secretStore: SecretStore = new InMemorySecretStore(),
-  extra: { backoffMs?: number } = {},
+  extra: { backoffMs?: number; retry?: { attempts?: number; baseMs?: number; maxMs?: number } } = {},
 ) {
   const c = createCloudClient({
     config: {
@@ -39,6 +39,7 @@ function client(
     secretStore,
     backoffMs: extra.backoffMs ?? 20,
     maxBackoffMs: 200,
+    retry: { baseMs: 10, maxMs: 50, ...extra.retry },
   });
   clients.push(c);
   return c;
@@ -154,6 +155,92 @@ describe('cloud client against cognito-local', () => {
       await expect(c.api.createGeneration({ prompt: 'x' } as never, 'key-1')).rejects.toMatchObject({
         code: 'QUOTA_EXCEEDED',
       });
+    } finally {
+      peer.server.close();
+    }
+  });
+
+  it('retries reads and idempotent writes through a restarting API, and never a write without a key', async () => {
+    const ME = {
+      id: 'u1',
+      email: null,
+      plan: 'free',
+      usage: { used: 0, limit: 100, periodStart: '2026-11-01T00:00:00.000Z', periodEnd: '2026-12-01T00:00:00.000Z' },
+    };
+    const seen: { method: string; url: string; key: string | undefined }[] = [];
+    // Per path: how many more requests fail, and how (a cut connection, a 503 from a closing
+    // replica, a 502 page from a proxy in front of the API).
+    const failures = new Map<string, ('cut' | '503' | '502')[]>([
+      ['GET /v1/me', ['cut', '503', '502']],
+      ['POST /v1/generations', ['cut']],
+      ['POST /v1/generations/gen_x/cancel', ['503']],
+    ]);
+    const peer = await apiPeer((req, res) => {
+      const key = `${req.method} ${req.url}`;
+      seen.push({ method: req.method!, url: req.url!, key: req.headers['idempotency-key'] as string | undefined });
+      const how = failures.get(key)?.shift();
+      if (how === 'cut') return void req.socket.destroy();
+      if (how === '503') {
+        res.writeHead(503, { 'content-type': 'application/json', connection: 'close' });
+        return void res.end(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'closing' }));
+      }
+      if (how === '502') return void res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad gateway</h1>');
+      res.setHeader('content-type', 'application/json');
+      if (key === 'GET /v1/me') return void res.end(JSON.stringify(ME));
+      res.statusCode = 409;
+      res.end(JSON.stringify({ error: { code: 'GENERATION_NOT_CANCELABLE', message: 'done already' } }));
+    });
+    try {
+      const c = client(peer.url);
+      await signedUpUser(c);
+      const retries: string[] = [];
+      let wentOffline = false;
+      c.events.on('retry', (r) => retries.push(`${r.method} ${r.path} #${r.attempt} ${r.code}`));
+      c.events.on('offline', () => (wentOffline = true));
+
+      expect((await c.api.me()).plan).toBe('free');
+      expect(retries).toEqual([
+        'GET /v1/me #1 OFFLINE',
+        'GET /v1/me #2 SERVICE_UNAVAILABLE',
+        'GET /v1/me #3 SERVICE_UNAVAILABLE',
+      ]);
+      // A replica restarting is not the network gone: the app never flipped to offline.
+      expect(wentOffline).toBe(false);
+
+      // A write with an Idempotency-Key is sent again with the same key; the answer's own error
+      // code (not a transient one) reaches the caller after that.
+      retries.length = 0;
+      seen.length = 0;
+      await expect(c.api.createGeneration({ prompt: 'x' } as never, 'key-7')).rejects.toMatchObject({
+        code: 'GENERATION_NOT_CANCELABLE',
+      });
+      expect(seen.map((s) => s.key)).toEqual(['key-7', 'key-7']);
+      expect(retries).toEqual(['POST /v1/generations #1 OFFLINE']);
+
+      // A write without a key is never repeated: the 503 reaches the caller.
+      seen.length = 0;
+      await expect(c.api.cancelGeneration('gen_x')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(seen).toHaveLength(1);
+    } finally {
+      peer.server.close();
+    }
+  });
+
+  it('gives up after the last attempt and only then reports offline', async () => {
+    const peer = await apiPeer((req) => req.socket.destroy());
+    try {
+      const c = client(peer.url, new InMemorySecretStore(), { retry: { attempts: 3 } });
+      await signedUpUser(c);
+      let calls = 0;
+      peer.server.on('request', (req: http.IncomingMessage) => {
+        if (req.url?.startsWith('/v1/images')) calls++;
+      });
+      const retries: number[] = [];
+      c.events.on('retry', (r) => retries.push(r.attempt));
+      await expect(c.api.listImages({ limit: 5 })).rejects.toMatchObject({ code: 'OFFLINE' });
+      expect(calls).toBe(3);
+      expect(retries).toEqual([1, 2]);
+      expect(c.state().online).toBe(false);
     } finally {
       peer.server.close();
     }

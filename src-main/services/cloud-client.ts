@@ -19,6 +19,7 @@ import {
   ErrorBody,
   Generation,
   Image,
+  ImageList,
   Me,
   ModelList,
   PlanId,
@@ -45,6 +46,36 @@ export interface CloudClientOptions {
   /** Unit: ms. First delay of the reconnect/probe backoff (doubles up to `maxBackoffMs`). */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** How requests that are safe to repeat ride out a restarting or briefly unreachable API. */
+  retry?: Partial<RetryPolicy>;
+}
+
+/**
+ * Requests that are safe to send again — GET/HEAD, and writes carrying an Idempotency-Key (the API
+ * answers a repeat with the first answer) — are retried on a transient failure: the connection
+ * failed or was cut, or the answer was SERVICE_UNAVAILABLE (a replica shutting down, the database
+ * briefly unreachable, a 5xx without our error body from whatever stands in front of the API).
+ * Anything else, and any error still there after the last attempt, reaches the caller.
+ */
+export interface RetryPolicy {
+  /** Attempts in all, including the first. 1 turns retries off. */
+  attempts: number;
+  /** Unit: ms. First delay before a retry (doubles with jitter up to `maxMs`). */
+  baseMs: number;
+  /** Unit: ms. */
+  maxMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 200, maxMs: 3_000 };
+
+/** What a retry absorbed: one per repeated attempt, for logs and the chaos test's tally. */
+export interface RetryNotice {
+  method: string;
+  path: string;
+  /** 1 for the first retry. */
+  attempt: number;
+  /** The error code of the failed attempt (OFFLINE, SERVICE_UNAVAILABLE). */
+  code: string;
 }
 
 export interface CloudSessionState {
@@ -93,7 +124,9 @@ export function createCloudClient(opts: CloudClientOptions) {
     session: [CloudSessionState];
     online: [];
     offline: [];
+    retry: [RetryNotice];
   }>();
+  const retryPolicy: RetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
 
   let tokens: Tokens | null = null;
   let persisted = true;
@@ -212,6 +245,32 @@ export function createCloudClient(opts: CloudClientOptions) {
     schema: S,
     o: RequestOptions = {},
   ): Promise<z.output<S>> {
+    const repeatable = method === 'GET' || method === 'HEAD' || o.idempotencyKey !== undefined;
+    const attempts = repeatable ? Math.max(1, retryPolicy.attempts) : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await requestOnce(method, path, schema, o);
+      } catch (e) {
+        const transient = AppError.is(e, 'OFFLINE') || AppError.is(e, 'SERVICE_UNAVAILABLE');
+        if (!transient || attempt >= attempts || closed) {
+          // Offline only once the retries are spent: a replica restarting is not the network gone.
+          if (AppError.is(e, 'OFFLINE')) setOnline(false);
+          throw e;
+        }
+        events.emit('retry', { method, path, attempt, code: (e as AppError).code });
+        await new Promise((r) =>
+          setTimeout(r, backoffDelay(attempt - 1, retryPolicy.baseMs, retryPolicy.maxMs, random)),
+        );
+      }
+    }
+  }
+
+  async function requestOnce<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S,
+    o: RequestOptions,
+  ): Promise<z.output<S>> {
     const send = async (token: string | null) => {
       const headers: Record<string, string> = { accept: 'application/json' };
       if (token) headers.authorization = `Bearer ${token}`;
@@ -227,10 +286,8 @@ export function createCloudClient(opts: CloudClientOptions) {
         setOnline(true);
         return res;
       } catch (e) {
-        if (isNetworkError(e) || (e as Error)?.name === 'TimeoutError') {
-          setOnline(false);
+        if (isNetworkError(e) || (e as Error)?.name === 'TimeoutError')
           throw new AppError('OFFLINE', `${method} ${path}: ${(e as Error).message}`, { cause: e });
-        }
         throw e;
       }
     };
@@ -243,7 +300,15 @@ export function createCloudClient(opts: CloudClientOptions) {
     }
     if (!res.ok) throw await errorOf(res);
     if (res.status === 204) return schema.parse(undefined);
-    const json: unknown = await res.json();
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch (e) {
+      // The connection was cut while the body was on its way (a replica killed mid-response).
+      if (isNetworkError(e) || (e as Error)?.name === 'TimeoutError')
+        throw new AppError('OFFLINE', `${method} ${path}: response cut short: ${(e as Error).message}`, { cause: e });
+      throw e;
+    }
     const parsed = schema.safeParse(json);
     if (!parsed.success)
       throw new AppError('INTERNAL', `unexpected response from ${method} ${path}: ${parsed.error.message}`);
@@ -251,7 +316,8 @@ export function createCloudClient(opts: CloudClientOptions) {
   }
 
   async function errorOf(res: Response): Promise<AppError> {
-    const text = await res.text();
+    // A body cut short still leaves the status to go by.
+    const text = await res.text().catch(() => '');
     try {
       const body = ErrorBody.safeParse(JSON.parse(text));
       if (body.success && isErrorCode(body.data.error.code))
@@ -416,6 +482,14 @@ export function createCloudClient(opts: CloudClientOptions) {
       cancelGeneration: (id: string) =>
         request('POST', `/v1/generations/${encodeURIComponent(id)}/cancel`, z.unknown()),
       getImage: (id: string) => request('GET', `/v1/images/${encodeURIComponent(id)}`, Image),
+      /** One page of the cloud gallery, newest first (thumbnail URLs only). */
+      listImages: (q: { limit?: number; cursor?: string } = {}) => {
+        const params = new URLSearchParams();
+        if (q.limit !== undefined) params.set('limit', String(q.limit));
+        if (q.cursor) params.set('cursor', q.cursor);
+        const qs = params.toString();
+        return request('GET', `/v1/images${qs ? `?${qs}` : ''}`, ImageList);
+      },
       checkout: () => request('POST', '/v1/billing/checkout', UrlResponse, { body: { plan: 'pro' } }),
       portal: () => request('POST', '/v1/billing/portal', UrlResponse, { body: {} }),
       /** 503 BILLING_DISABLED when the server runs without Stripe. */

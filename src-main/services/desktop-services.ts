@@ -270,6 +270,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     model?: string | undefined;
     width?: number | undefined;
     height?: number | undefined;
+    initImage?: string | undefined;
   }): Promise<RouteFacts> {
     const [p, model] = await Promise.all([
       providers().catch(() => ({ providers: [], threads: 0 })),
@@ -298,6 +299,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       cloudModel: named && !named.default ? { name: named.name, plans: named.plans } : null,
       autoCloud: current.autoCloud,
       memory: await memoryFor(size, request.count, model),
+      startImage: request.initImage !== undefined,
     };
   }
 

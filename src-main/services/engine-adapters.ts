@@ -71,13 +71,14 @@ export function engineHostPort(
         threads: threads(),
       };
     },
-    async generate(request, { signal, onProgress }) {
+    async generate(request, { signal, onProgress, inputs }) {
       // The engine's request schema is strict: the folder goes in its own argument.
       const { modelPath, ...req } = request;
       const r = await host.generate(modelPath, req, {
         signal,
         preview: true,
         memoryLimitBytes: opts.memoryLimitBytes,
+        inputs,
         onProgress: (e) => {
           // The engine counts steps per image; the queue shows the whole batch.
           const preview = e.preview

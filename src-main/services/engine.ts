@@ -39,7 +39,12 @@ export interface EnginePort {
   /** Rejects with AppError CANCELED when the signal aborts, ENGINE_OUT_OF_MEMORY / ENGINE_PROVIDER_UNAVAILABLE on device failures. */
   generate(
     request: ResolvedGenerateRequest & { modelPath: string },
-    opts: { signal: AbortSignal; onProgress: (p: EngineProgress) => void },
+    opts: {
+      signal: AbortSignal;
+      onProgress: (p: EngineProgress) => void;
+      /** The bytes of the pictures `request.initImage` and `request.mask` name. */
+      inputs?: { initImage?: Uint8Array | undefined; mask?: Uint8Array | undefined } | undefined;
+    },
   ): Promise<{ images: EngineImage[] }>;
   close(): Promise<void>;
 }

@@ -127,6 +127,21 @@ describe('job queue', () => {
     expect(img.metadata).toMatchObject({ positive_prompt: 'a lighthouse', seed: 99 });
   });
 
+  it('a job starting from library pictures hands their files to the engine; a picture no longer there fails with INPUT_IMAGE_NOT_FOUND', async () => {
+    const { queue, library, engine } = setup();
+    const startPng = makePng({ rgb: [10, 20, 30] });
+    const maskPng = makePng({ rgb: [255, 255, 255] });
+    const start = await library.saveImage({ png: startPng, origin: 'local' });
+    const mask = await library.saveImage({ png: maskPng, origin: 'local' });
+    const { jobs } = await queue.submit(req('a door', { initImage: start.id, mask: mask.id, strength: 0.8 }));
+    await until(() => queue.get(jobs[0]!.id).state === 'succeeded');
+    expect(engine.calls.at(-1)!.inputs).toEqual({ initImage: new Uint8Array(startPng), mask: new Uint8Array(maskPng) });
+
+    const gone = await queue.submit(req('a door', { initImage: 'img_00000000000000000000NOPE' }));
+    await until(() => queue.get(gone.jobs[0]!.id).state === 'failed');
+    expect(queue.get(gone.jobs[0]!.id).error).toMatchObject({ code: 'INPUT_IMAGE_NOT_FOUND' });
+  });
+
   it('survives a restart: the running job is queued again, order and reorder are kept, cancel works', async () => {
     const engine = new InMemoryEngine();
     engine.hold();

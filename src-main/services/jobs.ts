@@ -8,6 +8,7 @@
  * creates (or charges for) a second generation.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import {
   AppError,
   GenerateRequest,
@@ -314,6 +315,27 @@ export function createJobQueue(opts: JobQueueOptions) {
     }
   }
 
+  /**
+   * A local job's starting image and mask are pictures of the library, named by image id: their
+   * files are read here, when the job runs (a deleted picture fails the job with a clear code).
+   */
+  async function startPictures(request: GenerateRequest): Promise<{ initImage: Uint8Array; mask?: Uint8Array } | null> {
+    if (request.initImage === undefined) return null;
+    const read = async (ref: string, what: string) => {
+      let file: string;
+      try {
+        file = library.pathOf(ref);
+      } catch {
+        throw new AppError('INPUT_IMAGE_NOT_FOUND', `${what} ${ref} is not in the library`, {
+          userMessage: `The ${what} is no longer in your library. Pick another picture.`,
+        });
+      }
+      return new Uint8Array(await readFile(file));
+    };
+    const initImage = await read(request.initImage, 'starting image');
+    return request.mask === undefined ? { initImage } : { initImage, mask: await read(request.mask, 'mask') };
+  }
+
   async function runLocal(job: LocalJob): Promise<void> {
     const ac = new AbortController();
     running.set(job.id, ac);
@@ -324,10 +346,12 @@ export function createJobQueue(opts: JobQueueOptions) {
       const model = await opts.resolveModel(job.request.model);
       if (!model)
         throw new AppError('ENGINE_MODEL_NOT_FOUND', `model ${job.request.model ?? '(default)'} is not installed`);
+      const inputs = await startPictures(job.request);
       const { images } = await engine.generate(
         { ...job.request, seed, model: model.id, modelPath: model.path },
         {
           signal: ac.signal,
+          ...(inputs ? { inputs } : {}),
           onProgress: (p: EngineProgress) => {
             if (ac.signal.aborted) return;
             patch(job.id, { step: p.step, total: p.total }, false);

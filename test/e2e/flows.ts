@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { assert, count, enabled, exactText, hasAttr, hasText, hasValue, hidden, until, visible } from './expect.ts';
 import type { Steps } from './harness.ts';
+import { readPicture } from '../../native/test/pixel-stats.ts';
 
 export interface FlowContext {
   page: Page;
@@ -22,6 +23,9 @@ const LOCAL_PROMPT = 'a small red lighthouse on a cliff';
 const CLOUD_PROMPT = 'a blue paper boat on a pond';
 const SEED = '1234';
 const FIXTURE_MODEL = 'atelier-fixture-turbo';
+/** What a newcomer types first; the shipped demo model must draw it. The seed is fixed so the run repeats. */
+const DEMO_PROMPT = 'a red circle on a blue background';
+const DEMO_SEED = '424242';
 
 /** The window sizes every step is looked at in: the default and the smallest supported. */
 export const SIZES = [
@@ -180,6 +184,66 @@ export async function localFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     }
     await c.page.setViewportSize(SIZES[0]);
     await shot(c, '01-generate-first-run');
+  });
+
+  await steps.run('the shipped demo model draws what a newcomer types: a red circle on a blue background', async () => {
+    const { page } = ctx();
+    await nav(page, 'Generate');
+    // Nothing chosen but the prompt (and a seed, so the run repeats): the default model at its native size.
+    await page.getByLabel('Prompt', { exact: true }).fill(DEMO_PROMPT);
+    await page.getByLabel('Seed', { exact: true }).fill(DEMO_SEED);
+    await page.getByRole('radio', { name: 'This computer' }).check();
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    await jobDone(page, DEMO_PROMPT, 180_000);
+    await nav(page, 'Gallery');
+    const cell = page
+      .getByRole('listbox', { name: 'Images' })
+      .getByRole('option', { name: new RegExp(DEMO_PROMPT) })
+      .first();
+    await visible(cell);
+    await cell.dblclick();
+    const viewer = page.getByRole('dialog', { name: 'Image viewer' });
+    const img = viewer.getByRole('img', { name: DEMO_PROMPT });
+    await until(
+      'the picture to load',
+      () => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth),
+      (w) => w > 0,
+    );
+    // The pixels the viewer shows, read back through a canvas at the picture's own size.
+    const seen = await img.evaluate((el) => {
+      const image = el as unknown as { naturalWidth: number; naturalHeight: number };
+      const doc = (globalThis as unknown as { document: { createElement(t: 'canvas'): unknown } }).document;
+      const canvas = doc.createElement('canvas') as {
+        width: number;
+        height: number;
+        getContext(k: '2d'): {
+          drawImage(i: unknown, x: number, y: number): void;
+          getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
+        };
+      };
+      canvas.width = image.naturalWidth;
+      canvas.height = image.naturalHeight;
+      const g = canvas.getContext('2d');
+      g.drawImage(el, 0, 0);
+      return {
+        width: canvas.width,
+        height: canvas.height,
+        data: Array.from(g.getImageData(0, 0, canvas.width, canvas.height).data),
+      };
+    });
+    const reading = readPicture({
+      width: seen.width,
+      height: seen.height,
+      channels: 4,
+      data: Uint8Array.from(seen.data),
+    });
+    assert(
+      reading.colour === 'red' && reading.shape === 'circle' && reading.background === 'blue',
+      `asked for "${DEMO_PROMPT}", the gallery shows a ${reading.colour ?? 'no'} ${reading.shape ?? 'shape'} on ${reading.background} (${seen.width}×${seen.height})`,
+    );
+    await shot(ctx(), '01b-demo-model-red-circle', viewer);
+    await page.keyboard.press('Escape');
+    await hidden(viewer);
   });
 
   await steps.run('settings lists the fixture model (importing it when missing)', async () => {

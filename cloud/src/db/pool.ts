@@ -82,5 +82,10 @@ export function createPool(config: Config, role: PoolRole = 'app', opts: { max?:
   });
   // An idle client losing its server (restart, failover) must not crash the process.
   pool.on('error', () => {});
+  // Nor may a checked-out one between two statements of a transaction (pg_terminate_backend, a
+  // failover): pg emits 'error' on the client itself then, and an unheard 'error' ends the process
+  // (seen in the chaos run, cloud/test/chaos). The next statement fails instead, the request
+  // answers 503 SERVICE_UNAVAILABLE, and the pool drops the client on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }

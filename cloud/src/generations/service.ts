@@ -71,6 +71,12 @@ export function createGenerationService(deps: GenerationServiceDeps) {
   }
 
   async function submit(userId: string, body: GenerateRequest, idempotencyKey: string | null): Promise<Submitted> {
+    // The schema names starting images and masks (issue 15), but the worker cannot fetch them until
+    // cloud inputs (presigned uploads) land: refuse before anything is reserved.
+    if (body.initImage !== undefined || body.mask !== undefined)
+      throw new AppError('CLOUD_INPUTS_UNAVAILABLE', 'starting images are not accepted by the cloud yet', {
+        details: { fields: ['initImage', 'mask'].filter((f) => body[f as 'initImage' | 'mask'] !== undefined) },
+      });
     const hash = idempotencyKey ? requestHash(body) : null;
     if (idempotencyKey) {
       const r = await replay(userId, idempotencyKey, hash!);

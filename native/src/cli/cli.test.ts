@@ -218,7 +218,7 @@ describe('atelier CLI', () => {
     const unknownModel = await atelier(['models', 'download', 'sdxl-turbo']);
     expect(unknownModel.code).toBe(1);
     expect(unknownModel.stderr).toBe(
-      'atelier: There is no catalogue model "sdxl-turbo". Choose one of: sd-turbo, stable-diffusion-v1-5.\n',
+      'atelier: There is no catalogue model "sdxl-turbo". Choose one of: sd-turbo, stable-diffusion-v1-5. [NOT_FOUND]\n',
     );
     const removed = await atelier(['models', 'remove', 'my-sd']);
     expect(removed.code).toBe(0);

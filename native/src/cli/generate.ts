@@ -1,23 +1,38 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { GenerateRequest, issuesOf, MAX_SEED, SCHEDULERS, type GenerateRequestInput } from '@atelier/common';
+import {
+  AppError,
+  DEFAULT_STRENGTH,
+  GenerateRequest,
+  issuesOf,
+  MAX_SEED,
+  SCHEDULERS,
+  type GenerateRequestInput,
+} from '@atelier/common';
+import { decodeInputImage, type InputRole, requestSide } from '../pipeline/input-image.ts';
 import { createEngineHost } from '../host/host.ts';
 import { EXIT, UsageError, type CliContext } from './errors.ts';
 import { openStore } from './models.ts';
 import { ProgressBar } from './output.ts';
 
 const HELP = `Usage: atelier generate "<prompt>" --out <file.png | folder> [options]
+       atelier generate "<prompt>" --init <image> [--strength <0–1>] [--mask <mask.png>] --out <path>
 
 Options:
+  --init <file>         start from this picture (PNG or JPEG): image to image
+  --strength <x>        0–1, how much of the schedule runs from the picture (default ${DEFAULT_STRENGTH}):
+                        low keeps the picture, 1 keeps only its rough layout
+  --mask <file>         inpainting: repaint the white (or opaque) part of this picture's-size mask,
+                        keep the rest of --init
   --negative <text>     negative prompt
   --model <id|folder>   installed model id or a model folder (default: the default model)
-  --steps <n>           denoising steps, 1–150 (default 25)
+  --steps <n>           denoising steps, 1–150 (default 30)
   --guidance <x>        classifier-free guidance scale, 0–30 (default 7.5; ≤ 1 disables it)
   --scheduler <name>    ${SCHEDULERS.join(' | ')} (default euler_a)
   --seed <n>            0–4294967295 (default random; images of a batch use seed, seed+1, …)
-  --width <px>          64–2048, multiple of 8 (default: the model's native size, else 512)
-  --height <px>         64–2048, multiple of 8 (default: the model's native size, else 512)
+  --width <px>          64–2048, multiple of 8 (default: --init's size, else the model's native size, else 512)
+  --height <px>         64–2048, multiple of 8 (default: --init's size, else the model's native size, else 512)
   --count <n>           images to generate, 1–16 (default 1)
   --provider <name>     auto | cpu | cuda | dml | coreml (default auto: the best usable)
   --threads <n>         intra-op threads (default physical cores)
@@ -26,7 +41,7 @@ Options:
 
 Prints one line per image: its seed and where it was written.`;
 
-const NUMERIC = ['steps', 'guidance', 'seed', 'width', 'height', 'count'] as const;
+const NUMERIC = ['steps', 'guidance', 'seed', 'width', 'height', 'count', 'strength'] as const;
 
 export async function generateCommand(argv: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -45,6 +60,9 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
       provider: { type: 'string' },
       threads: { type: 'string' },
       out: { type: 'string', short: 'o' },
+      init: { type: 'string' },
+      mask: { type: 'string' },
+      strength: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -61,9 +79,17 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
   const input: Record<string, unknown> = { prompt: positionals[0] ?? '' };
   if (values.negative !== undefined) input.negativePrompt = values.negative;
   if (values.scheduler !== undefined) input.scheduler = values.scheduler;
+  if (values.init === undefined) {
+    if (values.mask !== undefined)
+      bad.push('--mask needs --init <starting image>: the mask says which part of it to repaint');
+    if (values.strength !== undefined) bad.push('--strength needs --init <starting image>');
+  } else {
+    input.initImage = path.basename(values.init) || values.init;
+    if (values.mask !== undefined) input.mask = path.basename(values.mask) || values.mask;
+  }
   for (const k of NUMERIC) {
     const raw = values[k];
-    if (raw === undefined) continue;
+    if (raw === undefined || (k === 'strength' && values.init === undefined)) continue;
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n)) bad.push(`${k} must be a number (got "${raw}")`);
     // Past 2^53 a number is no longer exact, and the schema would call it "not a whole number".
@@ -87,6 +113,30 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
   const out = path.resolve(values.out!);
   const targets = await outputTargets(out, req.count);
 
+  // Read and check the pictures before any model loads: a wrong file fails in a moment.
+  let inputs: { initImage: Uint8Array; mask?: Uint8Array } | undefined;
+  if (values.init !== undefined) {
+    const initImage = await readInput(values.init, 'initImage');
+    const start = decodeInputImage(initImage, 'initImage', values.init);
+    inputs = { initImage };
+    if (values.mask !== undefined) {
+      const mask = await readInput(values.mask, 'mask');
+      const m = decodeInputImage(mask, 'mask', values.mask);
+      if (m.width !== start.width || m.height !== start.height)
+        throw new AppError(
+          'INPUT_IMAGE_SIZE_MISMATCH',
+          `mask ${values.mask} is ${m.width}×${m.height}, starting image ${values.init} is ${start.width}×${start.height}`,
+          {
+            userMessage: `The mask ${values.mask} is ${m.width}×${m.height} pixels but the starting image ${values.init} is ${start.width}×${start.height}. Save the mask at the image's size.`,
+          },
+        );
+      inputs.mask = mask;
+    }
+    // Without --width/--height the picture's own size is made (down to a multiple of 8).
+    if (input.width === undefined) input.width = requestSide(start.width);
+    if (input.height === undefined) input.height = requestSide(start.height);
+  }
+
   const store = openStore(ctx);
   const host = createEngineHost({
     store,
@@ -101,6 +151,7 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
     // so it picks the model's native size rather than the schema's default.
     const result = await host.generate(values.model, input as GenerateRequestInput, {
       signal: ctx.signal,
+      inputs,
       onProgress: (e) =>
         e.decode
           ? bar.update(
@@ -135,6 +186,25 @@ export async function generateCommand(argv: string[], ctx: CliContext): Promise<
   } finally {
     bar.done();
     await host.close();
+  }
+}
+
+/** A picture given on the command line: missing, unreadable (a folder, no permission) or its bytes. */
+async function readInput(file: string, role: InputRole): Promise<Uint8Array> {
+  const what = role === 'initImage' ? 'starting image' : 'mask';
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      throw new AppError('INPUT_IMAGE_NOT_FOUND', `${what} ${file} does not exist`, {
+        userMessage: `The ${what} ${file} does not exist. Check the path.`,
+      });
+    const reason =
+      code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'read failed');
+    throw new AppError('INPUT_IMAGE_UNREADABLE', `${what} ${file}: ${reason}`, {
+      userMessage: `The ${what} ${file} could not be read (${reason}). Give the path of a PNG or JPEG file you can open.`,
+    });
   }
 }
 

@@ -85,7 +85,8 @@ export function report(e: unknown, io: CliIO): number {
     // The user message says what to do; the message says what exactly was wrong (e.g. which graph
     // input of which file). A command-line user wants both, on one line.
     const detail = e.message && !saysTheSame(e.userMessage, e.message) ? ` (${e.message})` : '';
-    io.stderr.write(`atelier: ${`${e.userMessage}${detail}`.replace(/\s*\n\s*/g, ' ')}\n`);
+    // The stable code last, in brackets, for scripts to match on.
+    io.stderr.write(`atelier: ${`${e.userMessage}${detail}`.replace(/\s*\n\s*/g, ' ')} [${e.code}]\n`);
     return e.code === 'VALIDATION_FAILED' ? EXIT.usage : EXIT.failure;
   }
   const message = e instanceof Error ? e.message : String(e);

@@ -94,6 +94,7 @@ export function serveEngine(endpoint: Endpoint<unknown, HostReply>, deps: Engine
           if (ac.signal.aborted) throw new AppError('CANCELED');
           const result = await model.generate(msg.request, {
             signal: ac.signal,
+            ...(msg.inputs ? { inputs: msg.inputs } : {}),
             preview: msg.preview,
             ...(msg.memoryLimitBytes !== undefined ? { memoryLimitBytes: msg.memoryLimitBytes } : {}),
             onProgress: (event) => {

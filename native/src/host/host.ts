@@ -9,6 +9,7 @@ import {
 } from '@atelier/common';
 import type { GenerationResult } from '../pipeline/diffusion-model.ts';
 import { readModelCard } from '../model/model-card.ts';
+import { imageSize, requestSide } from '../pipeline/input-image.ts';
 import { bestProvider, isProviderName, type ProviderReport } from '../providers/detect.ts';
 import { resolveThreads } from '../providers/threads.ts';
 import type { ModelEntry, ModelStore } from '../store/store.ts';
@@ -34,6 +35,11 @@ export interface HostGenerateOptions {
   provider?: string | undefined;
   /** Memory the job may use (Unit: bytes); default the host's limit, else what the machine has free. */
   memoryLimitBytes?: number | undefined;
+  /**
+   * The bytes (PNG or JPEG) of the starting image and mask the request names. A request with a
+   * starting image and no width/height is made at the starting image's size (to a multiple of 8).
+   */
+  inputs?: { initImage?: Uint8Array | undefined; mask?: Uint8Array | undefined } | undefined;
 }
 
 export interface EngineHost {
@@ -237,7 +243,11 @@ export function createEngineHost(opts: EngineHostOptions = {}): EngineHost {
       const provider = await chooseProvider(go.provider);
       // A size the request leaves out is the model's native size when its atelier.json declares one
       // (the demo model draws at 64×64), else the schema's default.
-      const native = ('card' in entry ? entry.card : await readModelCard(entry.dir)).nativeSize;
+      // With a starting image, its own size (to a multiple of 8) comes before the model's.
+      const startSize = go.inputs?.initImage && parsed.initImage !== undefined ? imageSize(go.inputs.initImage) : null;
+      const native = startSize
+        ? { width: requestSide(startSize.width), height: requestSide(startSize.height) }
+        : ('card' in entry ? entry.card : await readModelCard(entry.dir)).nativeSize;
       const resolved: ResolvedGenerateRequest = {
         ...parsed,
         ...(native && req.width === undefined ? { width: native.width } : {}),
@@ -262,6 +272,7 @@ export function createEngineHost(opts: EngineHostOptions = {}): EngineHost {
           session: session(provider),
           known: knownOf(entry),
           request: resolved,
+          ...(go.inputs ? { inputs: go.inputs } : {}),
           preview: go.preview ?? false,
           memoryLimitBytes: go.memoryLimitBytes ?? opts.memoryLimitBytes,
         }),

@@ -35,6 +35,8 @@ export type HostRequest =
       session: SessionConfig;
       known?: KnownModel | undefined;
       request: ResolvedGenerateRequest;
+      /** The bytes (PNG or JPEG) of the images `request.initImage` and `request.mask` name. */
+      inputs?: { initImage?: Uint8Array | undefined; mask?: Uint8Array | undefined } | undefined;
       preview: boolean;
       /** Memory the job may use (Unit: bytes); absent means what the machine has free. */
       memoryLimitBytes?: number | undefined;

@@ -41,6 +41,13 @@ export interface ModelFolder {
   textEncoder: ort.InferenceSession;
   unet: ort.InferenceSession;
   vaeDecoder: ort.InferenceSession;
+  /**
+   * Channels of the UNet's `sample` input: `latentChannels`, or 2 × latentChannels + 1 for an
+   * inpainting UNet (latents, mask, masked-image latents — SD inpainting's 9 channels).
+   */
+  unetInChannels: number;
+  /** vae_encoder/model.onnx when the folder has one (image to image, inpainting); else null. */
+  vaeEncoder: VaeEncoder | null;
   io: {
     inputIds: IoInfo;
     hiddenStates: IoInfo;
@@ -51,6 +58,19 @@ export interface ModelFolder {
     latentSample: IoInfo;
     image: IoInfo;
   };
+}
+
+export interface VaeEncoder {
+  session: ort.InferenceSession;
+  /** `sample` [batch, 3, h, w], pixels in [-1, 1]. */
+  input: IoInfo;
+  /**
+   * `latent_sample` (diffusers' and this project's exports: latents, or their mean) or
+   * `latent_parameters` (Optimum's: mean and log-variance, 2 × latentChannels channels).
+   */
+  output: IoInfo;
+  /** Multiplies the encoder's output (vae_encoder/config.json, else the decoder's). */
+  scalingFactor: number;
 }
 
 const invalid = (message: string) => new AppError('ENGINE_MODEL_INVALID', message, { details: { reason: message } });
@@ -149,6 +169,8 @@ export async function openModelFolder(
     const textEncoder = await open('text_encoder/model.onnx');
     const unet = await open('unet/model.onnx');
     const vaeDecoder = await open('vae_decoder/model.onnx');
+    const VE = 'vae_encoder/model.onnx';
+    const vaeEncoderSession = existsSync(path.join(dir, VE)) ? await open(VE) : null;
 
     const TE = 'text_encoder/model.onnx';
     const UN = 'unet/model.onnx';
@@ -179,10 +201,13 @@ export async function openModelFolder(
     const unetWidth = dim(encoderHiddenStates, 2);
     if (teWidth !== undefined && unetWidth !== undefined && teWidth !== unetWidth)
       throw invalid(`${UN}: input 'encoder_hidden_states' has width ${unetWidth} but text_encoder outputs ${teWidth}`);
-    const channels = dim(sample, 1) ?? dim(latentSample, 1) ?? 4;
-    const outChannels = dim(outSample, 1);
-    if (outChannels !== undefined && outChannels !== channels)
-      throw invalid(`${UN}: output 'out_sample' has ${outChannels} channels but input 'sample' has ${channels}`);
+    const inChannels = dim(sample, 1);
+    const channels = dim(outSample, 1) ?? dim(latentSample, 1) ?? inChannels ?? 4;
+    const unetInChannels = inChannels ?? channels;
+    if (unetInChannels !== channels && unetInChannels !== 2 * channels + 1)
+      throw invalid(
+        `${UN}: input 'sample' has ${unetInChannels} channels but output 'out_sample' has ${channels} (expected ${channels}, or ${2 * channels + 1} for an inpainting UNet)`,
+      );
     const vaeChannels = dim(latentSample, 1);
     if (vaeChannels !== undefined && vaeChannels !== channels)
       throw invalid(
@@ -190,6 +215,33 @@ export async function openModelFolder(
       );
     const rgb = dim(image, 1);
     if (rgb !== undefined && rgb !== 3) throw invalid(`${VD}: output 'sample' has ${rgb} channels, expected 3 (RGB)`);
+
+    let vaeEncoder: VaeEncoder | null = null;
+    if (vaeEncoderSession) {
+      const input = requireIo(vaeEncoderSession, VE, 'input', 'sample', FLOATS);
+      const outName =
+        ['latent_sample', 'latent_parameters', 'latent_dist'].find((n) => vaeEncoderSession.outputNames.includes(n)) ??
+        (vaeEncoderSession.outputNames.length === 1 ? vaeEncoderSession.outputNames[0]! : 'latent_sample');
+      const output = requireIo(vaeEncoderSession, VE, 'output', outName, FLOATS);
+      checkRank(VE, input, 4);
+      checkRank(VE, output, 4);
+      const encIn = dim(input, 1);
+      if (encIn !== undefined && encIn !== 3)
+        throw invalid(`${VE}: input 'sample' has ${encIn} channels, expected 3 (RGB)`);
+      const encOut = dim(output, 1);
+      if (encOut !== undefined && encOut !== channels && encOut !== 2 * channels)
+        throw invalid(`${VE}: output '${outName}' has ${encOut} channels but unet/model.onnx works on ${channels}`);
+      let encScaling = scalingFactor;
+      if (existsSync(path.join(dir, 'vae_encoder/config.json'))) {
+        const ec = readJson(dir, 'vae_encoder/config.json') as { scaling_factor?: unknown };
+        if (ec.scaling_factor !== undefined) {
+          if (typeof ec.scaling_factor !== 'number' || !(ec.scaling_factor > 0))
+            throw invalid('vae_encoder/config.json: scaling_factor must be a positive number');
+          encScaling = ec.scaling_factor;
+        }
+      }
+      vaeEncoder = { session: vaeEncoderSession, input, output, scalingFactor: encScaling };
+    }
 
     const seqLen = dim(inputIds, 1) ?? 77;
     let tokenizer: ClipTokenizer;
@@ -212,6 +264,8 @@ export async function openModelFolder(
       textEncoder,
       unet,
       vaeDecoder,
+      unetInChannels,
+      vaeEncoder,
       io: { inputIds, hiddenStates, sample, timestep, encoderHiddenStates, outSample, latentSample, image },
     };
   } catch (e) {

@@ -118,14 +118,22 @@ export function buildTextEncoder(seed: number, hidden: number, layers = 2, heads
  * `fp16Io` declares sample, encoder_hidden_states and out_sample as float16 (computing in float32
  * inside), the interface of an fp16 export, so the pipeline's dtype conversions run for real.
  */
-export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 'float', fp16Io = false, scale = 1) {
+export function buildUnet(
+  seed: number,
+  hidden: number,
+  timestepType: 'int64' | 'float',
+  fp16Io = false,
+  scale = 1,
+  inChannels = 4,
+) {
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`UNet scale must be a whole number ≥ 1, got ${scale}`);
   const g = new GraphBuilder('unet', seed);
   const nn = new Layers(g);
   const [c0, c1, groups, tdim] = [16 * scale, 32 * scale, 4, 64];
   const io = fp16Io ? ElemType.FLOAT16 : ElemType.FLOAT;
   const toFloat = (x: string) => (fp16Io ? g.op('Cast', [x], { to: ai(ElemType.FLOAT) }) : x);
-  const sample = toFloat(g.input('sample', io, ['batch', 4, 'height', 'width']));
+  // inChannels 9 is SD's inpainting UNet: latents, mask and masked-image latents concatenated.
+  const sample = toFloat(g.input('sample', io, ['batch', inChannels, 'height', 'width']));
   const timestep = g.input('timestep', timestepType === 'int64' ? ElemType.INT64 : ElemType.FLOAT, ['steps']);
   const context = toFloat(g.input('encoder_hidden_states', io, ['batch', 'sequence', hidden]));
   const ctx = { name: context, dim: hidden };
@@ -139,7 +147,7 @@ export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 
   const temb = nn.linear(nn.silu(nn.linear(sinus, 2 * half, tdim)), tdim, tdim);
   const tAct = { name: nn.silu(temb), dim: tdim };
 
-  const h0 = nn.conv(sample, 4, c0, 3);
+  const h0 = nn.conv(sample, inChannels, c0, 3);
   const s1 = nn.spatialAttention(nn.resnet(h0, c0, c0, groups, tAct), c0, groups, ctx);
   const down = nn.conv(s1, c0, c0, 3, 2);
   const s2 = nn.spatialAttention(nn.resnet(down, c0, c1, groups, tAct), c1, groups, ctx);
@@ -157,7 +165,16 @@ export function buildUnet(seed: number, hidden: number, timestepType: 'int64' | 
   const eps = nn.conv(nn.silu(nn.groupNorm(up, c0, groups)), c0, 4, 3, 1, 0.5);
   // A share of the input passes straight through so the fixture's "noise estimate" tracks the
   // noise in the sample, like a trained model's does, and sampling stays bounded.
-  const out = g.op('Add', [eps, g.op('Mul', [sample, g.scalar('passthrough', 0.5)])]);
+  const latents =
+    inChannels === 4
+      ? sample
+      : g.op('Slice', [
+          sample,
+          g.int64s('latent_start', [0]),
+          g.int64s('latent_end', [4]),
+          g.int64s('latent_axis', [1]),
+        ]);
+  const out = g.op('Add', [eps, g.op('Mul', [latents, g.scalar('passthrough', 0.5)])]);
   g.op('Cast', [out], { to: ai(io) }, 'out_sample');
   g.output('out_sample', io, ['batch', 4, 'height', 'width']);
   return g.build(OPSET, 'model.onnx_data');
@@ -178,6 +195,28 @@ export function buildVaeDecoder(seed: number, latentChannels = 4): Uint8Array {
   h = nn.resnet(h, 16, 16, groups);
   g.op('Identity', [nn.conv(nn.silu(nn.groupNorm(h, 16, groups)), 16, 3, 3, 1, 0.6)], {}, 'sample');
   g.output('sample', ElemType.FLOAT, ['batch', 3, 'height', 'width']);
+  return g.build(OPSET).model;
+}
+
+/**
+ * A VAE encoder the decoder's mirror image: three stride-2 convolutions from RGB [batch, 3, h, w]
+ * to `latent_sample` [batch, 4, h/8, w/8] (the latents' mean, as diffusers' ONNX export of
+ * `latent_dist` and the demo model's export give it).
+ */
+export function buildVaeEncoder(seed: number, latentChannels = 4): Uint8Array {
+  const g = new GraphBuilder('vae_encoder', seed);
+  const nn = new Layers(g);
+  const groups = 4;
+  const x = g.input('sample', ElemType.FLOAT, ['batch', 3, 'height', 'width']);
+  let h = nn.conv(x, 3, 16, 3);
+  h = nn.resnet(h, 16, 16, groups);
+  h = nn.conv(h, 16, 16, 3, 2);
+  h = nn.conv(nn.silu(h), 16, 32, 3, 2);
+  h = nn.resnet(h, 32, 32, groups);
+  h = nn.conv(nn.silu(h), 32, 32, 3, 2);
+  h = nn.spatialAttention(h, 32, groups);
+  g.op('Identity', [nn.conv(nn.silu(nn.groupNorm(h, 32, groups)), 32, latentChannels, 3, 1, 0.5)], {}, 'latent_sample');
+  g.output('latent_sample', ElemType.FLOAT, ['batch', latentChannels, 'latent_height', 'latent_width']);
   return g.build(OPSET).model;
 }
 
@@ -213,6 +252,7 @@ export function writeFixtureModel(dir: string, spec: FixtureSpec, clipDir: strin
       tokenizer: ['transformers', 'CLIPTokenizer'],
       unet: ['optimum', 'ORTModelUnet'],
       vae_decoder: ['optimum', 'ORTModelVaeDecoder'],
+      vae_encoder: ['optimum', 'ORTModelVaeEncoder'],
     }),
   );
   mkdirSync(path.join(dir, 'tokenizer'), { recursive: true });
@@ -256,6 +296,8 @@ export function writeFixtureModel(dir: string, spec: FixtureSpec, clipDir: strin
   );
   write('vae_decoder/model.onnx', buildVaeDecoder(spec.seed + 3));
   write('vae_decoder/config.json', json({ latent_channels: 4, out_channels: 3, scaling_factor: 0.18215 }));
+  write('vae_encoder/model.onnx', buildVaeEncoder(spec.seed + 4));
+  write('vae_encoder/config.json', json({ in_channels: 3, latent_channels: 4, scaling_factor: 0.18215 }));
 }
 
 /** A fingerprint of what the builder would write: its sources, the spec and the vocabulary. */

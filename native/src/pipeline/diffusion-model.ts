@@ -5,6 +5,9 @@
 import {
   AppError,
   batchSeed,
+  DEFAULT_STRENGTH,
+  denoisingSteps,
+  generationModeOf,
   type ImageMetadata,
   METADATA_PNG_KEY,
   type ResolvedGenerateRequest,
@@ -25,6 +28,18 @@ import {
   type MemoryEstimate,
   type MemoryProfile,
 } from './memory.ts';
+import {
+  binaryMask,
+  decodeInputImage,
+  featherMask,
+  featherRadius,
+  latentMask,
+  nearestLatentMask,
+  pasteOutsideMask,
+  resize,
+  toPlanarSigned,
+  toRgb as dropAlpha,
+} from './input-image.ts';
 import { metadataText } from './metadata.ts';
 import { latentPreview } from './preview.ts';
 import { floatInput, floatTensor, intTensor, toFloat32 } from './tensors.ts';
@@ -81,13 +96,26 @@ export interface GenerationResult {
     encodeMs: number;
     /** VAE decoder runs per image: 1 when decoded whole, else the number of tiles. */
     vaeTiles: number;
+    /** Of sessionRunMs, the UNet's share (all images). Unit: milliseconds. */
+    unetMs: number;
   };
   /** The memory estimate the job was checked against before it started. */
   memory: MemoryEstimate;
 }
 
+/**
+ * The bytes of the images a request names in `initImage` and `mask` (PNG or JPEG, any size: they
+ * are resampled to the request's width × height). The request carries only their names.
+ */
+export interface GenerateInputs {
+  initImage?: Uint8Array | undefined;
+  mask?: Uint8Array | undefined;
+}
+
 export interface GenerateOptions {
   signal?: AbortSignal;
+  /** Required when the request has `initImage` (and `mask`). */
+  inputs?: GenerateInputs | undefined;
   onProgress?: (e: ProgressEvent) => void;
   /** Attach a low-resolution latent preview to each progress event. */
   preview?: boolean;
@@ -126,12 +154,35 @@ export async function loadModel(opts: LoadOptions): Promise<DiffusionModel> {
     const hash = opts.hash ?? (await hashModelDir(dir));
     return new OnnxDiffusionModel(folder, opts.id ?? path.basename(dir), hash, providers[0]!);
   } catch (e) {
-    await Promise.allSettled([folder.textEncoder.release(), folder.unet.release(), folder.vaeDecoder.release()]);
+    await releaseAll(folder);
     throw e;
   }
 }
 
 const canceled = () => new AppError('CANCELED', 'generation canceled');
+
+async function releaseAll(m: ModelFolder): Promise<void> {
+  await Promise.allSettled([
+    m.textEncoder.release(),
+    m.unet.release(),
+    m.vaeDecoder.release(),
+    ...(m.vaeEncoder ? [m.vaeEncoder.session.release()] : []),
+  ]);
+}
+
+/** What a request's starting image and mask become before sampling. */
+interface PreparedInputs {
+  /** The starting image at the request's size, RGB. */
+  init: RawImage | null;
+  /** Its scaled latents [c, h/8, w/8]. */
+  initLatents: Float32Array | null;
+  /** Standard UNet inpainting: 1 where the sampler's result is kept, 0 where the start image is blended back. */
+  latentBlend: Float32Array | null;
+  /** Inpainting UNet: its extra input channels, the mask plane then the masked image's latents. */
+  unetExtra: Float32Array | null;
+  /** Inpainting: the final paste's per-pixel weight. */
+  feather: Float64Array | null;
+}
 
 class OnnxDiffusionModel implements DiffusionModel {
   readonly id: string;
@@ -162,9 +213,18 @@ class OnnxDiffusionModel implements DiffusionModel {
 
   dispose(): Promise<void> {
     this.disposed ??= this.queue.then(async () => {
-      await Promise.allSettled([this.m.textEncoder.release(), this.m.unet.release(), this.m.vaeDecoder.release()]);
+      await releaseAll(this.m);
     });
     return this.disposed;
+  }
+
+  private prepareInputs(
+    req: ResolvedGenerateRequest,
+    inputs: GenerateInputs | undefined,
+    inpaintUnet: boolean,
+    timed: Timed,
+  ): Promise<PreparedInputs> {
+    return prepareInputsFor(this.m, req, inputs, inpaintUnet, timed);
   }
 
   private async run(req: ResolvedGenerateRequest, opts: GenerateOptions): Promise<GenerationResult> {
@@ -174,6 +234,7 @@ class OnnxDiffusionModel implements DiffusionModel {
     const m = this.m;
     let sessionRunMs = 0;
     let encodeMs = 0;
+    let unetMs = 0;
     const timed = async (s: ort.InferenceSession, feeds: ort.InferenceSession.FeedsType, label: string) => {
       const t0 = performance.now();
       try {
@@ -217,6 +278,12 @@ class OnnxDiffusionModel implements DiffusionModel {
     const lh = req.height / 8;
     const lw = req.width / 8;
     const size = c * lh * lw;
+    const mode = generationModeOf(req);
+    const inpaintUnet = m.unetInChannels !== c;
+    const prepared = await this.prepareInputs(req, opts.inputs, inpaintUnet, timed);
+    if (signal?.aborted) throw canceled();
+    const totalSteps = scheduler.timesteps.length;
+    const tStart = totalSteps - denoisingSteps(req);
     const tsShape = m.io.timestep.shape;
     const tsLen =
       typeof tsShape[0] === 'number'
@@ -228,9 +295,13 @@ class OnnxDiffusionModel implements DiffusionModel {
 
     // Every per-step buffer and input tensor is allocated once here and rewritten in place, so the
     // loop makes no garbage whose collection would land inside the timed session.run calls.
-    const unetSample = floatInput(m.io.sample.type, [batch, c, lh, lw]);
+    const perSample = m.unetInChannels * lh * lw;
+    const unetSample = floatInput(m.io.sample.type, [batch, m.unetInChannels, lh, lw]);
     const modelInput = unetSample.data.subarray(0, size);
+    if (prepared.unetExtra) unetSample.data.set(prepared.unetExtra, size);
     const latents = new Float32Array(size);
+    const noise = prepared.initLatents ? new Float32Array(size) : null;
+    const known = prepared.latentBlend ? new Float32Array(size) : null;
     const guided = cfg ? new Float32Array(size) : null;
     const predBuf = m.io.outSample.type === 'float16' ? new Float32Array(batch * size) : undefined;
     const vaeInput = floatInput(m.io.latentSample.type, [1, c, lh, lw]);
@@ -249,15 +320,25 @@ class OnnxDiffusionModel implements DiffusionModel {
     for (let index = 0; index < req.count; index++) {
       const seed = batchSeed(req.seed, index);
       const rng = new Mt19937(seed);
-      const sigma0 = scheduler.initNoiseSigma;
-      for (let j = 0; j < size; j++) latents[j] = rng.nextGaussian() * sigma0;
-      for (let i = 0; i < scheduler.timesteps.length; i++) {
+      if (noise && prepared.initLatents) {
+        // Image to image: the start image's latents noised to the first step that runs (diffusers'
+        // prepare_latents), the noise drawn first from the image's seed as for text to image.
+        for (let j = 0; j < size; j++) noise[j] = rng.nextGaussian();
+        if (tStart < totalSteps) scheduler.addNoise(prepared.initLatents, noise, tStart, latents);
+        else latents.set(prepared.initLatents);
+      } else {
+        const sigma0 = scheduler.initNoiseSigma;
+        for (let j = 0; j < size; j++) latents[j] = rng.nextGaussian() * sigma0;
+      }
+      for (let i = tStart; i < totalSteps; i++) {
         if (signal?.aborted) throw canceled();
         scheduler.scaleModelInput(latents, i, modelInput);
-        if (cfg) unetSample.data.copyWithin(size, 0, size);
+        if (cfg) unetSample.data.copyWithin(perSample, 0, perSample);
         unetSample.sync();
         unetFeeds[m.io.timestep.name] = timestepTensors[i]!;
+        const unetStart = performance.now();
         const out = await timed(m.unet, unetFeeds, 'unet');
+        unetMs += performance.now() - unetStart;
         const pred = toFloat32(out[m.io.outSample.name]!, predBuf);
         let modelOutput = pred;
         if (guided) {
@@ -268,11 +349,20 @@ class OnnxDiffusionModel implements DiffusionModel {
           modelOutput = guided;
         }
         scheduler.step(modelOutput, i, latents, rng, latents);
+        if (prepared.latentBlend && known && noise && prepared.initLatents) {
+          // Inpainting with a standard UNet: outside the mask, the start image noised to where the
+          // sampler now is (or clean after the last step) replaces what the sampler drew.
+          const clean = i === totalSteps - 1;
+          const k = clean ? prepared.initLatents : scheduler.addNoise(prepared.initLatents, noise, i + 1, known);
+          const blend = prepared.latentBlend;
+          const plane = lh * lw;
+          for (let j = 0; j < size; j++) if (blend[j % plane] === 0) latents[j] = k[j]!;
+        }
         if (opts.onProgress) {
           const event: ProgressEvent = {
             imageIndex: index,
-            step: i + 1,
-            total: scheduler.timesteps.length,
+            step: i - tStart + 1,
+            total: totalSteps - tStart,
             elapsedMs: performance.now() - started,
           };
           if (opts.preview) {
@@ -322,8 +412,8 @@ class OnnxDiffusionModel implements DiffusionModel {
             afterTile: (i) =>
               opts.onProgress?.({
                 imageIndex: index,
-                step: scheduler.timesteps.length,
-                total: scheduler.timesteps.length,
+                step: totalSteps - tStart,
+                total: totalSteps - tStart,
                 elapsedMs: performance.now() - started,
                 decode: { tile: i + 1, tiles },
               }),
@@ -333,6 +423,7 @@ class OnnxDiffusionModel implements DiffusionModel {
         encodeStart = performance.now();
         rgb = toRgb(out.data, out.width, out.height);
       }
+      if (prepared.feather && prepared.init) rgb = pasteOutsideMask(rgb, prepared.init, prepared.feather);
       const w = rgb.width;
       const h = rgb.height;
 
@@ -346,8 +437,12 @@ class OnnxDiffusionModel implements DiffusionModel {
         width: w,
         height: h,
         model: { name: req.model, hash: this.hash },
-        generation_mode: 'txt2img',
+        generation_mode: mode,
         app_version: opts.appVersion ?? ENGINE_VERSION,
+        ...(req.initImage !== undefined
+          ? { strength: req.strength ?? DEFAULT_STRENGTH, init_image: req.initImage }
+          : {}),
+        ...(req.mask !== undefined ? { init_mask: req.mask } : {}),
         engine_version: ENGINE_VERSION,
         execution_provider: this.provider,
       };
@@ -375,14 +470,119 @@ class OnnxDiffusionModel implements DiffusionModel {
       timings: {
         totalMs: performance.now() - started,
         sessionRunMs,
-        steps: scheduler.timesteps.length,
+        steps: totalSteps - tStart,
         unetBatch: batch,
         encodeMs,
         vaeTiles: memory.tiles,
+        unetMs,
       },
       memory,
     };
   }
+}
+
+type Timed = (
+  s: ort.InferenceSession,
+  feeds: ort.InferenceSession.FeedsType,
+  label: string,
+) => Promise<ort.InferenceSession.OnnxValueMapType>;
+
+/** The engine's side of PreparedInputs; a method of the model in spirit, kept apart for length. */
+async function prepareInputsFor(
+  m: ModelFolder,
+  req: ResolvedGenerateRequest,
+  inputs: GenerateInputs | undefined,
+  inpaintUnet: boolean,
+  timed: Timed,
+): Promise<PreparedInputs> {
+  const none: PreparedInputs = { init: null, initLatents: null, latentBlend: null, unetExtra: null, feather: null };
+  const { width, height } = req;
+  const c = m.latentChannels;
+  const plane = (width / 8) * (height / 8);
+  const encode = async (pixels: Float32Array): Promise<Float32Array> => {
+    const enc = m.vaeEncoder!;
+    const outputs = await timed(
+      enc.session,
+      { [enc.input.name]: floatTensor(enc.input.type, pixels, [1, 3, height, width]) },
+      'vae_encoder',
+    );
+    const t = outputs[enc.output.name]!;
+    const [, oc, oh, ow] = t.dims as [number, number, number, number];
+    if (oh * ow !== plane || (oc !== c && oc !== 2 * c))
+      throw new AppError(
+        'ENGINE_MODEL_INVALID',
+        `vae_encoder/model.onnx: output '${enc.output.name}' is [${t.dims.join(', ')}] for a ${width}×${height} image; expected [1, ${c} or ${2 * c}, ${height / 8}, ${width / 8}]`,
+      );
+    // Mean and log-variance (Optimum's latent_parameters): the mean, so the same image always
+    // encodes the same way; a sampled latent would differ from the mean by the VAE's tiny σ.
+    const data = toFloat32(t).subarray(0, c * plane);
+    const out = new Float32Array(c * plane);
+    for (let j = 0; j < out.length; j++) out[j] = data[j]! * enc.scalingFactor;
+    return out;
+  };
+
+  if (req.initImage === undefined) {
+    if (!inpaintUnet) return none;
+    // Text to image on an inpainting UNet: everything masked over a blank (grey) image, as
+    // diffusers' inpainting pipeline does at strength 1 with a full mask.
+    const extra = new Float32Array((c + 1) * plane);
+    extra.fill(1, 0, plane);
+    if (m.vaeEncoder) extra.set(await encode(new Float32Array(3 * width * height)), plane);
+    return { ...none, unetExtra: extra };
+  }
+  if (!m.vaeEncoder)
+    throw new AppError(
+      'ENGINE_IMAGE_INPUT_UNSUPPORTED',
+      `model ${req.model} has no vae_encoder/model.onnx, so it cannot start from an image`,
+    );
+  if (!inputs?.initImage)
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `the request names a starting image (${req.initImage}) but its bytes were not given`,
+      {
+        userMessage: 'The starting image was not received. Pick it again.',
+      },
+    );
+  if (req.mask !== undefined && !inputs.mask)
+    throw new AppError('VALIDATION_FAILED', `the request names a mask (${req.mask}) but its bytes were not given`, {
+      userMessage: 'The mask was not received. Paint or pick it again.',
+    });
+  const original = decodeInputImage(inputs.initImage, 'initImage', req.initImage);
+  let maskImage: RawImage | null = null;
+  if (req.mask !== undefined) {
+    maskImage = decodeInputImage(inputs.mask!, 'mask', req.mask);
+    if (maskImage.width !== original.width || maskImage.height !== original.height)
+      throw new AppError(
+        'INPUT_IMAGE_SIZE_MISMATCH',
+        `the mask is ${maskImage.width}×${maskImage.height} but the starting image is ${original.width}×${original.height}`,
+        {
+          userMessage: `The mask is ${maskImage.width}×${maskImage.height} pixels but the starting image is ${original.width}×${original.height}. Paint or save the mask at the image's size.`,
+          details: {
+            mask: { width: maskImage.width, height: maskImage.height },
+            initImage: { width: original.width, height: original.height },
+          },
+        },
+      );
+  }
+  // Another size than the request's is resampled to it (the request's size is what is made).
+  const init = dropAlpha(resize(original, width, height));
+  const initLatents = await encode(toPlanarSigned(init));
+  if (!maskImage) {
+    if (!inpaintUnet) return { ...none, init, initLatents };
+    const extra = new Float32Array((c + 1) * plane);
+    extra.fill(1, 0, plane);
+    extra.set(await encode(new Float32Array(3 * width * height)), plane);
+    return { ...none, init, initLatents, unetExtra: extra };
+  }
+  const pixelMask = binaryMask(resize(maskImage, width, height));
+  const feather = featherMask(pixelMask, width, height, featherRadius(width, height));
+  if (inpaintUnet) {
+    const extra = new Float32Array((c + 1) * plane);
+    extra.set(nearestLatentMask(pixelMask, width, height), 0);
+    extra.set(await encode(toPlanarSigned(init, pixelMask)), plane);
+    return { ...none, init, initLatents, unetExtra: extra, feather };
+  }
+  return { ...none, init, initLatents, latentBlend: latentMask(pixelMask, width, height), feather };
 }
 
 function memoryError(e: MemoryEstimate, req: ResolvedGenerateRequest): AppError {

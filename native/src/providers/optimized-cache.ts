@@ -7,6 +7,8 @@ import { sessionOptions, type SessionSettings } from './session.ts';
 
 /** The components the engine opens sessions for, as folders of the model layout. */
 export const SESSION_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
+/** Optimised too when the model has it (image to image, inpainting). */
+export const OPTIONAL_COMPONENTS = ['vae_encoder'] as const;
 
 const COMPLETE_MARKER = '.atelier-optimized';
 /** Non-graph files larger than this outside the three components (e.g. a vae_encoder's weights) are not needed to load. */
@@ -54,12 +56,18 @@ export async function prepareOptimizedModel(
   settings: SessionSettings,
 ): Promise<PreparedModel> {
   const dir = optimizedModelDir(key);
-  if (await exists(path.join(dir, COMPLETE_MARKER))) return { dir, fromCache: true };
+  const optional: string[] = [];
+  for (const c of OPTIONAL_COMPONENTS) if (await exists(path.join(modelDir, c, 'model.onnx'))) optional.push(c);
+  // A copy made before the engine used the encoder may lack it: rebuild rather than lose img2img.
+  const complete =
+    (await exists(path.join(dir, COMPLETE_MARKER))) &&
+    (await Promise.all(optional.map((c) => exists(path.join(dir, c, 'model.onnx'))))).every(Boolean);
+  if (complete) return { dir, fromCache: true };
   await rm(dir, { recursive: true, force: true });
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await copySmallFiles(modelDir, tmp, '');
-    for (const component of SESSION_COMPONENTS) {
+    for (const component of [...SESSION_COMPONENTS, ...optional]) {
       const out = path.join(tmp, component, 'model.onnx');
       await mkdir(path.dirname(out), { recursive: true });
       const base = sessionOptions(settings);
@@ -96,7 +104,7 @@ export async function prepareOptimizedModel(
 async function copySmallFiles(src: string, dest: string, rel: string): Promise<void> {
   await mkdir(path.join(dest, rel), { recursive: true });
   const top = rel.split('/')[0] ?? '';
-  const inComponent = (SESSION_COMPONENTS as readonly string[]).includes(top);
+  const inComponent = [...SESSION_COMPONENTS, ...OPTIONAL_COMPONENTS].includes(top as never);
   for (const e of await readdir(path.join(src, rel), { withFileTypes: true })) {
     if (e.name.startsWith('.')) continue;
     const r = rel ? `${rel}/${e.name}` : e.name;

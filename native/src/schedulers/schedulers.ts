@@ -25,6 +25,22 @@ export interface DiffusionScheduler {
    * not given; may be `sample` itself, for an in-place step) and returned. `rng` supplies ancestral noise.
    */
   step(modelOutput: Float32Array, i: number, sample: Float32Array, rng: Mt19937, out?: Float32Array): Float32Array;
+  /**
+   * Clean latents `x0` noised to the level the sample has at the start of step `i` (diffusers'
+   * `add_noise` at `timesteps[i]`): x0 + σᵢ·noise for the Euler family, √ᾱ·x0 + √(1−ᾱ)·noise for
+   * DDIM and LCM. Image to image starts from it; inpainting re-noises the kept region with it.
+   */
+  addNoise(x0: Float32Array, noise: Float32Array, i: number, out?: Float32Array): Float32Array;
+}
+
+function alphaNoise(ac: Float64Array, timesteps: readonly number[]) {
+  return (x0: Float32Array, noise: Float32Array, i: number, out = new Float32Array(x0.length)) => {
+    const alpha = ac[timesteps[i]!]!;
+    const a = Math.sqrt(alpha);
+    const b = Math.sqrt(1 - alpha);
+    for (let j = 0; j < x0.length; j++) out[j] = a * x0[j]! + b * noise[j]!;
+    return out;
+  };
 }
 
 /** NumPy's round(): halves go to the even neighbour. */
@@ -127,6 +143,11 @@ function eulerScheduler(name: 'euler' | 'euler_a', c: SchedulerConfig, steps: nu
     timesteps,
     sigmas,
     initNoiseSigma: spacing === 'leading' ? Math.sqrt(maxSigma * maxSigma + 1) : maxSigma,
+    addNoise(x0, noise, i, out = new Float32Array(x0.length)) {
+      const sigma = sigmas[i]!;
+      for (let j = 0; j < x0.length; j++) out[j] = x0[j]! + sigma * noise[j]!;
+      return out;
+    },
     scaleModelInput(sample, i, out = new Float32Array(sample.length)) {
       const k = 1 / Math.sqrt(sigmas[i]! ** 2 + 1);
       for (let j = 0; j < sample.length; j++) out[j] = sample[j]! * k;
@@ -181,6 +202,7 @@ function ddimScheduler(c: SchedulerConfig, steps: number): DiffusionScheduler {
     timesteps,
     sigmas: [],
     initNoiseSigma: 1,
+    addNoise: alphaNoise(ac, timesteps),
     scaleModelInput: copyInput,
     step(modelOutput, i, sample, _rng, out = new Float32Array(sample.length)) {
       const t = timesteps[i]!;
@@ -223,6 +245,7 @@ function lcmScheduler(c: SchedulerConfig, steps: number): DiffusionScheduler {
     timesteps,
     sigmas: [],
     initNoiseSigma: 1,
+    addNoise: alphaNoise(ac, timesteps),
     scaleModelInput: copyInput,
     step(modelOutput, i, sample, rng, out = new Float32Array(sample.length)) {
       const t = timesteps[i]!;

@@ -15,7 +15,7 @@ const entry = catalogueEntry('sd-turbo');
 const gitOid = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** The repository's files: the engine's folder plus files the engine does not need. */
+/** The repository's files: the engine's folder (with its optional encoder) plus a file it does not need. */
 const files = new Map<string, Buffer>();
 for (const rel of [...REQUIRED_MODEL_FILES, 'vae_encoder/model.onnx', 'README.md']) {
   const big = rel.endsWith('.onnx');
@@ -24,6 +24,8 @@ for (const rel of [...REQUIRED_MODEL_FILES, 'vae_encoder/model.onnx', 'README.md
   files.set(rel, body);
 }
 /** Large files are LFS (sha256 oid), small ones live in git (blob sha1 oid), as on the hub. */
+/** What the catalogue downloads: the required files and the VAE encoder (image to image). */
+const DOWNLOADED = [...REQUIRED_MODEL_FILES, 'vae_encoder/model.onnx'];
 const tree = [...files].map(([p, b]) =>
   p.endsWith('.onnx')
     ? {
@@ -113,7 +115,7 @@ describe('model catalogue', () => {
 
   it('takes only the files the engine needs from the hub’s tree at the pinned commit', async () => {
     const list = await listFiles(entry, hub);
-    expect(list.map((f) => f.path).sort()).toEqual([...REQUIRED_MODEL_FILES].sort());
+    expect(list.map((f) => f.path).sort()).toEqual([...DOWNLOADED].sort());
     expect(list.find((f) => f.path === 'unet/model.onnx')).toMatchObject({ size: 300_000, gitOid: null });
     expect(list.find((f) => f.path === 'model_index.json')?.sha256).toBeNull();
   });
@@ -140,7 +142,9 @@ describe('model catalogue', () => {
       });
       expect(m).toMatchObject({ id: 'sd-turbo', kind: 'download', dir: path.join(modelsDir, 'sd-turbo') });
       for (const rel of REQUIRED_MODEL_FILES) expect(await readFile(path.join(m.dir, rel))).toEqual(files.get(rel));
-      expect(existsSync(path.join(m.dir, 'vae_encoder'))).toBe(false);
+      // The encoder comes too (image to image needs it); files the engine never opens do not.
+      expect(await readFile(path.join(m.dir, 'vae_encoder/model.onnx'))).toEqual(files.get('vae_encoder/model.onnx'));
+      expect(existsSync(path.join(m.dir, 'README.md'))).toBe(false);
       const unet = requests.filter((r) => r.path.endsWith('/unet/model.onnx'));
       expect(unet.map((r) => r.range)).toEqual([undefined, 'bytes=150000-']);
       expect(
@@ -148,7 +152,7 @@ describe('model catalogue', () => {
           (r) => r.path.startsWith('/api/') || r.path.startsWith(`/${entry.repo}/resolve/${entry.revision}/`),
         ),
       ).toBe(true);
-      expect(progress.at(-1)).toBe([...REQUIRED_MODEL_FILES].reduce((n, p) => n + files.get(p)!.length, 0));
+      expect(progress.at(-1)).toBe(DOWNLOADED.reduce((n, p) => n + files.get(p)!.length, 0));
       expect((await store.list()).map((x) => x.id)).toEqual(['sd-turbo']);
       await expect(downloadCatalogueModel(store, 'sd-turbo', { hub })).rejects.toMatchObject({ code: 'CONFLICT' });
     } finally {
@@ -183,7 +187,7 @@ describe('model catalogue', () => {
       requests.length = 0;
       await downloadCatalogueModel(store, 'sd-turbo', { hub });
       const fetched = requests.filter((r) => r.path.includes('/resolve/')).length;
-      expect(fetched).toBe(REQUIRED_MODEL_FILES.length - 3);
+      expect(fetched).toBe(DOWNLOADED.length - 3);
     } finally {
       await done();
     }

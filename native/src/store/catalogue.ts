@@ -37,8 +37,11 @@ export interface CatalogueEntry {
   defaults: { steps: number; guidance: number; scheduler: 'euler_a' | 'lcm' | 'euler' | 'ddim'; size: number };
 }
 
-/** Paths of a repository that make up the engine's model folder; the rest (vae_encoder, README, …) is skipped. */
-const NEEDED = /^(model_index\.json|scheduler\/|text_encoder\/|tokenizer\/|unet\/|vae_decoder\/)/;
+/**
+ * Paths of a repository that make up the engine's model folder (vae_encoder for image to image
+ * and inpainting); the rest (safety checker, README, …) is skipped.
+ */
+const NEEDED = /^(model_index\.json|scheduler\/|text_encoder\/|tokenizer\/|unet\/|vae_decoder\/|vae_encoder\/)/;
 
 export const CATALOGUE: readonly CatalogueEntry[] = [
   {

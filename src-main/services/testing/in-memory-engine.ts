@@ -8,7 +8,12 @@ import type { EngineImage, EnginePort } from '../engine.ts';
 import { makePng } from './png-fixture.ts';
 
 export class InMemoryEngine implements EnginePort {
-  calls: { prompt: string; seed: number; modelPath: string }[] = [];
+  calls: {
+    prompt: string;
+    seed: number;
+    modelPath: string;
+    inputs?: { initImage?: Uint8Array | undefined; mask?: Uint8Array | undefined };
+  }[] = [];
   failWith: AppError | null = null;
   private gate: { promise: Promise<void>; release: () => void } | null = null;
   private started: (() => void)[] = [];
@@ -36,7 +41,12 @@ export class InMemoryEngine implements EnginePort {
     req: Parameters<EnginePort['generate']>[0],
     opts: Parameters<EnginePort['generate']>[1],
   ): Promise<{ images: EngineImage[] }> {
-    this.calls.push({ prompt: req.prompt, seed: req.seed, modelPath: req.modelPath });
+    this.calls.push({
+      prompt: req.prompt,
+      seed: req.seed,
+      modelPath: req.modelPath,
+      ...(opts.inputs ? { inputs: opts.inputs } : {}),
+    });
     this.started.shift()?.();
     const total = req.steps * req.count;
     for (let s = 1; s <= total; s++) {

@@ -6,7 +6,7 @@ import { presetFor, snapDimension } from './sizes.ts';
 describe('generate form', () => {
   it('builds a request; an unlocked seed is left to the engine, a locked one is sent', () => {
     const unlocked = formToRequest({ ...defaultForm, prompt: 'a cat', seed: '42' });
-    expect(unlocked).toMatchObject({ ok: true, request: { prompt: 'a cat', width: 512, height: 512, steps: 25 } });
+    expect(unlocked).toMatchObject({ ok: true, request: { prompt: 'a cat', width: 512, height: 512, steps: 30 } });
     expect(unlocked.ok && 'seed' in unlocked.request).toBe(false);
     const locked = formToRequest({ ...defaultForm, prompt: 'a cat', seed: '42', seedLocked: true, model: 'tiny-sd' });
     expect(locked).toMatchObject({ ok: true, request: { seed: 42, model: 'tiny-sd' } });

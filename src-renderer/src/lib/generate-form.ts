@@ -38,7 +38,7 @@ export const defaultForm: GenerateForm = {
   sizePreset: '512x512',
   width: '512',
   height: '512',
-  steps: '25',
+  steps: '30',
   guidance: '7.5',
   scheduler: 'euler_a',
   seed: '',
