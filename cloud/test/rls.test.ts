@@ -63,7 +63,15 @@ describe('row level security and roles', () => {
     expect(owned.rows[0].n).toBe(0);
     // The schema is the list: at least the tables the architecture names, and whatever is added later.
     expect(TABLES).toEqual(
-      expect.arrayContaining(['users', 'subscriptions', 'usage_periods', 'usage_ledger', 'generations', 'images', 'boards']),
+      expect.arrayContaining([
+        'users',
+        'subscriptions',
+        'usage_periods',
+        'usage_ledger',
+        'generations',
+        'images',
+        'boards',
+      ]),
     );
     const forced = await admin.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>(
       `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity

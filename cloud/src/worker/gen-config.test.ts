@@ -12,7 +12,11 @@ describe('cloud-gen config', () => {
   it('defaults to the local stack: s3rver on loopback, path-style, the fixture catalogue', () => {
     const c = parseConfig({}).gen;
     expect(c.s3).toMatchObject({ endpoint: 'http://127.0.0.1:4569', forcePathStyle: true, presignSeconds: 900 });
-    expect(c.catalogue.map((m) => m.id)).toEqual(['atelier-demo-shapes', 'atelier-fixture-sd', 'atelier-fixture-turbo']);
+    expect(c.catalogue.map((m) => m.id)).toEqual([
+      'atelier-demo-shapes',
+      'atelier-fixture-sd',
+      'atelier-fixture-turbo',
+    ]);
     expect(c.modelsRoot).toMatch(/native\/fixtures\/models$/);
     expect(c.worker).toMatchObject({ concurrency: 2, retentionMs: 7 * 24 * 3_600_000 });
   });
