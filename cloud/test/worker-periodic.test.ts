@@ -40,6 +40,7 @@ let alice: TestUser;
 let tombstoned: ImageId;
 let abandoned: ImageId;
 const workers: { pool: Pool; work: PeriodicWork }[] = [];
+let workersStarted = 0;
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -112,6 +113,7 @@ beforeAll(async () => {
     expect(work).not.toBeNull();
     workers.push({ pool, work: work! });
   }
+  workersStarted = Date.now();
 }, 60_000);
 
 afterAll(async () => {
@@ -150,10 +152,13 @@ const runs = (task: string) =>
 
 describe('the workers’ periodic work across two worker instances', () => {
   it('the image janitor and the upload sweep each run once per minute, not once per worker', async () => {
+    // Watch longer than one period (a per-worker timer would have fired in each worker by then)
+    // and until each task ran twice.
+    const watchUntil = workersStarted + 75_000;
     const deadline = Date.now() + 170_000;
     while (Date.now() < deadline) {
       const [j, u] = await Promise.all([runs(IMAGE_JANITOR_QUEUE), runs(UPLOAD_SWEEP_QUEUE)]);
-      if (j.length >= 2 && u.length >= 2) break;
+      if (j.length >= 2 && u.length >= 2 && Date.now() >= watchUntil) break;
       await new Promise((r) => setTimeout(r, 2_000));
     }
     // Give a duplicate of the latest occurrence time to appear (the other instance's cron pass).
