@@ -23,9 +23,36 @@ export interface PeriodicTask {
 }
 
 /** Every periodic task's queue; the migrator creates them (runtime roles cannot create queues). */
-export const PERIODIC_QUEUES = ['atelier-billing-review'] as const;
+export const PERIODIC_QUEUES = ['atelier-billing-review', 'atelier-image-janitor', 'atelier-upload-sweep'] as const;
 export type PeriodicQueue = (typeof PERIODIC_QUEUES)[number];
+/** API replicas: grace periods that ran out, scheduled cancellations. */
 export const BILLING_REVIEW_QUEUE: PeriodicQueue = 'atelier-billing-review';
+/** GPU workers: the objects of images tombstoned longer than the retention period. */
+export const IMAGE_JANITOR_QUEUE: PeriodicQueue = 'atelier-image-janitor';
+/** GPU workers: reservations of uploads never completed, and their objects (issue 13). */
+export const UPLOAD_SWEEP_QUEUE: PeriodicQueue = 'atelier-upload-sweep';
+
+const MINUTE_STEPS = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
+const HOUR_STEPS = [1, 2, 3, 4, 6, 8, 12, 24];
+const nearest = (steps: number[], want: number) =>
+  steps.reduce((best, s) => (Math.abs(s - want) < Math.abs(best - want) ? s : best));
+
+/**
+ * The cron (UTC) whose period is closest to `intervalMs` among the evenly spaced ones: every n
+ * minutes with n dividing an hour, every n hours with n dividing a day, at most daily, at least
+ * every minute (pg-boss's resolution). 300 000 ms → every 5 minutes; 7 minutes → every 6.
+ */
+export function cronForInterval(intervalMs: number): string {
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new RangeError(`interval must be > 0, got ${intervalMs}`);
+  const minutes = intervalMs / 60_000;
+  if (minutes < 45) {
+    const n = nearest(MINUTE_STEPS, minutes);
+    if (n < 60) return n === 1 ? '* * * * *' : `*/${n} * * * *`;
+  }
+  const h = nearest(HOUR_STEPS, minutes / 60);
+  if (h === 24) return '0 0 * * *';
+  return h === 1 ? '0 * * * *' : `0 */${h} * * *`;
+}
 
 export interface PeriodicWorkOptions {
   /** role atelier_system */

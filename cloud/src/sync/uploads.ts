@@ -235,8 +235,8 @@ export type UploadService = ReturnType<typeof createUploadService>;
 
 /**
  * Removes reservations that expired more than `graceMs` ago, with whatever objects were put for
- * them (system role; safe on every worker at once: rows are claimed with SKIP LOCKED). Returns how
- * many reservations were swept.
+ * them (system role; run once per cluster by the workers' pg-boss schedule, worker/periodic.ts;
+ * safe if passes overlap: rows are claimed with SKIP LOCKED). Returns how many were swept.
  */
 export async function sweepExpiredUploads(opts: {
   pool: Pool;
@@ -263,24 +263,4 @@ export async function sweepExpiredUploads(opts: {
     await tx.query('DELETE FROM uploads WHERE id = ANY($1::text[])', [rows.map((r) => r.id)]);
     return rows.length;
   });
-}
-
-/** Runs sweeps every `intervalMs` until stopped (the worker starts one beside the janitor). */
-export function startUploadSweeper(
-  opts: Parameters<typeof sweepExpiredUploads>[0] & { intervalMs: number; onError?: (err: unknown) => void },
-): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const timer = setInterval(() => {
-    if (stopped) return;
-    running = sweepExpiredUploads(opts).catch((e: unknown) => opts.onError?.(e));
-  }, opts.intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
 }

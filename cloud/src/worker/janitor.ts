@@ -1,7 +1,8 @@
 /**
  * Removes the S3 objects of images tombstoned longer ago than the retention period. The row stays
- * (with purged_at) so devices that sync later still learn of the deletion. Safe to run on every
- * worker at once: candidates are claimed with FOR UPDATE SKIP LOCKED inside one transaction.
+ * (with purged_at) so devices that sync later still learn of the deletion. Run once per cluster as a
+ * pg-boss schedule (worker/periodic.ts); safe even if two passes overlap: candidates are claimed
+ * with FOR UPDATE SKIP LOCKED inside one transaction.
  */
 import type { Pool } from '../db/pool.ts';
 import { withSystemTx } from '../db/tx.ts';
@@ -34,25 +35,4 @@ export async function purgeDeletedImages(opts: JanitorOptions): Promise<number> 
     );
     return batch.length;
   });
-}
-
-/** Runs purge passes every `intervalMs` until stopped. */
-export function startJanitor(opts: JanitorOptions & { intervalMs: number; onError?: (err: unknown) => void }): {
-  stop(): Promise<void>;
-} {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const tick = () => {
-    if (stopped) return;
-    running = purgeDeletedImages(opts).catch((e: unknown) => opts.onError?.(e));
-  };
-  const timer = setInterval(tick, opts.intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
 }

@@ -20,8 +20,7 @@ import { engineHostLoader } from './engine-host-loader.ts';
 import { createEnginePool } from './engine-pool.ts';
 import type { EnginePool, ModelLoader } from './engine-pool.ts';
 import { createImageGenerator } from './generate-images.ts';
-import { startJanitor } from './janitor.ts';
-import { startUploadSweeper } from '../sync/uploads.ts';
+import { startWorkerPeriodicWork } from './periodic.ts';
 
 export interface RunningWorker {
   engines: EnginePool;
@@ -79,26 +78,15 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
     generate: createImageGenerator({ pool, store, engines, catalogue, shutdown: shutdown.signal }),
     log: (msg, extra) => log.info(extra ?? {}, msg),
   });
-  const janitor =
-    gen.worker.janitorIntervalMs > 0
-      ? startJanitor({
-          db: pool,
-          store,
-          retentionMs: gen.worker.retentionMs,
-          intervalMs: gen.worker.janitorIntervalMs,
-          onError: (err) => log.warn({ err }, 'janitor pass failed; retrying next interval'),
-        })
-      : null;
-  // Uploads reserved but never completed (issue 13): objects and reservations go once the URLs expired.
-  const sweeper =
-    gen.worker.janitorIntervalMs > 0
-      ? startUploadSweeper({
-          pool,
-          store,
-          intervalMs: gen.worker.janitorIntervalMs,
-          onError: (err) => log.warn({ err }, 'upload sweep failed; retrying next interval'),
-        })
-      : null;
+  // The image janitor and the upload sweep (issue 13): pg-boss schedules, each occurrence taken by
+  // one worker of the cluster (docs/decisions/0102), not a timer in every worker.
+  const periodic = await startWorkerPeriodicWork({
+    config,
+    pool,
+    store,
+    onError: (err) => log.error({ err }, 'periodic: queue error'),
+    log: (obj, msg) => log.info(obj, msg),
+  });
   log.info({ concurrency: gen.worker.concurrency, models: catalogue.list().map((m) => m.id) }, 'worker ready');
 
   let stopping: Promise<void> | null = null;
@@ -113,8 +101,7 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
         clearTimeout(handBack);
         shutdown.abort();
         await Promise.all([...inflight]);
-        await janitor?.stop();
-        await sweeper?.stop();
+        await periodic?.stop();
         await engines.dispose();
         await hosted?.host.close();
         if (!opts.store) store.close();
