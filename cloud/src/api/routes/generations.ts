@@ -44,7 +44,8 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['generations'],
         body: CreateGenerationBody,
         headers: IdempotencyHeaders,
-        response: { 202: Generation, ...errors },
+        // 422: a starting image or mask (CLOUD_INPUTS_UNAVAILABLE: they run on the desktop until cloud inputs land).
+        response: { 202: Generation, ...errors, 422: ErrorBody },
       },
     },
     async (req, reply) => {
