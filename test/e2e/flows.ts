@@ -747,6 +747,8 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
       await page.getByRole('button', { name: 'Create account' }).click();
       await page.getByLabel('Verification code').fill(await emailedCode(c, doomed, '16c-delete-confirm'));
       await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+      // The confirm form's own name ("Confirm your email") matches the label "Email" until it is gone.
+      await visible(page.getByRole('heading', { name: 'Sign in' }));
       await page.getByLabel('Email').fill(doomed);
       await page.getByLabel('Password', { exact: true }).fill(password);
       await page.getByRole('button', { name: 'Sign in', exact: true }).click();

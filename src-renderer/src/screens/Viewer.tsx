@@ -105,7 +105,13 @@ export function Viewer({ id }: { id: string }) {
   return (
     <div className="viewer">
       <div className="viewer-image">
-        <img src={img.url} alt={m?.positive_prompt ?? 'Image'} width={img.width} height={img.height} />
+        <img
+          src={img.url}
+          alt={m?.positive_prompt ?? 'Image'}
+          width={img.width}
+          height={img.height}
+          className={Math.max(img.width, img.height) < 256 ? 'viewer-pixelated' : undefined}
+        />
         <button
           type="button"
           className="btn btn-icon viewer-prev"
