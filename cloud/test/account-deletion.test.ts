@@ -2,7 +2,7 @@
 // functions), cognito-local (re-authentication, AdminDeleteUser), s3rver (objects under
 // users/{id}/) and the Stripe peer through the official SDK. A bystander's data must not move.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newId, type ImageId, type ImageMetadata } from '@atelier/common';
+import { newId, type ImageId } from '@atelier/common';
 import { createHash } from 'node:crypto';
 import { cognitoIdentity, s3UserObjects, stripeEraser } from '../src/account/peers.ts';
 import { runAccountDeletion, type DeletionDeps } from '../src/account/deletion.ts';
@@ -27,6 +27,7 @@ import {
 } from './support/index.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
 import { PEER_SECRET_KEY, StripePeer } from './support/stripe-peer.ts';
+import { fixtureMetadata } from './support/metadata.ts';
 
 const PRICE = 'price_pro_monthly';
 let peer: StripePeer;
@@ -35,19 +36,7 @@ let store: S3ObjectStore;
 let t: TestApp;
 let db: TestDatabase;
 
-const meta = (prompt: string): ImageMetadata => ({
-  positive_prompt: prompt,
-  negative_prompt: '',
-  seed: 1,
-  steps: 4,
-  cfg_scale: 7.5,
-  scheduler: 'euler_a',
-  width: 64,
-  height: 64,
-  model: { name: 'atelier-fixture-sd' },
-  generation_mode: 'txt2img',
-  app_version: '0.1.0',
-});
+const meta = (prompt: string) => fixtureMetadata(prompt);
 
 interface Seeded {
   user: TestUser;

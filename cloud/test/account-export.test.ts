@@ -2,7 +2,7 @@
 // caller's images (bytes as stored) and metadata, lies under the caller's prefix, and its URL expires.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import AdmZip from 'adm-zip';
-import { newId, type ImageId, type ImageMetadata } from '@atelier/common';
+import { newId, type ImageId } from '@atelier/common';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { insertImages } from '../src/db/gallery/images-repository.ts';
@@ -18,6 +18,7 @@ import {
   type TestUser,
 } from './support/index.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
+import { fixtureMetadata } from './support/metadata.ts';
 
 let s3: TestS3;
 let store: S3ObjectStore;
@@ -26,19 +27,7 @@ let alice: TestUser;
 let bob: TestUser;
 const pngs = new Map<ImageId, Uint8Array>();
 
-const meta = (prompt: string, seed: number): ImageMetadata => ({
-  positive_prompt: prompt,
-  negative_prompt: 'blurry',
-  seed,
-  steps: 4,
-  cfg_scale: 7.5,
-  scheduler: 'euler_a',
-  width: 64,
-  height: 64,
-  model: { name: 'atelier-fixture-sd' },
-  generation_mode: 'txt2img',
-  app_version: '0.1.0',
-});
+const meta = (prompt: string, seed: number) => fixtureMetadata(prompt, { seed, negative_prompt: 'blurry' });
 
 async function seedImage(user: TestUser, prompt: string, seed: number): Promise<ImageId> {
   const id = newId('img');

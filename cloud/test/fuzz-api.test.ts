@@ -20,14 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import {
-  ERROR_CODE_LIST,
-  httpStatusFor,
-  newId,
-  type ErrorCode,
-  type ImageId,
-  type ImageMetadata,
-} from '@atelier/common';
+import { ERROR_CODE_LIST, httpStatusFor, newId, type ErrorCode, type ImageId } from '@atelier/common';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertImages } from '../src/db/gallery/images-repository.ts';
@@ -58,6 +51,7 @@ import {
   type TestApp,
   type TestUser,
 } from './support/index.ts';
+import { fixtureMetadata } from './support/metadata.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 12);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -89,19 +83,7 @@ const ids = { alice: [] as string[], bob: [] as string[] };
 const objectKeys: ObjectKey[] = [];
 let operations: Operation[] = [];
 
-const meta = (prompt: string): ImageMetadata => ({
-  positive_prompt: prompt,
-  negative_prompt: '',
-  seed: 1,
-  steps: 4,
-  cfg_scale: 7.5,
-  scheduler: 'euler_a',
-  width: 64,
-  height: 64,
-  model: { name: 'atelier-fixture-sd' },
-  generation_mode: 'txt2img',
-  app_version: '0.1.0',
-});
+const meta = (prompt: string) => fixtureMetadata(prompt);
 
 async function seedImage(user: TestUser, prompt: string): Promise<ImageId> {
   const id = newId('img');

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { newId } from '@atelier/common';
-import type { ImageId, ImageMetadata } from '@atelier/common';
+import type { ImageId } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertImages } from '../src/db/gallery/images-repository.ts';
 import { withSystemTx } from '../src/db/tx.ts';
@@ -21,6 +21,7 @@ import {
   type TestApp,
   type TestUser,
 } from './support/index.ts';
+import { fixtureMetadata } from './support/metadata.ts';
 
 let t: TestApp;
 let s3: TestS3;
@@ -28,19 +29,7 @@ let store: S3ObjectStore;
 let alice: TestUser;
 let bob: TestUser;
 
-const meta = (prompt: string): ImageMetadata => ({
-  positive_prompt: prompt,
-  negative_prompt: '',
-  seed: 1,
-  steps: 4,
-  cfg_scale: 7.5,
-  scheduler: 'euler_a',
-  width: 64,
-  height: 64,
-  model: { name: 'atelier-fixture-sd' },
-  generation_mode: 'txt2img',
-  app_version: '0.1.0',
-});
+const meta = (prompt: string) => fixtureMetadata(prompt);
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

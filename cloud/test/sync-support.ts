@@ -4,11 +4,12 @@
  * refused as AWS would), plus helpers to make local "images" and upload them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { CreateUploadBody, ImageMetadata, PresignedPut } from '@atelier/common';
+import type { CreateUploadBody, PresignedPut } from '@atelier/common';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
 import { startSigV4Proxy, type SigV4Proxy } from './support/sigv4-proxy.ts';
 import { auth, buildTestApp, createTestDatabase, type TestApp, type TestUser } from './support/index.ts';
+import { fixtureMetadata } from './support/metadata.ts';
 
 export interface SyncHarness {
   t: TestApp;
@@ -44,19 +45,7 @@ export async function startSyncHarness(env: Record<string, string> = {}): Promis
 
 export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-export const meta = (prompt: string): ImageMetadata => ({
-  positive_prompt: prompt,
-  negative_prompt: '',
-  seed: 7,
-  steps: 4,
-  cfg_scale: 7.5,
-  scheduler: 'euler_a',
-  width: 64,
-  height: 64,
-  model: { name: 'atelier-fixture-sd' },
-  generation_mode: 'txt2img',
-  app_version: '0.1.0',
-});
+export const meta = (prompt: string) => fixtureMetadata(prompt, { seed: 7 });
 
 export interface LocalImage {
   png: Buffer;
