@@ -18,9 +18,8 @@ import type { BoardId, ImageId, SyncChange, SyncChangesPage, SyncEdit, SyncEditR
 import type { Pool, PoolClient, Queryable } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
 import { toImage, withUrls } from '../db/gallery/gallery-dto.ts';
-import type { ImageRecord } from '../db/gallery/images-repository.ts';
+import { imageFromRow, type ImageRow } from '../db/gallery/images-repository.ts';
 import { publishEvent } from '../events/publish.ts';
-import type { ThumbMime } from '../storage/keys.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 
 export interface FeedPosition {
@@ -48,24 +47,9 @@ export function decodeFeedCursor(cursor: string | undefined): FeedPosition {
   return pos;
 }
 
-interface FeedImageRow {
-  id: string;
-  user_id: string;
-  generation_id: string | null;
-  batch_index: number | null;
-  board_id: string | null;
-  starred: boolean;
-  width: number;
-  height: number;
-  metadata: ImageRecord['metadata'];
-  size: number;
-  sha256: string;
-  thumb_mime: ThumbMime;
+interface FeedImageRow extends ImageRow {
   server_seq: string;
   server_xid: string;
-  created_at: Date;
-  updated_at: Date;
-  deleted_at: Date | null;
   purged_at: Date | null;
   starred_version: string;
   board_version: string;
@@ -108,27 +92,6 @@ const BOARDS_SQL = `
    ORDER BY server_xid, server_seq
    LIMIT $4`;
 
-function imageRecord(r: FeedImageRow): ImageRecord {
-  return {
-    id: r.id as ImageId,
-    userId: r.user_id,
-    generationId: r.generation_id as ImageRecord['generationId'],
-    batchIndex: r.batch_index,
-    boardId: r.board_id as BoardId | null,
-    starred: r.starred,
-    width: r.width,
-    height: r.height,
-    metadata: r.metadata,
-    size: r.size,
-    sha256: r.sha256,
-    thumbMime: r.thumb_mime,
-    serverSeq: Number(r.server_seq),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    deletedAt: r.deleted_at,
-  };
-}
-
 /** One page of the user's changes after `cursor`, oldest first. */
 export async function readChanges(
   db: Queryable,
@@ -154,7 +117,7 @@ export async function readChanges(
     safe.map(async (c): Promise<SyncChange> => {
       if (c.image) {
         const r = c.image;
-        const rec = imageRecord(r);
+        const rec = imageFromRow(r);
         const live = r.deleted_at === null;
         const image = live
           ? await withUrls(store, rec, { url: true, thumbUrl: true }, opts.presignSeconds)

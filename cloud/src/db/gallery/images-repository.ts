@@ -27,7 +27,8 @@ export interface ImageRecord {
   deletedAt: Date | null;
 }
 
-interface ImageRow {
+/** An images row as selected by COLUMNS; server_seq is a string where a pool does not parse int8. */
+export interface ImageRow {
   id: string;
   user_id: string;
   generation_id: string | null;
@@ -40,7 +41,7 @@ interface ImageRow {
   size: number;
   sha256: string;
   thumb_mime: ThumbMime;
-  server_seq: number;
+  server_seq: number | string;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -49,7 +50,7 @@ interface ImageRow {
 const COLUMNS = `id, user_id, generation_id, batch_index, board_id, starred, width, height, metadata, size, sha256,
   thumb_mime, server_seq, created_at, updated_at, deleted_at`;
 
-function fromRow(r: ImageRow): ImageRecord {
+export function imageFromRow(r: ImageRow): ImageRecord {
   return {
     id: r.id as ImageId,
     userId: r.user_id,
@@ -63,7 +64,7 @@ function fromRow(r: ImageRow): ImageRecord {
     size: r.size,
     sha256: r.sha256,
     thumbMime: r.thumb_mime,
-    serverSeq: r.server_seq,
+    serverSeq: Number(r.server_seq),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deletedAt: r.deleted_at,
@@ -108,7 +109,7 @@ export async function listImages(
     `SELECT ${COLUMNS} FROM images WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${values.length}`,
     values,
   );
-  const items = rows.slice(0, f.limit).map(fromRow);
+  const items = rows.slice(0, f.limit).map(imageFromRow);
   return { items, next: rows.length > f.limit ? (items[items.length - 1]?.id ?? null) : null };
 }
 
@@ -119,7 +120,7 @@ export async function getImage(db: Queryable, userId: string, id: string): Promi
     `SELECT ${COLUMNS} FROM images WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL`,
     [userId, id],
   );
-  return rows[0] ? fromRow(rows[0]) : null;
+  return rows[0] ? imageFromRow(rows[0]) : null;
 }
 
 /**
@@ -155,7 +156,7 @@ export async function updateImage(
     `UPDATE images SET ${sets.join(', ')} WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING ${COLUMNS}`,
     values,
   );
-  return rows[0] ? fromRow(rows[0]) : null;
+  return rows[0] ? imageFromRow(rows[0]) : null;
 }
 
 /** Tombstones an image now; its objects are removed by the janitor after the retention period. */
