@@ -3,53 +3,25 @@
  * command line, byte for byte what the engine host (the desktop's and the worker's path) makes,
  * and one clear line with a stable code for every picture it cannot use.
  */
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineHost } from '../host/host.ts';
-import { FIXTURES, writeFixtureModel } from '../onnx-build/sd-fixture.ts';
 import { decodePng, encodePng, type RawImage } from '../png/png.ts';
 import { featherRadius } from '../pipeline/input-image.ts';
 import { readPngMetadata } from '../pipeline/metadata.ts';
+import { cliSandbox, runCli, type CliRun } from './cli-test-support.ts';
 import { createModelStore } from '../store/store.ts';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/atelier.ts');
-const CLIP_DIR = path.resolve(import.meta.dirname, '../../fixtures/clip');
 let root: string;
 let env: NodeJS.ProcessEnv;
 let start: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function atelier(args: string[]): Promise<Run> {
-  try {
-    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { env, timeout: 120_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout: string; stderr: string };
-    return { code: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const atelier = (args: string[]): Promise<CliRun> => runCli(args, env);
 
 beforeAll(async () => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'atelier-cli-img2img-'));
-  for (const spec of FIXTURES) writeFixtureModel(path.join(root, 'fixtures', spec.id), spec, CLIP_DIR);
-  env = {
-    ...process.env,
-    ATELIER_MODELS_DIR: path.join(root, 'models'),
-    ATELIER_CACHE_DIR: path.join(root, 'cache'),
-    ATELIER_FIXTURE_MODELS_DIR: path.join(root, 'fixtures'),
-    ATELIER_BUNDLED_MODELS_DIR: '',
-    ATELIER_THREADS: '1',
-  };
+  ({ root, env } = cliSandbox('atelier-cli-img2img-', process.env, { ATELIER_THREADS: '1' }));
   start = path.join(root, 'start.png');
   const r = await atelier([
     'generate',

@@ -1,60 +1,22 @@
-import { execFile } from 'node:child_process';
-import {
-  copyFileSync,
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, writeFixtureModel } from '../onnx-build/sd-fixture.ts';
 import { readPngMetadata } from '../pipeline/metadata.ts';
+import { cliSandbox, runCli, type CliRun } from './cli-test-support.ts';
 import { resolveThreads } from '../providers/threads.ts';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/atelier.ts');
-const CLIP_DIR = path.resolve(import.meta.dirname, '../../fixtures/clip');
 let root: string;
 let env: NodeJS.ProcessEnv;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function atelier(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  try {
-    const r = await promisify(execFile)(process.execPath, [BIN, ...args], {
-      env: { ...env, ...extraEnv },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout: string; stderr: string };
-    return { code: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout, stderr: x.stderr };
-  }
+function atelier(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runCli(args, { ...env, ...extraEnv });
 }
 
 beforeAll(() => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'atelier-cli-test-'));
-  for (const spec of FIXTURES) writeFixtureModel(path.join(root, 'fixtures', spec.id), spec, CLIP_DIR);
-  env = {
-    ...process.env,
-    ATELIER_MODELS_DIR: path.join(root, 'models'),
-    ATELIER_CACHE_DIR: path.join(root, 'cache'),
-    ATELIER_FIXTURE_MODELS_DIR: path.join(root, 'fixtures'),
-    ATELIER_BUNDLED_MODELS_DIR: '',
-  };
+  ({ root, env } = cliSandbox('atelier-cli-test-', process.env));
   delete env.ATELIER_THREADS;
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
