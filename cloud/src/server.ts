@@ -50,6 +50,7 @@ export async function startApi(
     billing: stripeEraser(config.billing),
     identity: cognitoIdentity(config.cognito),
     objects: deletionObjects,
+    presignSeconds: config.gen.s3.presignSeconds,
     ...(logger ? { log: logger.child({ scope: 'account-deletion' }) } : {}),
     onError: (err) => logger && logger.error({ err }, 'account deletion queue error'),
   });

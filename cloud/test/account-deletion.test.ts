@@ -14,7 +14,7 @@ import { passwordAuth } from '../src/stack/cognito.ts';
 import { imageObjectKey, thumbObjectKey } from '../src/storage/keys.ts';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { until } from './gen-support.ts';
-import { localImage } from './sync-support.ts';
+import { localImage, putPresigned } from './sync-support.ts';
 import {
   auth,
   buildTestApp,
@@ -457,6 +457,55 @@ describe('deleting an account', () => {
     expect(await objectsUnder(carol.user.sub)).toBe(0);
     expect((await rowCounts(carol.user.sub)).users).toBe(0);
     expect(peer.customers.has(carol.customerId)).toBe(false);
+    expect(await objectsUnder(bob.user.sub)).toBe(5);
+  });
+
+  it('bytes put through a URL presigned before the request, landing after the objects step, are swept once it expired', async () => {
+    const dave = await createTestUser();
+    expect((await t.app.inject({ url: '/v1/me', headers: auth(dave) })).statusCode).toBe(200);
+    const img = localImage('uploaded too late');
+    const res = await t.app.inject({ method: 'POST', url: '/v1/uploads', headers: auth(dave), payload: img.body });
+    expect(res.statusCode).toBe(201);
+    const up = res.json();
+    let landedAfterObjectsStep = 0;
+    const worker = await startDeletionWorker({
+      ...deletionDeps(async (step, phase) => {
+        // The slow client's PUTs arrive once the objects step has run: the URLs are still valid.
+        if (step !== 'finish' || phase !== 'recorded' || landedAfterObjectsStep) return;
+        expect(await putPresigned(up.image, img.png)).toBe(200);
+        expect(await putPresigned(up.thumb, img.thumb)).toBe(200);
+        landedAfterObjectsStep = await objectsUnder(dave.sub);
+      }),
+      connectionString: t.config.database.systemUrl,
+      presignSeconds: 2,
+      lateSweepMarginSeconds: 1,
+    });
+    try {
+      expect((await del(dave, { email: dave.email, password: dave.password })).statusCode).toBe(202);
+      await until(
+        async () =>
+          (await t.adminPool.query(`SELECT step FROM account_deletions WHERE user_id = $1`, [dave.sub])).rows[0]?.step,
+        (s) => s === 'done',
+      );
+      // (The hook runs after 'done' is recorded.)
+      await until(
+        async () => landedAfterObjectsStep,
+        (n) => n > 0,
+      );
+      expect(landedAfterObjectsStep).toBe(2);
+      // One late sweep per account, due when the URLs handed out before the request have expired.
+      const late = await t.adminPool.query(
+        `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'account_deletions' AND singleton_key = $1`,
+        [`${dave.sub}:late-sweep`],
+      );
+      expect(late.rows[0]).toEqual({ n: 1 });
+      await until(
+        () => objectsUnder(dave.sub),
+        (n) => n === 0,
+      );
+    } finally {
+      await worker.stop();
+    }
     expect(await objectsUnder(bob.user.sub)).toBe(5);
   });
 });

@@ -10,11 +10,20 @@ import { PgBoss, type Job } from 'pg-boss';
 import type { Queryable } from '../db/pool.ts';
 import { ACCOUNT_DELETION_QUEUE, PGBOSS_SCHEMA } from '../queue/pg-boss-job-queue.ts';
 import { runAccountDeletion, type DeletionDeps } from './deletion.ts';
-import { openDeletions } from './repository.ts';
+import { MAX_PRESIGN_SECONDS } from '../storage/keys.ts';
+import { getDeletion, openDeletions } from './repository.ts';
 
 export interface DeletionJob {
   userId: string;
+  /**
+   * The second pass over `users/{userId}/`, run once every URL presigned before the request has
+   * expired: a PUT through such a URL can still land after the objects step (docs/decisions/0130).
+   */
+  lateSweep?: boolean;
 }
+
+/** Unit: seconds after the longest-lived presigned URL expires before the late sweep runs (clock skew). */
+const LATE_SWEEP_MARGIN_SECONDS = 30;
 
 const asDb = (tx: Queryable) => ({
   executeSql: async (text: string, values?: unknown[]) => ({ rows: (await tx.query(text, values)).rows }),
@@ -44,7 +53,17 @@ export interface DeletionWorker {
 }
 
 export async function startDeletionWorker(
-  deps: DeletionDeps & { connectionString: string; onError?: (err: Error) => void },
+  deps: DeletionDeps & {
+    connectionString: string;
+    onError?: (err: Error) => void;
+    /**
+     * Unit: seconds. How long a URL presigned before the deletion request may still be used: the
+     * API's S3_PRESIGN_SECONDS (at most 900). Default: MAX_PRESIGN_SECONDS.
+     */
+    presignSeconds?: number;
+    /** Unit: seconds. Default: 30. */
+    lateSweepMarginSeconds?: number;
+  },
 ): Promise<DeletionWorker> {
   const boss = new PgBoss({
     connectionString: deps.connectionString,
@@ -67,12 +86,34 @@ export async function startDeletionWorker(
     { batchSize: 1, localConcurrency: 1, pollingIntervalSeconds: 2 },
     async (jobs: Job<DeletionJob>[]) => {
       for (const job of jobs) {
-        const outcome = await runAccountDeletion(deps, job.data.userId);
+        const { userId } = job.data;
+        if (job.data.lateSweep) {
+          const n = await deps.objects.deleteAll(userId);
+          // Objects here were put through a URL presigned before the request: worth an operator's look.
+          if (n > 0)
+            deps.log?.warn({ userId, objects: n }, 'late sweep deleted objects put after the account deletion');
+          else deps.log?.info({ userId }, 'late sweep found nothing under the deleted account');
+          continue;
+        }
+        const outcome = await runAccountDeletion(deps, userId);
         // Another run holds this user's lock: fail so pg-boss retries after it finished or died.
         if (outcome === 'busy') throw new Error('another run is deleting this account');
+        if (outcome === 'done') await scheduleLateSweep(userId);
       }
     },
   );
+  // Once per account (its own singleton key, so the running deletion job does not block it), due
+  // when the last URL presigned before the request has expired.
+  async function scheduleLateSweep(userId: string): Promise<void> {
+    const row = await getDeletion(deps.systemPool, userId);
+    if (!row) return;
+    const wait =
+      (deps.presignSeconds ?? MAX_PRESIGN_SECONDS) + (deps.lateSweepMarginSeconds ?? LATE_SWEEP_MARGIN_SECONDS);
+    await boss.send(ACCOUNT_DELETION_QUEUE, { userId, lateSweep: true } satisfies DeletionJob, {
+      singletonKey: `${userId}:late-sweep`,
+      startAfter: new Date(row.requested_at.getTime() + wait * 1000),
+    });
+  }
   const jobs = pgBossDeletionJobs(boss);
   for (const userId of await openDeletions(deps.systemPool)) await jobs.enqueue(deps.systemPool, userId);
   return {
