@@ -251,6 +251,13 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
     return { undoToken };
   }
 
+  /** The images a delete with this undo token removed (to tell the cloud they are back). */
+  function idsByUndoToken(undoToken: string): string[] {
+    return (db.prepare('SELECT id FROM images WHERE delete_token = ?').all(undoToken) as { id: string }[]).map(
+      (r) => r.id,
+    );
+  }
+
   function undoDelete(undoToken: string): number {
     return db
       .prepare('UPDATE images SET deleted_at = NULL, delete_token = NULL, updated_at = ? WHERE delete_token = ?')
@@ -386,6 +393,12 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
       db.prepare('UPDATE boards SET name = ?, updated_at = ? WHERE id = ?').run(name, iso(), id);
       return board(id);
     },
+    /** The live images on a board. */
+    imageIds(id: string): string[] {
+      return (
+        db.prepare('SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL').all(id) as { id: string }[]
+      ).map((r) => r.id);
+    },
     /** `keep` moves the board's images to "no board"; `delete` soft-deletes them (purged later). */
     delete(id: string, images: 'keep' | 'delete'): void {
       requireBoard(id);
@@ -410,6 +423,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
     update,
     delete: remove,
     undoDelete,
+    idsByUndoToken,
     purgeDeleted,
     repair,
     pathOf,
