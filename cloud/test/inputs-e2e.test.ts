@@ -59,7 +59,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function cloudPng(request: Record<string, unknown>): Promise<{ png: Uint8Array; sha: string }> {
+async function cloudPng(request: Record<string, unknown>): Promise<{ png: Uint8Array; sha: string; id: string }> {
   const res = await t.app.inject({ method: 'POST', url: '/v1/generations', headers: auth(user), payload: request });
   expect(res.statusCode).toBe(202);
   const id = res.json().id as string;
@@ -77,7 +77,7 @@ async function cloudPng(request: Record<string, unknown>): Promise<{ png: Uint8A
   const img = (await t.app.inject({ url: `/v1/images/${gen.imageIds[0]}`, headers: auth(user) })).json();
   const png = new Uint8Array(await (await fetch(img.url)).arrayBuffer());
   expect(sha256(png)).toBe(img.sha256);
-  return { png, sha: img.sha256 };
+  return { png, sha: img.sha256, id: img.id as string };
 }
 
 function cliPng(request: Record<string, string | number>, files: { init: string; mask?: string }): string {
@@ -122,7 +122,7 @@ function asFile(id: string, bytes: Buffer): string {
 }
 
 describe('starting images and masks through the cloud', () => {
-  it('image to image: the worker fetches the input, and the PNG equals the CLI’s byte for byte', async () => {
+  it('image to image from an input and from a gallery image: the PNG equals the CLI’s byte for byte', async () => {
     const start = startPng();
     const init = await uploadInput(t.app, user, start, 'init');
     const request = {
@@ -145,6 +145,12 @@ describe('starting images and masks through the cloud', () => {
       seed: 31337,
     });
     expect(cliPng(request, { init: asFile(init, start) })).toBe(cloud.sha);
+
+    // The user's own cloud gallery image works as a starting image too, by its img_ id.
+    const again = { ...request, initImage: cloud.id, strength: 0.5, seed: 99 };
+    const second = await cloudPng(again);
+    expect(readPngMetadata(second.png)).toMatchObject({ generation_mode: 'img2img', init_image: cloud.id });
+    expect(cliPng(again, { init: asFile(cloud.id, Buffer.from(cloud.png)) })).toBe(second.sha);
   });
 
   it('inpainting: pixels outside the mask’s feather are the starting image’s, and the PNG equals the CLI’s', async () => {

@@ -6,10 +6,10 @@
  * name user A's inputs (404, no reservation), and the sweep.
  */
 import { randomBytes } from 'node:crypto';
-import { newId } from '@atelier/common';
+import { MAX_LIVE_INPUTS, newId } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inputObjectKey } from '../src/storage/keys.ts';
-import { sweepExpiredInputs } from '../src/inputs/service.ts';
+import { fetchRequestInput, sweepExpiredInputs } from '../src/inputs/service.ts';
 import { inputBody, maskPng, sha256, startPng, uploadInput } from './inputs-support.ts';
 import { api as apiFor, localImage, putPresigned, startSyncHarness, type SyncHarness } from './sync-support.ts';
 import { createTestUser, type TestUser } from './support/index.ts';
@@ -128,6 +128,25 @@ describe('POST /v1/inputs', () => {
     // Another role, or another user, is another input.
     expect((await api(alice, 'POST', '/v1/inputs', inputBody(png, 'mask'))).json().inputId).not.toBe(first.inputId);
     expect((await api(bob, 'POST', '/v1/inputs', inputBody(png, 'init'))).json().inputId).not.toBe(first.inputId);
+  });
+
+  it('caps the inputs one user holds at once: 429 INPUT_COUNT_EXCEEDED, nothing reserved', async () => {
+    const u = await createTestUser();
+    expect((await api(u, 'GET', '/v1/me')).statusCode).toBe(200);
+    // MAX_LIVE_INPUTS − 1 already held (pending, unexpired).
+    await h.t.adminPool.query(
+      `INSERT INTO inputs (id, user_id, purpose, content_type, byte_length, sha256, width, height, expires_at)
+       SELECT 'inp_' || lpad(g::text, 22, '0'), $1, 'init', 'image/png', 100, repeat('a', 64), 64, 64, now() + interval '1 hour'
+         FROM generate_series(1, $2::int - 1) g`,
+      [u.sub, MAX_LIVE_INPUTS],
+    );
+    expect((await api(u, 'POST', '/v1/inputs', inputBody(startPng(64, 64, 40), 'init'))).statusCode).toBe(201);
+    const over = await api(u, 'POST', '/v1/inputs', inputBody(startPng(64, 64, 41), 'init'));
+    expect(over.statusCode).toBe(429);
+    expect(over.json().error).toMatchObject({ code: 'INPUT_COUNT_EXCEEDED', details: { limit: MAX_LIVE_INPUTS } });
+    expect(await inputsOf(u.sub)).toHaveLength(MAX_LIVE_INPUTS);
+    // The same file as one already held is not a new input, so it is still answered.
+    expect((await api(u, 'POST', '/v1/inputs', inputBody(startPng(64, 64, 40), 'init'))).statusCode).toBe(201);
   });
 
   it('refuses a key or user id in the body (the server builds the key)', async () => {
@@ -265,6 +284,20 @@ describe('POST /v1/generations naming inputs', () => {
     expect(ok.statusCode).toBe(202);
     expect(ok.json().params).toMatchObject({ initImage: init, mask, strength: 0.6 });
     expect((await charged(u.sub)).used).toBe(1);
+  });
+});
+
+describe('the worker’s fetch', () => {
+  it('gets the owner’s bytes, and a swept or foreign input is INPUT_IMAGE_NOT_FOUND, not retried', async () => {
+    const png = startPng(64, 64, 50);
+    const id = await uploadInput(h.t.app, alice, png, 'init');
+    const deps = { pool: h.t.systemPool, store: h.store };
+    expect(Buffer.from(await fetchRequestInput(deps, alice.sub, 'initImage', id))).toEqual(png);
+    const foreign = await fetchRequestInput(deps, bob.sub, 'initImage', id).catch((e: unknown) => e);
+    expect(foreign).toMatchObject({ code: 'INPUT_IMAGE_NOT_FOUND', retryable: false });
+    await h.raw.delete([inputObjectKey(alice.sub, id, 'image/png')]);
+    const gone = await fetchRequestInput(deps, alice.sub, 'initImage', id).catch((e: unknown) => e);
+    expect(gone).toMatchObject({ code: 'INPUT_IMAGE_NOT_FOUND', retryable: false });
   });
 });
 

@@ -90,6 +90,15 @@ export async function reuseInput(
   return rows[0] ?? null;
 }
 
+/** How many inputs the user holds that have not expired. */
+export async function liveInputCount(db: Queryable, userId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM inputs WHERE user_id = $1 AND expires_at > now()',
+    [userId],
+  );
+  return rows[0]!.n;
+}
+
 /** The user's input, expired or not (the sweep has not run yet); null for none or another user's. */
 export async function getInput(db: Queryable, userId: string, id: string): Promise<InputRow | null> {
   const { rows } = await db.query<InputRow>('SELECT * FROM inputs WHERE user_id = $1 AND id = $2', [userId, id]);

@@ -15,7 +15,7 @@
  *    and a mask must have its starting image's size.
  */
 import { createHash } from 'node:crypto';
-import { AppError, assertInputLimits, isId, newId } from '@atelier/common';
+import { AppError, assertInputLimits, isId, MAX_LIVE_INPUTS, newId } from '@atelier/common';
 import type { CloudInput, CreateInputBody, CreateInputResponse, GenerateRequest, ImageId } from '@atelier/common';
 import { decodeInputImage, sniffImage } from '@atelier/engine/pipeline/input-image';
 import type { Pool, Queryable } from '../db/pool.ts';
@@ -28,6 +28,7 @@ import {
   insertInput,
   reuseInput,
   liveImageSize,
+  liveInputCount,
   markInputReady,
   takeExpiredInputs,
   toCloudInput,
@@ -58,12 +59,21 @@ export function createInputService(deps: InputServiceDeps) {
   async function create(userId: string, body: CreateInputBody): Promise<CreateInputResponse> {
     // Limits first: a refused input reserves nothing and signs nothing.
     assertInputLimits(body);
+    // Under the user's lock, so concurrent requests cannot all pass the count.
     const row = await withUserTx(
       pool,
       userId,
-      async (tx) =>
-        (await reuseInput(tx, userId, body, ttl, REUSE_MIN_REMAINING_SECONDS)) ??
-        insertInput(tx, userId, newId('inp'), body, ttl),
+      async (tx) => {
+        const reused = await reuseInput(tx, userId, body, ttl, REUSE_MIN_REMAINING_SECONDS);
+        if (reused) return reused;
+        const live = await liveInputCount(tx, userId);
+        if (live >= MAX_LIVE_INPUTS)
+          throw new AppError('INPUT_COUNT_EXCEEDED', `${live} inputs held; the limit is ${MAX_LIVE_INPUTS}`, {
+            details: { live, limit: MAX_LIVE_INPUTS },
+          });
+        return insertInput(tx, userId, newId('inp'), body, ttl);
+      },
+      { lockUser: true },
     );
     const binding = { contentType: row.content_type, contentLength: row.byte_length, checksumSha256: row.sha256 };
     // The URL lives no longer than the reservation (S3 counts from the signing time).

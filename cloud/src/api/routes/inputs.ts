@@ -30,7 +30,7 @@ const inputRoutes: FastifyPluginAsyncZod<InputRouteOptions> = async (app, opts) 
         tags: ['inputs'],
         summary: 'Reserve a starting image or mask: a presigned PUT for its server-built key',
         description:
-          'Type (PNG/JPEG), size and sides are checked before anything is reserved: 415 INPUT_IMAGE_UNSUPPORTED_TYPE, 413 INPUT_TOO_LARGE, 422 INPUT_DIMENSIONS_INVALID.',
+          'Type (PNG/JPEG), size and sides are checked before anything is reserved: 415 INPUT_IMAGE_UNSUPPORTED_TYPE, 413 INPUT_TOO_LARGE, 422 INPUT_DIMENSIONS_INVALID; 429 INPUT_COUNT_EXCEEDED past MAX_LIVE_INPUTS held at once.',
         body: CreateInputBody,
         response: { 201: CreateInputResponse, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, ...errors },
       },
