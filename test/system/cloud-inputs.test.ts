@@ -4,7 +4,8 @@
  * s3rver behind the SigV4-verifying proxy → a worker running the real engine on the demo model.
  * A cloud job naming a picture of the local library uploads its bytes as an input first (the
  * cloud never sees a local id), names the input, and the image that comes back is byte for byte
- * what the CLI makes from the same file.
+ * what the CLI makes from the same file. A painted mask from the library goes up as a mask input
+ * while the starting image, already known to the cloud, is not uploaded again.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,7 +13,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CloudInput, GenerateRequest, LibraryQuery, type LocalJob } from '@atelier/common';
+import { CloudInput, GenerateRequest, LibraryQuery, type GenerateRequestInput, type LocalJob } from '@atelier/common';
 import { encodePng } from '@atelier/engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, type RunningWorker } from '../../cloud/src/worker/main.ts';
@@ -69,18 +70,31 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A picture in the local library: a green triangle-ish block on grey, imported like a person would. */
-async function localPicture(): Promise<{ id: string; bytes: Buffer }> {
+/** A picture imported into the local library like a person would; `paint` says each pixel's RGB. */
+async function localPicture(
+  name: string,
+  paint: (x: number, y: number) => number[],
+): Promise<{ id: string; bytes: Buffer }> {
   const data = new Uint8Array(64 * 64 * 3);
-  for (let y = 0; y < 64; y++)
-    for (let x = 0; x < 64; x++) data.set(x > y && x < 48 ? [40, 200, 60] : [128, 128, 128], (y * 64 + x) * 3);
+  for (let y = 0; y < 64; y++) for (let x = 0; x < 64; x++) data.set(paint(x, y), (y * 64 + x) * 3);
   const bytes = Buffer.from(encodePng({ width: 64, height: 64, channels: 3, data }));
-  const file = path.join(tmp, 'start.png');
+  const file = path.join(tmp, name);
   writeFileSync(file, bytes);
   const h2 = services.handlers;
+  const before = new Set((await h2['library:list'](LibraryQuery.parse({}))).items.map((i) => i.id));
   expect(await h2['library:import']({ paths: [file] })).toMatchObject({ imported: 1 });
-  const page = await h2['library:list'](LibraryQuery.parse({}));
-  return { id: page.items[0]!.id, bytes };
+  const added = (await h2['library:list'](LibraryQuery.parse({}))).items.filter((i) => !before.has(i.id));
+  expect(added).toHaveLength(1);
+  return { id: added[0]!.id, bytes };
+}
+
+async function run(request: GenerateRequestInput): Promise<LocalJob> {
+  const { jobs, decision } = await services.handlers['jobs:submit'](GenerateRequest.parse(request));
+  expect(decision).toMatchObject({ target: 'cloud', blocked: null });
+  return Promise.race([
+    finished(jobs[0]!.id),
+    new Promise<never>((_, rej) => setTimeout(() => rej(new Error('job did not finish')), 120_000)),
+  ]);
 }
 
 function finished(jobId: string): Promise<LocalJob> {
@@ -93,7 +107,7 @@ function finished(jobId: string): Promise<LocalJob> {
 
 describe('a cloud job starting from a local picture', () => {
   it('uploads the picture as an input, runs in the cloud, and brings back the CLI’s bytes', async () => {
-    const start = await localPicture();
+    const start = await localPicture('start.png', (x, y) => (x > y && x < 48 ? [40, 200, 60] : [128, 128, 128]));
     const request = {
       prompt: 'a yellow circle on a blue background',
       target: 'cloud' as const,
@@ -106,12 +120,7 @@ describe('a cloud job starting from a local picture', () => {
       scheduler: 'ddim' as const,
       seed: 2026,
     };
-    const { jobs, decision } = await services.handlers['jobs:submit'](GenerateRequest.parse(request));
-    expect(decision).toMatchObject({ target: 'cloud', blocked: null });
-    const job = await Promise.race([
-      finished(jobs[0]!.id),
-      new Promise<never>((_, rej) => setTimeout(() => rej(new Error('job did not finish')), 120_000)),
-    ]);
+    const job = await run(request);
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
 
@@ -169,5 +178,21 @@ describe('a cloud job starting from a local picture', () => {
       { cwd: REPO, stdio: 'pipe' },
     );
     expect(sha256(result)).toBe(sha256(readFileSync(out)));
+
+    // Inpainting from the same picture and a painted mask of the library: the mask goes up as a
+    // mask input, the starting image is not uploaded again (the cloud knows the file).
+    const mask = await localPicture('mask.png', (x) => (x < 32 ? [255, 255, 255] : [0, 0, 0]));
+    const puts = () => h.proxy.requests.filter((r) => r.ok && r.method === 'PUT' && r.path.includes('/inputs/')).length;
+    const putsBefore = puts();
+    const inpaint = await run({ ...request, mask: mask.id, strength: 1, seed: 7 });
+    expect(inpaint.error).toBeNull();
+    expect(inpaint.state).toBe('succeeded');
+    const gen2 = await services.cloud!.api.getGeneration(inpaint.cloudGenerationId!);
+    expect(gen2.params.initImage).toBe(inputId);
+    const maskInput = await services.cloud!.request('GET', `/v1/inputs/${gen2.params.mask!}`, CloudInput);
+    expect(maskInput).toMatchObject({ status: 'ready', purpose: 'mask', sha256: sha256(mask.bytes) });
+    expect(puts() - putsBefore).toBe(1);
+    const painted = await services.handlers['library:get']({ id: inpaint.imageIds[0]! });
+    expect(painted.metadata).toMatchObject({ generation_mode: 'inpaint', init_mask: maskInput.id });
   });
 });
