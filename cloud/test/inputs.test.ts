@@ -252,6 +252,12 @@ describe('cross-user', () => {
       expect(res.json().error.code).toBe('INPUT_IMAGE_NOT_FOUND');
     }
     expect(await charged(bob.sub)).toEqual({ used: 0, ledger: 0, gens: 0 });
+
+    // Alice herself may name her live gallery image; once she deletes it, it is gone for this too.
+    expect((await gen(alice, { initImage: up.id, seed: 3 })).statusCode).toBe(202);
+    expect((await api(alice, 'DELETE', `/v1/images/${up.id}`)).statusCode).toBe(204);
+    const deleted = await gen(alice, { initImage: up.id, seed: 3 });
+    expect([deleted.statusCode, deleted.json().error.code]).toEqual([404, 'INPUT_IMAGE_NOT_FOUND']);
   });
 });
 
