@@ -49,6 +49,7 @@ import syncRoutes, { type SyncRouteOptions } from './api/routes/sync.ts';
 import uploadRoutes from './api/routes/uploads.ts';
 import webhookRoutes from './api/routes/webhooks.ts';
 import webhooksPlugin from './webhooks/plugin.ts';
+import { webhookPayloadSchemas, webhooksOpenApi } from './webhooks/openapi.ts';
 import type { WebhookJobs } from './webhooks/emitter.ts';
 import type { Resolver } from './webhooks/ssrf.ts';
 import type { EmailLookup } from './auth/provision.ts';
@@ -266,8 +267,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: '1.0.0',
         description: 'Cloud generation, quotas, gallery and billing.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        schemas: webhookPayloadSchemas(),
+      },
       security: [{ bearer: [] }],
+      // OpenAPI extensions (x-…) are passed through by @fastify/swagger but not in its types.
+      ...({ 'x-webhooks': webhooksOpenApi() } as object),
     },
     transform: jsonSchemaTransform,
   });

@@ -499,3 +499,23 @@ describe('events', () => {
     expect(event).toMatchObject({ type: 'plan.changed', data: { plan: 'pro' } });
   });
 });
+
+describe('contract', () => {
+  it('documents the routes and every payload in the OpenAPI document', async () => {
+    const doc = (await t.app.inject({ url: '/openapi.json' })).json();
+    for (const p of [
+      '/v1/webhooks',
+      '/v1/webhooks/{id}',
+      '/v1/webhooks/{id}/rotate-secret',
+      '/v1/webhooks/{id}/deliveries',
+      '/v1/webhooks/{id}/deliveries/{deliveryId}/replay',
+      '/v1/webhooks/{id}/test',
+    ])
+      expect(doc.paths[p], p).toBeDefined();
+    expect(Object.keys(doc['x-webhooks']).sort()).toEqual(
+      ['generation.failed', 'generation.succeeded', 'ping', 'plan.changed', 'usage.threshold'].sort(),
+    );
+    expect(doc.components.schemas.WebhookUsageThreshold.properties.data.properties.threshold).toBeDefined();
+    expect(doc.paths['/v1/webhooks'].post.responses['201']).toBeDefined();
+  });
+});
