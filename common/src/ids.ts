@@ -4,18 +4,25 @@
  */
 declare const brand: unique symbol;
 
+<<<<<<< HEAD
 export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job' } as const;
 /** Webhooks (issue 16): endpoints, deliveries and the events they carry. */
 export const WEBHOOK_ID_PREFIXES = { endpoint: 'whk', delivery: 'whd', event: 'evt' } as const;
 export type IdPrefix =
   | (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES]
   | (typeof WEBHOOK_ID_PREFIXES)[keyof typeof WEBHOOK_ID_PREFIXES];
+=======
+export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job', input: 'inp' } as const;
+export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
+>>>>>>> main
 export type Id<P extends IdPrefix> = string & { readonly [brand]: P };
 
 export type GenerationId = Id<'gen'>;
 export type ImageId = Id<'img'>;
 export type BoardId = Id<'brd'>;
 export type JobId = Id<'job'>;
+/** A starting image or mask uploaded to the cloud (issue 15). */
+export type InputId = Id<'inp'>;
 
 /** Web Crypto is global in every runtime common/ runs in (browser, Node ≥ 19, Electron). */
 export const webCrypto = (
