@@ -158,7 +158,9 @@ describe('endpoints', () => {
     expect(created.secret).toMatch(/^whsec_[0-9a-f]{64}$/);
     expect(created.id).toMatch(/^whk_/);
     const listed = (await req(t, 'GET', '/v1/webhooks', alice)).json().items;
-    expect(listed).toEqual([expect.objectContaining({ id: created.id, events: ['generation.succeeded', 'plan.changed'] })]);
+    expect(listed).toEqual([
+      expect.objectContaining({ id: created.id, events: ['generation.succeeded', 'plan.changed'] }),
+    ]);
     expect(JSON.stringify(listed)).not.toContain(created.secret);
     const one = (await req(t, 'GET', `/v1/webhooks/${created.id}`, alice)).json();
     expect(one.secret).toBeUndefined();
@@ -166,7 +168,10 @@ describe('endpoints', () => {
     const row = await t.adminPool.query('SELECT secret_encrypted FROM webhook_endpoints WHERE id = $1', [created.id]);
     expect(row.rows[0].secret_encrypted).not.toContain(created.secret.slice(6, 20));
 
-    const patched = await req(t, 'PATCH', `/v1/webhooks/${created.id}`, alice, { enabled: false, events: ['plan.changed'] });
+    const patched = await req(t, 'PATCH', `/v1/webhooks/${created.id}`, alice, {
+      enabled: false,
+      events: ['plan.changed'],
+    });
     expect(patched.json()).toMatchObject({ enabled: false, events: ['plan.changed'] });
     const rotated = (await req(t, 'POST', `/v1/webhooks/${created.id}/rotate-secret`, alice)).json();
     expect(rotated.secret).toMatch(/^whsec_/);
@@ -177,8 +182,8 @@ describe('endpoints', () => {
 
   it('refuses bad input with stable codes and writes nothing', async () => {
     const count = async () =>
-      (await t.adminPool.query('SELECT count(*)::int AS n FROM webhook_endpoints WHERE user_id = $1', [bob.sub])).rows[0]
-        .n;
+      (await t.adminPool.query('SELECT count(*)::int AS n FROM webhook_endpoints WHERE user_id = $1', [bob.sub]))
+        .rows[0].n;
     const before = await count();
     const cases: [object, string][] = [
       [{ url: 'not a url', events: ['plan.changed'] }, 'VALIDATION_FAILED'],
@@ -204,9 +209,9 @@ describe('endpoints', () => {
     expect(r.statusCode).toBe(409);
     expect(r.json().error.code).toBe('WEBHOOK_ENDPOINT_LIMIT');
     await req(t, 'DELETE', `/v1/webhooks/${made[0]!.id}`, u);
-    expect((await req(t, 'POST', '/v1/webhooks', u, { url: `${base}/cap-y`, events: ['plan.changed'] })).statusCode).toBe(
-      201,
-    );
+    expect(
+      (await req(t, 'POST', '/v1/webhooks', u, { url: `${base}/cap-y`, events: ['plan.changed'] })).statusCode,
+    ).toBe(201);
   });
 
   it("user B can neither read, change, replay, test nor learn of user A's endpoints and deliveries", async () => {
@@ -232,7 +237,9 @@ describe('endpoints', () => {
     const b = await addEndpoint(bob, '/cross-b');
     const mixed = await req(t, 'POST', `/v1/webhooks/${b.id}/deliveries/${ping.id}/replay`, bob);
     expect(mixed.statusCode).toBe(404);
-    expect((await req(t, 'GET', '/v1/webhooks', bob)).json().items.map((e: { id: string }) => e.id)).not.toContain(a.id);
+    expect((await req(t, 'GET', '/v1/webhooks', bob)).json().items.map((e: { id: string }) => e.id)).not.toContain(
+      a.id,
+    );
     // Nothing changed for A, nothing was sent.
     const still = (await req(t, 'GET', `/v1/webhooks/${a.id}`, alice)).json();
     expect(still.enabled).toBe(true);
@@ -327,7 +334,9 @@ describe('delivery', () => {
     await until('the first attempt', async () => {
       const x = (await deliveries(alice, e.id)).find((y) => y.id === ping.id)!;
       return x.attempts >= 1 ? x : null;
-    }).then((x) => expect(x).toMatchObject({ responseCode: 302, error: expect.stringMatching(/redirect 302 not followed/) }));
+    }).then((x) =>
+      expect(x).toMatchObject({ responseCode: 302, error: expect.stringMatching(/redirect 302 not followed/) }),
+    );
     expect(gotAt('/redirect-target')).toHaveLength(0);
     await req(t, 'PATCH', `/v1/webhooks/${e.id}`, alice, { enabled: false });
   });
@@ -417,7 +426,11 @@ describe('events', () => {
     const u = await createTestUser();
     await t.app.inject({ url: '/v1/me', headers: auth(u) });
     await addEndpoint(u, '/gen', ['generation.succeeded', 'generation.failed']);
-    const consumer = new PgBossJobQueue({ connectionString: t.config.database.systemUrl, queue: t.config.queue, mode: 'consumer' });
+    const consumer = new PgBossJobQueue({
+      connectionString: t.config.database.systemUrl,
+      queue: t.config.queue,
+      mode: 'consumer',
+    });
     await consumer.start();
     const imageId = newId('img');
     try {
@@ -443,7 +456,10 @@ describe('events', () => {
       expect(events).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ type: 'generation.succeeded', data: { generationId: ok, imageIds: [imageId] } }),
-          expect.objectContaining({ type: 'generation.failed', data: { generationId: bad, errorCode: 'ENGINE_MODEL_INVALID' } }),
+          expect.objectContaining({
+            type: 'generation.failed',
+            data: { generationId: bad, errorCode: 'ENGINE_MODEL_INVALID' },
+          }),
         ]),
       );
     } finally {
@@ -491,7 +507,9 @@ describe('events', () => {
       periodStart: now,
       periodEnd: new Date(now.getTime() + 30 * 86_400_000),
     });
-    const { payload, headers } = signWebhook(eventObject('customer.subscription.created', sub), WHSEC, { timestamp: now });
+    const { payload, headers } = signWebhook(eventObject('customer.subscription.created', sub), WHSEC, {
+      timestamp: now,
+    });
     const r = await t.app.inject({ method: 'POST', url: '/v1/webhooks/stripe', headers, payload });
     expect(r.json()).toEqual({ received: true, outcome: 'applied' });
     await until('plan.changed', async () => gotAt('/plan').length >= 1);

@@ -65,9 +65,16 @@ export interface WebhookEmitter {
   usageChanged(tx: Queryable, userId: string, usage: UsageRow): Promise<void>;
 }
 
-export function serializeEvent(event: WebhookEventData, now = new Date()): { id: string; type: string; payload: string } {
+export function serializeEvent(
+  event: WebhookEventData,
+  now = new Date(),
+): { id: string; type: string; payload: string } {
   const id = newId('evt');
-  return { id, type: event.type, payload: JSON.stringify({ id, type: event.type, createdAt: now.toISOString(), data: event.data }) };
+  return {
+    id,
+    type: event.type,
+    payload: JSON.stringify({ id, type: event.type, createdAt: now.toISOString(), data: event.data }),
+  };
 }
 
 export function createWebhookEmitter(jobs: WebhookJobs): WebhookEmitter {
@@ -120,6 +127,7 @@ export function publishWithWebhooks(
 ): (q: Queryable, userId: string, event: CloudEvent) => Promise<void> {
   return async (q, userId, event) => {
     await publish(q, userId, event);
-    if (event.type === 'plan.changed') await emitter.emit(q, userId, { type: 'plan.changed', data: { plan: event.plan } });
+    if (event.type === 'plan.changed')
+      await emitter.emit(q, userId, { type: 'plan.changed', data: { plan: event.plan } });
   };
 }

@@ -86,7 +86,12 @@ export async function listEndpoints(tx: Queryable, userId: string): Promise<Endp
   return r.rows;
 }
 
-export async function getEndpoint(tx: Queryable, userId: string, id: string, lock = false): Promise<EndpointRow | null> {
+export async function getEndpoint(
+  tx: Queryable,
+  userId: string,
+  id: string,
+  lock = false,
+): Promise<EndpointRow | null> {
   const r = await tx.query<EndpointRow>(
     `SELECT * FROM webhook_endpoints WHERE user_id = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`,
     [userId, id],

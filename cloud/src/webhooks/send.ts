@@ -41,7 +41,8 @@ export function sendAttempt(target: ResolvedTarget, body: string, opts: SendOpti
   const isHttps = target.url.protocol === 'https:';
   // The connection goes to the address that was checked, whatever DNS answers now (rebinding).
   const pinned: LookupFunction = (_host, options, cb) => {
-    if ((options as { all?: boolean }).all) (cb as never as (e: null, a: unknown[]) => void)(null, [{ address: target.address, family: target.family }]);
+    if ((options as { all?: boolean }).all)
+      (cb as never as (e: null, a: unknown[]) => void)(null, [{ address: target.address, family: target.family }]);
     else cb(null, target.address, target.family);
   };
   return new Promise<AttemptResult>((resolve) => {

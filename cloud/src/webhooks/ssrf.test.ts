@@ -60,7 +60,9 @@ describe('resolveTarget', () => {
     const dev = { allowPrivateTargets: true, requireHttps: false };
     await expect(resolveTarget('http://127.0.0.1:9/x', dev)).resolves.toMatchObject({ address: '127.0.0.1' });
     expect(() => checkUrlShape('http://127.0.0.1/x', strict)).toThrow(/https/);
-    expect(() => checkUrlShape('http://127.0.0.1/x', { allowPrivateTargets: true, requireHttps: true })).toThrow(/https/);
+    expect(() => checkUrlShape('http://127.0.0.1/x', { allowPrivateTargets: true, requireHttps: true })).toThrow(
+      /https/,
+    );
     expect(() => checkUrlShape('https://u:p@example.com/x', strict)).toThrow(/credentials/);
     expect(() => checkUrlShape('gopher://example.com/x', strict)).toThrow(/scheme/);
   });

@@ -69,9 +69,7 @@ export function toWebhooksConfig(
   }
   if (problems.length) fail(`Invalid configuration:\n${problems.join('\n')}`);
   const current = e.WEBHOOKS_SECRET_KEY ?? (ctx.production ? undefined : DEVELOPMENT_SECRET_KEY);
-  const keys = [current, e.WEBHOOKS_SECRET_KEY_PREVIOUS].filter(
-    (k): k is string => k !== undefined,
-  );
+  const keys = [current, e.WEBHOOKS_SECRET_KEY_PREVIOUS].filter((k): k is string => k !== undefined);
   return {
     // Without a current key the previous one must not seal new secrets: no keys at all then.
     secretKeys: current ? keys.map((k) => Buffer.from(k, 'base64')) : [],

@@ -91,7 +91,10 @@ export async function deliverOnce(
         status: 'failed',
         responseCode: null,
         latencyMs: null,
-        error: code === 'WEBHOOK_TARGET_FORBIDDEN' ? 'refused: the URL resolves to a non-public address' : String((e as Error).message),
+        error:
+          code === 'WEBHOOK_TARGET_FORBIDDEN'
+            ? 'refused: the URL resolves to a non-public address'
+            : String((e as Error).message),
         nextAttemptAt: null,
       });
       return 'failed';

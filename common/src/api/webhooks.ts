@@ -29,7 +29,12 @@ export const MAX_WEBHOOK_ENDPOINTS = 10;
 export const MAX_WEBHOOK_URL_LENGTH = 2048;
 
 /** Events a user can subscribe an endpoint to. `ping` is sent only by "send test". */
-export const WEBHOOK_EVENT_TYPES = ['generation.succeeded', 'generation.failed', 'usage.threshold', 'plan.changed'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'generation.succeeded',
+  'generation.failed',
+  'usage.threshold',
+  'plan.changed',
+] as const;
 export const WebhookEventType = z.enum(WEBHOOK_EVENT_TYPES);
 export type WebhookEventType = z.infer<typeof WebhookEventType>;
 
@@ -163,4 +168,6 @@ export const WebhookEvent = z.discriminatedUnion('type', [
 ]);
 export type WebhookEvent = z.infer<typeof WebhookEvent>;
 /** An event before it has an id and time (the emitter adds them). */
-export type WebhookEventData = { [E in WebhookEvent as E['type']]: { type: E['type']; data: E['data'] } }[WebhookEvent['type']];
+export type WebhookEventData = {
+  [E in WebhookEvent as E['type']]: { type: E['type']; data: E['data'] };
+}[WebhookEvent['type']];

@@ -39,8 +39,10 @@ const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
     async (req, reply) => reply.code(201).send(await service.create(req.user!.id, req.body)),
   );
 
-  app.get('/v1/webhooks/:id', { schema: { tags, params: Params, response: { 200: WebhookEndpoint, ...errors } } }, async (req) =>
-    service.get(req.user!.id, req.params.id),
+  app.get(
+    '/v1/webhooks/:id',
+    { schema: { tags, params: Params, response: { 200: WebhookEndpoint, ...errors } } },
+    async (req) => service.get(req.user!.id, req.params.id),
   );
 
   app.patch(
@@ -94,7 +96,8 @@ const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 202: WebhookDelivery, ...errors },
       },
     },
-    async (req, reply) => reply.code(202).send(await service.replay(req.user!.id, req.params.id, req.params.deliveryId)),
+    async (req, reply) =>
+      reply.code(202).send(await service.replay(req.user!.id, req.params.id, req.params.deliveryId)),
   );
 
   app.post(
