@@ -30,9 +30,9 @@ export const WEBHOOKS_ENV = {
   /** Unit: seconds; the first retry waits 1–2× this, each next one twice as long (capped at 6 h). */
   WEBHOOKS_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   /** Deliveries one worker process sends at once. */
-  WEBHOOKS_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(32),
+  WEBHOOKS_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
   /** Deliveries of one user in flight at once across all workers (a slow receiver holds only these). */
-  WEBHOOKS_USER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  WEBHOOKS_USER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
 };
 
 export const WebhooksEnvSchema = z.object(WEBHOOKS_ENV);

@@ -128,7 +128,7 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Webho
     connectionString: deps.connectionString,
     schema: PGBOSS_SCHEMA,
     application_name: 'atelier-webhooks',
-    max: 3,
+    max: 6,
     migrate: false,
     createSchema: false,
     schedule: false,

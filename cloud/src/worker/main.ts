@@ -83,10 +83,12 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
   });
   // Webhook deliveries (issue 16): their own consumer, so a slow receiver never holds a GPU slot.
   const webhookLog = log.child({ scope: 'webhooks' });
+  // Its own small pool: a burst of deliveries must not queue the generation bookkeeping behind it.
+  const webhookPool = createPool(config, 'system', { max: 8 });
   const webhooks = await startWebhookWorker({
     config: config.webhooks,
     connectionString: config.database.systemUrl,
-    systemPool: pool,
+    systemPool: webhookPool,
     log: { info: (o, m) => webhookLog.info(o, m), warn: (o, m) => webhookLog.warn(o, m) },
     onError: (err) => webhookLog.error({ err }, 'webhook queue error'),
   });
@@ -115,6 +117,7 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
         await Promise.all([...inflight]);
         await periodic?.stop();
         await webhooks.stop();
+        await webhookPool.end();
         await engines.dispose();
         await hosted?.host.close();
         if (!opts.store) store.close();
