@@ -78,7 +78,7 @@ try {
   );
   await migrate(config);
   const admin = createPool(config, 'admin', { max: 2 });
-  const system = createPool(config, 'system', { max: 8 });
+  const system = createPool(config, 'system', { max: 16 });
   cleanups.push(
     () => admin.end(),
     () => system.end(),

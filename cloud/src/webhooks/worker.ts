@@ -10,7 +10,7 @@
  * delays no one else.
  */
 import { WEBHOOK_SIGNATURE_HEADER } from '@atelier/common';
-import { PgBoss, type JobWithMetadata } from 'pg-boss';
+import { PgBoss, type JobResult, type JobWithMetadata } from 'pg-boss';
 import type { Pool } from '../db/pool.ts';
 import { PGBOSS_SCHEMA } from '../queue/pg-boss-job-queue.ts';
 import { WEBHOOK_QUEUE, type WebhookJob } from './emitter.ts';
@@ -35,6 +35,9 @@ export interface WebhookWorkerDeps {
   /** Sent as User-Agent. */
   userAgent?: string;
 }
+
+/** Jobs one slot fetches at once (they are delivered concurrently). */
+const WEBHOOK_BATCH = 2;
 
 export interface WebhookWorker {
   boss: PgBoss;
@@ -128,7 +131,7 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Webho
     connectionString: deps.connectionString,
     schema: PGBOSS_SCHEMA,
     application_name: 'atelier-webhooks',
-    max: 6,
+    max: 16,
     migrate: false,
     createSchema: false,
     schedule: false,
@@ -144,25 +147,38 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Webho
   await boss.start();
   const agents = createAgents();
   const poll = deps.pollingIntervalSeconds ?? 1;
+  // Slots fetch a few jobs at a time and deliver them side by side: with one job per fetch, each
+  // slot waits a polling interval between jobs (about one delivery per slot per second). Each job
+  // settles on its own (perJobResults): a failed attempt fails only its job, which pg-boss retries.
+  const batchSize = Math.min(WEBHOOK_BATCH, deps.config.concurrency);
   await boss.work(
     WEBHOOK_QUEUE,
     {
       includeMetadata: true,
-      batchSize: 1,
-      localConcurrency: deps.config.concurrency,
+      perJobResults: true,
+      batchSize,
+      burstWhenBatchFull: true,
+      localConcurrency: Math.max(1, Math.ceil(deps.config.concurrency / batchSize)),
       groupConcurrency: deps.config.userConcurrency,
       pollingIntervalSeconds: poll,
       notifyPollingIntervalSeconds: Math.max(poll, 1),
     },
-    async (jobs: JobWithMetadata<WebhookJob>[]) => {
-      for (const job of jobs) {
-        const outcome = await deliverOnce({ ...deps, agents }, job.data.deliveryId, {
-          retryCount: job.retryCount,
-          retryLimit: job.retryLimit,
-        });
-        if (outcome === 'retry') throw new Error('webhook attempt failed; retrying');
-      }
-    },
+    async (jobs: JobWithMetadata<WebhookJob>[]): Promise<JobResult[]> =>
+      Promise.all(
+        jobs.map(async (job): Promise<JobResult> => {
+          try {
+            const outcome = await deliverOnce({ ...deps, agents }, job.data.deliveryId, {
+              retryCount: job.retryCount,
+              retryLimit: job.retryLimit,
+            });
+            return { id: job.id, status: outcome === 'retry' ? 'failed' : 'completed' };
+          } catch (err) {
+            // The database, not the receiver: retried like a failed attempt.
+            deps.onError?.(err as Error);
+            return { id: job.id, status: 'failed', output: { message: (err as Error).message } };
+          }
+        }),
+      ),
   );
   return {
     boss,
