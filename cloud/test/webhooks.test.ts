@@ -467,6 +467,32 @@ describe('events', () => {
     }
   });
 
+  it('an event exists only if its transaction commits: a rolled-back change leaves no delivery and no job', async () => {
+    const u = await createTestUser();
+    await t.app.inject({ url: '/v1/me', headers: auth(u) });
+    const e = await addEndpoint(u, '/rollback', ['plan.changed']);
+    const emitter = createWebhookEmitter(pgBossWebhookJobs(t.queue.boss, t.config.webhooks));
+    const jobs = async () =>
+      (await t.adminPool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'webhook_deliveries'`)).rows[0]
+        .n as number;
+    const before = await jobs();
+    await expect(
+      withSystemTx(t.systemPool, async (tx) => {
+        await emitter.emit(tx, u.sub, { type: 'plan.changed', data: { plan: 'pro' } });
+        throw new Error('the state change failed');
+      }),
+    ).rejects.toThrow('the state change failed');
+    expect(await deliveries(u, e.id)).toEqual([]);
+    expect(await jobs()).toBe(before);
+    // The same emission committed: one delivery, one job, and it arrives.
+    const [id] = await withSystemTx(t.systemPool, (tx) =>
+      emitter.emit(tx, u.sub, { type: 'plan.changed', data: { plan: 'pro' } }),
+    );
+    expect(await jobs()).toBe(before + 1);
+    expect(await settled(u, e.id, id!)).toMatchObject({ status: 'succeeded' });
+    expect(gotAt('/rollback')).toHaveLength(1);
+  });
+
   it('usage.threshold fires at 80 % and at 100 %, once per period each', async () => {
     const u = await createTestUser();
     await t.app.inject({ url: '/v1/me', headers: auth(u) });
