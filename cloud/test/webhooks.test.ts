@@ -1,5 +1,6 @@
 // Signed outbound webhooks (issue 16) against the real stack: the API's routes on a real
 // Postgres, the delivery worker on pg-boss, receivers as real HTTP servers on 127.0.0.1.
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { PgBossJobQueue } from '../src/queue/pg-boss-job-queue.ts';
 import { setUsage } from '../src/quota/usage.ts';
 import { withSystemTx } from '../src/db/tx.ts';
 import { createWebhookEmitter, pgBossWebhookJobs } from '../src/webhooks/emitter.ts';
+import { createSecretBox } from '../src/webhooks/secret-box.ts';
 import { deliverOnce, startWebhookWorker, type WebhookWorker } from '../src/webhooks/worker.ts';
 import type { Resolver } from '../src/webhooks/ssrf.ts';
 import { auth, buildTestApp, createTestDatabase, createTestUser, testConfig } from './support/index.ts';
@@ -356,6 +358,35 @@ describe('delivery', () => {
     const e = await addEndpoint(alice, '/huge');
     const ping = (await req(t, 'POST', `/v1/webhooks/${e.id}/test`, alice)).json();
     expect(await settled(alice, e.id, ping.id)).toMatchObject({ status: 'succeeded', responseCode: 200 });
+  });
+});
+
+describe('key rotation', () => {
+  it('a secret sealed under the previous key still signs, and is re-sealed under the new key at delivery', async () => {
+    const e = await addEndpoint(alice, '/rotated-key');
+    const sealedBefore = (
+      await t.adminPool.query('SELECT secret_encrypted FROM webhook_endpoints WHERE id = $1', [e.id])
+    ).rows[0].secret_encrypted as string;
+    // WEBHOOKS_SECRET_KEY is now a new key; the old one is WEBHOOKS_SECRET_KEY_PREVIOUS.
+    const rotated = { ...t.config.webhooks, secretKeys: [randomBytes(32), ...t.config.webhooks.secretKeys] };
+    const noJobs = createWebhookEmitter({ enqueue: async () => {} });
+    const [deliveryId] = await withSystemTx(t.systemPool, (tx) =>
+      noJobs.emitTo(tx, alice.sub, [{ endpointId: e.id }], { type: 'ping', data: { endpointId: e.id } }),
+    );
+    expect(
+      await deliverOnce({ config: rotated, systemPool: t.systemPool }, deliveryId!, { retryCount: 0, retryLimit: 3 }),
+    ).toBe('succeeded');
+    const got = gotAt('/rotated-key')[0]!;
+    expect(() => verify(e.secret, got.headers['atelier-signature'] as string, got.body)).not.toThrow();
+    const sealedAfter = (
+      await t.adminPool.query('SELECT secret_encrypted FROM webhook_endpoints WHERE id = $1', [e.id])
+    ).rows[0].secret_encrypted as string;
+    expect(sealedAfter.split(':')[1]).not.toBe(sealedBefore.split(':')[1]);
+    // Only the new key is needed from now on.
+    expect(createSecretBox([rotated.secretKeys[0]!]).open(e.id, sealedAfter)).toEqual({
+      secret: e.secret,
+      stale: false,
+    });
   });
 });
 
