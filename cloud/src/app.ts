@@ -48,6 +48,11 @@ import planRoutes from './api/routes/plans.ts';
 import syncRoutes, { type SyncRouteOptions } from './api/routes/sync.ts';
 import uploadRoutes from './api/routes/uploads.ts';
 import inputRoutes from './api/routes/inputs.ts';
+import webhookRoutes from './api/routes/webhooks.ts';
+import webhooksPlugin from './webhooks/plugin.ts';
+import { webhookPayloadSchemas, webhooksOpenApi } from './webhooks/openapi.ts';
+import type { WebhookJobs } from './webhooks/emitter.ts';
+import type { Resolver } from './webhooks/ssrf.ts';
 import type { EmailLookup } from './auth/provision.ts';
 import type { TokenVerifier } from './auth/verifier.ts';
 import billingPlugin from './billing/plugin.ts';
@@ -94,6 +99,8 @@ export interface AppDeps {
   account?: AccountRoutesOptions;
   /** Options of the sync and upload routes (tests). Default: app.objectStore, config.gen.s3.presignSeconds. */
   sync?: SyncRouteOptions;
+  /** Webhooks (tests): where delivery jobs go and how URLs resolve. Default: pg-boss via `queue`, system DNS. */
+  webhooks?: { jobs?: WebhookJobs; resolve?: Resolver };
 }
 
 /**
@@ -110,6 +117,7 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   uploadRoutes,
   syncRoutes,
   inputRoutes,
+  webhookRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {
@@ -239,6 +247,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(dbPlugin, { pool: deps.pool, systemPool: deps.systemPool, now: deps.now });
   await app.register(queuePlugin, { queue: deps.queue });
   await app.register(eventsPlugin, { events: deps.events, maxPayload: config.limits.socketMessageBytes });
+  await app.register(webhooksPlugin, { config: config.webhooks, ...deps.webhooks });
   await app.register(metricsPlugin);
   await app.register(limitsPlugin, { config: config.limits, redis: deps.redis });
   await app.register(billingPlugin, { config: config.billing });
@@ -260,8 +269,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: '1.0.0',
         description: 'Cloud generation, quotas, gallery and billing.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        schemas: webhookPayloadSchemas(),
+      },
       security: [{ bearer: [] }],
+      // OpenAPI extensions (x-…) are passed through by @fastify/swagger but not in its types.
+      ...({ 'x-webhooks': webhooksOpenApi() } as object),
     },
     transform: jsonSchemaTransform,
   });

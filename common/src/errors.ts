@@ -89,6 +89,28 @@ export const ERROR_CODES = {
     message: 'The payment provider could not be reached. Nothing was charged; try again.',
   },
   WEBHOOK_SIGNATURE_INVALID: { status: 400, retryable: false, message: 'The webhook signature is not valid.' },
+  WEBHOOK_URL_INVALID: {
+    status: 400,
+    retryable: false,
+    message:
+      'The webhook URL is not accepted. Use a full https:// URL of a server on the internet, without a user name or password.',
+  },
+  WEBHOOK_TARGET_FORBIDDEN: {
+    status: 422,
+    retryable: false,
+    message:
+      'The webhook URL points at a private, loopback or link-local address, which Atelier does not call. Use a public https endpoint.',
+  },
+  WEBHOOK_ENDPOINT_LIMIT: {
+    status: 409,
+    retryable: false,
+    message: 'You have reached the number of webhook endpoints allowed. Delete one you no longer use, then add it.',
+  },
+  WEBHOOK_ENDPOINT_DISABLED: {
+    status: 409,
+    retryable: false,
+    message: 'This webhook endpoint is disabled. Enable it, then send again.',
+  },
   STORAGE_UNAVAILABLE: {
     status: 503,
     retryable: true,

@@ -19,6 +19,7 @@ import { withUserTx } from '../db/tx.ts';
 import { publishEvent, publishEvents } from '../events/publish.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { resolveRequestInputs } from '../inputs/service.ts';
+import type { WebhookEmitter } from '../webhooks/emitter.ts';
 import { currentUsage, refundGeneration, reserve } from '../quota/usage.ts';
 import {
   findByIdempotencyKey,
@@ -38,6 +39,8 @@ export type ModelResolver = (requested: string | undefined, plan: PlanId) => str
 export interface GenerationServiceDeps {
   pool: Pool;
   queue: JobQueue;
+  /** usage.threshold webhooks, emitted in the reservation's transaction. */
+  webhooks?: WebhookEmitter;
   resolveModel: ModelResolver;
   upgradeUrl: string;
   /** Clock override for tests (month rollover); null = the database's now(). */
@@ -132,6 +135,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             { type: 'generation.queued', generation: toGeneration(row) },
             usageEvent(usage),
           ]);
+          await deps.webhooks?.usageChanged(tx, userId, usage);
           return { row, replayed: false };
         },
         { lockUser: true },

@@ -8,6 +8,17 @@ import { Me, Usage } from '../api.ts';
 import { GenerateRequest, RunTarget, Scheduler } from '../generate.ts';
 import { ImageMetadata } from '../metadata.ts';
 import { PlanId } from '../plans.ts';
+import {
+  CreateWebhookBody,
+  UpdateWebhookBody,
+  WebhookDelivery,
+  WebhookDeliveryIdSchema,
+  WebhookDeliveryPage,
+  WebhookEndpoint,
+  WebhookEndpointIdSchema,
+  WebhookEndpointList,
+  WebhookEndpointWithSecret,
+} from '../api/webhooks.ts';
 
 const Id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[0-9A-Z]{22}$`));
 export const LocalJobId = Id('job');
@@ -324,6 +335,25 @@ export const ipcContract = {
   },
   'billing:upgrade': { input: Empty, output: z.object({ url: z.string().url() }) },
   'billing:manage': { input: Empty, output: z.object({ url: z.string().url() }) },
+  // Webhooks (issue 16): the cloud's /v1/webhooks for the signed-in user. create and rotateSecret
+  // return the signing secret, which the cloud never shows again.
+  'webhooks:list': { input: Empty, output: WebhookEndpointList },
+  'webhooks:create': { input: CreateWebhookBody, output: WebhookEndpointWithSecret },
+  'webhooks:update': {
+    input: z.object({ id: WebhookEndpointIdSchema, patch: UpdateWebhookBody }),
+    output: WebhookEndpoint,
+  },
+  'webhooks:delete': { input: z.object({ id: WebhookEndpointIdSchema }), output: Ok },
+  'webhooks:rotateSecret': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookEndpointWithSecret },
+  'webhooks:test': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookDelivery },
+  'webhooks:deliveries': {
+    input: z.object({ id: WebhookEndpointIdSchema, cursor: WebhookDeliveryIdSchema.optional() }),
+    output: WebhookDeliveryPage,
+  },
+  'webhooks:replay': {
+    input: z.object({ id: WebhookEndpointIdSchema, deliveryId: WebhookDeliveryIdSchema }),
+    output: WebhookDelivery,
+  },
   'settings:get': { input: Empty, output: Settings },
   'settings:update': { input: Settings.partial(), output: Settings },
   'sync:status': {

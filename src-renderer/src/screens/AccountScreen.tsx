@@ -3,6 +3,7 @@ import { useState, type FormEvent, type ReactNode } from 'react';
 import { Modal } from '../components/Modal.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
 import { UsageMeter } from '../components/UsageMeter.tsx';
+import { WebhooksPanel } from '../components/WebhooksPanel.tsx';
 import { formatBytes, planName } from '../lib/format.ts';
 import { userMessageOf } from '../lib/field-errors.ts';
 import { useS, useStores } from '../stores/index.ts';
@@ -525,6 +526,7 @@ function SignedIn() {
         <ExportData />
         <DeleteAccount email={state.email} />
       </section>
+      <WebhooksPanel />
       <div className="account-section">
         <button
           type="button"
