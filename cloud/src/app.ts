@@ -15,7 +15,7 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { AppError, ErrorBody, type PlanId } from '@atelier/common';
+import { API_KEY_SCOPE_DESCRIPTIONS, API_KEY_SCOPES, AppError, ErrorBody, type PlanId } from '@atelier/common';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -37,6 +37,7 @@ import periodicPlugin from './api/plugins/periodic.ts';
 import queuePlugin from './api/plugins/queue.ts';
 import { securityHeaders } from './api/security-headers.ts';
 import accountRoutes, { type AccountRoutesOptions } from './api/routes/account.ts';
+import apiKeyRoutes from './api/routes/api-keys.ts';
 import billingRoutes, { billingPublicRoutes } from './api/routes/billing.ts';
 import boardRoutes from './api/routes/boards.ts';
 import generationRoutes from './api/routes/generations.ts';
@@ -108,6 +109,7 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   accountRoutes,
   uploadRoutes,
   syncRoutes,
+  apiKeyRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {
@@ -258,7 +260,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: '1.0.0',
         description: 'Cloud generation, quotas, gallery and billing.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A Cognito access token.' },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'atl_…',
+            description:
+              'An API key (`Authorization: Bearer atl_…`), created in the app or with POST /v1/api-keys. A ' +
+              'route that keys may call names the scope it needs in `x-api-key-scope`; other routes answer ' +
+              '403 API_KEY_NOT_ALLOWED. Scopes: ' +
+              API_KEY_SCOPES.map((s) => `\`${s}\` — ${API_KEY_SCOPE_DESCRIPTIONS[s]}`).join('; ') +
+              '. Same plan, quota, rate limits and tenancy as the key owner\'s session.',
+          },
+        },
+      },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,

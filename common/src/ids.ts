@@ -4,7 +4,7 @@
  */
 declare const brand: unique symbol;
 
-export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job' } as const;
+export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job', apiKey: 'key' } as const;
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
 export type Id<P extends IdPrefix> = string & { readonly [brand]: P };
 
