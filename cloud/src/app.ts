@@ -48,6 +48,7 @@ import opsRoutes from './api/routes/ops.ts';
 import planRoutes from './api/routes/plans.ts';
 import syncRoutes, { type SyncRouteOptions } from './api/routes/sync.ts';
 import uploadRoutes from './api/routes/uploads.ts';
+import type { ApiKeyAuthenticator } from './api-keys/authenticator.ts';
 import type { EmailLookup } from './auth/provision.ts';
 import type { TokenVerifier } from './auth/verifier.ts';
 import billingPlugin from './billing/plugin.ts';
@@ -73,6 +74,8 @@ export interface AppDeps {
   events: EventHub;
   verifier?: TokenVerifier;
   emailLookup?: EmailLookup;
+  /** API key authentication (benchmarks: cache off). Default: cached, listening for revocations. */
+  apiKeys?: ApiKeyAuthenticator;
   /** A pino logger, or false for none (benchmarks). Default: JSON logs at config.logLevel. */
   logger?: Logger | false;
   /** Clock override for tests; null/undefined = the database's now(). */
@@ -242,7 +245,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metricsPlugin);
   await app.register(limitsPlugin, { config: config.limits, redis: deps.redis });
   await app.register(billingPlugin, { config: config.billing });
-  await app.register(authPlugin, { config, verifier: deps.verifier, emailLookup: deps.emailLookup });
+  await app.register(authPlugin, {
+    config,
+    verifier: deps.verifier,
+    emailLookup: deps.emailLookup,
+    apiKeys: deps.apiKeys,
+  });
   await app.register(galleryPlugin, { config, objectStore: deps.objectStore, catalogue: deps.catalogue });
   await app.register(generationsPlugin, {
     // The catalogue also gates POST /v1/generations when one was given: unknown or forbidden
@@ -272,7 +280,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
               'route that keys may call names the scope it needs in `x-api-key-scope`; other routes answer ' +
               '403 API_KEY_NOT_ALLOWED. Scopes: ' +
               API_KEY_SCOPES.map((s) => `\`${s}\` — ${API_KEY_SCOPE_DESCRIPTIONS[s]}`).join('; ') +
-              '. Same plan, quota, rate limits and tenancy as the key owner\'s session.',
+              ". Same plan, quota, rate limits and tenancy as the key owner's session.",
           },
         },
       },

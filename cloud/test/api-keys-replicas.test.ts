@@ -75,6 +75,26 @@ describe('API keys on two API processes', () => {
     }
   });
 
+  it('a revoked key cannot start work through the other process: 401 before anything is reserved', async () => {
+    for (let round = 0; round < 4; round++) {
+      const [revoker, user] = round % 2 === 0 ? [a, b] : [b, a];
+      const k = await createKey(revoker, ['generate']);
+      expect((await send(user, 'GET', '/v1/generations', bearer(k.key))).status).toBe(200); // cached
+      expect((await send(revoker, 'DELETE', `/v1/api-keys/${k.id}`, auth(alice))).status).toBe(204);
+      const res = await send(user, 'POST', '/v1/generations', bearer(k.key), { prompt: 'after revoke' });
+      expect(res.status, `round ${round}`).toBe(401);
+      expect(res.body.error?.code).toBe('API_KEY_REVOKED');
+    }
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const gens = await c.query(`SELECT count(*)::int AS n FROM generations WHERE params->>'prompt' = 'after revoke'`);
+      expect(gens.rows[0].n).toBe(0);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('a revocation by an operator in SQL reaches both processes too (the trigger notifies)', async () => {
     const k = await createKey(a, ['account:read']);
     for (const r of [a, b]) expect((await send(r, 'GET', '/v1/me', bearer(k.key))).status).toBe(200);

@@ -10,12 +10,14 @@
  * (a revocation may have been missed meanwhile). A lookup that overlapped an invalidation is not
  * cached, so a stale "live" answer read just before a revoke cannot outlive it.
  *
- * "The next request" is exact, not "a few milliseconds later": before a cached key is served,
- * the request waits for a round trip on the LISTEN connection (`SELECT 1`). Postgres hands a
- * listening session every notification committed before it sends that query's ReadyForQuery,
- * so once the round trip is back every revocation committed before the request arrived has been
- * applied. Concurrent requests share one round trip (a request joins the next one to start, never
- * one already in flight, which might predate the revoke); it is far cheaper than a lookup.
+ * "The next request" is exact, not "a few milliseconds later": a request served from the cache
+ * also starts a round trip on the LISTEN connection (`SELECT 1`) when it arrives. Postgres hands a
+ * listening session every notification committed before it sends that query's ReadyForQuery, so
+ * once the round trip is back every revocation committed before the request arrived has been
+ * applied, and the key is checked again. Concurrent requests share one round trip (a request
+ * joins the next one to start, never one already in flight, which might predate the revoke). The
+ * `authenticate` hook awaits it before the handler on requests that change anything, and before
+ * the response leaves on reads (GET/HEAD), so there it overlaps the handler's own work.
  */
 import { AppError, type ApiKeyScope } from '@atelier/common';
 import pg from 'pg';
@@ -110,24 +112,50 @@ export class ApiKeyAuthenticator {
   }
 
   /**
-   * The key's owner and scopes. Throws API_KEY_INVALID (malformed, wrong checksum, unknown),
-   * API_KEY_REVOKED, or ACCOUNT_DELETED (the account is being deleted).
+   * The key's owner and scopes, known to be current. Throws API_KEY_INVALID (malformed, wrong
+   * checksum, unknown), API_KEY_REVOKED, or ACCOUNT_DELETED (the account is being deleted).
    */
   async authenticate(key: string): Promise<KeyPrincipal> {
+    const r = await this.begin(key);
+    await r.confirmed;
+    return r.principal;
+  }
+
+  /**
+   * Authenticates at once and confirms in the background, so the confirmation's round trip can
+   * overlap the request's own work: `confirmed` rejects (API_KEY_REVOKED, …) when a revocation
+   * committed before this call had not yet reached this process. The caller must await it before
+   * anything the key asked for takes effect or is sent back. The same errors as `authenticate`.
+   */
+  async begin(key: string): Promise<{ principal: KeyPrincipal; confirmed: Promise<void> }> {
     if (!isWellFormedApiKey(key)) throw new AppError('API_KEY_INVALID', 'Malformed API key');
     const hash = hashApiKey(key);
     const h = hash.toString('base64');
-    if (this.#listening && this.#cache.has(h)) await this.#sync().catch(() => undefined);
     const hit = this.#cache.get(h);
     if (hit) {
       this.#cache.delete(h);
       if (this.#listening && this.#now() < hit.until) {
         this.#cache.set(h, hit);
         this.#touch(hit.principal);
-        return hit.principal;
+        // Started now, at the request's arrival: it sees every revocation committed before it.
+        const confirmed = this.#sync()
+          .catch(() => undefined)
+          .then(() => this.#recheck(h, hash, hit.principal));
+        confirmed.catch(() => undefined); // the caller awaits it; never an unhandled rejection
+        return { principal: hit.principal, confirmed };
       }
       this.#hashById.delete(hit.principal.keyId);
     }
+    return { principal: await this.#lookup(h, hash), confirmed: Promise.resolve() };
+  }
+
+  /** After the round trip: still cached means no invalidation reached it; otherwise ask the database. */
+  async #recheck(h: string, hash: Buffer, p: KeyPrincipal): Promise<void> {
+    if (this.#hashById.get(p.keyId) === h) return;
+    await this.#lookup(h, hash);
+  }
+
+  async #lookup(h: string, hash: Buffer): Promise<KeyPrincipal> {
     const epoch = this.#epoch;
     const found = await lookupKey(this.#pool, hash);
     if (!found) throw new AppError('API_KEY_INVALID', 'Unknown API key');

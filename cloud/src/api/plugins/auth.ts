@@ -34,6 +34,8 @@ declare module 'fastify' {
     user: AuthUser | null;
     /** Frees this request's per-user in-flight slot (set once authenticated). */
     releaseInFlight: (() => void) | null;
+    /** A cached API key's confirmation still running (reads): awaited before the response is sent. */
+    apiKeyConfirmed: Promise<void> | null;
   }
   interface FastifyContextConfig {
     /** false: the route is public (no token needed); it must then live outside the authenticated scope. */
@@ -93,6 +95,7 @@ export const auth = fp<AuthPluginOptions>(
     app.decorate('provisioner', provisioner);
     app.decorateRequest('user', null);
     app.decorateRequest('releaseInFlight', null);
+    app.decorateRequest('apiKeyConfirmed', null);
   },
   { name: 'auth', fastify: '5.x', dependencies: ['db', 'limits', 'billing'] },
 );
@@ -126,7 +129,11 @@ export const authenticate = fp(
       try {
         const token = bearerToken(req.headers.authorization);
         if (looksLikeApiKey(token)) {
-          const key = await apiKeys.authenticate(token);
+          const { principal: key, confirmed } = await apiKeys.begin(token);
+          // A read may run while the key is confirmed (nothing leaves before onSend awaits it);
+          // anything that changes state waits for the confirmation first (decision 0161).
+          if (req.method === 'GET' || req.method === 'HEAD') req.apiKeyConfirmed = confirmed;
+          else await confirmed;
           user = { id: key.userId, token, apiKey: { id: key.keyId, scopes: key.scopes } };
         } else {
           user = { id: (await verifier.verify(token)).sub, token, apiKey: null };
@@ -150,6 +157,18 @@ export const authenticate = fp(
         return;
       }
       await provisioner.ensure(user.id, user.token);
+    });
+    // A revoked key's read is answered with its 401, never with the data the handler produced.
+    scope.addHook('onSend', async (req) => {
+      const confirmed = req.apiKeyConfirmed;
+      req.apiKeyConfirmed = null;
+      if (!confirmed) return;
+      try {
+        await confirmed;
+      } catch (e) {
+        if (AppError.is(e) && httpStatusFor(e.code) === 401) limits.authenticationFailed(req.ip);
+        throw e;
+      }
     });
     scope.addHook('onResponse', async (req) => {
       req.releaseInFlight?.();
