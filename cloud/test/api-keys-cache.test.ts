@@ -106,3 +106,33 @@ describe('a cached key and a revocation that has not arrived yet', () => {
     await expect(auth.authenticate(key.key)).rejects.toMatchObject({ code: 'API_KEY_REVOKED' });
   });
 });
+
+describe('when the listening connection drops', () => {
+  it('empties the cache, looks every key up until it is back, then caches again', async () => {
+    const k2 = newApiKey();
+    const admin = createPool(db.config, 'admin', { max: 1 });
+    try {
+      await admin.query(
+        `INSERT INTO api_keys (id, user_id, name, prefix, hash, scopes) VALUES ($1, 'cache-user', 'k2', $2, $3, '{generate}')`,
+        ['key_0000000000000000000002', k2.prefix, k2.hash],
+      );
+      expect((await auth.authenticate(k2.key)).keyId).toBe('key_0000000000000000000002');
+      expect(auth.cachedKeys).toBeGreaterThan(0);
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = 'atelier-api-keys' AND datname = current_database()`,
+      );
+      for (let i = 0; i < 100 && auth.caching; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(auth.caching).toBe(false);
+      expect(auth.cachedKeys).toBe(0);
+      // A revocation while nobody listens: its notification is lost, the lookup still sees it.
+      await admin.query(`UPDATE api_keys SET revoked_at = now() WHERE hash = $1`, [k2.hash]);
+      await expect(auth.authenticate(k2.key)).rejects.toMatchObject({ code: 'API_KEY_REVOKED' });
+      // The listener comes back by itself and caching resumes.
+      for (let i = 0; i < 250 && !auth.caching; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(auth.caching).toBe(true);
+    } finally {
+      await admin.end();
+    }
+  });
+});
