@@ -11,10 +11,10 @@
  * cached, so a stale "live" answer read just before a revoke cannot outlive it.
  *
  * "The next request" is exact, not "a few milliseconds later": a request served from the cache
- * also starts a round trip on the LISTEN connection (`SELECT 1`) when it arrives. Postgres hands a
- * listening session every notification committed before it sends that query's ReadyForQuery, so
- * once the round trip is back every revocation committed before the request arrived has been
- * applied, and the key is checked again. Concurrent requests share one round trip (a request
+ * also starts a round trip on the LISTEN connection when it arrives (an empty query: nothing to
+ * parse or plan). Postgres hands a listening session every notification committed before it sends
+ * that query's ReadyForQuery, so once the round trip is back every revocation committed before
+ * the request arrived has been applied, and the key is checked again. Concurrent requests share one round trip (a request
  * joins the next one to start, never one already in flight, which might predate the revoke). The
  * `authenticate` hook awaits it before the handler on requests that change anything, and before
  * the response leaves on reads (GET/HEAD), so there it overlaps the handler's own work.
@@ -191,9 +191,7 @@ export class ApiKeyAuthenticator {
 
   #beginSync(): Promise<void> {
     const c = this.#client;
-    const p: Promise<void> = (c ? c.query('SELECT 1') : Promise.reject(new Error('not listening'))).then(
-      () => undefined,
-    );
+    const p: Promise<void> = (c ? c.query('') : Promise.reject(new Error('not listening'))).then(() => undefined);
     const done = p.finally(() => {
       if (this.#syncing === done) this.#syncing = null;
     });
