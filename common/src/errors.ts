@@ -258,6 +258,31 @@ export const ERROR_CODES = {
     retryable: false,
     message: 'Your gallery is too large for one export file. Delete or download some images first, then export again.',
   },
+  API_KEY_INVALID: {
+    status: 401,
+    retryable: false,
+    message: 'This API key is not valid. Check that it was copied whole, or create a new key in Account → API keys.',
+  },
+  API_KEY_REVOKED: {
+    status: 401,
+    retryable: false,
+    message: 'This API key was revoked. Create a new key in Account → API keys and use that instead.',
+  },
+  API_KEY_SCOPE_MISSING: {
+    status: 403,
+    retryable: false,
+    message: 'This API key does not have the scope this request needs. Create a key with that scope.',
+  },
+  API_KEY_NOT_ALLOWED: {
+    status: 403,
+    retryable: false,
+    message: 'API keys cannot do this (keys, billing and account deletion need you signed in to the app).',
+  },
+  API_KEYS_LIMIT_REACHED: {
+    status: 409,
+    retryable: false,
+    message: 'You have as many API keys as an account can hold. Revoke one you no longer use, then create the new one.',
+  },
   SERVICE_UNAVAILABLE: {
     status: 503,
     retryable: true,

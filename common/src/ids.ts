@@ -4,7 +4,14 @@
  */
 declare const brand: unique symbol;
 
-export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job', input: 'inp' } as const;
+export const ID_PREFIXES = {
+  generation: 'gen',
+  image: 'img',
+  board: 'brd',
+  job: 'job',
+  input: 'inp',
+  apiKey: 'key',
+} as const;
 /** Webhooks (issue 16): endpoints, deliveries and the events they carry. */
 export const WEBHOOK_ID_PREFIXES = { endpoint: 'whk', delivery: 'whd', event: 'evt' } as const;
 export type IdPrefix =

@@ -19,6 +19,7 @@ import { openDatabase } from './db.ts';
 import { createEventBus, type DesktopEvents } from './event-bus.ts';
 import { createGallerySync } from './gallery-sync.ts';
 import { createAccountHandlers } from './handlers/account.ts';
+import { createApiKeysHandlers } from './handlers/api-keys.ts';
 import { createAppHandlers } from './handlers/app.ts';
 import { createBillingHandlers } from './handlers/billing.ts';
 import { createBoardsHandlers } from './handlers/boards.ts';
@@ -222,6 +223,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ...createSettingsHandlers({ settings, sync }),
     ...createSyncHandlers({ cloud, sync, account, jobs }),
     ...createWebhooksHandlers({ cloud }),
+    ...createApiKeysHandlers({ cloud }),
   };
 
   return {

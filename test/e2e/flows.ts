@@ -34,7 +34,7 @@ export const SIZES = [
 ] as const;
 
 /** Screenshots of what is in sight (not the full page) at both sizes; the flow goes on at 1280×800. */
-async function shot(c: FlowContext, name: string, focus?: Locator): Promise<void> {
+export async function shot(c: FlowContext, name: string, focus?: Locator): Promise<void> {
   for (const size of SIZES) {
     await c.page.setViewportSize(size);
     if (focus) await focus.first().scrollIntoViewIfNeeded();
@@ -102,7 +102,7 @@ async function emailedCode(c: FlowContext, email: string, shotName: string): Pro
     30_000,
   ) as Promise<string>;
 }
-const nav = (page: Page, name: string) =>
+export const nav = (page: Page, name: string) =>
   page
     .getByRole('navigation', { name: 'Main' })
     .getByRole('link', { name: new RegExp(`^${name}`) })

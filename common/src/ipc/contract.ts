@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { Me, Usage } from '../api.ts';
+import { ApiKeyIdSchema, ApiKeyList, CreateApiKeyBody, CreatedApiKey } from '../api/api-keys.ts';
 import { GenerateRequest, RunTarget, Scheduler } from '../generate.ts';
 import { ImageMetadata } from '../metadata.ts';
 import { PlanId } from '../plans.ts';
@@ -354,6 +355,10 @@ export const ipcContract = {
     input: z.object({ id: WebhookEndpointIdSchema, deliveryId: WebhookDeliveryIdSchema }),
     output: WebhookDelivery,
   },
+  /** API keys of the signed-in account (issue 16): the whole key is in `apiKeys:create`'s answer only. */
+  'apiKeys:list': { input: Empty, output: ApiKeyList },
+  'apiKeys:create': { input: CreateApiKeyBody, output: CreatedApiKey },
+  'apiKeys:revoke': { input: z.object({ id: ApiKeyIdSchema }), output: Ok },
   'settings:get': { input: Empty, output: Settings },
   'settings:update': { input: Settings.partial(), output: Settings },
   'sync:status': {

@@ -1,5 +1,6 @@
 import { AppError, checkPassword, PLANS } from '@atelier/common';
 import { useState, type FormEvent, type ReactNode } from 'react';
+import { ApiKeysPanel } from '../components/ApiKeysPanel.tsx';
 import { Modal } from '../components/Modal.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
 import { UsageMeter } from '../components/UsageMeter.tsx';
@@ -521,6 +522,7 @@ function SignedIn() {
           </p>
         )}
       </section>
+      <ApiKeysPanel />
       <section aria-labelledby="data-title" className="account-section">
         <h2 id="data-title">Your data</h2>
         <ExportData />

@@ -40,6 +40,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations',
     {
+      config: { scope: 'generate' },
       schema: {
         tags: ['generations'],
         body: CreateGenerationBody,
@@ -64,6 +65,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], querystring: PageQuery, response: { 200: GenerationList, ...errors } },
     },
     async (req) => {
@@ -78,6 +80,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations/:id',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => toGeneration(await generations.get(req.user!.id, req.params.id)),
@@ -86,6 +89,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations/:id/cancel',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => toGeneration(await generations.cancel(req.user!.id, req.params.id)),
