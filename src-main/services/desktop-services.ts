@@ -27,6 +27,7 @@ import { createLibraryHandlers } from './handlers/library.ts';
 import { createModelsHandlers } from './handlers/models.ts';
 import { createSettingsHandlers } from './handlers/settings.ts';
 import { createSyncHandlers } from './handlers/sync.ts';
+import { createUsageHandlers } from './handlers/usage.ts';
 import { createJobQueue } from './jobs.ts';
 import { createLibrary } from './library.ts';
 import { createRouteFacts, type CatalogueModelStore, type MemoryAwareEngine } from './route-facts.ts';
@@ -220,6 +221,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ...createBillingHandlers({ cloud, account, openExternal: opts.openExternal }),
     ...createSettingsHandlers({ settings, sync }),
     ...createSyncHandlers({ cloud, sync, account, jobs }),
+    ...createUsageHandlers({ cloud, db }),
   };
 
   return {

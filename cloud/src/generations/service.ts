@@ -13,6 +13,7 @@ import {
   type GenerateRequest,
   type PlanId,
   type ResolvedGenerateRequest,
+  type UsageSource,
 } from '@atelier/common';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
@@ -70,7 +71,13 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     return { row: existing, replayed: true };
   }
 
-  async function submit(userId: string, body: GenerateRequest, idempotencyKey: string | null): Promise<Submitted> {
+  /** `source`: which client sent it, for the usage chart only (decision 0180); quota ignores it. */
+  async function submit(
+    userId: string,
+    body: GenerateRequest,
+    idempotencyKey: string | null,
+    source: UsageSource = 'desktop',
+  ): Promise<Submitted> {
     // The schema names starting images and masks (issue 15), but the worker cannot fetch them until
     // cloud inputs (presigned uploads) land: refuse before anything is reserved.
     if (body.initImage !== undefined || body.mask !== undefined)
@@ -128,6 +135,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             idempotencyKey,
             requestHash: hash,
             periodStart: usage.periodStart,
+            source,
           });
           await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
           await publishEvents(tx, userId, [

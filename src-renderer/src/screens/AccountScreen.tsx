@@ -3,6 +3,7 @@ import { useState, type FormEvent, type ReactNode } from 'react';
 import { Modal } from '../components/Modal.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
 import { UsageMeter } from '../components/UsageMeter.tsx';
+import { UsagePanel } from '../components/UsagePanel.tsx';
 import { formatBytes, planName } from '../lib/format.ts';
 import { userMessageOf } from '../lib/field-errors.ts';
 import { useS, useStores } from '../stores/index.ts';
@@ -473,6 +474,7 @@ function SignedIn() {
         ) : (
           <p className="muted">Usage is not available while offline.</p>
         )}
+        <UsagePanel />
         {state.usage && state.usage.used >= state.usage.limit && (
           <p className="callout callout-warning" role="alert">
             You have used all your cloud images for this period.{' '}
