@@ -11,3 +11,4 @@ export * from './ipc/contract.ts';
 export * from './account.ts';
 export * from './api/sync.ts';
 export * from './api/usage.ts';
+export * from './api/inputs.ts';
