@@ -212,3 +212,24 @@ describe('GET /v1/admin/metrics is for admins only', () => {
     expect(res.json().error.code).toBe('ADMIN_REQUIRED');
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents both routes, their 400/403 codes and the client header that sets the split', async () => {
+    const doc = (await t.app.inject({ url: '/openapi.json' })).json() as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, unknown>; parameters?: { name: string; in: string }[] }>
+      >;
+    };
+    const daily = doc.paths['/v1/usage/daily']!.get!;
+    expect(Object.keys(daily.responses)).toEqual(expect.arrayContaining(['200', '400', '401']));
+    expect(daily.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['from', 'to']));
+    expect(Object.keys(doc.paths['/v1/admin/metrics']!.get!.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '401', '403']),
+    );
+    const submit = doc.paths['/v1/generations']!.post!;
+    expect(submit.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: CLIENT_HEADER, in: 'header' })]),
+    );
+  });
+});

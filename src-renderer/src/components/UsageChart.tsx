@@ -8,12 +8,13 @@
 import { useId, useMemo, useState, type KeyboardEvent } from 'react';
 import { dayLabel, type ChartModel } from '../lib/usage-chart.ts';
 
-const W = 720;
-const H = 300;
-const PAD_L = 44;
-const PAD_R = 12;
-const TOP = { y0: 16, y1: 150 };
-const BOTTOM = { y0: 176, y1: 272 };
+// viewBox units; the figure scales to the panel's width (about 440 px in the Account screen).
+const W = 480;
+const H = 236;
+const PAD_L = 34;
+const PAD_R = 8;
+const TOP = { y0: 18, y1: 118 };
+const BOTTOM = { y0: 136, y1: 212 };
 
 export function UsageChart({ model, locale }: { model: ChartModel; locale?: string }) {
   const titleId = useId();
