@@ -151,15 +151,18 @@ const LIVE_USERS = `SELECT id, created_at FROM users WHERE deleting_at IS NULL`;
 // $1 from (date), $2 to (date, inclusive); t0/t1 the half-open UTC interval they span.
 const METRICS_SQL = `
   WITH b AS (SELECT $1::date::timestamp AT TIME ZONE 'UTC' AS t0, ($2::date + 1)::timestamp AT TIME ZONE 'UTC' AS t1),
+  -- One pass per figure over the range (grouped by day), not one query per day.
+  act AS (
+    SELECT (g.created_at AT TIME ZONE 'UTC')::date AS day, count(DISTINCT g.user_id)::int AS n
+      FROM generations g, b WHERE g.created_at >= b.t0 AND g.created_at < b.t1 GROUP BY 1),
+  img AS (
+    SELECT (g.finished_at AT TIME ZONE 'UTC')::date AS day, sum(g.image_count)::int AS n
+      FROM generations g, b
+     WHERE g.status = 'succeeded' AND g.finished_at >= b.t0 AND g.finished_at < b.t1 GROUP BY 1),
   days AS (
-    SELECT d::date AS day,
-           (SELECT count(DISTINCT g.user_id) FROM generations g
-             WHERE g.created_at >= d::timestamp AT TIME ZONE 'UTC'
-               AND g.created_at < (d + interval '1 day')::timestamp AT TIME ZONE 'UTC')::int AS active,
-           (SELECT COALESCE(sum(g.image_count), 0) FROM generations g
-             WHERE g.status = 'succeeded' AND g.finished_at >= d::timestamp AT TIME ZONE 'UTC'
-               AND g.finished_at < (d + interval '1 day')::timestamp AT TIME ZONE 'UTC')::int AS images
-      FROM generate_series($1::date, $2::date, interval '1 day') AS d),
+    SELECT d::date AS day, COALESCE(act.n, 0) AS active, COALESCE(img.n, 0) AS images
+      FROM generate_series($1::date, $2::date, interval '1 day') AS d
+      LEFT JOIN act ON act.day = d::date LEFT JOIN img ON img.day = d::date),
   live AS (${LIVE_USERS}),
   -- Pro at a moment = the user's latest plan change before it went to Pro.
   pro_at_start AS (
