@@ -139,6 +139,37 @@ describe('GET /v1/usage/daily', () => {
     expect(JSON.stringify(body)).not.toContain(alice.sub);
   });
 
+  it('on Pro, the periods are the billing periods, and the previous one is the usage row before it', async () => {
+    const dave = await createTestUser();
+    await t.app.inject({ url: '/v1/me', headers: auth(dave) });
+    const start = new Date(Date.now() - 10 * 86_400_000 - 3_600_000);
+    const end = new Date(start.getTime() + 30 * 86_400_000);
+    const prevStart = new Date(start.getTime() - 31 * 86_400_000);
+    await t.adminPool.query(
+      `INSERT INTO subscriptions (user_id, plan, status, current_period_start, current_period_end)
+       VALUES ($1, 'pro', 'active', $2, $3)`,
+      [dave.sub, start, end],
+    );
+    await t.adminPool.query(
+      `INSERT INTO usage_periods (user_id, period_start, period_end, plan, used, "limit") VALUES ($1, $2, $3, 'pro', 7, 1000)`,
+      [dave.sub, prevStart, start],
+    );
+    expect((await submit(dave, 2)).statusCode).toBe(202);
+    const body = UsageDaily.parse((await daily(dave)).json());
+    expect(body.current).toMatchObject({
+      periodStart: start.toISOString(),
+      periodEnd: end.toISOString(),
+      plan: 'pro',
+      used: 2,
+      limit: 1000,
+      left: 998,
+    });
+    expect(body.previous).toMatchObject({ periodStart: prevStart.toISOString(), plan: 'pro', used: 7, limit: 1000 });
+    expect(body.from).toBe(day(prevStart));
+    expect(body.to).toBe(day(new Date(end.getTime() - 1)));
+    expect(body.days.find((d) => d.date === day(new Date()))).toMatchObject({ api: 2 });
+  });
+
   it('refuses bad ranges with a stable code and no token with 401', async () => {
     const cases: [string, string][] = [
       ['?from=2026-11-10&to=2026-11-01', 'USAGE_RANGE_INVALID'],
@@ -176,9 +207,10 @@ describe('GET /v1/admin/metrics is for admins only', () => {
     const res = await t.app.inject({ url: `/v1/admin/metrics${range()}`, headers: auth(carol) });
     expect(res.statusCode).toBe(200);
     const m = res.json();
-    // Alice's four delivered images today (the canceled batch is not delivered).
+    // Alice's four delivered images today (the canceled batch is not delivered; dave's is still queued).
     expect(m.images).toBe(4);
-    expect(m.activeUsers).toBe(1);
+    // Alice and dave submitted today.
+    expect(m.activeUsers).toBe(2);
     // Nothing that names a person.
     const text = JSON.stringify(m);
     for (const u of [alice, bob, carol]) {
