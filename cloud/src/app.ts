@@ -55,6 +55,7 @@ import { webhookPayloadSchemas, webhooksOpenApi } from './webhooks/openapi.ts';
 import type { WebhookJobs } from './webhooks/emitter.ts';
 import type { Resolver } from './webhooks/ssrf.ts';
 import type { ApiKeyAuthenticator } from './api-keys/authenticator.ts';
+import usageRoutes from './api/routes/usage.ts';
 import type { EmailLookup } from './auth/provision.ts';
 import type { TokenVerifier } from './auth/verifier.ts';
 import billingPlugin from './billing/plugin.ts';
@@ -123,6 +124,7 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   inputRoutes,
   webhookRoutes,
   apiKeyRoutes,
+  usageRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {

@@ -41,6 +41,16 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, retryable: false, message: 'You are not allowed to do this.' },
   PLAN_REQUIRED: { status: 403, retryable: false, message: 'Your plan does not include this. Upgrade to use it.' },
   PLAN_ALREADY_ACTIVE: { status: 409, retryable: false, message: 'You are already on this plan.' },
+  USAGE_RANGE_INVALID: {
+    status: 400,
+    retryable: false,
+    message: 'The date range is not valid. Give from and to as YYYY-MM-DD, from not after to, at most 93 days apart.',
+  },
+  ADMIN_REQUIRED: {
+    status: 403,
+    retryable: false,
+    message: 'Only operators can see this. Ask an operator to run `npm run admin -- grant-admin <you>`.',
+  },
   NOT_FOUND: { status: 404, retryable: false, message: 'That item does not exist or was deleted.' },
   CONFLICT: { status: 409, retryable: false, message: 'This conflicts with the current state. Refresh and try again.' },
   IDEMPOTENCY_KEY_REUSED: {

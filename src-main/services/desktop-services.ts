@@ -29,6 +29,7 @@ import { createModelsHandlers } from './handlers/models.ts';
 import { createSettingsHandlers } from './handlers/settings.ts';
 import { createSyncHandlers } from './handlers/sync.ts';
 import { createWebhooksHandlers } from './handlers/webhooks.ts';
+import { createUsageHandlers } from './handlers/usage.ts';
 import { createJobQueue } from './jobs.ts';
 import { createLibrary } from './library.ts';
 import { createRouteFacts, type CatalogueModelStore, type MemoryAwareEngine } from './route-facts.ts';
@@ -224,6 +225,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ...createSyncHandlers({ cloud, sync, account, jobs }),
     ...createWebhooksHandlers({ cloud }),
     ...createApiKeysHandlers({ cloud }),
+    ...createUsageHandlers({ cloud, db }),
   };
 
   return {

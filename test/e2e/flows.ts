@@ -130,7 +130,7 @@ async function watchProgress(page: Page): Promise<() => Promise<number[]>> {
 }
 
 /** Waits until the job for `prompt` is Done; fails at once, with the app's message, if it fails. */
-async function jobDone(page: Page, prompt: string, timeoutMs: number): Promise<void> {
+export async function jobDone(page: Page, prompt: string, timeoutMs: number): Promise<void> {
   const done = page.getByRole('listitem', { name: `Done: ${prompt}` }).first();
   const failed = page.getByRole('listitem', { name: `Failed: ${prompt}` }).first();
   await until(
@@ -150,7 +150,7 @@ async function jobDone(page: Page, prompt: string, timeoutMs: number): Promise<v
 }
 
 /** Fills the Generate form for a quick run of the fixture model and submits it. */
-async function generate(page: Page, prompt: string, where: 'This computer' | 'Atelier Cloud'): Promise<void> {
+export async function generate(page: Page, prompt: string, where: 'This computer' | 'Atelier Cloud'): Promise<void> {
   await nav(page, 'Generate');
   await page.getByLabel('Prompt', { exact: true }).fill(prompt);
   await page.getByLabel('Steps', { exact: true }).fill('2');

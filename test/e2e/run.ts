@@ -12,6 +12,7 @@ import { freePort, startChild, Steps, type Child } from './harness.ts';
 import { cloudFlow, localFlow, type FlowContext } from './flows.ts';
 import { webhooksFlow } from './flows-webhooks.ts';
 import { keysFlow } from './flows-keys.ts';
+import { usageFlow } from './flows-usage.ts';
 import { CHROMIUM_PATH, launchChromium } from './chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -160,6 +161,7 @@ const ctx = () => {
 await localFlow(steps, ctx);
 if (stackRunning) await webhooksFlow(steps, ctx);
 if (stackRunning) await keysFlow(steps, ctx);
+if (stackRunning) await usageFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
   await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {

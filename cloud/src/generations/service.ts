@@ -13,6 +13,7 @@ import {
   type GenerateRequest,
   type PlanId,
   type ResolvedGenerateRequest,
+  type UsageSource,
 } from '@atelier/common';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
@@ -74,7 +75,13 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     return { row: existing, replayed: true };
   }
 
-  async function submit(userId: string, body: GenerateRequest, idempotencyKey: string | null): Promise<Submitted> {
+  /** `source`: which client sent it, for the usage chart only (decision 0180); quota ignores it. */
+  async function submit(
+    userId: string,
+    body: GenerateRequest,
+    idempotencyKey: string | null,
+    source: UsageSource = 'desktop',
+  ): Promise<Submitted> {
     const hash = idempotencyKey ? requestHash(body) : null;
     if (idempotencyKey) {
       const r = await replay(userId, idempotencyKey, hash!);
@@ -129,6 +136,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             idempotencyKey,
             requestHash: hash,
             periodStart: usage.periodStart,
+            source,
           });
           await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
           await publishEvents(tx, userId, [

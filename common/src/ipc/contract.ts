@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { Me, Usage } from '../api.ts';
 import { ApiKeyIdSchema, ApiKeyList, CreateApiKeyBody, CreatedApiKey } from '../api/api-keys.ts';
+import { DismissedNotice, UsageChartData } from '../api/usage.ts';
 import { GenerateRequest, RunTarget, Scheduler } from '../generate.ts';
 import { ImageMetadata } from '../metadata.ts';
 import { PlanId } from '../plans.ts';
@@ -334,6 +335,11 @@ export const ipcContract = {
     input: Empty,
     output: z.object({ path: z.string(), images: z.number().int(), bytes: z.number().int() }),
   },
+  /** The Account chart: cloud images per day (current + previous period, by source) and this computer's. */
+  'usage:daily': { input: Empty, output: UsageChartData },
+  /** Low-quota notices already closed (once per period and level). */
+  'usage:dismissedNotices': { input: Empty, output: z.object({ items: z.array(DismissedNotice) }) },
+  'usage:dismissNotice': { input: DismissedNotice, output: Ok },
   'billing:upgrade': { input: Empty, output: z.object({ url: z.string().url() }) },
   'billing:manage': { input: Empty, output: z.object({ url: z.string().url() }) },
   // Webhooks (issue 16): the cloud's /v1/webhooks for the signed-in user. create and rotateSecret

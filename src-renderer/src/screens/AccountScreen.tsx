@@ -5,6 +5,7 @@ import { Modal } from '../components/Modal.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
 import { UsageMeter } from '../components/UsageMeter.tsx';
 import { WebhooksPanel } from '../components/WebhooksPanel.tsx';
+import { UsagePanel } from '../components/UsagePanel.tsx';
 import { formatBytes, planName } from '../lib/format.ts';
 import { userMessageOf } from '../lib/field-errors.ts';
 import { useS, useStores } from '../stores/index.ts';
@@ -475,6 +476,7 @@ function SignedIn() {
         ) : (
           <p className="muted">Usage is not available while offline.</p>
         )}
+        <UsagePanel />
         {state.usage && state.usage.used >= state.usage.limit && (
           <p className="callout callout-warning" role="alert">
             You have used all your cloud images for this period.{' '}
