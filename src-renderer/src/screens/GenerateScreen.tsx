@@ -10,6 +10,7 @@ import { BILLING_OFF } from './AccountScreen.tsx';
 import { isActive, orderedJobs } from '../stores/jobs.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { Icon } from '../components/Icon.tsx';
+import { StartImagePanel } from '../components/StartImage.tsx';
 
 export const SCHEDULER_LABELS: Record<Scheduler, string> = {
   euler: 'Euler',
@@ -331,6 +332,7 @@ export function GenerateScreen() {
             onChange={(e) => update({ negativePrompt: e.target.value })}
           />
         </Field>
+        <StartImagePanel width={form.width} height={form.height} />
 
         <div className="grid-2">
           <Field label="Size" id={id('size')} error={undefined}>
