@@ -81,7 +81,14 @@ describe('pictures: starting images brought by drop or picker', () => {
     expect(await codeOf(pictures.importPicture(new Uint8Array(cut), 'cut.png'))).toBe('INPUT_IMAGE_UNREADABLE');
     const huge = new Uint8Array(MAX_PICTURE_BYTES + 1);
     huge.set(makePng());
-    expect(await codeOf(pictures.importPicture(huge, 'huge.png'))).toBe('PAYLOAD_TOO_LARGE');
+    expect(await codeOf(pictures.importPicture(huge, 'huge.png'))).toBe('INPUT_TOO_LARGE');
+    // Sides the cloud would refuse are refused here too (a 4 × 4 picture, 5000 wide).
+    expect(await codeOf(pictures.importPicture(makePng({ width: 4, height: 4 }), 'tiny.png'))).toBe(
+      'INPUT_DIMENSIONS_INVALID',
+    );
+    expect(await codeOf(pictures.importPicture(makePng({ width: 5000, height: 8 }), 'wide.png'))).toBe(
+      'INPUT_DIMENSIONS_INVALID',
+    );
     expect(files()).toBe(0);
     expect(library.list(LibraryQuery.parse({})).total).toBe(0);
   });

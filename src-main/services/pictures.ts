@@ -6,8 +6,8 @@
  * is written; a refused picture writes nothing.
  */
 import { createHash } from 'node:crypto';
-import { AppError, MAX_PICTURE_BYTES, type LibraryImage } from '@atelier/common';
-import { decodeInputImage, encodePng, sniffImage } from '@atelier/engine';
+import { AppError, MAX_INPUT_SIDE, MAX_PICTURE_BYTES, MIN_INPUT_SIDE, type LibraryImage } from '@atelier/common';
+import { decodeInputImage, encodePng, sniffImage, type RawImage } from '@atelier/engine';
 import type { Library } from './library.ts';
 
 export interface PicturesOptions {
@@ -21,9 +21,17 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 function tooLarge(bytes: Uint8Array, what: string): AppError | null {
   if (bytes.byteLength <= MAX_PICTURE_BYTES) return null;
   const mb = (n: number) => `${Math.round(n / 1024 / 102.4) / 10} MB`;
-  return new AppError('PAYLOAD_TOO_LARGE', `${what} is ${bytes.byteLength} bytes`, {
+  return new AppError('INPUT_TOO_LARGE', `${what} is ${bytes.byteLength} bytes`, {
     userMessage: `${what} is ${mb(bytes.byteLength)}; pictures up to ${mb(MAX_PICTURE_BYTES)} can be used. Save a smaller copy and try again.`,
   });
+}
+
+/** Drops alpha: a JPEG has none, and an RGB PNG is a quarter smaller. */
+function rgb(img: RawImage): RawImage {
+  if (img.channels === 3) return img;
+  const out = new Uint8Array(img.width * img.height * 3);
+  for (let p = 0; p < img.width * img.height; p++) out.set(img.data.subarray(p * 4, p * 4 + 3), p * 3);
+  return { width: img.width, height: img.height, channels: 3, data: out };
 }
 
 export function createPictures({ library }: PicturesOptions) {
@@ -37,7 +45,14 @@ export function createPictures({ library }: PicturesOptions) {
     if (big) throw big;
     // Throws INPUT_IMAGE_UNSUPPORTED_TYPE (not PNG/JPEG by its bytes) or INPUT_IMAGE_UNREADABLE.
     const raw = decodeInputImage(bytes, 'initImage', name);
-    const png = sniffImage(bytes) === 'png' ? bytes : encodePng(raw);
+    // The cloud's limits (common/api/inputs.ts), so a picture started from here can run there too.
+    const sides = [raw.width, raw.height];
+    if (sides.some((s) => s < MIN_INPUT_SIDE || s > MAX_INPUT_SIDE))
+      throw new AppError('INPUT_DIMENSIONS_INVALID', `${name} is ${raw.width}×${raw.height}`, {
+        userMessage: `${name} is ${raw.width} × ${raw.height} pixels; starting images can be ${MIN_INPUT_SIDE} to ${MAX_INPUT_SIDE} pixels on each side. Resize it and try again.`,
+        details: { width: raw.width, height: raw.height, min: MIN_INPUT_SIDE, max: MAX_INPUT_SIDE },
+      });
+    const png = sniffImage(bytes) === 'png' ? bytes : encodePng(rgb(raw));
     const existing = library.liveBySha(sha256(png), 'image');
     if (existing) return existing;
     try {

@@ -4,6 +4,7 @@
 // mask's feather identical to the starting image, inside changed. Reuse settings brings it all
 // back; a dropped file starts a run too, and a file that is not a picture is refused with a
 // message that loses nothing.
+import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { assert, hasText, hasValue, hidden, until, visible } from './expect.ts';
 import type { Steps } from './harness.ts';
@@ -81,13 +82,22 @@ async function dropFile(page: Page, name: string, bytes: number[]): Promise<void
   })(${JSON.stringify(name)}, ${JSON.stringify(bytes)})`);
 }
 
+/**
+ * Centres an element in the window: the starting-image panel sits at the end of the form, where
+ * Generate's sticky footer would otherwise cover what Playwright counts as "in view".
+ */
+const reveal = (l: Locator) => l.first().evaluate('(el) => el.scrollIntoView({ block: "center" })');
+
 /** Drags the mouse over the canvas from picture pixel `from` to `to` (the canvas is shown scaled). */
 async function stroke(page: Page, canvas: Locator, from: [number, number], to: [number, number], size: number) {
-  // The whole canvas in sight: a point below the fold would miss it.
-  await canvas.scrollIntoViewIfNeeded();
+  // The whole canvas in sight: a point below the fold (or under the footer) would miss it.
+  await reveal(canvas);
   const box = (await canvas.boundingBox())!;
   const view = page.viewportSize()!;
-  assert(box.y >= 0 && box.y + box.height <= view.height, `the mask canvas is not wholly in sight: ${JSON.stringify(box)}`);
+  assert(
+    box.y >= 0 && box.y + box.height <= view.height,
+    `the mask canvas is not wholly in sight: ${JSON.stringify(box)}`,
+  );
   const at = ([x, y]: [number, number]) =>
     [box.x + ((x + 0.5) / size) * box.width, box.y + ((y + 0.5) / size) * box.height] as const;
   await page.mouse.move(...at(from));
@@ -119,6 +129,62 @@ async function runLocally(page: Page, prompt: string, seed: string): Promise<voi
   await jobDone(page, prompt);
 }
 
+/**
+ * Reads the result the viewer shows, and the starting image and mask its thumbnails show, and
+ * checks the inpainting promise: every pixel beyond the mask's feather is the starting image's,
+ * the masked region changed. Returns the result's pixels.
+ */
+async function checkInpainted(page: Page, viewer: Locator, prompt: string): Promise<Pixels> {
+  const thumbs = viewer.getByTestId('start-thumbs');
+  await visible(thumbs.getByRole('img', { name: 'Starting image' }));
+  const made = await pixelsOf(page, await srcOf(viewer.getByRole('img', { name: prompt })));
+  const start = await pixelsOf(page, await srcOf(thumbs.getByRole('img', { name: 'Starting image' })));
+  const mask = await pixelsOf(page, await srcOf(thumbs.getByRole('img', { name: 'Mask' })));
+  assert(
+    made.width === 64 && start.width === 64 && mask.width === 64,
+    `sizes ${made.width}, ${start.width}, ${mask.width}`,
+  );
+  // The engine's feather (decision 0150): radius max(1, round(64 / 32)) = 2 around the mask.
+  const feather = 2;
+  const masked = (x: number, y: number) => mask.data[(y * 64 + x) * 4]! >= 128;
+  const near = (x: number, y: number) => {
+    for (let dy = -feather; dy <= feather; dy++)
+      for (let dx = -feather; dx <= feather; dx++) {
+        const xx = x + dx;
+        const yy = y + dy;
+        if (xx >= 0 && yy >= 0 && xx < 64 && yy < 64 && masked(xx, yy)) return true;
+      }
+    return false;
+  };
+  let outside = 0;
+  let outsideDiffer = 0;
+  let inside = 0;
+  let insideDiff = 0;
+  for (let y = 0; y < 64; y++)
+    for (let x = 0; x < 64; x++) {
+      const p = (y * 64 + x) * 4;
+      const d = [0, 1, 2].reduce((s, c) => s + Math.abs(made.data[p + c]! - start.data[p + c]!), 0);
+      if (masked(x, y)) {
+        inside++;
+        insideDiff += d;
+      } else if (!near(x, y)) {
+        outside++;
+        if (d !== 0) outsideDiffer++;
+      }
+    }
+  assert(inside > 300, `the painted mask covers only ${inside} pixels`);
+  assert(outside > 1500, `only ${outside} pixels lie outside the mask's feather`);
+  assert(outsideDiffer === 0, `${outsideDiffer} of ${outside} pixels outside the mask's feather changed`);
+  assert(
+    insideDiff / inside / 3 > 20,
+    `inside the mask the picture barely changed (mean ${(insideDiff / inside / 3).toFixed(1)} per channel)`,
+  );
+  return made;
+}
+
+/** The local inpainting result, for the cloud run of the same request to be compared with. */
+let local: Pixels | null = null;
+
 export async function img2imgFlow(steps: Steps, ctx: () => FlowContext): Promise<void> {
   await steps.run(
     'start from a gallery picture, paint a mask with the mouse, inpaint locally: pixels kept outside, changed inside',
@@ -141,9 +207,11 @@ export async function img2imgFlow(steps: Steps, ctx: () => FlowContext): Promise
       await hasText(page.getByTestId('generation-mode'), /Image to image/i);
 
       // Paint: two strokes make the block; a third, stray one is undone with Ctrl+Z.
+      await reveal(panel.getByRole('button', { name: 'Paint a mask' }));
       await panel.getByRole('button', { name: 'Paint a mask' }).click();
       const canvas = page.getByRole('img', { name: 'Mask: paint the region to repaint' });
       await visible(canvas);
+      await reveal(page.getByLabel('Brush size'));
       await page.getByLabel('Brush size').fill('10');
       for (let y = PAINT.y0 + 5; y <= PAINT.y1 - 5; y += 8)
         await stroke(page, canvas, [PAINT.x0 + 5, y], [PAINT.x1 - 5, y], 64);
@@ -177,57 +245,15 @@ export async function img2imgFlow(steps: Steps, ctx: () => FlowContext): Promise
         (t) => t === painted,
       );
 
+      await reveal(canvas);
+      await page.screenshot({ path: path.join(ctx().artifacts, '20-mask-editor.png') });
       await runLocally(page, INPAINT_PROMPT, INPAINT_SEED);
       const card = page.getByRole('listitem', { name: `Done: ${INPAINT_PROMPT}` }).first();
       await hasText(card.getByTestId('start-thumbs'), /Inpainting · strength 0\.75/);
       await visible(card.getByRole('img', { name: 'Mask' }));
 
-      // The result, the starting image and the mask, as the viewer shows them.
       const result = await openInGallery(page, INPAINT_PROMPT);
-      const thumbs = result.getByTestId('start-thumbs');
-      await visible(thumbs.getByRole('img', { name: 'Starting image' }));
-      const made = await pixelsOf(page, await srcOf(result.getByRole('img', { name: INPAINT_PROMPT })));
-      const start = await pixelsOf(page, await srcOf(thumbs.getByRole('img', { name: 'Starting image' })));
-      const mask = await pixelsOf(page, await srcOf(thumbs.getByRole('img', { name: 'Mask' })));
-      assert(
-        made.width === 64 && start.width === 64 && mask.width === 64,
-        `sizes ${made.width}, ${start.width}, ${mask.width}`,
-      );
-      // The engine's feather (decision 0150): radius max(1, round(64 / 32)) = 2 around the mask.
-      const feather = 2;
-      const masked = (x: number, y: number) => mask.data[(y * 64 + x) * 4]! >= 128;
-      const near = (x: number, y: number) => {
-        for (let dy = -feather; dy <= feather; dy++)
-          for (let dx = -feather; dx <= feather; dx++) {
-            const xx = x + dx;
-            const yy = y + dy;
-            if (xx >= 0 && yy >= 0 && xx < 64 && yy < 64 && masked(xx, yy)) return true;
-          }
-        return false;
-      };
-      let outside = 0;
-      let outsideDiffer = 0;
-      let inside = 0;
-      let insideDiff = 0;
-      for (let y = 0; y < 64; y++)
-        for (let x = 0; x < 64; x++) {
-          const p = (y * 64 + x) * 4;
-          const d = [0, 1, 2].reduce((s, c) => s + Math.abs(made.data[p + c]! - start.data[p + c]!), 0);
-          if (masked(x, y)) {
-            inside++;
-            insideDiff += d;
-          } else if (!near(x, y)) {
-            outside++;
-            if (d !== 0) outsideDiffer++;
-          }
-        }
-      assert(inside > 300, `the painted mask covers only ${inside} pixels`);
-      assert(outside > 1500, `only ${outside} pixels lie outside the mask's feather`);
-      assert(outsideDiffer === 0, `${outsideDiffer} of ${outside} pixels outside the mask's feather changed`);
-      assert(
-        insideDiff / inside / 3 > 20,
-        `inside the mask the picture barely changed (mean ${(insideDiff / inside / 3).toFixed(1)} per channel)`,
-      );
+      local = await checkInpainted(page, result, INPAINT_PROMPT);
 
       // Reuse settings brings back the prompt, the picture, the mask and the strength.
       await result.getByRole('button', { name: 'Reuse settings' }).click();
@@ -245,6 +271,7 @@ export async function img2imgFlow(steps: Steps, ctx: () => FlowContext): Promise
       const { page } = ctx();
       await nav(page, 'Generate');
       const panel = page.getByTestId('start-image');
+      await reveal(panel.getByRole('button', { name: 'Remove the starting image' }));
       await panel.getByRole('button', { name: 'Remove the starting image' }).click();
       await hasText(page.getByTestId('generation-mode'), /Text to image/i);
       await hidden(page.getByTestId('strength-value'));
@@ -265,9 +292,73 @@ export async function img2imgFlow(steps: Steps, ctx: () => FlowContext): Promise
       await hasText(panel.getByRole('alert'), /not a PNG or JPEG/);
       await visible(panel.getByRole('img', { name: 'The starting image' }));
       await hasValue(page.getByLabel('Prompt', { exact: true }), 'kept while a bad drop is refused');
+      await reveal(panel.getByRole('button', { name: 'Dismiss' }));
       await panel.getByRole('button', { name: 'Dismiss' }).click();
+      await reveal(panel.getByRole('button', { name: 'Remove the starting image' }));
       await panel.getByRole('button', { name: 'Remove the starting image' }).click();
       await page.getByLabel('Prompt', { exact: true }).fill('');
+    },
+  );
+}
+
+/**
+ * The same inpainting request in Atelier Cloud (signed in, quota left): Reuse settings on the local
+ * result brings back the prompt, seed, picture, mask and strength; the run goes to the cloud,
+ * which receives the picture and mask as uploaded inputs. Its pixels must keep everything outside
+ * the mask's feather and match the local result (one engine, one request).
+ */
+export async function img2imgCloudFlow(steps: Steps, ctx: () => FlowContext): Promise<void> {
+  await steps.run(
+    'the same inpainting in the cloud: picture and mask go up, the result matches the local one',
+    async () => {
+      const { page } = ctx();
+      assert(local, 'the local inpainting step did not run');
+      const viewer = await openInGallery(page, INPAINT_PROMPT);
+      await viewer.getByRole('button', { name: 'Reuse settings' }).click();
+      await hidden(viewer);
+      await hasText(page.getByTestId('generation-mode'), /Inpainting/i);
+      const cloud = page.getByRole('radio', { name: 'Atelier Cloud' });
+      await reveal(cloud);
+      await cloud.check();
+      // The cloud's default model is the same demo model the local run used.
+      await page.getByLabel('Model', { exact: true }).selectOption('');
+      await hasText(page.getByTestId('route-reason'), /Cloud/);
+      await page.getByRole('button', { name: 'Generate', exact: true }).click();
+      const done = page.getByRole('listitem', { name: `Done: ${INPAINT_PROMPT}` });
+      await until(
+        'the cloud inpainting to finish',
+        async () => {
+          const failed = page.getByRole('listitem', { name: `Failed: ${INPAINT_PROMPT}` }).first();
+          if (await failed.isVisible()) throw new Error(`the cloud job failed: ${await failed.innerText()}`);
+          return done
+            .filter({ hasText: 'CLOUD' })
+            .or(done.filter({ hasText: 'Cloud' }))
+            .count();
+        },
+        (n) => n > 0,
+        180_000,
+      );
+      await nav(page, 'Gallery');
+      const cells = page
+        .getByRole('listbox', { name: 'Images' })
+        .getByRole('option', { name: new RegExp(INPAINT_PROMPT) });
+      await until(
+        'the cloud result in the gallery',
+        () => cells.count(),
+        (n) => n >= 2,
+      );
+      // Newest first: the cloud result.
+      await cells.first().dblclick();
+      const result = page.getByRole('dialog', { name: 'Image viewer' });
+      await hasText(result, /Atelier Cloud/);
+      const made = await checkInpainted(page, result, INPAINT_PROMPT);
+      const differ = made.data.filter((v, i) => v !== local!.data[i]).length;
+      assert(
+        differ === 0,
+        `the cloud result differs from the local one in ${differ} of ${made.data.length} channel values`,
+      );
+      await page.keyboard.press('Escape');
+      await hidden(result);
     },
   );
 }

@@ -76,20 +76,16 @@ export function StartImagePanel({ width, height }: { width: string; height: stri
       aria-labelledby={`${uid}-h`}
       data-testid="start-image"
     >
-      <div className="row space">
-        <span className="label" id={`${uid}-h`}>
-          Starting image
-        </span>
-        {picture ? (
+      {picture && (
+        <div className="row space">
+          <span className="label" id={`${uid}-h`}>
+            Starting image
+          </span>
           <span className="badge" data-testid="generation-mode">
             {MODE_LABEL[mode]}
           </span>
-        ) : (
-          <span className="sr-only" data-testid="generation-mode">
-            {MODE_LABEL[mode]}
-          </span>
-        )}
-      </div>
+        </div>
+      )}
       <input
         ref={picker}
         type="file"
@@ -103,15 +99,20 @@ export function StartImagePanel({ width, height }: { width: string; height: stri
         }}
       />
       {!picture ? (
+        // One line while empty: the panel stays out of the way of a text-only run.
         <div className="start-drop">
-          <p className="muted small">
-            {dragging
-              ? 'Drop the picture to start from it.'
-              : 'Drop a PNG or JPEG here, or start from a gallery picture (Shift+I in the viewer).'}
-          </p>
+          <span className="label" id={`${uid}-h`}>
+            Starting image
+          </span>
+          <span className="muted small grow">
+            {dragging ? 'Drop the picture to start from it.' : 'Drop a PNG or JPEG here, or Shift+I in the viewer.'}
+          </span>
+          <span className="sr-only" data-testid="generation-mode">
+            {MODE_LABEL[mode]}
+          </span>
           <button
             type="button"
-            className="btn"
+            className="btn btn-small"
             onClick={() => picker.current?.click()}
             disabled={busy}
             aria-busy={busy}

@@ -332,7 +332,6 @@ export function GenerateScreen() {
             onChange={(e) => update({ negativePrompt: e.target.value })}
           />
         </Field>
-        <StartImagePanel width={form.width} height={form.height} />
 
         <div className="grid-2">
           <Field label="Size" id={id('size')} error={undefined}>
@@ -583,6 +582,7 @@ export function GenerateScreen() {
           </div>
         </fieldset>
 
+        <StartImagePanel width={form.width} height={form.height} />
         {errors._ && (
           <p className="error-text" role="alert">
             {errors._}
@@ -595,7 +595,12 @@ export function GenerateScreen() {
               <button
                 type="button"
                 className="btn btn-link"
-                onClick={() => void settings.getState().load().catch(() => undefined)}
+                onClick={() =>
+                  void settings
+                    .getState()
+                    .load()
+                    .catch(() => undefined)
+                }
               >
                 Try again
               </button>
