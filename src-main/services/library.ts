@@ -406,7 +406,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
     /** The live images on a board. */
     imageIds(id: string): string[] {
       return (
-        db.prepare("SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL AND role = 'image'").all(id) as { id: string }[]
+        db.prepare("SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL AND role = 'image'").all(id) as {
+          id: string;
+        }[]
       ).map((r) => r.id);
     },
     /** `keep` moves the board's images to "no board"; `delete` soft-deletes them (purged later). */
