@@ -296,6 +296,13 @@ export async function img2imgFlow(steps: Steps, ctx: () => FlowContext): Promise
       await panel.getByRole('button', { name: 'Dismiss' }).click();
       await reveal(panel.getByRole('button', { name: 'Remove the starting image' }));
       await panel.getByRole('button', { name: 'Remove the starting image' }).click();
+      // The file picker takes the same path as a drop.
+      await page
+        .getByLabel('Choose a starting image file')
+        .setInputFiles({ name: 'picked.png', mimeType: 'image/png', buffer: Buffer.from(bytes) });
+      await visible(panel.getByRole('img', { name: 'The starting image' }));
+      await reveal(panel.getByRole('button', { name: 'Remove the starting image' }));
+      await panel.getByRole('button', { name: 'Remove the starting image' }).click();
       await page.getByLabel('Prompt', { exact: true }).fill('');
     },
   );
