@@ -312,6 +312,16 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
     return row ? toImage(row) : null;
   }
 
+  /** Replaces what the library records about how an image was made (not the PNG's own chunk). */
+  function setMetadata(id: string, metadata: ImageMetadata): void {
+    db.prepare('UPDATE images SET metadata = ?, prompt = ?, updated_at = ? WHERE id = ?').run(
+      JSON.stringify(metadata),
+      metadata.positive_prompt,
+      iso(),
+      id,
+    );
+  }
+
   /** The live picture (or mask) with these bytes, if the library has it already. */
   function liveBySha(sha256: string, role: 'image' | 'mask'): LibraryImage | null {
     const row = db
@@ -440,6 +450,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
     repair,
     pathOf,
     liveBySha,
+    setMetadata,
     importPaths,
     boards,
   };
