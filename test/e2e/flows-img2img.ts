@@ -327,8 +327,8 @@ export async function img2imgCloudFlow(steps: Steps, ctx: () => FlowContext): Pr
       const cloud = page.getByRole('radio', { name: 'Atelier Cloud' });
       await reveal(cloud);
       await cloud.check();
-      // The cloud's default model is the same demo model the local run used.
-      await page.getByLabel('Model', { exact: true }).selectOption('');
+      // Reuse settings named the demo model, which is also the cloud's default: the same model, the
+      // same 64 × 64 size, the same request.
       await hasText(page.getByTestId('route-reason'), /Cloud/);
       await page.getByRole('button', { name: 'Generate', exact: true }).click();
       const done = page.getByRole('listitem', { name: `Done: ${INPAINT_PROMPT}` });
