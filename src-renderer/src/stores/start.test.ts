@@ -126,6 +126,10 @@ describe('start store: the picture a run starts from and its mask', () => {
     expect(s.getState()).toMatchObject({ picture: { id: id('img', 1) }, strength: 0.4, maskRef: id('img', 2) });
     expect(Array.from(s.getState().mask!.data)).toEqual([255, 0]);
     expect(await s.getState().requestFields()).toEqual({ initImage: id('img', 1), strength: 0.4, mask: id('img', 2) });
+    // An image-to-image result of the same picture: the mask goes, the picture stays.
+    await s.getState().restore({ init_image: id('img', 1), strength: 0.3 });
+    expect(s.getState().mask!.isEmpty()).toBe(true);
+    expect(await s.getState().requestFields()).toEqual({ initImage: id('img', 1), strength: 0.3 });
     await s.getState().restore({ init_image: id('img', 9) });
     expect(s.getState().picture).toBeNull();
     expect(s.getState().error).toMatch(/not in your library/);

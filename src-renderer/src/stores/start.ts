@@ -168,7 +168,11 @@ export function createStartStore(api: Api, loadPixels: LoadPixels) {
         }
         get().use(picture);
         get().setStrength(meta.strength ?? DEFAULT_STRENGTH);
-        if (!meta.init_mask) return;
+        if (!meta.init_mask) {
+          // Image to image: strokes painted earlier on the same picture are not part of it.
+          set({ mask: new MaskBitmap(picture.width, picture.height), maskRef: null, rev: get().rev + 1 });
+          return;
+        }
         try {
           const stored = await api.invoke('library:get', { id: meta.init_mask });
           const px = await loadPixels(stored.url);
