@@ -152,6 +152,29 @@ export const ERROR_CODES = {
     message:
       'Starting images and masks run on this computer for now: cloud runs cannot take them yet. Run it on this computer.',
   },
+  INPUT_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    message:
+      'The starting image or mask is too large to upload (at most 32 MB). Save it smaller or as JPEG and try again.',
+  },
+  INPUT_DIMENSIONS_INVALID: {
+    status: 422,
+    retryable: false,
+    message: 'The starting image or mask must be 8 to 4096 pixels on each side. Resize it and try again.',
+  },
+  INPUT_DIMENSIONS_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message:
+      'The uploaded starting image or mask does not have the width and height that were declared. It was removed; upload it again.',
+  },
+  INPUT_PURPOSE_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message:
+      'An uploaded mask was named as the starting image, or a starting image as the mask. Upload each for its own role.',
+  },
   ENGINE_IMAGE_INPUT_UNSUPPORTED: {
     status: 422,
     retryable: false,

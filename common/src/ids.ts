@@ -4,7 +4,7 @@
  */
 declare const brand: unique symbol;
 
-export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job' } as const;
+export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job', input: 'inp' } as const;
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
 export type Id<P extends IdPrefix> = string & { readonly [brand]: P };
 
@@ -12,6 +12,8 @@ export type GenerationId = Id<'gen'>;
 export type ImageId = Id<'img'>;
 export type BoardId = Id<'brd'>;
 export type JobId = Id<'job'>;
+/** A starting image or mask uploaded to the cloud (issue 15). */
+export type InputId = Id<'inp'>;
 
 /** Web Crypto is global in every runtime common/ runs in (browser, Node ≥ 19, Electron). */
 export const webCrypto = (

@@ -10,3 +10,4 @@ export * from './password-policy.ts';
 export * from './ipc/contract.ts';
 export * from './account.ts';
 export * from './api/sync.ts';
+export * from './api/inputs.ts';
