@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { freePort, startChild, Steps, type Child } from './harness.ts';
 import { cloudFlow, localFlow, type FlowContext } from './flows.ts';
+import { syncFlow } from './flows-sync.ts';
 import { CHROMIUM_PATH, launchChromium } from './chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -156,6 +157,7 @@ const ctx = () => {
   return flow;
 };
 await localFlow(steps, ctx);
+if (stackRunning) await syncFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
   await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {
