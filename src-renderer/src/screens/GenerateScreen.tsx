@@ -1,5 +1,5 @@
 import { PLANS, SCHEDULERS, type AppError, type RouteDecision, type Scheduler } from '@atelier/common';
-import { useEffect, useId, useMemo, useRef, type ReactNode } from 'react';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, type ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { JobCard } from '../components/JobCard.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
@@ -221,6 +221,8 @@ export function GenerateScreen() {
   const submitting = useS(generate, (s) => s.submitting);
   const blocker = useS(generate, (s) => s.blocker);
   const models = useS(settings, (s) => s.models);
+  const modelsLoaded = useS(settings, (s) => s.modelsLoaded);
+  const modelsError = useS(settings, (s) => s.modelsError);
   const defaultModelId = useS(settings, (s) => s.settings?.defaultModel ?? null);
   const defaultModel = models.find((m) => m.id === defaultModelId) ?? models.find((m) => m.isDefault);
   const accountState = useS(account, (s) => s.state);
@@ -252,7 +254,10 @@ export function GenerateScreen() {
     void generate.getState().explain();
   }, [generate, accountState?.signedIn, accountState?.usage?.used, accountState?.plan]);
 
-  const submit = () => void generate.getState().submit();
+  // Not before the models are known: the default model decides the size (see the layout effect below).
+  const submit = () => {
+    if (modelsLoaded) void generate.getState().submit();
+  };
   const willRunInCloud = decision?.target === 'cloud';
   const plan = accountState?.signedIn ? accountState.plan : null;
   const usage = accountState?.usage ?? null;
@@ -264,9 +269,10 @@ export function GenerateScreen() {
   const blocked = decision?.blocked ?? null;
   const nativeSize = selected?.nativeSize ?? null;
   // A model trained at one size (the demo model: 64 × 64) draws best there: choosing it selects that size;
-  // leaving it for an open model goes back to the usual 512 × 512.
+  // leaving it for an open model goes back to the usual 512 × 512. A layout effect, so the size is
+  // set before the first paint that enables Generate: no click can land in between.
   const sizedFor = useRef<string | null>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const modelId = selected?.id ?? null;
     if (modelId === null || modelId === sizedFor.current) return;
     sizedFor.current = modelId;
@@ -580,6 +586,23 @@ export function GenerateScreen() {
             {errors._}
           </p>
         )}
+        {!modelsLoaded &&
+          (modelsError ? (
+            <p className="error-text" role="alert" data-testid="models-error">
+              {modelsError}{' '}
+              <button
+                type="button"
+                className="btn btn-link"
+                onClick={() => void settings.getState().load().catch(() => undefined)}
+              >
+                Try again
+              </button>
+            </p>
+          ) : (
+            <p className="muted small" aria-live="polite" data-testid="models-loading">
+              Loading your models…
+            </p>
+          ))}
         {/* Sticks to the bottom of the window: Generate, why it is disabled and the way out,
             and the latest job's progress stay in sight at every window size. */}
         <div className="form-footer">
@@ -599,10 +622,10 @@ export function GenerateScreen() {
             <button
               type="submit"
               className="btn btn-primary btn-large"
-              disabled={submitting || blocked !== null}
-              aria-busy={submitting}
+              disabled={submitting || blocked !== null || !modelsLoaded}
+              aria-busy={submitting || !modelsLoaded}
               aria-keyshortcuts="Control+Enter Meta+Enter"
-              title={blocked ? 'See the message above' : undefined}
+              title={blocked ? 'See the message above' : !modelsLoaded ? 'Waiting for the list of models' : undefined}
             >
               Generate
             </button>

@@ -12,6 +12,14 @@ type AppInfo = IpcOutput<'app:info'>;
 export interface SettingsState {
   settings: Settings | null;
   models: InstalledModel[];
+  /**
+   * False until the installed models have been listed once. Generate waits for it: the default
+   * model decides the size a run gets (the demo model draws at 64 × 64), so a run submitted before
+   * the list arrived would silently use the wrong size.
+   */
+  modelsLoaded: boolean;
+  /** Why the model list could not be loaded; null when it loaded (or is loading). */
+  modelsError: string | null;
   downloads: Record<string, ModelDownload>;
   providers: Providers | null;
   sync: SyncStatus | null;
@@ -40,6 +48,8 @@ export function createSettingsStore(api: Api, onError: (e: unknown) => void) {
   return createStore<SettingsState>()((set, get) => ({
     settings: null,
     models: [],
+    modelsLoaded: false,
+    modelsError: null,
     downloads: {},
     providers: null,
     sync: null,
@@ -63,17 +73,35 @@ export function createSettingsStore(api: Api, onError: (e: unknown) => void) {
       }
     },
     async load() {
-      const [settings, providers, info] = await Promise.all([
-        api.invoke('settings:get', {}),
-        api.invoke('engine:providers', {}),
-        api.invoke('app:info', {}),
-      ]);
+      let loaded;
+      try {
+        loaded = await Promise.all([
+          api.invoke('settings:get', {}),
+          api.invoke('engine:providers', {}),
+          api.invoke('app:info', {}),
+        ]);
+      } catch (e) {
+        // Generate waits for the models, which wait for this: say why instead of waiting forever.
+        set({ modelsError: e instanceof AppError ? e.userMessage : 'The settings could not be loaded.' });
+        throw e;
+      }
+      const [settings, providers, info] = loaded;
       set({ settings, providers, info });
       await Promise.all([get().loadModels(), get().loadSync()]);
     },
     async loadModels() {
-      const { items, downloads } = await api.invoke('models:list', {});
-      set({ models: items, downloads: Object.fromEntries(downloads.map((d) => [d.id, d])) });
+      try {
+        const { items, downloads } = await api.invoke('models:list', {});
+        set({
+          models: items,
+          modelsLoaded: true,
+          modelsError: null,
+          downloads: Object.fromEntries(downloads.map((d) => [d.id, d])),
+        });
+      } catch (e) {
+        set({ modelsError: e instanceof AppError ? e.userMessage : 'The installed models could not be listed.' });
+        throw e;
+      }
     },
     async loadSync() {
       try {

@@ -350,4 +350,20 @@ describe('settings store: the model catalogue', () => {
     expect(s.getState().catalogue).toBeNull();
     expect(s.getState().catalogueError).toBe('You are offline. Connect and try again.');
   });
+
+  it('says the models are not known until they are listed, and why when listing fails', async () => {
+    let fail = true;
+    const api = new InMemoryApi().handle('models:list', () => {
+      if (fail) throw new AppError('INTERNAL', 'boom', { userMessage: 'The model store is unreadable.' });
+      return { items: [], downloads: [] };
+    });
+    const s = createSettingsStore(api, () => undefined);
+    expect(s.getState().modelsLoaded).toBe(false);
+    await expect(s.getState().loadModels()).rejects.toThrow();
+    expect(s.getState()).toMatchObject({ modelsLoaded: false, modelsError: 'The model store is unreadable.' });
+    fail = false;
+    await s.getState().loadModels();
+    // An empty list is still a known list: Generate may run (the route decision says what is missing).
+    expect(s.getState()).toMatchObject({ modelsLoaded: true, modelsError: null });
+  });
 });
