@@ -404,6 +404,32 @@ describe('interrupted uploads', () => {
   });
 });
 
+describe('rate limits', () => {
+  it('a 429 with Retry-After is waited out, not counted as a failed attempt', async () => {
+    let refused = 0;
+    const p = await profile(alice, (base) => ({
+      ...base,
+      // The API refuses the first six reservations as its rate limiter would: more than the engine's 5 attempts.
+      createUpload: async (body) => {
+        if (refused < 6) {
+          refused++;
+          throw new AppError('RATE_LIMITED', 'Rate limit: 300 per minute per user', {
+            retryable: true,
+            details: { retryAfterSeconds: 0.2, limit: 'user_per_minute' },
+          });
+        }
+        return base.createUpload(body);
+      },
+    }));
+    const img = addLocal(p, 'made while rate-limited');
+    await p.engine.syncOnce();
+    expect(refused).toBe(6);
+    expect(
+      (p.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(img.id) as { cloud_id: string }).cloud_id,
+    ).toMatch(/^img_/);
+  });
+});
+
 describe('account switch and storage limit', () => {
   it('after an account switch, no request of the new account carries the old account’s ids', async () => {
     // Every id the engine sends, by the account signed in when it was sent.

@@ -80,6 +80,8 @@ export interface SyncEngineOptions {
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MB`;
+/** Unit: waits on the API's rate limit (429 with Retry-After) per network step before giving up. */
+const MAX_RATE_LIMIT_WAITS = 20;
 /** Unit: changes per feed page. */
 const PAGE_SIZE = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -150,10 +152,20 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   };
 
   async function withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let waits = 0;
     for (let i = 0; ; i++) {
       try {
         return await fn();
       } catch (e) {
+        // The API's rate limit says how long to wait: wait that (bounded), not a failed attempt.
+        const after = AppError.is(e, 'RATE_LIMITED') ? Number(e.details?.retryAfterSeconds ?? 1) : null;
+        if (after !== null && waits < MAX_RATE_LIMIT_WAITS && !paused) {
+          waits++;
+          i--;
+          log(`sync: ${what} rate-limited, waiting ${after} s`);
+          await sleep(Math.min(60, Math.max(0.2, after)) * 1000 * (1 + Math.random() / 4));
+          continue;
+        }
         if (i + 1 >= attempts || !retryable(e)) throw e;
         const delay = Math.min(30_000, backoffMs * 2 ** i) * (0.5 + Math.random() / 2);
         log(`sync: ${what} failed, retrying in ${Math.round(delay)} ms`, e);
