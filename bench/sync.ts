@@ -107,6 +107,7 @@ const stackEnv = {
 say(
   `bench:sync — ${IMAGES} images of ~${(BYTES / 1e6).toFixed(1)} MB, feed of ${FEED} images, Node ${process.version}`,
 );
+say(`  API rate limits for this run: ${RATE_LIMIT} requests/minute per user and per IP (production: 300 and 600)`);
 const stack = spawn(process.execPath, [path.join(repo, 'cloud/src/stack/main.ts')], {
   cwd: repo,
   env: { ...process.env, ...stackEnv },
