@@ -229,7 +229,8 @@ export function updateSignatureCheck(f: { platform: string; appUpdateYml: string
   return { ok: false, reason: `updates on ${f.platform} are not signature-checked by electron-updater` };
 }
 
-const LIBRARY_FILE = /^img_[0-9A-Z]{22}\.png$/;
+// An image or its thumbnail (img_….thumb.png, issue 13).
+const LIBRARY_FILE = /^img_[0-9A-Z]{22}(?:\.thumb)?\.png$/;
 
 export type AppRequestTarget =
   { kind: 'file'; name: string } | { kind: 'asset'; relPath: string } | { kind: 'not-found' };

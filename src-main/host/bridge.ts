@@ -41,7 +41,8 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
-const FILE_NAME = /^img_[0-9A-Z]{22}\.png$/;
+// An image or its thumbnail (img_….thumb.png, issue 13).
+const FILE_NAME = /^img_[0-9A-Z]{22}(?:\.thumb)?\.png$/;
 
 function sameToken(a: string | null | undefined, b: string): boolean {
   if (typeof a !== 'string') return false;

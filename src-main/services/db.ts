@@ -90,6 +90,11 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE images ADD COLUMN role TEXT NOT NULL DEFAULT 'image' CHECK (role IN ('image', 'mask'));
   `,
+  // The account a queued edit's image belonged to, so an edit of an image purged meanwhile is
+  // never sent under another account (issue 13: no request of the new account carries old ids).
+  `
+  ALTER TABLE sync_outbox ADD COLUMN cloud_account TEXT;
+  `,
 ];
 
 export function openDatabase(file: string): Db {

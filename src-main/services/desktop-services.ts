@@ -32,7 +32,7 @@ import { createSyncHandlers } from './handlers/sync.ts';
 import { createWebhooksHandlers } from './handlers/webhooks.ts';
 import { createUsageHandlers } from './handlers/usage.ts';
 import { createJobQueue } from './jobs.ts';
-import { createLibrary } from './library.ts';
+import { createLibrary, type LibraryOptions } from './library.ts';
 import { createPictures } from './pictures.ts';
 import { createRouteFacts, type CatalogueModelStore, type MemoryAwareEngine } from './route-facts.ts';
 import { decideRoute } from './router.ts';
@@ -53,7 +53,6 @@ export function layoutOf(paths: DesktopPaths) {
     db: path.join(paths.userData, 'library.db'),
     images: path.join(paths.userData, 'images'),
     models: path.join(paths.userData, 'models'),
-    thumbs: path.join(paths.userData, 'thumbs'),
   };
 }
 
@@ -104,12 +103,15 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
   const db = openDatabase(layout.db);
   // Whose synced cloud images the gallery shows (set once the cloud session is restored below).
   let signedInAccount: () => string | null = () => null;
+  // The gallery badges come from the sync service, made after the library (wired below).
+  let cloudPlace: LibraryOptions['cloudPlace'] = () => undefined;
   const library = createLibrary({
     db,
     filesDir: layout.images,
     clock,
     urlFor: opts.urlFor,
     visibleAccount: () => signedInAccount(),
+    cloudPlace: (row) => cloudPlace?.(row),
   });
   const repaired = library.repair();
   if (repaired.removedFiles || repaired.removedRows) log(`library repair: ${JSON.stringify(repaired)}`);
@@ -181,7 +183,6 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
   const sync = createGallerySync({
     db,
     library,
-    thumbsDir: layout.thumbs,
     cloud,
     fetch: opts.fetch,
     settings,
@@ -189,6 +190,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     emit,
     log,
   });
+  cloudPlace = sync.cloudPlace;
   if (cloud) {
     signedInAccount = () => (cloud.state().signedIn ? (cloud.tokens()?.username ?? null) : null);
     // Sign-out or another account: the previous account's synced images leave the view at once.

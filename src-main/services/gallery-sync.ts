@@ -1,15 +1,16 @@
 /**
  * When the gallery syncs (issue 13), around the sync engine (sync/sync-engine.ts) that does a
  * pass: on demand, when the cloud says the gallery changed, when back online, shortly after a
- * local edit and every minute; never while signed out or switched off in Settings. Also the
- * status the `sync:status` channel reports.
+ * local edit and every minute; never while signed out, paused, or switched off in Settings. Also
+ * the status the `sync:status` channel reports (pushed as `sync:changed` when it changes) and the
+ * cloud badge of each gallery image.
  */
 import { AppError, type IpcOutput } from '@atelier/common';
 import type { Clock } from './clock.ts';
 import type { CloudClient, FetchFn } from './cloud-client.ts';
 import type { Db } from './db.ts';
 import type { Emit } from './event-bus.ts';
-import type { Library } from './library.ts';
+import type { CloudPlace, Library } from './library.ts';
 import type { SettingsStore } from './settings.ts';
 import { cloudSyncPort } from './sync/cloud-port.ts';
 import { createSyncEngine, type SyncEngine } from './sync/sync-engine.ts';
@@ -17,7 +18,6 @@ import { createSyncEngine, type SyncEngine } from './sync/sync-engine.ts';
 export interface GallerySyncOptions {
   db: Db;
   library: Library;
-  thumbsDir: string;
   /** Null in local-only mode: nothing syncs, edits are not queued. */
   cloud: CloudClient | null;
   fetch?: FetchFn | undefined;
@@ -32,25 +32,35 @@ export type GallerySync = ReturnType<typeof createGallerySync>;
 /** Unit: ms between background passes. */
 const INTERVAL_MS = 60_000;
 
-export function createGallerySync({
-  db,
-  library,
-  thumbsDir,
-  cloud,
-  fetch,
-  settings,
-  clock,
-  emit,
-  log,
-}: GallerySyncOptions) {
+export function createGallerySync({ db, library, cloud, fetch, settings, clock, emit, log }: GallerySyncOptions) {
   const engine: SyncEngine | null = cloud
-    ? createSyncEngine({ db, library, thumbsDir, cloud: cloudSyncPort(cloud, fetch), clock, log })
+    ? createSyncEngine({
+        db,
+        library,
+        cloud: cloudSyncPort(cloud, fetch),
+        clock,
+        log,
+        // Tells the renderer as a pass moves (at most every 250 ms, and at every state change).
+        onStatus: (st) => {
+          const now = Date.now();
+          if (st.state !== lastState || now - lastEmit >= 250) {
+            lastState = st.state;
+            lastEmit = now;
+            emitChanged();
+          }
+        },
+      })
     : null;
-  if (engine && !settings.get().syncEnabled) engine.pause();
+  let lastState = '';
+  let lastEmit = 0;
+  /** Paused by the person (Pause in the shell); separate from the Settings switch. */
+  let userPaused = db.prepare("SELECT value FROM sync_state WHERE key = 'paused'").get() !== undefined;
+  const active = () => settings.get().syncEnabled && !userPaused;
+  if (engine && !active()) engine.pause();
 
   let timer: NodeJS.Timeout | null = null;
   const run = async () => {
-    if (!engine || !settings.get().syncEnabled || !cloud?.state().signedIn) return;
+    if (!engine || !active() || !cloud?.state().signedIn) return;
     try {
       await engine.syncOnce();
     } catch (e) {
@@ -82,7 +92,7 @@ export function createGallerySync({
     }) as SyncEngine['recordEdit'],
     /** A pass now, its failure thrown (the `sync:now` channel); nothing when switched off. */
     async syncNow(): Promise<void> {
-      if (engine && settings.get().syncEnabled) {
+      if (engine && active()) {
         await engine.syncOnce();
         emit('library:changed', { ids: [] });
       }
@@ -90,36 +100,67 @@ export function createGallerySync({
     /** Follows the Settings switch: off pauses, on resumes with a pass at once. */
     setEnabled(enabled: boolean): void {
       if (!engine) return;
-      if (enabled) {
+      if (enabled && active()) {
         engine.resume();
         schedule(0);
       } else engine.pause();
+      emitChanged();
     },
-    status(): IpcOutput<'sync:status'> {
-      const s = settings.get();
-      const signedIn = cloud?.state().signedIn ?? false;
-      const st = engine?.status();
-      const state = !signedIn
-        ? 'signed_out'
-        : !s.syncEnabled
-          ? 'paused'
-          : !cloud!.state().online
-            ? 'offline'
-            : (st?.state ?? 'idle');
-      return {
-        enabled: s.syncEnabled,
-        state: state === 'signed_out' && signedIn ? 'idle' : state,
-        lastSyncAt: st?.lastSyncAt ?? null,
-        pending: engine?.pending() ?? 0,
-        error: st?.error ?? null,
-        errorCode: st?.errorCode ?? null,
-        progress: { done: st?.done ?? 0, total: st?.total ?? 0 },
-      };
+    /** Pause / Resume (remembered across restarts): nothing moves while paused; resuming syncs at once. */
+    setPaused(paused: boolean): void {
+      userPaused = paused;
+      if (paused) db.prepare("INSERT OR REPLACE INTO sync_state (key, value) VALUES ('paused', '1')").run();
+      else db.prepare("DELETE FROM sync_state WHERE key = 'paused'").run();
+      if (!engine) return;
+      if (active()) {
+        engine.resume();
+        schedule(0);
+      } else engine.pause();
+      emitChanged();
     },
+    /** The gallery badge of a library row: in the cloud, uploading (or waiting to), or only here. */
+    cloudPlace(row: { id: string; cloud_id: string | null; origin: string }): CloudPlace | undefined {
+      if (!engine) return undefined;
+      if (row.cloud_id) return 'cloud';
+      if (engine.isUploading(row.id)) return 'uploading';
+      return active() && cloud?.state().signedIn ? 'uploading' : 'local';
+    },
+    status,
     close(): void {
       clearInterval(interval);
       if (timer) clearTimeout(timer);
       engine?.pause();
     },
   };
+
+  function emitChanged(): void {
+    const st = status();
+    emit('sync:changed', { state: st.state, pending: st.pending });
+  }
+
+  function status(): IpcOutput<'sync:status'> {
+    const s = settings.get();
+    const signedIn = cloud?.state().signedIn ?? false;
+    const st = engine?.status();
+    const state = !signedIn
+      ? 'signed_out'
+      : !s.syncEnabled || userPaused
+        ? 'paused'
+        : !cloud!.state().online
+          ? 'offline'
+          : (st?.state ?? 'idle');
+    return {
+      enabled: s.syncEnabled,
+      state: state === 'signed_out' && signedIn ? 'idle' : state,
+      lastSyncAt: st?.lastSyncAt ?? null,
+      pending: engine?.pending() ?? 0,
+      error: st?.error ?? null,
+      errorCode: st?.errorCode ?? null,
+      progress: { done: st?.done ?? 0, total: st?.total ?? 0 },
+      paused: userPaused,
+      storage: signedIn ? (st?.storage ?? null) : null,
+      pendingBytes: engine?.pendingBytes() ?? 0,
+      overLimit: signedIn ? (st?.overLimit ?? null) : null,
+    };
+  }
 }

@@ -43,7 +43,9 @@ describe('library', () => {
     expect(img).toMatchObject({ width: 8, height: 8, origin: 'local', starred: false, boardId: null });
     expect(img.url).toBe(`http://files/${img.id}.png`);
     expect(readFileSync(path.join(filesDir, `${img.id}.png`))).toEqual(png);
-    expect(readdirSync(filesDir)).toEqual([`${img.id}.png`]);
+    // The image and its thumbnail (made once, at save), which the grid loads.
+    expect(readdirSync(filesDir).sort()).toEqual([`${img.id}.png`, `${img.id}.thumb.png`]);
+    expect(img.thumbUrl).toBe(`http://files/${img.id}.thumb.png`);
   });
 
   it('saves asynchronously with the same result', async () => {
@@ -52,7 +54,7 @@ describe('library', () => {
     const img = await library.saveImage({ png, origin: 'cloud', cloudId: 'img_cloud' });
     expect(readFileSync(path.join(filesDir, `${img.id}.png`))).toEqual(png);
     expect(library.getByCloudId('img_cloud')?.id).toBe(img.id);
-    expect(readdirSync(filesDir)).toEqual([`${img.id}.png`]);
+    expect(readdirSync(filesDir).sort()).toEqual([`${img.id}.png`, `${img.id}.thumb.png`]);
   });
 
   it('lists newest first with cursor pagination, totals, board, star and prompt search filters', () => {
@@ -103,7 +105,7 @@ describe('library', () => {
     expect(library.purgeDeleted(60_000)).toBe(0);
     now = new Date('2026-01-01T00:05:00Z');
     expect(library.purgeDeleted(60_000)).toBe(1);
-    expect(readdirSync(filesDir)).toEqual([`${b.id}.png`]);
+    expect(readdirSync(filesDir).sort()).toEqual([`${b.id}.png`, `${b.id}.thumb.png`]);
   });
 
   it('imports PNGs from files and folders, skipping non-PNGs and duplicates', async () => {
@@ -128,8 +130,9 @@ describe('library', () => {
     writeFileSync(path.join(filesDir, 'img_orphan.png'), makePng());
     readdirSync(filesDir); // sanity
     db.prepare('UPDATE images SET file_name = ? WHERE id = ?').run('gone.png', b.id);
-    expect(library.repair()).toEqual({ removedFiles: 3, removedRows: 1 });
-    expect(readdirSync(filesDir)).toEqual([`${a.id}.png`]);
+    // The temp file, the orphan, and b's image and thumbnail (its row now names another file).
+    expect(library.repair()).toEqual({ removedFiles: 4, removedRows: 1 });
+    expect(readdirSync(filesDir).sort()).toEqual([`${a.id}.png`, `${a.id}.thumb.png`]);
     expect(library.list(q({})).items.map((i) => i.id)).toEqual([a.id]);
   });
 
@@ -168,7 +171,11 @@ describe('library', () => {
     // Every insert the child reported as committed survived, and nothing else is half there.
     const ids = new Set(rows.map((r) => r.id));
     for (const id of committed) expect(ids.has(id)).toBe(true);
-    expect(readdirSync(filesDir).sort()).toEqual(rows.map((r) => r.file_name).sort());
+    // Thumbnails are a cache written after the image: one may be missing, never one without its image.
+    const onDisk = readdirSync(filesDir);
+    expect(onDisk.filter((f) => !f.endsWith('.thumb.png')).sort()).toEqual(rows.map((r) => r.file_name).sort());
+    const names = new Set(rows.map((r) => r.file_name.replace(/\.png$/, '.thumb.png')));
+    for (const f of onDisk.filter((f) => f.endsWith('.thumb.png'))) expect(names.has(f)).toBe(true);
     for (const r of rows)
       expect(
         createHash('sha256')

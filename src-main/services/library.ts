@@ -5,7 +5,19 @@
  * orphans both ways. Deleting is soft with an undo token; `purgeDeleted` removes rows then files.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
@@ -14,6 +26,7 @@ import type { ImageMetadata, LibraryImage, LibraryQuery, LibraryPage, LocalBoard
 import type { Clock } from './clock.ts';
 import type { Db } from './db.ts';
 import { metadataOf, readPngInfo } from './png.ts';
+import { makeThumbnail, thumbFileName } from './thumbnails.ts';
 
 export type LibraryQueryInput = z.output<typeof LibraryQuery>;
 export type LibraryPageValue = z.output<typeof LibraryPage>;
@@ -30,7 +43,12 @@ export interface AddImageInput {
   starred?: boolean;
   /** 'mask': a painted inpainting mask, kept out of the gallery and sync (decision 0155). */
   role?: 'image' | 'mask';
+  /** A thumbnail that came with the image (a cloud download); otherwise one is made from the PNG. */
+  thumb?: Uint8Array | null;
 }
+
+/** What the gallery badge says about an image's place in the cloud (issue 13). */
+export type CloudPlace = 'local' | 'uploading' | 'cloud';
 
 export interface LibraryOptions {
   db: Db;
@@ -43,6 +61,8 @@ export interface LibraryOptions {
    * another account's cloud gallery are left out of the view; local images always stay (issue 13).
    */
   visibleAccount?: () => string | null;
+  /** The cloud badge of an image (the gallery sync decides); absent in local-only mode. */
+  cloudPlace?: (row: { id: string; cloud_id: string | null; origin: string }) => CloudPlace | undefined;
 }
 
 interface ImageRow {
@@ -55,15 +75,18 @@ interface ImageRow {
   metadata: string | null;
   file_name: string;
   created_at: string;
+  cloud_id: string | null;
 }
 
 export type Library = ReturnType<typeof createLibrary>;
 
-export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: LibraryOptions) {
+export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, cloudPlace }: LibraryOptions) {
   const iso = () => clock.now().toISOString();
 
   function toImage(row: ImageRow): LibraryImage {
     const url = urlFor(row.file_name);
+    const thumb = thumbFileName(row.file_name);
+    const place = cloudPlace?.(row);
     return {
       id: row.id,
       boardId: row.board_id,
@@ -73,8 +96,10 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
       height: row.height,
       metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as ImageMetadata),
       url,
-      thumbUrl: url,
+      // Images saved before thumbnails existed (or that cannot be decoded) show the full picture.
+      thumbUrl: existsSync(path.join(filesDir, thumb)) ? urlFor(thumb) : url,
       createdAt: row.created_at,
+      ...(place ? { cloud: place } : {}),
     };
   }
 
@@ -118,9 +143,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
 
   const insertImage = db.prepare(`
     INSERT INTO images (id, board_id, starred, origin, width, height, metadata, prompt, file_name, sha256, size,
-                        job_id, cloud_id, role, created_at, updated_at)
+                        job_id, cloud_id, cloud_account, role, created_at, updated_at)
     VALUES (@id, @board_id, @starred, @origin, @width, @height, @metadata, @prompt, @file_name, @sha256, @size,
-            @job_id, @cloud_id, @role, @created_at, @created_at)`);
+            @job_id, @cloud_id, @cloud_account, @role, @created_at, @created_at)`);
   const getRow = db.prepare<[string], ImageRow>('SELECT * FROM images WHERE id = ? AND deleted_at IS NULL');
 
   function prepare(input: AddImageInput) {
@@ -144,6 +169,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
       job_id: input.jobId ?? null,
       cloud_id: input.cloudId ?? null,
       role: input.role ?? 'image',
+      // A cloud image belongs to the account signed in when it arrived (a cloud job's result): the
+      // sync engine then never sends its id on another account's behalf.
+      cloud_account: input.cloudId ? (visibleAccount?.() ?? null) : null,
       created_at: iso(),
     };
     return { row, fileName };
@@ -159,10 +187,24 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
     return toImage(getRow.get(row.id)!);
   }
 
+  /**
+   * The thumbnail is a cache beside the image: written without fsync (a crash loses at worst a
+   * thumbnail, which `thumbnail()` makes again), never blocking the save it belongs to.
+   */
+  function writeThumb(fileName: string, bytes: Uint8Array | null): void {
+    if (!bytes) return;
+    try {
+      writeFileSync(path.join(filesDir, thumbFileName(fileName)), bytes);
+    } catch {
+      // Disk full or read-only: the grid shows the full image instead.
+    }
+  }
+
   /** Synchronous: for tools and seeding. The app's own paths use `saveImage`, which keeps the event loop free. */
   function addImage(input: AddImageInput): LibraryImage {
     const { row, fileName } = prepare(input);
     writeDurably(fileName, input.png);
+    writeThumb(fileName, input.thumb ?? makeThumbnail(input.png));
     return commit(row);
   }
 
@@ -170,6 +212,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
   async function saveImage(input: AddImageInput): Promise<LibraryImage> {
     const { row, fileName } = prepare(input);
     await writeDurablyAsync(fileName, input.png);
+    writeThumb(fileName, input.thumb ?? makeThumbnail(input.png));
     return commit(row);
   }
 
@@ -280,7 +323,10 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
       const del = db.prepare('DELETE FROM images WHERE id = ?');
       for (const r of rows) del.run(r.id);
     })();
-    for (const r of rows) rmSync(path.join(filesDir, r.file_name), { force: true });
+    for (const r of rows) {
+      rmSync(path.join(filesDir, r.file_name), { force: true });
+      rmSync(path.join(filesDir, thumbFileName(r.file_name)), { force: true });
+    }
     return rows.length;
   }
 
@@ -290,9 +336,10 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
       (db.prepare('SELECT file_name FROM images').all() as { file_name: string }[]).map((r) => r.file_name),
     );
     const onDisk = new Set(readdirSync(filesDir));
+    const thumbs = new Set([...known].map(thumbFileName));
     let removedFiles = 0;
     for (const name of onDisk) {
-      if (!known.has(name)) {
+      if (!known.has(name) && !thumbs.has(name)) {
         rmSync(path.join(filesDir, name), { force: true, recursive: true });
         removedFiles++;
       }
@@ -328,6 +375,22 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
       .prepare('SELECT * FROM images WHERE sha256 = ? AND role = ? AND deleted_at IS NULL ORDER BY id LIMIT 1')
       .get(sha256, role) as ImageRow | undefined;
     return row ? toImage(row) : null;
+  }
+
+  /** An image's thumbnail bytes, made (once) from the PNG when missing; null when it cannot be made. */
+  function thumbnail(id: string): Uint8Array | null {
+    const { file_name } = getRowAny(id);
+    const file = path.join(filesDir, thumbFileName(file_name));
+    if (existsSync(file)) return readFileSync(file);
+    const made = makeThumbnail(readFileSync(path.join(filesDir, file_name)));
+    writeThumb(file_name, made);
+    return made;
+  }
+
+  function getRowAny(id: string): ImageRow {
+    const row = db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    if (!row) throw new AppError('NOT_FOUND', `image ${id} not found`);
+    return row;
   }
 
   function pathOf(id: string): string {
@@ -451,6 +514,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount }: L
     pathOf,
     liveBySha,
     setMetadata,
+    thumbnail,
     importPaths,
     boards,
   };

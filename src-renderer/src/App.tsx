@@ -1,5 +1,6 @@
 import { useEffect, useMemo } from 'react';
 import { QuotaNotice } from './components/QuotaNotice.tsx';
+import { SyncIndicator } from './components/SyncIndicator.tsx';
 import { Toasts } from './components/Toasts.tsx';
 import { UsageMeter } from './components/UsageMeter.tsx';
 import { planName } from './lib/format.ts';
@@ -124,6 +125,7 @@ export function App() {
             <>
               <span className={`plan-badge plan-${account.plan ?? 'none'}`}>{planName(account.plan)}</span>
               <UsageMeter usage={account.usage} compact />
+              <SyncIndicator />
             </>
           ) : (
             <a

@@ -14,6 +14,7 @@ import { webhooksFlow } from './flows-webhooks.ts';
 import { keysFlow } from './flows-keys.ts';
 import { usageFlow } from './flows-usage.ts';
 import { img2imgFlow } from './flows-img2img.ts';
+import { syncFlow } from './flows-sync.ts';
 import { CHROMIUM_PATH, launchChromium } from './chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -164,6 +165,7 @@ if (stackRunning) await webhooksFlow(steps, ctx);
 if (stackRunning) await keysFlow(steps, ctx);
 if (stackRunning) await usageFlow(steps, ctx);
 await img2imgFlow(steps, ctx);
+if (stackRunning) await syncFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
   await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {

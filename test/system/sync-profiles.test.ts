@@ -72,7 +72,6 @@ async function profile(user: TestUser, port?: (p: SyncCloudPort) => SyncCloudPor
   const engine = createSyncEngine({
     db,
     library,
-    thumbsDir: path.join(dir, 'thumbs'),
     cloud: p,
     clock: systemClock,
     backoffMs: 20,
@@ -94,6 +93,9 @@ async function profile(user: TestUser, port?: (p: SyncCloudPort) => SyncCloudPor
   profiles.push(prof);
   return prof;
 }
+
+/** The library keeps an image's thumbnail beside it (img_X.thumb.png). */
+const thumbOf = (p: Profile, id: string) => path.join(p.dir, 'images', `${id}.thumb.png`);
 
 let colour = 10;
 function addLocal(p: Profile, prompt: string) {
@@ -163,7 +165,7 @@ describe('two profiles of one user', () => {
     // Every image is one PNG and one thumbnail under Alice's prefix, nothing else.
     expect(await bucketKeys(`users/${alice.sub}/`)).toHaveLength(8);
     // The thumbnail is a real, smaller PNG made once.
-    const thumb = decodePng(readFileSync(a.engine.thumbnailPath(made[0]!.id)));
+    const thumb = decodePng(readFileSync(thumbOf(a, made[0]!.id)));
     expect([thumb.width, thumb.height]).toEqual([256, 192]);
 
     await b.engine.syncOnce();
@@ -174,7 +176,7 @@ describe('two profiles of one user', () => {
       origin: string;
     };
     expect(bRow.origin).toBe('cloud');
-    expect(decodePng(readFileSync(b.engine.thumbnailPath(bRow.id))).width).toBe(256);
+    expect(decodePng(readFileSync(thumbOf(b, bRow.id))).width).toBe(256);
     // Same bytes on both sides.
     const aSha = a.db.prepare("SELECT sha256 FROM images WHERE prompt = 'a red fox'").get();
     expect(b.db.prepare("SELECT sha256 FROM images WHERE prompt = 'a red fox'").get()).toEqual(aSha);
@@ -399,5 +401,110 @@ describe('interrupted uploads', () => {
     expect(
       (again.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(img.id) as { cloud_id: string }).cloud_id,
     ).toBe(reserved.rows[0].id);
+  });
+});
+
+describe('rate limits', () => {
+  it('a 429 with Retry-After is waited out, not counted as a failed attempt', async () => {
+    let refused = 0;
+    const p = await profile(alice, (base) => ({
+      ...base,
+      // The API refuses the first six reservations as its rate limiter would: more than the engine's 5 attempts.
+      createUpload: async (body) => {
+        if (refused < 6) {
+          refused++;
+          throw new AppError('RATE_LIMITED', 'Rate limit: 300 per minute per user', {
+            retryable: true,
+            details: { retryAfterSeconds: 0.2, limit: 'user_per_minute' },
+          });
+        }
+        return base.createUpload(body);
+      },
+    }));
+    const img = addLocal(p, 'made while rate-limited');
+    await p.engine.syncOnce();
+    expect(refused).toBe(6);
+    expect(
+      (p.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(img.id) as { cloud_id: string }).cloud_id,
+    ).toMatch(/^img_/);
+  });
+});
+
+describe('account switch and storage limit', () => {
+  it('after an account switch, no request of the new account carries the old account’s ids', async () => {
+    // Every id the engine sends, by the account signed in when it was sent.
+    const sent: { account: string | null; ids: string[] }[] = [];
+    const p = await profile(alice, (base) => ({
+      ...base,
+      createUpload: (body) => base.createUpload(body),
+      completeUpload: (id) => (sent.push({ account: base.account(), ids: [id] }), base.completeUpload(id)),
+      edits: (edits) => (sent.push({ account: base.account(), ids: edits.map((e) => e.id) }), base.edits(edits)),
+      download: (url) => (sent.push({ account: base.account(), ids: [url] }), base.download(url)),
+    }));
+    await p.engine.syncOnce(); // Alice's gallery comes down.
+    const alices = p.db.prepare('SELECT id, cloud_id FROM images WHERE cloud_id IS NOT NULL').all() as {
+      id: string;
+      cloud_id: string;
+    }[];
+    expect(alices.length).toBeGreaterThan(1);
+    // Edits queued for Alice while signed in (one image deleted and purged before they are sent).
+    p.engine.recordEdit('image', alices[0]!.id, 'starred', true);
+    p.library.delete([alices[1]!.id]);
+    p.engine.recordEdit('image', alices[1]!.id, 'deleted', true);
+    p.db.prepare('DELETE FROM images WHERE id = ?').run(alices[1]!.id);
+    const mine = addLocal(p, 'made on this computer');
+
+    await p.cloud.signOut();
+    await p.cloud.signIn(mallory.email, mallory.password);
+    await p.engine.syncOnce();
+    // Alice's cloud images left the view; the local one stays (and now syncs to Mallory).
+    const shown = p.library.list({ limit: 100 }).items.map((i) => i.id);
+    expect(shown).toContain(mine.id);
+    for (const a of alices) expect(shown).not.toContain(a.id);
+    const aliceIds = alices.map((a) => a.cloud_id);
+    const byMallory = sent.filter((s) => s.account === p.port.account()).flatMap((s) => s.ids);
+    expect(byMallory.length).toBeGreaterThan(0); // the local image's upload was completed as Mallory
+    for (const id of aliceIds) expect(byMallory.join(' ')).not.toContain(id);
+    // Alice's edits waited for her and go out once she is back.
+    await p.cloud.signOut();
+    await p.cloud.signIn(alice.email, alice.password);
+    await p.engine.syncOnce();
+    const byAlice = sent.filter((s) => s.account === p.port.account()).flatMap((s) => s.ids);
+    expect(byAlice).toEqual(expect.arrayContaining([alices[0]!.cloud_id, alices[1]!.cloud_id]));
+  });
+
+  it('over the storage limit, the images that do not fit are found before any of their bytes move', async () => {
+    const carol = await createTestUser();
+    const p = await profile(carol);
+    await p.port.storage(); // first sight of Carol creates her row
+    // Carol already holds all but 1.5 MB of the free plan's 2 GiB (an upload still reserved).
+    await h.t.adminPool.query(
+      `INSERT INTO uploads (id, user_id, sha256, size, thumb_sha256, thumb_size, thumb_mime, width, height, metadata, expires_at)
+       VALUES ('img_' || upper(substr(md5(random()::text), 1, 22)), $1, $2, $3, $2, $4, 'image/png', 1, 1, '{}', now() + interval '1 hour')`,
+      [carol.sub, 'a'.repeat(64), 1024 ** 3, 1024 ** 3 - 1_500_000],
+    );
+    const big = (seed: number) =>
+      p.library.addImage({
+        png: encodePng({ width: 600, height: 600, channels: 3, data: randomBytes(600 * 600 * 3) }),
+        origin: 'local',
+        metadata: sampleMetadata(`big ${seed}`, seed),
+      });
+    const [first, second] = [big(1), big(2)];
+    await expect(p.engine.syncOnce()).rejects.toMatchObject({ code: 'QUOTA_STORAGE_EXCEEDED' });
+    expect(p.engine.status()).toMatchObject({
+      state: 'error',
+      errorCode: 'QUOTA_STORAGE_EXCEEDED',
+      overLimit: { images: 1 },
+      storage: { limit: 2 * 1024 ** 3 },
+    });
+    expect(p.engine.status().error).toMatch(/Upgrade/);
+    const cloudId = (id: string) =>
+      (p.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(id) as { cloud_id: string | null }).cloud_id;
+    expect(cloudId(first.id)).toMatch(/^img_/);
+    expect(cloudId(second.id)).toBeNull();
+    // The second image was never even reserved: nothing of it reached the cloud.
+    const sha = (p.db.prepare('SELECT sha256 FROM images WHERE id = ?').get(second.id) as { sha256: string }).sha256;
+    expect((await h.t.adminPool.query('SELECT 1 FROM uploads WHERE sha256 = $1', [sha])).rows).toEqual([]);
+    expect(await bucketKeys(`users/${carol.sub}/images/`)).toHaveLength(1);
   });
 });

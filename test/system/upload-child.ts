@@ -38,7 +38,6 @@ const port = cloudSyncPort(cloud);
 const engine = createSyncEngine({
   db,
   library,
-  thumbsDir: path.join(dir, 'thumbs'),
   clock: systemClock,
   cloud: {
     ...port,

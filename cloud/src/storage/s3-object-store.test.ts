@@ -50,6 +50,33 @@ describe('S3ObjectStore against s3rver', () => {
     ).toBe(createHash('sha256').update(body).digest('hex'));
   });
 
+  it('presigns GETs the SigV4-verifying proxy accepts, and only for their own key', async () => {
+    const proxy = await startSigV4Proxy({ target: s3.endpoint, credentials: s3.config.credentials! });
+    try {
+      const store = s3.store({ endpoint: proxy.endpoint });
+      const keys = [imageObjectKey(user, newId('img')), thumbObjectKey(user, newId('img'), 'image/png')];
+      for (const k of keys) await store.put(k, new TextEncoder().encode(k), { contentType: 'image/png' });
+      // Signed one by one and many at once (the feed signs a page's worth together).
+      const urls = await Promise.all(keys.map((k) => store.presignGet(k)));
+      for (const [i, u] of urls.entries()) {
+        const res = await fetch(u);
+        expect(res.status).toBe(200);
+        expect(await res.text()).toBe(keys[i]);
+      }
+      // The same signature on the other key is refused: the signature binds the path.
+      const swapped = new URL(urls[0]!);
+      swapped.pathname = new URL(urls[1]!).pathname;
+      expect((await fetch(swapped)).status).toBe(403);
+      // And an SDK-made URL for the same key has the same form (same query parameters, same path).
+      const fast = new URL(urls[0]!);
+      const sdk = new URL(await s3.store({ endpoint: proxy.endpoint }).presignGetWithSdk(keys[0]!));
+      expect(fast.pathname).toBe(sdk.pathname);
+      expect([...fast.searchParams.keys()].sort()).toEqual([...sdk.searchParams.keys()].sort());
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('presigns a PUT that uploads to exactly its key (signature verified by a SigV4 proxy)', async () => {
     // s3rver ignores signatures, so the bucket sits behind a proxy that verifies SigV4 with the
     // AWS SDK's signer: the URL must work for its key and fail for any other key, method or signature.

@@ -72,6 +72,9 @@ type Positioned<T> = T & { pos: FeedPosition };
 const cmp = (a: FeedPosition, b: FeedPosition) =>
   a.xid < b.xid ? -1 : a.xid > b.xid ? 1 : a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
 
+// ORDER BY names the table's columns: a bare `server_xid` would mean the select list's
+// `server_xid::text` and sort as text ("1000" before "901"), so a page that spans a power of ten
+// took rows past ones it left out, and the cursor skipped them for good (found by bench:sync).
 // $5 is the horizon: the xmin of a snapshot taken BEFORE these statements. Every transaction
 // below it had finished then, so each later statement sees all of their rows (and none of a
 // transaction at or above it): both lists are cut at the same point in commit order.
@@ -82,14 +85,14 @@ const IMAGES_SQL = `
     FROM images
    WHERE user_id = $1 AND (server_xid, server_seq) > ($2::text::xid8, $3::bigint)
      AND server_xid < $5::text::xid8
-   ORDER BY server_xid, server_seq
+   ORDER BY images.server_xid, images.server_seq
    LIMIT $4`;
 const BOARDS_SQL = `
   SELECT id, name, server_seq::text, server_xid::text, updated_at, deleted_at, name_version::text, deleted_version::text
     FROM boards
    WHERE user_id = $1 AND (server_xid, server_seq) > ($2::text::xid8, $3::bigint)
      AND server_xid < $5::text::xid8
-   ORDER BY server_xid, server_seq
+   ORDER BY boards.server_xid, boards.server_seq
    LIMIT $4`;
 
 /** One page of the user's changes after `cursor`, oldest first. */

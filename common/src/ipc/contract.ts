@@ -4,7 +4,7 @@
  * makes a missing handler a compile error (see contract.test-d.ts).
  */
 import { z } from 'zod';
-import { Me, Usage } from '../api.ts';
+import { Me, StorageUsage, Usage } from '../api.ts';
 import { ApiKeyIdSchema, ApiKeyList, CreateApiKeyBody, CreatedApiKey } from '../api/api-keys.ts';
 import { DismissedNotice, UsageChartData } from '../api/usage.ts';
 import { GenerateRequest, InputImageRef, RunTarget, Scheduler } from '../generate.ts';
@@ -94,6 +94,11 @@ export const LibraryImage = z.object({
   url: z.string(),
   thumbUrl: z.string(),
   createdAt: z.string(),
+  /**
+   * Where the image lives (issue 13): only on this computer, waiting for or in its upload to the
+   * signed-in account, or in the cloud. Absent in local-only mode.
+   */
+  cloud: z.enum(['local', 'uploading', 'cloud']).optional(),
 });
 export type LibraryImage = z.infer<typeof LibraryImage>;
 
@@ -409,9 +414,22 @@ export const ipcContract = {
       progress: z.object({ done: z.number().int(), total: z.number().int() }).optional(),
       /** The error's stable code (QUOTA_STORAGE_EXCEEDED offers Upgrade). */
       errorCode: z.string().nullable().optional(),
+      /** Paused by the person (sync stays switched on; nothing moves until resumed). */
+      paused: z.boolean().optional(),
+      /** The account's synced storage as of the last pass; null while unknown. */
+      storage: StorageUsage.nullable().optional(),
+      /** Unit: bytes of local images (and thumbnails) waiting for their first upload. */
+      pendingBytes: z.number().int().optional(),
+      /**
+       * Images that will not fit in the plan's storage, found before any of their bytes moved:
+       * the UI says so and offers Upgrade. Null when everything waiting fits (or storage is unknown).
+       */
+      overLimit: z.object({ images: z.number().int(), bytes: z.number().int() }).nullable().optional(),
     }),
   },
   'sync:now': { input: Empty, output: Ok },
+  /** Pauses or resumes syncing without switching it off (the shell's Pause / Resume). */
+  'sync:pause': { input: z.object({ paused: z.boolean() }).strict(), output: Ok },
 } as const satisfies Record<`${string}:${string}`, { input: z.ZodType; output: z.ZodType }>;
 
 export type IpcChannel = keyof typeof ipcContract;

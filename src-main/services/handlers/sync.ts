@@ -7,12 +7,14 @@ import type { JobQueue } from '../jobs.ts';
 
 export interface SyncHandlersDeps {
   cloud: CloudClient | null;
-  sync: Pick<GallerySync, 'status' | 'syncNow'>;
+  sync: Pick<GallerySync, 'status' | 'syncNow' | 'setPaused'>;
   account: Pick<AccountSession, 'refreshMe'>;
   jobs: Pick<JobQueue, 'online'>;
 }
 
-export function createSyncHandlers(deps: SyncHandlersDeps): Pick<IpcHandlers, 'sync:status' | 'sync:now'> {
+export function createSyncHandlers(
+  deps: SyncHandlersDeps,
+): Pick<IpcHandlers, 'sync:status' | 'sync:now' | 'sync:pause'> {
   return {
     'sync:status': async () => deps.sync.status(),
     // Brings the app up to date with the cloud now: connectivity probe, account and usage, cloud
@@ -24,6 +26,10 @@ export function createSyncHandlers(deps: SyncHandlersDeps): Pick<IpcHandlers, 's
       await deps.account.refreshMe();
       deps.jobs.online();
       await deps.sync.syncNow();
+      return { ok: true as const };
+    },
+    'sync:pause': async ({ paused }) => {
+      deps.sync.setPaused(paused);
       return { ok: true as const };
     },
   };

@@ -15,15 +15,14 @@
  * account never edits (or is sent) the first one's cloud ids.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { decodePng, downscale, encodePng } from '@atelier/engine';
+import { readFileSync } from 'node:fs';
 import {
   AppError,
   type CreateUploadBody,
   type Image,
   type ImageMetadata,
   type PresignedPut,
+  type StorageUsage,
   type SyncChange,
   type SyncChangesPage,
   type SyncEdit,
@@ -45,6 +44,8 @@ export interface SyncCloudPort {
   /** PUT to a presigned URL with its headers; throws AppError (retryable for 5xx/network). */
   put(put: PresignedPut, body: Uint8Array): Promise<void>;
   download(url: string): Promise<Uint8Array>;
+  /** The account's synced storage and the plan's limit (GET /v1/me), null when the cloud does not say. */
+  storage(): Promise<StorageUsage | null>;
 }
 
 export type SyncState = 'idle' | 'syncing' | 'paused' | 'offline' | 'error' | 'signed_out';
@@ -57,27 +58,32 @@ export interface SyncStatus {
   lastSyncAt: string | null;
   error: string | null;
   errorCode: string | null;
+  /** As of the last pass. */
+  storage: StorageUsage | null;
+  /** Waiting images that do not fit in the storage left, found before any of their bytes moved. */
+  overLimit: { images: number; bytes: number } | null;
 }
 
 export interface SyncEngineOptions {
   db: Db;
   library: Library;
-  /** Where thumbnails live (NOT inside the library's image folder, which its repair step owns). */
-  thumbsDir: string;
   cloud: SyncCloudPort;
   clock: Clock;
-  /** Unit: simultaneous uploads. */
+  /** Unit: simultaneous uploads, and downloads per feed page (default 8). */
   concurrency?: number;
   /** Unit: attempts per network step, including the first. */
   attempts?: number;
   /** Unit: ms, first retry delay (doubles, with jitter, up to 30 s). */
   backoffMs?: number;
-  /** Unit: pixels on the longer side of a thumbnail. */
-  thumbSide?: number;
   onStatus?: (s: SyncStatus) => void;
   log?: (msg: string, err?: unknown) => void;
 }
 
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MB`;
+/** Unit: waits on the API's rate limit (429 with Retry-After) per network step before giving up. */
+const MAX_RATE_LIMIT_WAITS = 20;
+/** Unit: changes per feed page. */
+const PAGE_SIZE = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function retryable(e: unknown): boolean {
@@ -117,11 +123,13 @@ function fallbackMetadata(row: LocalImageRow): ImageMetadata {
 export function createSyncEngine(opts: SyncEngineOptions) {
   const { db, library, cloud, clock } = opts;
   const log = opts.log ?? (() => undefined);
-  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  // 8 transfers in flight keep a link busy through the per-image API round trips (measured with
+  // bench/sync.ts: 4 left it idle between them; aws s3 sync runs 10, rclone 4 plus checkers).
+  const concurrency = Math.max(1, opts.concurrency ?? 8);
   const attempts = Math.max(1, opts.attempts ?? 5);
   const backoffMs = opts.backoffMs ?? 500;
-  const thumbSide = opts.thumbSide ?? 256;
-  mkdirSync(opts.thumbsDir, { recursive: true });
+  /** Local ids whose upload is in flight (the gallery's "uploading" badge). */
+  const uploading = new Set<string>();
 
   let paused = false;
   let running: Promise<void> | null = null;
@@ -135,6 +143,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         ?.value ?? null,
     error: null,
     errorCode: null,
+    storage: null,
+    overLimit: null,
   };
   const setStatus = (patch: Partial<SyncStatus>) => {
     status = { ...status, ...patch };
@@ -142,10 +152,20 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   };
 
   async function withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let waits = 0;
     for (let i = 0; ; i++) {
       try {
         return await fn();
       } catch (e) {
+        // The API's rate limit says how long to wait: wait that (bounded), not a failed attempt.
+        const after = AppError.is(e, 'RATE_LIMITED') ? Number(e.details?.retryAfterSeconds ?? 1) : null;
+        if (after !== null && waits < MAX_RATE_LIMIT_WAITS && !paused) {
+          waits++;
+          i--;
+          log(`sync: ${what} rate-limited, waiting ${after} s`);
+          await sleep(Math.min(60, Math.max(0.2, after)) * 1000 * (1 + Math.random() / 4));
+          continue;
+        }
         if (i + 1 >= attempts || !retryable(e)) throw e;
         const delay = Math.min(30_000, backoffMs * 2 ** i) * (0.5 + Math.random() / 2);
         log(`sync: ${what} failed, retrying in ${Math.round(delay)} ms`, e);
@@ -181,16 +201,22 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     // Only the latest value of a field matters: older queued values of it are dropped.
     db.transaction(() => {
       db.prepare('DELETE FROM sync_outbox WHERE target = ? AND local_id = ? AND field = ?').run(target, localId, field);
-      const cloudId =
+      const img =
         target === 'image'
-          ? ((
-              db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(localId) as
-                { cloud_id: string | null } | undefined
-            )?.cloud_id ?? null)
-          : localId;
+          ? (db.prepare('SELECT cloud_id, cloud_account FROM images WHERE id = ?').get(localId) as
+              { cloud_id: string | null; cloud_account: string | null } | undefined)
+          : undefined;
       db.prepare(
-        'INSERT INTO sync_outbox (target, local_id, cloud_id, field, value, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ).run(target, localId, cloudId, field, JSON.stringify(value ?? null), iso());
+        'INSERT INTO sync_outbox (target, local_id, cloud_id, cloud_account, field, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        target,
+        localId,
+        target === 'image' ? (img?.cloud_id ?? null) : localId,
+        img?.cloud_account ?? null,
+        field,
+        JSON.stringify(value ?? null),
+        iso(),
+      );
     })();
   }
 
@@ -203,21 +229,14 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       )
       .all(account) as LocalImageRow[];
 
-  /** Made once per image, from the PNG: longest side `thumbSide`, PNG. */
-  function thumbnailOf(localId: string, png: Uint8Array): Buffer {
-    const file = path.join(opts.thumbsDir, `${localId}.png`);
-    if (existsSync(file)) return readFileSync(file);
-    let thumb: Uint8Array;
-    try {
-      const decoded = decodePng(png);
-      thumb = encodePng(downscale(decoded, thumbSide));
-    } catch (e) {
-      // A PNG the decoder does not handle (palette, interlaced): the image itself, when small.
-      if (png.byteLength > 2 * 1024 * 1024) throw e;
-      thumb = png;
-    }
-    writeFileSync(file, thumb);
-    return Buffer.from(thumb);
+  /** The library's thumbnail (made once per image); the image itself when it cannot be decoded. */
+  function thumbnailOf(localId: string, png: Uint8Array): Uint8Array {
+    const thumb = library.thumbnail(localId);
+    if (thumb) return thumb;
+    // A PNG the decoder does not handle (palette, interlaced): the image itself, when small.
+    if (png.byteLength > 2 * 1024 * 1024)
+      throw new AppError('BAD_REQUEST', `image ${localId} cannot be made into a thumbnail`);
+    return png;
   }
 
   // ── push ─────────────────────────────────────────────────────────────────────────────────────
@@ -259,15 +278,39 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     })();
   }
 
+  /**
+   * Splits the waiting images into those that fit in the storage left and those that do not,
+   * BEFORE any byte moves (the cloud would refuse them with 413 anyway; this way the UI can say
+   * so and offer Upgrade while the rest still sync).
+   */
+  function fitting(rows: LocalImageRow[], storage: StorageUsage | null) {
+    let room = storage ? storage.limit - storage.used : Number.POSITIVE_INFINITY;
+    const fits: LocalImageRow[] = [];
+    let over = 0;
+    let overBytes = 0;
+    for (const r of rows) {
+      if (r.size <= room) {
+        fits.push(r);
+        room -= r.size;
+      } else {
+        over++;
+        overBytes += r.size;
+      }
+    }
+    return { fits, overLimit: over ? { images: over, bytes: overBytes } : null };
+  }
+
   async function pushUploads(account: string): Promise<void> {
-    const queue = pendingUploads(account);
-    setStatus({ total: status.total + queue.length });
+    const storage = await withRetry('read storage', () => cloud.storage());
+    const { fits: queue, overLimit } = fitting(pendingUploads(account), storage);
+    setStatus({ storage, overLimit, total: status.total + queue.length });
     let failed: unknown = null;
     const worker = async () => {
       for (;;) {
         if (paused || cloud.account() !== account) return;
         const row = queue.shift();
         if (!row) return;
+        uploading.add(row.id);
         try {
           await upload(account, row);
         } catch (e) {
@@ -275,6 +318,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
           failed ??= e;
           if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) queue.length = 0;
           log(`sync: upload of ${row.id} failed`, e);
+        } finally {
+          uploading.delete(row.id);
         }
         setStatus({ done: status.done + 1 });
       }
@@ -285,12 +330,13 @@ export function createSyncEngine(opts: SyncEngineOptions) {
 
   async function pushEdits(account: string): Promise<void> {
     const rows = db
-      .prepare('SELECT seq, target, local_id, cloud_id, field, value FROM sync_outbox ORDER BY seq')
+      .prepare('SELECT seq, target, local_id, cloud_id, cloud_account, field, value FROM sync_outbox ORDER BY seq')
       .all() as {
       seq: number;
       target: 'image' | 'board';
       local_id: string;
       cloud_id: string | null;
+      cloud_account: string | null;
       field: string;
       value: string;
     }[];
@@ -300,13 +346,22 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       if (r.target === 'image') {
         const img = db.prepare('SELECT cloud_id, cloud_account FROM images WHERE id = ?').get(r.local_id) as
           { cloud_id: string | null; cloud_account: string | null } | undefined;
+        // A purged image's row is gone: the account recorded with the edit decides instead.
+        if (!img && r.cloud_account !== account) {
+          if (r.cloud_account === null) db.prepare('DELETE FROM sync_outbox WHERE seq = ?').run(r.seq);
+          continue;
+        }
         const cloudId = img?.cloud_id ?? r.cloud_id;
         if (!cloudId) {
           // Never uploaded: sent after its upload, or dropped if the image itself is gone.
           if (!img) db.prepare('DELETE FROM sync_outbox WHERE seq = ?').run(r.seq);
           continue;
         }
-        if (img?.cloud_account && img.cloud_account !== account) continue;
+        // Only ids this account owns travel: a row of another account (or of none known, such as
+        // a cloud image from before accounts were recorded) waits for its own account.
+        if (img && img.cloud_account !== account) {
+          continue;
+        }
         const field = r.field as 'starred' | 'boardId' | 'deleted';
         edits.push({
           seq: r.seq,
@@ -395,6 +450,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
       const saved = await library.saveImage({
         png,
+        thumb,
         origin: 'cloud',
         metadata: c.image.metadata,
         cloudId: c.id,
@@ -402,7 +458,6 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         boardId: localBoard(c.image.boardId),
       });
       db.prepare('UPDATE images SET cloud_account = ? WHERE id = ?').run(account, saved.id);
-      writeFileSync(path.join(opts.thumbsDir, `${saved.id}.png`), thumb);
     } else {
       const set = (sql: string, ...args: unknown[]) =>
         db.prepare(`UPDATE images SET ${sql}, updated_at = ? WHERE id = ?`).run(...args, now, local.id);
@@ -422,9 +477,18 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     const key = `cursor:${account}`;
     let cursor = getState(key) ?? '';
     const changed: string[] = [];
+    const read = (from: string) => {
+      const p = withRetry('read changes', () => cloud.changes(from, PAGE_SIZE));
+      p.catch(() => undefined); // a prefetch left behind (paused, signed out) must not crash the process
+      return p;
+    };
+    // The next page is read while this one downloads: its presigned URLs live 15 minutes, far
+    // longer than a page takes, and the feed round trip no longer stalls the downloads.
+    let nextPage = read(cursor);
     for (;;) {
       if (paused || cloud.account() !== account) return changed;
-      const page = await withRetry('read changes', () => cloud.changes(cursor, 200));
+      const page = await nextPage;
+      if (page.hasMore) nextPage = read(page.nextCursor);
       const downloads = page.items.filter(
         (c) => c.kind === 'image' && !c.deleted && !db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id),
       ).length;
@@ -461,6 +525,17 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       const at = iso();
       setState('last_sync_at', at);
       setStatus({ state: paused ? 'paused' : 'idle', lastSyncAt: at });
+      // Everything else synced; what did not fit is an error the person can act on (Upgrade).
+      if (status.overLimit && status.storage) {
+        const { images } = status.overLimit;
+        throw new AppError(
+          'QUOTA_STORAGE_EXCEEDED',
+          `${images} image${images === 1 ? '' : 's'} did not fit in the cloud storage`,
+          {
+            userMessage: `${images} image${images === 1 ? ' does' : 's do'} not fit in your cloud storage (${mb(status.storage.used)} of ${mb(status.storage.limit)} used). Upgrade for more storage, or delete images you no longer need; they stay on this computer meanwhile.`,
+          },
+        );
+      }
     } catch (e) {
       const err = AppError.is(e) ? e : new AppError('INTERNAL', String(e));
       setStatus({
@@ -501,12 +576,18 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       setStatus({ state: cloud.account() ? 'idle' : 'signed_out' });
     },
     status: () => status,
+    /** The sync badge of a local image row (null cloud id: waiting or in flight). */
+    isUploading: (localId: string) => uploading.has(localId),
+    /** Unit: bytes of the images waiting for their first upload under the signed-in account. */
+    pendingBytes(): number {
+      const account = cloud.account();
+      return account ? pendingUploads(account).reduce((n, r) => n + r.size, 0) : 0;
+    },
     /** Local images waiting for their first upload under the signed-in account. */
     pending(): number {
       const account = cloud.account();
       return account ? pendingUploads(account).length : 0;
     },
-    thumbnailPath: (localId: string) => path.join(opts.thumbsDir, `${localId}.png`),
   };
 }
 export type SyncEngine = ReturnType<typeof createSyncEngine>;

@@ -2,7 +2,7 @@
 import { crc32, deflateSync } from 'node:zlib';
 import type { ImageMetadata } from '@atelier/common';
 
-function chunk(type: string, data: Buffer): Buffer {
+export function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(data.length);
   const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);

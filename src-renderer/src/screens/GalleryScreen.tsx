@@ -5,6 +5,7 @@ import { VirtualGrid } from '../components/VirtualGrid.tsx';
 import { useS, useStores } from '../stores/index.ts';
 import type { Board } from '../stores/gallery.ts';
 import { Viewer } from './Viewer.tsx';
+import { CloudBadge } from '../components/CloudBadge.tsx';
 import { Icon } from '../components/Icon.tsx';
 
 const cellId = (img: LibraryImage) => `cell-${img.id}`;
@@ -386,6 +387,7 @@ export function GalleryScreen() {
                 onDoubleClick={() => gallery.getState().open(img.id)}
               >
                 <img src={img.thumbUrl} alt="" loading="lazy" decoding="async" draggable={false} />
+                <CloudBadge place={img.cloud} />
                 {img.starred && (
                   <span className="thumb-star" aria-hidden="true">
                     ★

@@ -1,7 +1,8 @@
 import { SCHEDULERS, type CatalogueModel, type RunTarget, type Scheduler, type Settings } from '@atelier/common';
 import { useEffect, useState } from 'react';
 import { ProgressBar } from '../components/ProgressBar.tsx';
-import { FIXTURE_LABEL, formatBytes, formatDateTime, vocabularyLine } from '../lib/format.ts';
+import { SyncPanel } from '../components/SyncPanel.tsx';
+import { FIXTURE_LABEL, formatBytes, vocabularyLine } from '../lib/format.ts';
 import type { ModelDownload } from '../stores/settings.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { SCHEDULER_LABELS } from './GenerateScreen.tsx';
@@ -367,10 +368,9 @@ function Models() {
 }
 
 export function SettingsScreen() {
-  const { settings, account } = useStores();
+  const { settings } = useStores();
   const current = useS(settings, (s) => s.settings);
   const providers = useS(settings, (s) => s.providers);
-  const sync = useS(settings, (s) => s.sync);
   const info = useS(settings, (s) => s.info);
   if (!current) return <p role="status">Loading settings…</p>;
   const s = settings.getState();
@@ -462,45 +462,7 @@ export function SettingsScreen() {
           onChange={(v) => set({ syncEnabled: v })}
           hint="Uploads your images to your Atelier Cloud account and downloads images from your other devices."
         />
-        {sync && (
-          <p className="muted small" aria-live="polite">
-            Sync: {sync.state.replace('_', ' ')}
-            {sync.state === 'syncing' && sync.progress && sync.progress.total > 0 ? (
-              <>
-                {` · ${sync.progress.done} of ${sync.progress.total} `}
-                <progress value={sync.progress.done} max={sync.progress.total} aria-label="Sync progress" />
-              </>
-            ) : null}
-            {sync.pending ? ` · ${sync.pending} waiting` : ''}
-            {sync.lastSyncAt ? ` · last ${formatDateTime(sync.lastSyncAt)}` : ''}
-            {sync.error ? ` · ${sync.error}` : ''}{' '}
-            {sync.enabled && (
-              <button type="button" className="btn btn-link" onClick={() => void s.syncNow()}>
-                {sync.state === 'error' ? 'Retry' : 'Sync now'}
-              </button>
-            )}
-            {sync.errorCode === 'QUOTA_STORAGE_EXCEEDED' && (
-              <button
-                type="button"
-                className="btn btn-link"
-                onClick={() =>
-                  void account
-                    .getState()
-                    .upgrade()
-                    .catch(() => undefined)
-                }
-              >
-                Upgrade for more storage
-              </button>
-            )}
-          </p>
-        )}
-        {!current.syncEnabled && (
-          <p className="muted small">
-            Sync is off: new images stay on this computer only, and changes made on your other devices are not
-            downloaded. Images already in the cloud stay there.
-          </p>
-        )}
+        <SyncPanel enabled={current.syncEnabled} />
         <Toggle
           id="set-update"
           label="Install updates automatically"

@@ -40,6 +40,8 @@ export interface SettingsState {
   cancelDownload(id: string): Promise<void>;
   removeModel(id: string): Promise<void>;
   syncNow(): Promise<void>;
+  /** Pause or resume syncing (sync stays switched on). */
+  pauseSync(paused: boolean): Promise<void>;
 }
 
 export function createSettingsStore(api: Api, onError: (e: unknown) => void) {
@@ -161,6 +163,16 @@ export function createSettingsStore(api: Api, onError: (e: unknown) => void) {
     async syncNow() {
       try {
         await api.invoke('sync:now', {});
+        await get().loadSync();
+      } catch (e) {
+        // The status says what went wrong (with Retry / Upgrade beside it); the toast says it now.
+        await get().loadSync();
+        onError(e);
+      }
+    },
+    async pauseSync(paused) {
+      try {
+        await api.invoke('sync:pause', { paused });
         await get().loadSync();
       } catch (e) {
         onError(e);

@@ -1,0 +1,395 @@
+/**
+ * `npm run bench:sync`: gallery sync (issue 13) against real S3 clients, measured in one run on
+ * one local stack (`cloud/src/stack/main.ts` in its own process: embedded Postgres, cognito-local,
+ * s3rver, the API, a worker):
+ *   1. up:   N local images of about 1 MB (and their thumbnails) uploaded by the desktop sync
+ *            engine (reserve → presigned PUTs → complete) vs `aws s3 sync` (Debian's awscli) and
+ *            `rclone sync` moving the same files to the same s3rver;
+ *   2. down: the same images pulled into a second profile of the same user (change feed →
+ *            downloads → library rows) vs `aws s3 sync` / `rclone sync` bucket → folder;
+ *   3. feed: change-feed pages per second through the API over a user with 100,000 images, vs the
+ *            same SQL statements run straight on Postgres (the ceiling for the route).
+ * Ratios are reference time ÷ engine time (the engine's throughput as a fraction of the tool's).
+ * Options: --images N (500) --bytes N (1000000) --feed N (100000) --page N (200) --concurrency N
+ *   (the engine's; default its own) --rate-limit N (the API's per-user and per-IP requests a minute
+ *   for this run; default 1,000,000 so the sync path is measured, not the limit) --keep --json
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import pg from 'pg';
+import { encodePng } from '@atelier/engine';
+import { signUpConfirmed } from '../cloud/src/stack/cognito.ts';
+import { LOCAL_S3_CREDENTIALS } from '../cloud/src/storage/local-s3.ts';
+import { systemClock } from '../src-main/services/clock.ts';
+import { createCloudClient, type CloudClient } from '../src-main/services/cloud-client.ts';
+import { openDatabase, type Db } from '../src-main/services/db.ts';
+import { createLibrary, type Library } from '../src-main/services/library.ts';
+import { InMemorySecretStore } from '../src-main/services/secret-store.ts';
+import { cloudSyncPort } from '../src-main/services/sync/cloud-port.ts';
+import { createSyncEngine, type SyncEngine } from '../src-main/services/sync/sync-engine.ts';
+import { sampleMetadata } from '../src-main/services/testing/png-fixture.ts';
+
+const argv = process.argv.slice(2);
+const arg = (name: string, def: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : def;
+};
+const IMAGES = arg('images', 500);
+const BYTES = arg('bytes', 1_000_000);
+const FEED = arg('feed', 100_000);
+const PAGE = arg('page', 200);
+const RATE_LIMIT = arg('rate-limit', 1_000_000);
+const CONCURRENCY = argv.includes('--concurrency') ? arg('concurrency', 0) : undefined;
+const JSON_OUT = argv.includes('--json');
+const KEEP = argv.includes('--keep');
+const repo = path.resolve(import.meta.dirname, '..');
+const AWS = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
+
+const say = (s: string) => {
+  if (!JSON_OUT) console.log(s);
+};
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+const seconds = async (fn: () => Promise<unknown>) => {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+};
+const mbps = (bytes: number, s: number) => `${(bytes / 1024 / 1024 / s).toFixed(1)} MB/s`;
+
+/** Runs a command to completion; throws with its output when it fails. */
+function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  // A CA bundle from the environment breaks rclone's S3 client (and the endpoint is plain HTTP).
+  const { AWS_CA_BUNDLE: _ca, ...base } = process.env;
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.once('error', reject);
+    p.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} → ${code}\n${err}`)),
+    );
+  });
+}
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-sync-'));
+chmodSync(tmp, 0o755); // embedded Postgres runs as user postgres when we are root
+
+// ── the stack, in its own process ─────────────────────────────────────────────────────────────
+const stackDir = path.join(tmp, 'stack');
+const stackEnv = {
+  ATELIER_STACK_DIR: stackDir,
+  ATELIER_API_PORT: String(await freePort()),
+  ATELIER_PG_PORT: String(await freePort()),
+  ATELIER_PG_DATA: path.join(tmp, 'pg'),
+  COGNITO_PORT: String(await freePort()),
+  S3_PORT: String(await freePort()),
+  ATELIER_MAILBOX_PORT: String(await freePort()),
+  LOG_LEVEL: 'warn',
+  // The production per-user limit (300 requests a minute) would cap the engine at 150 images a
+  // minute (reserve + complete per image) and measure the limit, not the sync path: raised here,
+  // said in the output, and the engine rides out 429s with Retry-After (sync-engine withRetry).
+  RATE_LIMIT_USER_PER_MINUTE: String(RATE_LIMIT),
+  RATE_LIMIT_IP_PER_MINUTE: String(RATE_LIMIT),
+};
+say(
+  `bench:sync — ${IMAGES} images of ~${(BYTES / 1e6).toFixed(1)} MB, feed of ${FEED} images, Node ${process.version}`,
+);
+say(`  API rate limits for this run: ${RATE_LIMIT} requests/minute per user and per IP (production: 300 and 600)`);
+const stack = spawn(process.execPath, [path.join(repo, 'cloud/src/stack/main.ts')], {
+  cwd: repo,
+  env: { ...process.env, ...stackEnv },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+const stackTail: string[] = [];
+await new Promise<void>((resolve, reject) => {
+  const onLine = (l: string) => {
+    stackTail.push(l);
+    if (/^READY/.test(l)) resolve();
+  };
+  readline.createInterface({ input: stack.stdout }).on('line', onLine);
+  readline.createInterface({ input: stack.stderr }).on('line', onLine);
+  stack.once('exit', (code) => reject(new Error(`the stack exited (${code}):\n${stackTail.slice(-40).join('\n')}`)));
+});
+const info = JSON.parse(readFileSync(path.join(stackDir, 'stack.json'), 'utf8')) as {
+  apiUrl: string;
+  databaseUrl: string;
+  cognito: { endpoint: string; region: string; userPoolId: string; clientId: string };
+  s3: { endpoint: string; bucket: string; region: string };
+};
+const cleanups: (() => Promise<unknown> | void)[] = [];
+const stopStack = () =>
+  new Promise<void>((resolve) => {
+    if (stack.exitCode !== null) return resolve();
+    stack.once('exit', () => resolve());
+    stack.kill('SIGINT');
+  });
+
+try {
+  const password = `Bench-${randomBytes(6).toString('hex')}-1a`;
+  const user = `bench-${randomUUID()}@example.test`;
+  await signUpConfirmed(info.cognito.endpoint, info.cognito, user, password);
+
+  interface Profile {
+    db: Db;
+    library: Library;
+    cloud: CloudClient;
+    engine: SyncEngine;
+    dir: string;
+  }
+  const profile = async (name: string): Promise<Profile> => {
+    const dir = path.join(tmp, name);
+    mkdirSync(path.join(dir, 'images'), { recursive: true });
+    const db = openDatabase(path.join(dir, 'library.db'));
+    let account: () => string | null = () => null;
+    const library = createLibrary({
+      db,
+      filesDir: path.join(dir, 'images'),
+      clock: systemClock,
+      urlFor: (f) => f,
+      visibleAccount: () => account(),
+    });
+    const cloud = createCloudClient({
+      config: { apiUrl: info.apiUrl, cognito: { ...info.cognito, region: 'local' } },
+      secretStore: new InMemorySecretStore(),
+    });
+    await cloud.signIn(user, password);
+    const port = cloudSyncPort(cloud);
+    account = () => port.account();
+    const engine = createSyncEngine({
+      db,
+      library,
+      cloud: port,
+      clock: systemClock,
+      ...(CONCURRENCY ? { concurrency: CONCURRENCY } : {}),
+    });
+    cleanups.push(() => {
+      engine.pause();
+      cloud.close();
+      db.close();
+    });
+    return { db, library, cloud, engine, dir };
+  };
+
+  // ── N local images of about BYTES each (noise, so PNG cannot shrink it) ─────────────────────
+  const a = await profile('profile-a');
+  const side = Math.round(Math.sqrt(BYTES / 3));
+  const t0 = performance.now();
+  for (let i = 0; i < IMAGES; i++)
+    a.library.addImage({
+      png: encodePng({ width: side, height: side, channels: 3, data: randomBytes(side * side * 3) }),
+      origin: 'local',
+      metadata: sampleMetadata(`bench image ${i}`, i),
+    });
+  const files = readdirSync(path.join(a.dir, 'images'));
+  const totalBytes = (
+    a.db.prepare('SELECT sum(size) AS n FROM images').get() as {
+      n: number;
+    }
+  ).n;
+  say(
+    `  made ${IMAGES} images (${(totalBytes / 1024 / 1024).toFixed(0)} MB, ${files.length} files with thumbnails) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  // The reference tools move exactly these files (images and thumbnails).
+  const src = path.join(tmp, 'src');
+  mkdirSync(src);
+  for (const f of files) linkSync(path.join(a.dir, 'images', f), path.join(src, f));
+
+  const awsEnv = {
+    AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    AWS_DEFAULT_REGION: info.s3.region,
+    AWS_CONFIG_FILE: path.join(tmp, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(tmp, 'aws-credentials'),
+  };
+  const aws = (...args: string[]) =>
+    run(AWS, ['--endpoint-url', info.s3.endpoint, 's3', ...args, '--only-show-errors'], awsEnv);
+  const rcloneEnv = {
+    RCLONE_CONFIG: path.join(tmp, 'rclone.conf'),
+    RCLONE_CONFIG_BENCH_TYPE: 's3',
+    RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
+    RCLONE_CONFIG_BENCH_ENDPOINT: info.s3.endpoint,
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    RCLONE_CONFIG_BENCH_REGION: info.s3.region,
+    RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
+  };
+  const rclone = (...args: string[]) => run('rclone', [...args, '--s3-no-check-bucket'], rcloneEnv);
+  const bucket = info.s3.bucket;
+
+  // ── up ───────────────────────────────────────────────────────────────────────────────────────
+  const up = {
+    aws: await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws/`)),
+    rclone: await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone`)),
+    engine: await seconds(() => a.engine.syncOnce()),
+  };
+  const upStatus = a.engine.status();
+  if (upStatus.state !== 'idle' || a.engine.pending() !== 0)
+    throw new Error(`the engine did not upload everything: ${JSON.stringify(upStatus)}`);
+
+  // ── down ─────────────────────────────────────────────────────────────────────────────────────
+  const b = await profile('profile-b');
+  const imagesIn = (p: Profile) => (p.db.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n;
+  let downPasses = 1;
+  const down = {
+    aws: await seconds(() => aws('sync', `s3://${bucket}/bench-aws/`, path.join(tmp, 'down-aws'))),
+    rclone: await seconds(() => rclone('sync', `bench:${bucket}/bench-rclone`, path.join(tmp, 'down-rclone'))),
+    // The feed holds back rows newer than the oldest open transaction (decision 0140), so one pass
+    // may stop short while the cloud is busy; the app then runs another on `gallery.changed`. The
+    // time is until the second profile has every image, however many passes that takes.
+    engine: await seconds(async () => {
+      for (let pass = 0; pass < 20 && imagesIn(b) < IMAGES; pass++) {
+        if (pass > 0) downPasses++;
+        await b.engine.syncOnce();
+      }
+    }),
+  };
+  const got = imagesIn(b);
+  if (got !== IMAGES) {
+    // Say which ones, with their feed positions, so a missing image can be traced.
+    const dbg = new pg.Client({ connectionString: info.databaseUrl });
+    await dbg.connect();
+    const cloudRows = (
+      await dbg.query<{ id: string; server_xid: string; server_seq: string; deleted_at: Date | null }>(
+        `SELECT id, server_xid::text, server_seq::text, deleted_at FROM images i
+          WHERE user_id = (SELECT user_id FROM images WHERE id = $1) ORDER BY i.server_xid, i.server_seq`,
+        [(a.db.prepare('SELECT cloud_id FROM images LIMIT 1').get() as { cloud_id: string }).cloud_id],
+      )
+    ).rows;
+    await dbg.end();
+    const have = new Set(
+      (b.db.prepare('SELECT cloud_id FROM images').all() as { cloud_id: string }[]).map((r) => r.cloud_id),
+    );
+    const missing = cloudRows.filter((r) => !have.has(r.id));
+    throw new Error(
+      `the second profile has ${got} images, not ${IMAGES}; the cloud has ${cloudRows.length}; missing (xid, seq): ${missing
+        .slice(0, 20)
+        .map((r) => `${r.server_xid}/${r.server_seq}${r.deleted_at ? ' deleted' : ''}`)
+        .join(
+          ', ',
+        )}; cursor ${JSON.stringify(b.db.prepare("SELECT key, value FROM sync_state WHERE key LIKE 'cursor:%'").all())}`,
+    );
+  }
+  for (const d of ['down-aws', 'down-rclone'])
+    if (readdirSync(path.join(tmp, d)).length !== files.length) throw new Error(`${d} is missing files`);
+
+  // ── feed at FEED images ──────────────────────────────────────────────────────────────────────
+  const feedUser = `bench-feed-${randomUUID()}@example.test`;
+  const { sub } = await signUpConfirmed(info.cognito.endpoint, info.cognito, feedUser, password);
+  const c = createCloudClient({
+    config: { apiUrl: info.apiUrl, cognito: { ...info.cognito, region: 'local' } },
+    secretStore: new InMemorySecretStore(),
+  });
+  await c.signIn(feedUser, password);
+  cleanups.push(() => c.close());
+  const feedPort = cloudSyncPort(c);
+  await feedPort.storage(); // first sight creates the user row
+  const admin = new pg.Client({ connectionString: info.databaseUrl });
+  await admin.connect();
+  cleanups.push(() => admin.end());
+  const meta = JSON.stringify(sampleMetadata('feed image'));
+  const ts0 = performance.now();
+  await admin.query(
+    `INSERT INTO images (id, user_id, width, height, metadata, prompt, size, sha256, thumb_mime, thumb_size)
+     SELECT 'img_' || lpad(upper(to_hex(g)), 22, '0'), $1, 512, 512, $2::jsonb, 'feed image', 1000000,
+            lpad(to_hex(g), 64, '0'), 'image/png', 20000
+       FROM generate_series(1, $3::int) AS g`,
+    [sub, meta, FEED],
+  );
+  say(`  seeded ${FEED} feed rows in ${((performance.now() - ts0) / 1000).toFixed(1)} s`);
+  let pagesApi = 0;
+  const feedApi = await seconds(async () => {
+    for (let cursor = ''; ;) {
+      const page = await feedPort.changes(cursor, PAGE);
+      pagesApi++;
+      cursor = page.nextCursor;
+      if (!page.hasMore) break;
+    }
+  });
+  // The reference: the route's own statements (cloud/src/sync/changes.ts) straight on Postgres.
+  let pagesSql = 0;
+  const feedSql = await seconds(async () => {
+    let xid = '0';
+    let seq = '0';
+    for (;;) {
+      const horizon = (await admin.query<{ x: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x'))
+        .rows[0]!.x;
+      const args = [sub, xid, seq, PAGE + 1, horizon];
+      const rows = (
+        await admin.query<{ server_xid: string; server_seq: string }>(
+          `SELECT id, user_id, generation_id, batch_index, board_id, starred, width, height, metadata, size, sha256,
+                  thumb_mime, server_seq::text, server_xid::text, created_at, updated_at, deleted_at, purged_at,
+                  starred_version::text, board_version::text, deleted_version::text
+             FROM images
+            WHERE user_id = $1 AND (server_xid, server_seq) > ($2::text::xid8, $3::bigint)
+              AND server_xid < $5::text::xid8
+            ORDER BY images.server_xid, images.server_seq
+            LIMIT $4`,
+          args,
+        )
+      ).rows;
+      await admin.query(
+        `SELECT id, name, server_seq::text, server_xid::text, updated_at, deleted_at, name_version::text, deleted_version::text
+           FROM boards
+          WHERE user_id = $1 AND (server_xid, server_seq) > ($2::text::xid8, $3::bigint)
+            AND server_xid < $5::text::xid8
+          ORDER BY boards.server_xid, boards.server_seq
+          LIMIT $4`,
+        args,
+      );
+      pagesSql++;
+      const last = rows[Math.min(rows.length, PAGE) - 1];
+      if (rows.length <= PAGE || !last) break;
+      xid = last.server_xid;
+      seq = last.server_seq;
+    }
+  });
+  if (pagesApi !== pagesSql) throw new Error(`the API walked ${pagesApi} pages, the SQL ${pagesSql}`);
+
+  const bytesMoved = files.reduce((n, f) => n + readFileSync(path.join(src, f)).byteLength, 0);
+  const result = {
+    images: IMAGES,
+    bytes: bytesMoved,
+    up: { ...up, vsAws: up.aws / up.engine, vsRclone: up.rclone / up.engine },
+    down: { ...down, passes: downPasses, vsAws: down.aws / down.engine, vsRclone: down.rclone / down.engine },
+    feed: {
+      images: FEED,
+      pageSize: PAGE,
+      pages: pagesApi,
+      apiPagesPerSecond: pagesApi / feedApi,
+      sqlPagesPerSecond: pagesSql / feedSql,
+      vsSql: feedSql / feedApi,
+    },
+  };
+  if (JSON_OUT) console.log(JSON.stringify(result, null, 2));
+  else {
+    const line = (what: string, r: { aws: number; rclone: number; engine: number; vsAws: number; vsRclone: number }) =>
+      `  ${what}: engine ${r.engine.toFixed(1)} s (${mbps(bytesMoved, r.engine)}), aws s3 sync ${r.aws.toFixed(1)} s (${mbps(bytesMoved, r.aws)}), rclone ${r.rclone.toFixed(1)} s (${mbps(bytesMoved, r.rclone)})\n` +
+      `      engine throughput = ${r.vsAws.toFixed(2)}× aws s3 sync, ${r.vsRclone.toFixed(2)}× rclone`;
+    say(`  ${files.length} files, ${(bytesMoved / 1024 / 1024).toFixed(0)} MB each way`);
+    say(line('up  ', result.up));
+    say(line('down', result.down));
+    say(`      (the engine's download took ${downPasses} pass${downPasses === 1 ? '' : 'es'})`);
+    say(
+      `  feed at ${FEED} images, ${PAGE} per page: ${result.feed.apiPagesPerSecond.toFixed(1)} pages/s through the API ` +
+        `(${(result.feed.apiPagesPerSecond * PAGE).toFixed(0)} changes/s), ${result.feed.sqlPagesPerSecond.toFixed(1)} pages/s of the same SQL = ${result.feed.vsSql.toFixed(2)}× the SQL`,
+    );
+  }
+} finally {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  await stopStack();
+  if (!KEEP) rmSync(tmp, { recursive: true, force: true });
+  else say(`  kept ${tmp}`);
+}
