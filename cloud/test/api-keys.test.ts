@@ -190,6 +190,33 @@ describe('using a key', () => {
     expect(await usedOf(alice.sub)).toBe(before);
   });
 
+  it('automation reaches image to image and usage: a generate key reserves inputs, an account:read key reads usage', async () => {
+    const body = {
+      purpose: 'init',
+      contentType: 'image/png',
+      byteLength: 1000,
+      sha256: 'b'.repeat(64),
+      width: 64,
+      height: 64,
+    };
+    const gen = await createKey(alice, ['generate']);
+    const created = await call(bearer(gen.key), 'POST', '/v1/inputs', body);
+    expect(created.statusCode).toBe(201);
+    const id = (created.json() as { inputId: string }).inputId;
+    expect((await call(bearer(gen.key), 'GET', `/v1/inputs/${id}`)).statusCode).toBe(200);
+    // Bob's key with every scope still cannot see Alice's input.
+    const bobs = await createKey(bob, [...API_KEY_SCOPES]);
+    expect((await call(bearer(bobs.key), 'GET', `/v1/inputs/${id}`)).statusCode).toBe(404);
+    // A read-only key cannot reserve inputs, and the usage chart needs account:read.
+    const reader = await createKey(alice, ['gallery:read']);
+    const refused = await call(bearer(reader.key), 'POST', '/v1/inputs', { ...body, sha256: 'c'.repeat(64) });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().error.code).toBe('API_KEY_SCOPE_MISSING');
+    expect((await call(bearer(reader.key), 'GET', '/v1/usage/daily')).json().error.code).toBe('API_KEY_SCOPE_MISSING');
+    const account = await createKey(alice, ['account:read']);
+    expect((await call(bearer(account.key), 'GET', '/v1/usage/daily')).statusCode).toBe(200);
+  });
+
   it('a key cannot manage keys, billing or the account: 403 API_KEY_NOT_ALLOWED', async () => {
     const k = await createKey(alice, [...API_KEY_SCOPES]);
     const other = await createKey(alice, ['generate']);

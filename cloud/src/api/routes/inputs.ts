@@ -26,6 +26,7 @@ const inputRoutes: FastifyPluginAsyncZod<InputRouteOptions> = async (app, opts) 
   app.post(
     '/v1/inputs',
     {
+      config: { scope: 'generate' },
       schema: {
         tags: ['inputs'],
         summary: 'Reserve a starting image or mask: a presigned PUT for its server-built key',
@@ -41,6 +42,7 @@ const inputRoutes: FastifyPluginAsyncZod<InputRouteOptions> = async (app, opts) 
   app.post(
     '/v1/inputs/:id/complete',
     {
+      config: { scope: 'generate' },
       schema: {
         tags: ['inputs'],
         summary: 'Mark an input ready once its object exists with the declared size, hash, type and sides',
@@ -56,6 +58,7 @@ const inputRoutes: FastifyPluginAsyncZod<InputRouteOptions> = async (app, opts) 
   app.get(
     '/v1/inputs/:id',
     {
+      config: { scope: 'generate' },
       schema: {
         tags: ['inputs'],
         summary: 'One of your inputs (404 for an id that is not yours)',

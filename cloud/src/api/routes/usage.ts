@@ -13,6 +13,7 @@ const usageRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/usage/daily',
     {
+      config: { scope: 'account:read' },
       schema: {
         tags: ['account'],
         summary: 'Cloud images per day for the current and previous period, by source, with the plan limit',
