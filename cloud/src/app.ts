@@ -47,6 +47,7 @@ import opsRoutes from './api/routes/ops.ts';
 import planRoutes from './api/routes/plans.ts';
 import syncRoutes, { type SyncRouteOptions } from './api/routes/sync.ts';
 import uploadRoutes from './api/routes/uploads.ts';
+import inputRoutes from './api/routes/inputs.ts';
 import type { EmailLookup } from './auth/provision.ts';
 import type { TokenVerifier } from './auth/verifier.ts';
 import billingPlugin from './billing/plugin.ts';
@@ -108,6 +109,7 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   accountRoutes,
   uploadRoutes,
   syncRoutes,
+  inputRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {

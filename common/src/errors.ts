@@ -169,6 +169,18 @@ export const ERROR_CODES = {
     message:
       'The uploaded starting image or mask does not have the width and height that were declared. It was removed; upload it again.',
   },
+  INPUT_CHECKSUM_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message:
+      'The uploaded starting image or mask does not match the SHA-256 that was declared. It was removed; upload it again.',
+  },
+  INPUT_COUNT_EXCEEDED: {
+    status: 429,
+    retryable: false,
+    message:
+      'You have too many starting images and masks stored in the cloud. They are removed a week after upload; reuse one or try again later.',
+  },
   INPUT_PURPOSE_MISMATCH: {
     status: 422,
     retryable: false,

@@ -147,7 +147,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     library,
     engine: opts.engine,
     resolveModel: routeFacts.resolveModel,
-    cloud: cloud && cloudJobsPort(cloud),
+    cloud: cloud && cloudJobsPort(cloud, { library, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
     route: async (request) => decideRoute(await routeFacts.facts(request)),
     events: {
       changed: (job) => emit('jobs:changed', job),

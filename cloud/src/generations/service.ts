@@ -18,6 +18,7 @@ import type { Pool, PoolClient } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
 import { publishEvent, publishEvents } from '../events/publish.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
+import { resolveRequestInputs } from '../inputs/service.ts';
 import { currentUsage, refundGeneration, reserve } from '../quota/usage.ts';
 import {
   findByIdempotencyKey,
@@ -71,12 +72,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
   }
 
   async function submit(userId: string, body: GenerateRequest, idempotencyKey: string | null): Promise<Submitted> {
-    // The schema names starting images and masks (issue 15), but the worker cannot fetch them until
-    // cloud inputs (presigned uploads) land: refuse before anything is reserved.
-    if (body.initImage !== undefined || body.mask !== undefined)
-      throw new AppError('CLOUD_INPUTS_UNAVAILABLE', 'starting images are not accepted by the cloud yet', {
-        details: { fields: ['initImage', 'mask'].filter((f) => body[f as 'initImage' | 'mask'] !== undefined) },
-      });
     const hash = idempotencyKey ? requestHash(body) : null;
     if (idempotencyKey) {
       const r = await replay(userId, idempotencyKey, hash!);
@@ -95,6 +90,9 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             const r = await replay(userId, idempotencyKey, hash!, tx);
             if (r) return r;
           }
+          // Starting image and mask (issue 15): this user's ready inputs or live gallery images, in
+          // this transaction and before the reservation, so a refused reference costs nothing.
+          await resolveRequestInputs(tx, userId, body);
           const { plan, active } = await planAndActive(tx, userId);
           const check = checkPlanAllows(plan, body, active);
           if (!check.ok)

@@ -44,7 +44,8 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['generations'],
         body: CreateGenerationBody,
         headers: IdempotencyHeaders,
-        // 422: a starting image or mask (CLOUD_INPUTS_UNAVAILABLE: they run on the desktop until cloud inputs land).
+        // 404 INPUT_IMAGE_NOT_FOUND, 409 UPLOAD_INCOMPLETE, 422 INPUT_PURPOSE_MISMATCH /
+        // INPUT_IMAGE_SIZE_MISMATCH: the starting image or mask it names (issue 15).
         response: { 202: Generation, ...errors, 422: ErrorBody },
       },
     },
