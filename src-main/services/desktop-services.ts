@@ -19,6 +19,7 @@ import { openDatabase } from './db.ts';
 import { createEventBus, type DesktopEvents } from './event-bus.ts';
 import { createGallerySync } from './gallery-sync.ts';
 import { createAccountHandlers } from './handlers/account.ts';
+import { createApiKeysHandlers } from './handlers/api-keys.ts';
 import { createAppHandlers } from './handlers/app.ts';
 import { createBillingHandlers } from './handlers/billing.ts';
 import { createBoardsHandlers } from './handlers/boards.ts';
@@ -28,6 +29,8 @@ import { createModelsHandlers } from './handlers/models.ts';
 import { createPicturesHandlers } from './handlers/pictures.ts';
 import { createSettingsHandlers } from './handlers/settings.ts';
 import { createSyncHandlers } from './handlers/sync.ts';
+import { createWebhooksHandlers } from './handlers/webhooks.ts';
+import { createUsageHandlers } from './handlers/usage.ts';
 import { createJobQueue } from './jobs.ts';
 import { createLibrary } from './library.ts';
 import { createPictures } from './pictures.ts';
@@ -222,6 +225,9 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ...createBillingHandlers({ cloud, account, openExternal: opts.openExternal }),
     ...createSettingsHandlers({ settings, sync }),
     ...createSyncHandlers({ cloud, sync, account, jobs }),
+    ...createWebhooksHandlers({ cloud }),
+    ...createApiKeysHandlers({ cloud }),
+    ...createUsageHandlers({ cloud, db }),
     ...createPicturesHandlers({ pictures: createPictures({ library }), emit }),
   };
 

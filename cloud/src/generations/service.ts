@@ -13,12 +13,14 @@ import {
   type GenerateRequest,
   type PlanId,
   type ResolvedGenerateRequest,
+  type UsageSource,
 } from '@atelier/common';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
 import { publishEvent, publishEvents } from '../events/publish.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { resolveRequestInputs } from '../inputs/service.ts';
+import type { WebhookEmitter } from '../webhooks/emitter.ts';
 import { currentUsage, refundGeneration, reserve } from '../quota/usage.ts';
 import {
   findByIdempotencyKey,
@@ -38,6 +40,8 @@ export type ModelResolver = (requested: string | undefined, plan: PlanId) => str
 export interface GenerationServiceDeps {
   pool: Pool;
   queue: JobQueue;
+  /** usage.threshold webhooks, emitted in the reservation's transaction. */
+  webhooks?: WebhookEmitter;
   resolveModel: ModelResolver;
   upgradeUrl: string;
   /** Clock override for tests (month rollover); null = the database's now(). */
@@ -71,7 +75,13 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     return { row: existing, replayed: true };
   }
 
-  async function submit(userId: string, body: GenerateRequest, idempotencyKey: string | null): Promise<Submitted> {
+  /** `source`: which client sent it, for the usage chart only (decision 0180); quota ignores it. */
+  async function submit(
+    userId: string,
+    body: GenerateRequest,
+    idempotencyKey: string | null,
+    source: UsageSource = 'desktop',
+  ): Promise<Submitted> {
     const hash = idempotencyKey ? requestHash(body) : null;
     if (idempotencyKey) {
       const r = await replay(userId, idempotencyKey, hash!);
@@ -126,12 +136,14 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             idempotencyKey,
             requestHash: hash,
             periodStart: usage.periodStart,
+            source,
           });
           await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
           await publishEvents(tx, userId, [
             { type: 'generation.queued', generation: toGeneration(row) },
             usageEvent(usage),
           ]);
+          await deps.webhooks?.usageChanged(tx, userId, usage);
           return { row, replayed: false };
         },
         { lockUser: true },

@@ -5,9 +5,22 @@
  */
 import { z } from 'zod';
 import { Me, Usage } from '../api.ts';
+import { ApiKeyIdSchema, ApiKeyList, CreateApiKeyBody, CreatedApiKey } from '../api/api-keys.ts';
+import { DismissedNotice, UsageChartData } from '../api/usage.ts';
 import { GenerateRequest, InputImageRef, RunTarget, Scheduler } from '../generate.ts';
 import { ImageMetadata } from '../metadata.ts';
 import { PlanId } from '../plans.ts';
+import {
+  CreateWebhookBody,
+  UpdateWebhookBody,
+  WebhookDelivery,
+  WebhookDeliveryIdSchema,
+  WebhookDeliveryPage,
+  WebhookEndpoint,
+  WebhookEndpointIdSchema,
+  WebhookEndpointList,
+  WebhookEndpointWithSecret,
+} from '../api/webhooks.ts';
 
 const Id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[0-9A-Z]{22}$`));
 export const LocalJobId = Id('job');
@@ -352,8 +365,36 @@ export const ipcContract = {
     input: Empty,
     output: z.object({ path: z.string(), images: z.number().int(), bytes: z.number().int() }),
   },
+  /** The Account chart: cloud images per day (current + previous period, by source) and this computer's. */
+  'usage:daily': { input: Empty, output: UsageChartData },
+  /** Low-quota notices already closed (once per period and level). */
+  'usage:dismissedNotices': { input: Empty, output: z.object({ items: z.array(DismissedNotice) }) },
+  'usage:dismissNotice': { input: DismissedNotice, output: Ok },
   'billing:upgrade': { input: Empty, output: z.object({ url: z.string().url() }) },
   'billing:manage': { input: Empty, output: z.object({ url: z.string().url() }) },
+  // Webhooks (issue 16): the cloud's /v1/webhooks for the signed-in user. create and rotateSecret
+  // return the signing secret, which the cloud never shows again.
+  'webhooks:list': { input: Empty, output: WebhookEndpointList },
+  'webhooks:create': { input: CreateWebhookBody, output: WebhookEndpointWithSecret },
+  'webhooks:update': {
+    input: z.object({ id: WebhookEndpointIdSchema, patch: UpdateWebhookBody }),
+    output: WebhookEndpoint,
+  },
+  'webhooks:delete': { input: z.object({ id: WebhookEndpointIdSchema }), output: Ok },
+  'webhooks:rotateSecret': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookEndpointWithSecret },
+  'webhooks:test': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookDelivery },
+  'webhooks:deliveries': {
+    input: z.object({ id: WebhookEndpointIdSchema, cursor: WebhookDeliveryIdSchema.optional() }),
+    output: WebhookDeliveryPage,
+  },
+  'webhooks:replay': {
+    input: z.object({ id: WebhookEndpointIdSchema, deliveryId: WebhookDeliveryIdSchema }),
+    output: WebhookDelivery,
+  },
+  /** API keys of the signed-in account (issue 16): the whole key is in `apiKeys:create`'s answer only. */
+  'apiKeys:list': { input: Empty, output: ApiKeyList },
+  'apiKeys:create': { input: CreateApiKeyBody, output: CreatedApiKey },
+  'apiKeys:revoke': { input: z.object({ id: ApiKeyIdSchema }), output: Ok },
   'settings:get': { input: Empty, output: Settings },
   'settings:update': { input: Settings.partial(), output: Settings },
   'sync:status': {
