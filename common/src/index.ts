@@ -12,3 +12,5 @@ export * from './account.ts';
 export * from './api/sync.ts';
 export * from './api/usage.ts';
 export * from './api/inputs.ts';
+export * from './api/webhooks.ts';
+export * from './api/api-keys.ts';

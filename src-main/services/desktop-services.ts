@@ -19,6 +19,7 @@ import { openDatabase } from './db.ts';
 import { createEventBus, type DesktopEvents } from './event-bus.ts';
 import { createGallerySync } from './gallery-sync.ts';
 import { createAccountHandlers } from './handlers/account.ts';
+import { createApiKeysHandlers } from './handlers/api-keys.ts';
 import { createAppHandlers } from './handlers/app.ts';
 import { createBillingHandlers } from './handlers/billing.ts';
 import { createBoardsHandlers } from './handlers/boards.ts';
@@ -28,6 +29,7 @@ import { createModelsHandlers } from './handlers/models.ts';
 import { createSettingsHandlers } from './handlers/settings.ts';
 import { createSyncHandlers } from './handlers/sync.ts';
 import { createUsageHandlers } from './handlers/usage.ts';
+import { createWebhooksHandlers } from './handlers/webhooks.ts';
 import { createJobQueue } from './jobs.ts';
 import { createLibrary } from './library.ts';
 import { createRouteFacts, type CatalogueModelStore, type MemoryAwareEngine } from './route-facts.ts';
@@ -146,7 +148,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     library,
     engine: opts.engine,
     resolveModel: routeFacts.resolveModel,
-    cloud: cloud && cloudJobsPort(cloud),
+    cloud: cloud && cloudJobsPort(cloud, { library, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
     route: async (request) => decideRoute(await routeFacts.facts(request)),
     events: {
       changed: (job) => emit('jobs:changed', job),
@@ -222,6 +224,8 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ...createSettingsHandlers({ settings, sync }),
     ...createSyncHandlers({ cloud, sync, account, jobs }),
     ...createUsageHandlers({ cloud, db }),
+    ...createWebhooksHandlers({ cloud }),
+    ...createApiKeysHandlers({ cloud }),
   };
 
   return {

@@ -19,6 +19,8 @@ import type { Pool, PoolClient } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
 import { publishEvent, publishEvents } from '../events/publish.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
+import { resolveRequestInputs } from '../inputs/service.ts';
+import type { WebhookEmitter } from '../webhooks/emitter.ts';
 import { currentUsage, refundGeneration, reserve } from '../quota/usage.ts';
 import {
   findByIdempotencyKey,
@@ -38,6 +40,8 @@ export type ModelResolver = (requested: string | undefined, plan: PlanId) => str
 export interface GenerationServiceDeps {
   pool: Pool;
   queue: JobQueue;
+  /** usage.threshold webhooks, emitted in the reservation's transaction. */
+  webhooks?: WebhookEmitter;
   resolveModel: ModelResolver;
   upgradeUrl: string;
   /** Clock override for tests (month rollover); null = the database's now(). */
@@ -78,12 +82,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     idempotencyKey: string | null,
     source: UsageSource = 'desktop',
   ): Promise<Submitted> {
-    // The schema names starting images and masks (issue 15), but the worker cannot fetch them until
-    // cloud inputs (presigned uploads) land: refuse before anything is reserved.
-    if (body.initImage !== undefined || body.mask !== undefined)
-      throw new AppError('CLOUD_INPUTS_UNAVAILABLE', 'starting images are not accepted by the cloud yet', {
-        details: { fields: ['initImage', 'mask'].filter((f) => body[f as 'initImage' | 'mask'] !== undefined) },
-      });
     const hash = idempotencyKey ? requestHash(body) : null;
     if (idempotencyKey) {
       const r = await replay(userId, idempotencyKey, hash!);
@@ -102,6 +100,9 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             const r = await replay(userId, idempotencyKey, hash!, tx);
             if (r) return r;
           }
+          // Starting image and mask (issue 15): this user's ready inputs or live gallery images, in
+          // this transaction and before the reservation, so a refused reference costs nothing.
+          await resolveRequestInputs(tx, userId, body);
           const { plan, active } = await planAndActive(tx, userId);
           const check = checkPlanAllows(plan, body, active);
           if (!check.ok)
@@ -142,6 +143,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             { type: 'generation.queued', generation: toGeneration(row) },
             usageEvent(usage),
           ]);
+          await deps.webhooks?.usageChanged(tx, userId, usage);
           return { row, replayed: false };
         },
         { lockUser: true },

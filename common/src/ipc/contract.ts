@@ -6,9 +6,21 @@
 import { z } from 'zod';
 import { Me, Usage } from '../api.ts';
 import { DismissedNotice, UsageChartData } from '../api/usage.ts';
+import { ApiKeyIdSchema, ApiKeyList, CreateApiKeyBody, CreatedApiKey } from '../api/api-keys.ts';
 import { GenerateRequest, RunTarget, Scheduler } from '../generate.ts';
 import { ImageMetadata } from '../metadata.ts';
 import { PlanId } from '../plans.ts';
+import {
+  CreateWebhookBody,
+  UpdateWebhookBody,
+  WebhookDelivery,
+  WebhookDeliveryIdSchema,
+  WebhookDeliveryPage,
+  WebhookEndpoint,
+  WebhookEndpointIdSchema,
+  WebhookEndpointList,
+  WebhookEndpointWithSecret,
+} from '../api/webhooks.ts';
 
 const Id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[0-9A-Z]{22}$`));
 export const LocalJobId = Id('job');
@@ -330,6 +342,29 @@ export const ipcContract = {
   'usage:dismissNotice': { input: DismissedNotice, output: Ok },
   'billing:upgrade': { input: Empty, output: z.object({ url: z.string().url() }) },
   'billing:manage': { input: Empty, output: z.object({ url: z.string().url() }) },
+  // Webhooks (issue 16): the cloud's /v1/webhooks for the signed-in user. create and rotateSecret
+  // return the signing secret, which the cloud never shows again.
+  'webhooks:list': { input: Empty, output: WebhookEndpointList },
+  'webhooks:create': { input: CreateWebhookBody, output: WebhookEndpointWithSecret },
+  'webhooks:update': {
+    input: z.object({ id: WebhookEndpointIdSchema, patch: UpdateWebhookBody }),
+    output: WebhookEndpoint,
+  },
+  'webhooks:delete': { input: z.object({ id: WebhookEndpointIdSchema }), output: Ok },
+  'webhooks:rotateSecret': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookEndpointWithSecret },
+  'webhooks:test': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookDelivery },
+  'webhooks:deliveries': {
+    input: z.object({ id: WebhookEndpointIdSchema, cursor: WebhookDeliveryIdSchema.optional() }),
+    output: WebhookDeliveryPage,
+  },
+  'webhooks:replay': {
+    input: z.object({ id: WebhookEndpointIdSchema, deliveryId: WebhookDeliveryIdSchema }),
+    output: WebhookDelivery,
+  },
+  /** API keys of the signed-in account (issue 16): the whole key is in `apiKeys:create`'s answer only. */
+  'apiKeys:list': { input: Empty, output: ApiKeyList },
+  'apiKeys:create': { input: CreateApiKeyBody, output: CreatedApiKey },
+  'apiKeys:revoke': { input: z.object({ id: ApiKeyIdSchema }), output: Ok },
   'settings:get': { input: Empty, output: Settings },
   'settings:update': { input: Settings.partial(), output: Settings },
   'sync:status': {

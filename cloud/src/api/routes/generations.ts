@@ -55,11 +55,13 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations',
     {
+      config: { scope: 'generate' },
       schema: {
         tags: ['generations'],
         body: CreateGenerationBody,
         headers: IdempotencyHeaders,
-        // 422: a starting image or mask (CLOUD_INPUTS_UNAVAILABLE: they run on the desktop until cloud inputs land).
+        // 404 INPUT_IMAGE_NOT_FOUND, 409 UPLOAD_INCOMPLETE, 422 INPUT_PURPOSE_MISMATCH /
+        // INPUT_IMAGE_SIZE_MISMATCH: the starting image or mask it names (issue 15).
         response: { 202: Generation, ...errors, 422: ErrorBody },
       },
     },
@@ -79,6 +81,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], querystring: PageQuery, response: { 200: GenerationList, ...errors } },
     },
     async (req) => {
@@ -93,6 +96,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations/:id',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => toGeneration(await generations.get(req.user!.id, req.params.id)),
@@ -101,6 +105,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations/:id/cancel',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => toGeneration(await generations.cancel(req.user!.id, req.params.id)),
