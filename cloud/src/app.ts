@@ -48,7 +48,6 @@ import opsRoutes from './api/routes/ops.ts';
 import planRoutes from './api/routes/plans.ts';
 import syncRoutes, { type SyncRouteOptions } from './api/routes/sync.ts';
 import uploadRoutes from './api/routes/uploads.ts';
-import usageRoutes from './api/routes/usage.ts';
 import inputRoutes from './api/routes/inputs.ts';
 import webhookRoutes from './api/routes/webhooks.ts';
 import webhooksPlugin from './webhooks/plugin.ts';
@@ -56,6 +55,7 @@ import { webhookPayloadSchemas, webhooksOpenApi } from './webhooks/openapi.ts';
 import type { WebhookJobs } from './webhooks/emitter.ts';
 import type { Resolver } from './webhooks/ssrf.ts';
 import type { ApiKeyAuthenticator } from './api-keys/authenticator.ts';
+import usageRoutes from './api/routes/usage.ts';
 import type { EmailLookup } from './auth/provision.ts';
 import type { TokenVerifier } from './auth/verifier.ts';
 import billingPlugin from './billing/plugin.ts';
@@ -121,10 +121,10 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   accountRoutes,
   uploadRoutes,
   syncRoutes,
-  usageRoutes,
   inputRoutes,
   webhookRoutes,
   apiKeyRoutes,
+  usageRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {

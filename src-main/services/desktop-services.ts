@@ -26,12 +26,14 @@ import { createBoardsHandlers } from './handlers/boards.ts';
 import { createJobsHandlers } from './handlers/jobs.ts';
 import { createLibraryHandlers } from './handlers/library.ts';
 import { createModelsHandlers } from './handlers/models.ts';
+import { createPicturesHandlers } from './handlers/pictures.ts';
 import { createSettingsHandlers } from './handlers/settings.ts';
 import { createSyncHandlers } from './handlers/sync.ts';
-import { createUsageHandlers } from './handlers/usage.ts';
 import { createWebhooksHandlers } from './handlers/webhooks.ts';
+import { createUsageHandlers } from './handlers/usage.ts';
 import { createJobQueue } from './jobs.ts';
 import { createLibrary } from './library.ts';
+import { createPictures } from './pictures.ts';
 import { createRouteFacts, type CatalogueModelStore, type MemoryAwareEngine } from './route-facts.ts';
 import { decideRoute } from './router.ts';
 import type { SecretStore } from './secret-store.ts';
@@ -223,9 +225,10 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ...createBillingHandlers({ cloud, account, openExternal: opts.openExternal }),
     ...createSettingsHandlers({ settings, sync }),
     ...createSyncHandlers({ cloud, sync, account, jobs }),
-    ...createUsageHandlers({ cloud, db }),
     ...createWebhooksHandlers({ cloud }),
     ...createApiKeysHandlers({ cloud }),
+    ...createUsageHandlers({ cloud, db }),
+    ...createPicturesHandlers({ pictures: createPictures({ library }), emit }),
   };
 
   return {
