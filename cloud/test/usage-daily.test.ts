@@ -246,7 +246,7 @@ describe('GET /v1/admin/metrics is for admins only', () => {
 });
 
 describe('API keys', () => {
-  it("a generation made with a key counts as 'api' even when it claims to be the desktop; keys cannot read usage", async () => {
+  it("a generation made with a key counts as 'api' even when it claims to be the desktop; a generate-only key cannot read usage", async () => {
     const erin = await createTestUser();
     await t.app.inject({ url: '/v1/me', headers: auth(erin) });
     const created = await t.app.inject({
@@ -266,7 +266,7 @@ describe('API keys', () => {
     expect(res.statusCode).toBe(202);
     const body = UsageDaily.parse((await daily(erin)).json());
     expect(body.days.find((d) => d.date === day(new Date()))).toMatchObject({ desktop: 0, api: 2 });
-    // The chart and the metrics are for signed-in sessions only: no key scope covers them.
+    // The chart needs the account:read scope (api-keys.test); the operator metrics take no key at all.
     for (const url of ['/v1/usage/daily', `/v1/admin/metrics?from=2026-11-01&to=2026-11-02`]) {
       const r = await t.app.inject({ url, headers: { authorization: `Bearer ${key}` } });
       expect(r.statusCode, url).toBe(403);
