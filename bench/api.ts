@@ -11,85 +11,34 @@
  *   as replicas do in production; default: in process).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
-import { importJWK, SignJWT } from 'jose';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import pg from 'pg';
+import type pg from 'pg';
 import { buildApp } from '../cloud/src/app.ts';
-import { parseConfig } from '../cloud/src/config.ts';
-import { migrate } from '../cloud/src/db/migrate.ts';
 import { createPool, type Pool } from '../cloud/src/db/pool.ts';
 import { withSystemTx } from '../cloud/src/db/tx.ts';
 import { EventHub } from '../cloud/src/events/hub.ts';
 import { PgBossJobQueue } from '../cloud/src/queue/pg-boss-job-queue.ts';
-import { ensureUserPool, startCognitoLocal } from '../cloud/src/stack/cognito.ts';
-import { startPostgres } from '../cloud/src/stack/postgres.ts';
-import type { LoadResult, LoadSpec } from './http-load.ts';
+import { accessTokens, arg, load, rps, startCloudStack } from './support.ts';
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
 const SECONDS = arg('seconds', 5);
 const CONNECTIONS = arg('connections', 16);
 const USERS = 3000;
 const REDIS = process.argv.includes('--redis') ? (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : null;
 
-const freePort = async () => {
-  const s = Fastify();
-  await s.listen({ port: 0, host: '127.0.0.1' });
-  const port = (s.server.address() as { port: number }).port;
-  await s.close();
-  return port;
-};
-
-function load(spec: LoadSpec): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(path.join(import.meta.dirname, 'http-load.ts'), { workerData: spec });
-    w.once('message', (m: LoadResult) => resolve(m));
-    w.once('error', reject);
-  });
-}
-const rps = (r: LoadResult) => (r.completed / r.elapsedMs) * 1000;
-
-const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-api-'));
-chmodSync(tmp, 0o755);
-const [pgPort, cogPort] = [await freePort(), await freePort()];
 console.log(
   `bench:api — ${SECONDS}s per phase, ${CONNECTIONS} connections, Node ${process.version}, limits counted ${REDIS ? `in Redis (${REDIS})` : 'in process'}`,
 );
-const [server, cognito] = await Promise.all([
-  startPostgres({ dataDir: path.join(tmp, 'pg'), port: pgPort, durable: true }),
-  startCognitoLocal({ dataDir: path.join(tmp, 'cognito'), port: cogPort }),
-]);
+const stack = await startCloudStack('api', {
+  RATE_LIMIT_IP_PER_MINUTE: '100000000',
+  RATE_LIMIT_USER_PER_MINUTE: '100000000',
+  DATABASE_POOL_MAX: '16',
+  ...(REDIS ? { REDIS_URL: REDIS, RATE_LIMIT_REDIS_PREFIX: `atelier-bench:${process.pid}:` } : {}),
+});
+const { config, tmp, pgPort } = stack;
 const cleanups: (() => Promise<unknown>)[] = [];
 try {
-  const admin0 = new pg.Client({ connectionString: server.url() });
-  await admin0.connect();
-  await admin0.query('CREATE DATABASE bench');
-  await admin0.end();
-  const userPool = await ensureUserPool(cognito.endpoint);
-  const config = parseConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: server.url('bench'),
-    COGNITO_REGION: 'local',
-    COGNITO_ENDPOINT: cognito.endpoint,
-    COGNITO_USER_POOL_ID: userPool.userPoolId,
-    COGNITO_CLIENT_ID: userPool.clientId,
-    COGNITO_ISSUER: `${cognito.issuerDomain}/${userPool.userPoolId}`,
-    RATE_LIMIT_IP_PER_MINUTE: '100000000',
-    RATE_LIMIT_USER_PER_MINUTE: '100000000',
-    DATABASE_POOL_MAX: '16',
-    ...(REDIS ? { REDIS_URL: REDIS, RATE_LIMIT_REDIS_PREFIX: `atelier-bench:${process.pid}:` } : {}),
-  });
-  await migrate(config);
-
   // Users: provisioned rows (Pro, so 8 concurrent jobs each) and access tokens signed with
   // cognito-local's key — verified by the real RS256/JWKS path, like any cognito-local token.
   const adminPool = createPool(config, 'admin', { max: 2 });
@@ -102,26 +51,7 @@ try {
     `INSERT INTO subscriptions (user_id, plan, status) SELECT id, 'pro', 'active' FROM unnest($1::text[]) id`,
     [ids],
   );
-  const require = createRequire(import.meta.url);
-  const keyFile = path.join(
-    path.dirname(require.resolve('cognito-local/package.json')),
-    'lib/keys/cognitoLocal.private.json',
-  );
-  const key = await importJWK(
-    { ...(JSON.parse(readFileSync(keyFile, 'utf8')) as { jwk: object }).jwk, alg: 'RS256' },
-    'RS256',
-  );
-  const now = Math.floor(Date.now() / 1000);
-  const tokens = await Promise.all(
-    ids.map((sub) =>
-      new SignJWT({ sub, token_use: 'access', client_id: userPool.clientId, username: sub })
-        .setProtectedHeader({ alg: 'RS256', kid: 'CognitoLocal' })
-        .setIssuer(config.cognito.issuer)
-        .setIssuedAt(now)
-        .setExpirationTime(now + 3600)
-        .sign(key),
-    ),
-  );
+  const tokens = await accessTokens(stack, ids);
 
   // ── 1. GET /v1/me vs hello-world ──
   console.error('phase: hello');
@@ -417,6 +347,5 @@ try {
   for (const l of lines) console.log(l);
 } finally {
   for (const c of cleanups) await c().catch(() => undefined);
-  await Promise.all([server.stop(), cognito.stop()]);
-  rmSync(tmp, { recursive: true, force: true });
+  await stack.stop();
 }

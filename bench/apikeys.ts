@@ -8,50 +8,21 @@
  * Everything runs on its own embedded Postgres and cognito-local (random ports, temp data).
  * Options: --seconds N (per run, default 2), --rounds N (default 5), --connections N (default 16).
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
-import { importJWK, SignJWT } from 'jose';
-import pg from 'pg';
 import { ApiKeyAuthenticator } from '../cloud/src/api-keys/authenticator.ts';
 import { newApiKey } from '../cloud/src/api-keys/key-format.ts';
 import { buildApp } from '../cloud/src/app.ts';
-import { parseConfig } from '../cloud/src/config.ts';
-import { migrate } from '../cloud/src/db/migrate.ts';
 import { createPool } from '../cloud/src/db/pool.ts';
 import { EventHub } from '../cloud/src/events/hub.ts';
 import { PgBossJobQueue } from '../cloud/src/queue/pg-boss-job-queue.ts';
-import { ensureUserPool, startCognitoLocal } from '../cloud/src/stack/cognito.ts';
-import { startPostgres } from '../cloud/src/stack/postgres.ts';
-import type { LoadResult, LoadSpec } from './http-load.ts';
+import type { LoadSpec } from './http-load.ts';
+import { accessTokens, arg, load, rps, startCloudStack } from './support.ts';
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
 const SECONDS = arg('seconds', 2);
 const ROUNDS = arg('rounds', 5);
 const CONNECTIONS = arg('connections', 16);
 const USERS = 64;
 
-const freePort = async () => {
-  const s = Fastify();
-  await s.listen({ port: 0, host: '127.0.0.1' });
-  const port = (s.server.address() as { port: number }).port;
-  await s.close();
-  return port;
-};
-function load(spec: LoadSpec): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(path.join(import.meta.dirname, 'http-load.ts'), { workerData: spec });
-    w.once('message', (m: LoadResult) => resolve(m));
-    w.once('error', reject);
-  });
-}
-const rps = (r: LoadResult) => (r.completed / r.elapsedMs) * 1000;
 const run = async (url: string, requests: LoadSpec['requests'], what: string) => {
   const r = await load({ url, method: 'GET', connections: CONNECTIONS, durationMs: SECONDS * 1000, requests });
   if (Object.keys(r.statuses).some((s) => s !== '200'))
@@ -59,40 +30,19 @@ const run = async (url: string, requests: LoadSpec['requests'], what: string) =>
   return rps(r);
 };
 
-const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-apikeys-'));
-chmodSync(tmp, 0o755);
-const [pgPort, cogPort] = [await freePort(), await freePort()];
 console.log(
   `bench:apikeys — ${ROUNDS} rounds × ${SECONDS}s per variant, ${CONNECTIONS} connections, ${USERS} users, Node ${process.version}`,
 );
-const [server, cognito] = await Promise.all([
-  startPostgres({ dataDir: path.join(tmp, 'pg'), port: pgPort, durable: true }),
-  startCognitoLocal({ dataDir: path.join(tmp, 'cognito'), port: cogPort }),
-]);
+const stack = await startCloudStack('apikeys', {
+  RATE_LIMIT_IP_PER_MINUTE: '100000000',
+  RATE_LIMIT_USER_PER_MINUTE: '100000000',
+  RATE_LIMIT_KEY_PER_MINUTE: '100000000',
+  USER_IN_FLIGHT_MAX: '1000',
+  DATABASE_POOL_MAX: '16',
+});
+const { config } = stack;
 const cleanups: (() => Promise<unknown>)[] = [];
 try {
-  const admin0 = new pg.Client({ connectionString: server.url() });
-  await admin0.connect();
-  await admin0.query('CREATE DATABASE bench');
-  await admin0.end();
-  const userPool = await ensureUserPool(cognito.endpoint);
-  const config = parseConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: server.url('bench'),
-    COGNITO_REGION: 'local',
-    COGNITO_ENDPOINT: cognito.endpoint,
-    COGNITO_USER_POOL_ID: userPool.userPoolId,
-    COGNITO_CLIENT_ID: userPool.clientId,
-    COGNITO_ISSUER: `${cognito.issuerDomain}/${userPool.userPoolId}`,
-    RATE_LIMIT_IP_PER_MINUTE: '100000000',
-    RATE_LIMIT_USER_PER_MINUTE: '100000000',
-    RATE_LIMIT_KEY_PER_MINUTE: '100000000',
-    USER_IN_FLIGHT_MAX: '1000',
-    DATABASE_POOL_MAX: '16',
-  });
-  await migrate(config);
-
   // Users with rows, one access token each (signed with cognito-local's key, verified through its
   // JWKS like any cognito-local token) and one API key each (stored as the API stores them).
   const adminPool = createPool(config, 'admin', { max: 2 });
@@ -108,26 +58,7 @@ try {
        FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS t(u, p, h, i)`,
     [ids, keys.map((k) => k.prefix), keys.map((k) => k.hash)],
   );
-  const require = createRequire(import.meta.url);
-  const keyFile = path.join(
-    path.dirname(require.resolve('cognito-local/package.json')),
-    'lib/keys/cognitoLocal.private.json',
-  );
-  const signer = await importJWK(
-    { ...(JSON.parse(readFileSync(keyFile, 'utf8')) as { jwk: object }).jwk, alg: 'RS256' },
-    'RS256',
-  );
-  const now = Math.floor(Date.now() / 1000);
-  const tokens = await Promise.all(
-    ids.map((sub) =>
-      new SignJWT({ sub, token_use: 'access', client_id: userPool.clientId, username: sub })
-        .setProtectedHeader({ alg: 'RS256', kid: 'CognitoLocal' })
-        .setIssuer(config.cognito.issuer)
-        .setIssuedAt(now)
-        .setExpirationTime(now + 3600)
-        .sign(signer),
-    ),
-  );
+  const tokens = await accessTokens(stack, ids);
 
   const hello = Fastify({ logger: false });
   hello.get('/hello', async () => ({ hello: 'world' }));
@@ -206,6 +137,5 @@ try {
   );
 } finally {
   for (const c of cleanups) await c().catch(() => undefined);
-  await Promise.all([server.stop(), cognito.stop()]);
-  rmSync(tmp, { recursive: true, force: true });
+  await stack.stop();
 }
