@@ -3,9 +3,8 @@
  * fixture model: API → queue → worker → S3 → image record → presigned download, plus the worker's
  * failure modes (SIGKILL mid-job, SIGTERM, S3 unreachable) and their effect on quota.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { createModelCatalogue } from '../src/catalogue/catalogue.ts';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { startWorker, type RunningWorker } from '../src/worker/main.ts';
 import { recordEvents, spawnWorker, until, type EventRecorder, type WorkerProcess } from './gen-support.ts';
+import { cliGenerate } from './support/cli.ts';
 import { gatedLoader, StepGate } from './support/gated-loader.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
 import {
@@ -28,10 +28,6 @@ import {
   type TestDatabase,
   type TestUser,
 } from './support/index.ts';
-
-const REPO = path.resolve(import.meta.dirname, '../..');
-// The catalogue's default model: the trained demo model shipped in native/models.
-const MODEL_DIR = path.join(REPO, 'native/models/atelier-demo-shapes');
 
 let s3: TestS3;
 let store: S3ObjectStore;
@@ -225,36 +221,7 @@ describe('a cloud generation, end to end', () => {
     const out = mkdtempSync(path.join(tmpdir(), 'atelier-cli-'));
     try {
       const file = path.join(out, 'again.png');
-      execFileSync(
-        path.join(REPO, 'node_modules/.bin/node'),
-        [
-          path.join(REPO, 'native/bin/atelier.ts'),
-          'generate',
-          request.prompt,
-          '--negative',
-          request.negativePrompt,
-          '--seed',
-          String(request.seed),
-          '--steps',
-          String(request.steps),
-          '--guidance',
-          String(request.guidance),
-          '--scheduler',
-          request.scheduler,
-          '--width',
-          String(request.width),
-          '--height',
-          String(request.height),
-          '--model',
-          MODEL_DIR,
-          '--threads',
-          '1',
-          '--out',
-          file,
-        ],
-        { cwd: REPO, stdio: 'pipe' },
-      );
-      expect(sha(readFileSync(file))).toBe(img.sha256);
+      expect(sha(cliGenerate(request, file))).toBe(img.sha256);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -5,8 +5,7 @@
  * from the same files and request (metadata included: the CLI records the file's base name, so the
  * files are named after the input ids).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodePng, readPngMetadata } from '@atelier/engine';
@@ -15,6 +14,7 @@ import { createModelCatalogue } from '../src/catalogue/catalogue.ts';
 import { startWorker, type RunningWorker } from '../src/worker/main.ts';
 import { until } from './gen-support.ts';
 import { maskPng, sha256, startPng, uploadInput } from './inputs-support.ts';
+import { cliGenerate, type CliGenerate } from './support/cli.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
 import {
   auth,
@@ -25,9 +25,6 @@ import {
   type TestApp,
   type TestUser,
 } from './support/index.ts';
-
-const REPO = path.resolve(import.meta.dirname, '../..');
-const MODEL_DIR = path.join(REPO, 'native/models/atelier-demo-shapes');
 
 let s3: TestS3;
 let t: TestApp;
@@ -80,38 +77,9 @@ async function cloudPng(request: Record<string, unknown>): Promise<{ png: Uint8A
   return { png, sha: img.sha256, id: img.id as string };
 }
 
-function cliPng(request: Record<string, string | number>, files: { init: string; mask?: string }): string {
+function cliPng(request: CliGenerate, files: { init: string; mask?: string }): string {
   const out = path.join(dir, `cli-${Date.now()}.png`);
-  const args = [
-    path.join(REPO, 'native/bin/atelier.ts'),
-    'generate',
-    String(request.prompt),
-    '--init',
-    files.init,
-    ...(files.mask ? ['--mask', files.mask] : []),
-    '--strength',
-    String(request.strength),
-    '--seed',
-    String(request.seed),
-    '--steps',
-    String(request.steps),
-    '--guidance',
-    String(request.guidance),
-    '--scheduler',
-    String(request.scheduler),
-    '--width',
-    String(request.width),
-    '--height',
-    String(request.height),
-    '--model',
-    MODEL_DIR,
-    '--threads',
-    '1',
-    '--out',
-    out,
-  ];
-  execFileSync(path.join(REPO, 'node_modules/.bin/node'), args, { cwd: REPO, stdio: 'pipe' });
-  return sha256(readFileSync(out));
+  return sha256(cliGenerate({ ...request, init: files.init, mask: files.mask }, out));
 }
 
 /** The file the CLI reads, named as the cloud names the input (the metadata records the name). */

@@ -7,7 +7,6 @@
  * what the CLI makes from the same file. A painted mask from the library goes up as a mask input
  * while the starting image, already known to the cloud, is not uploaded again.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +16,7 @@ import { CloudInput, GenerateRequest, LibraryQuery, type GenerateRequestInput, t
 import { encodePng } from '@atelier/engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, type RunningWorker } from '../../cloud/src/worker/main.ts';
+import { cliGenerate } from '../../cloud/test/support/cli.ts';
 import { createTestUser, stackInfo, type TestUser } from '../../cloud/test/support/index.ts';
 import { startSyncHarness, type SyncHarness } from '../../cloud/test/sync-support.ts';
 import { createDesktopServices, type DesktopServices } from '../../src-main/services/desktop-services.ts';
@@ -24,8 +24,6 @@ import { InMemorySecretStore } from '../../src-main/services/secret-store.ts';
 import { InMemoryEngine } from '../../src-main/services/testing/in-memory-engine.ts';
 import { InMemoryModels } from '../../src-main/services/testing/in-memory-models.ts';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
-const MODEL_DIR = path.join(REPO, 'native/models/atelier-demo-shapes');
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 let h: SyncHarness;
@@ -148,38 +146,7 @@ describe('a cloud job starting from a local picture', () => {
     const named = path.join(tmp, inputId);
     copyFileSync(path.join(tmp, 'start.png'), named);
     const out = path.join(tmp, 'cli.png');
-    execFileSync(
-      path.join(REPO, 'node_modules/.bin/node'),
-      [
-        path.join(REPO, 'native/bin/atelier.ts'),
-        'generate',
-        request.prompt,
-        '--init',
-        named,
-        '--strength',
-        String(request.strength),
-        '--seed',
-        String(request.seed),
-        '--steps',
-        String(request.steps),
-        '--guidance',
-        String(request.guidance),
-        '--scheduler',
-        request.scheduler,
-        '--width',
-        '64',
-        '--height',
-        '64',
-        '--model',
-        MODEL_DIR,
-        '--threads',
-        '1',
-        '--out',
-        out,
-      ],
-      { cwd: REPO, stdio: 'pipe' },
-    );
-    expect(sha256(result)).toBe(sha256(readFileSync(out)));
+    expect(sha256(result)).toBe(sha256(cliGenerate({ ...request, init: named }, out)));
 
     // Inpainting from the same picture and a painted mask of the library: the mask goes up as a
     // mask input, the starting image is not uploaded again (the cloud knows the file).
