@@ -11,19 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inputObjectKey } from '../src/storage/keys.ts';
 import { fetchRequestInput, sweepExpiredInputs } from '../src/inputs/service.ts';
 import { inputBody, maskPng, sha256, startPng, uploadInput } from './inputs-support.ts';
-import { api as apiFor, localImage, putPresigned, startSyncHarness, type SyncHarness } from './sync-support.ts';
+import { localImage, putPresigned, startSyncPair, type SyncApi, type SyncHarness } from './sync-support.ts';
 import { createTestUser, type TestUser } from './support/index.ts';
 
 let h: SyncHarness;
-let api: ReturnType<typeof apiFor>;
+let api: SyncApi;
 let alice: TestUser;
 let bob: TestUser;
 
 beforeAll(async () => {
-  h = await startSyncHarness();
-  api = apiFor(h.t);
-  [alice, bob] = await Promise.all([createTestUser(), createTestUser()]);
-  for (const u of [alice, bob]) expect((await api(u, 'GET', '/v1/me')).statusCode).toBe(200);
+  ({ h, api, alice, bob } = await startSyncPair());
 });
 afterAll(async () => {
   await h?.close();

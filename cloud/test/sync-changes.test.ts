@@ -8,18 +8,15 @@ import { newId } from '@atelier/common';
 import type { SyncChange, SyncChangesPage } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestUser, type TestUser } from './support/index.ts';
-import { api as apiFor, meta, startSyncHarness, type SyncHarness } from './sync-support.ts';
+import { meta, startSyncPair, type SyncApi, type SyncHarness } from './sync-support.ts';
 
 let h: SyncHarness;
-let api: ReturnType<typeof apiFor>;
+let api: SyncApi;
 let alice: TestUser;
 let bob: TestUser;
 
 beforeAll(async () => {
-  h = await startSyncHarness();
-  api = apiFor(h.t);
-  [alice, bob] = await Promise.all([createTestUser(), createTestUser()]);
-  for (const u of [alice, bob]) expect((await api(u, 'GET', '/v1/me')).statusCode).toBe(200);
+  ({ h, api, alice, bob } = await startSyncPair());
 });
 afterAll(async () => {
   await h?.close();

@@ -5,10 +5,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { CreateUploadBody, PresignedPut } from '@atelier/common';
+import { expect } from 'vitest';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
 import { startSigV4Proxy, type SigV4Proxy } from './support/sigv4-proxy.ts';
-import { auth, buildTestApp, createTestDatabase, type TestApp, type TestUser } from './support/index.ts';
+import { auth, buildTestApp, createTestDatabase, createTestUser, type TestApp, type TestUser } from './support/index.ts';
 import { fixtureMetadata } from './support/metadata.ts';
 
 export interface SyncHarness {
@@ -89,7 +90,32 @@ export async function putPresigned(
   return res.status;
 }
 
+export type SyncApi = ReturnType<typeof api>;
+
 export function api(t: TestApp) {
   return (u: TestUser, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown) =>
     t.app.inject({ method, url, headers: auth(u), ...(payload === undefined ? {} : { payload: payload as object }) });
+}
+
+/**
+ * The harness plus two users, alice and bob, each already seen by the API once (GET /v1/me
+ * provisions the row), for the cross-user tests: user B must neither read, change nor learn of
+ * user A's things. Closes the harness if the users cannot be set up.
+ */
+export async function startSyncPair(env: Record<string, string> = {}): Promise<{
+  h: SyncHarness;
+  api: SyncApi;
+  alice: TestUser;
+  bob: TestUser;
+}> {
+  const h = await startSyncHarness(env);
+  try {
+    const call = api(h.t);
+    const [alice, bob] = await Promise.all([createTestUser(), createTestUser()]);
+    for (const u of [alice, bob]) expect((await call(u, 'GET', '/v1/me')).statusCode).toBe(200);
+    return { h, api: call, alice, bob };
+  } catch (e) {
+    await h.close();
+    throw e;
+  }
 }
