@@ -11,7 +11,6 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Fastify from 'fastify';
 import pg from 'pg';
 import { parseConfig } from '../cloud/src/config.ts';
 import { migrate } from '../cloud/src/db/migrate.ts';
@@ -20,23 +19,12 @@ import { withUserTx } from '../cloud/src/db/tx.ts';
 import { currentUsage } from '../cloud/src/quota/usage.ts';
 import { startPostgres } from '../cloud/src/stack/postgres.ts';
 import { dailyUsage, operatorMetrics } from '../cloud/src/usage/repository.ts';
+import { arg, freePort } from './support.ts';
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
 const USERS = arg('users', 2000);
 const GENERATIONS = arg('generations', 200_000);
 const RUNS = arg('runs', 15);
 const HEAVY = 5000; // generations of the one user whose chart is timed
-
-const freePort = async () => {
-  const s = Fastify();
-  await s.listen({ port: 0, host: '127.0.0.1' });
-  const port = (s.server.address() as { port: number }).port;
-  await s.close();
-  return port;
-};
 
 async function median(fn: () => Promise<unknown>): Promise<number> {
   await fn(); // warm: plans cached, pages in memory

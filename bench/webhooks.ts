@@ -15,7 +15,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { newId } from '@atelier/common';
-import Fastify from 'fastify';
 import { PgBoss } from 'pg-boss';
 import { parseConfig } from '../cloud/src/config.ts';
 import { migrate } from '../cloud/src/db/migrate.ts';
@@ -27,24 +26,13 @@ import { createWebhookEmitter, pgBossWebhookJobs } from '../cloud/src/webhooks/e
 import { createSecretBox, newSigningSecret } from '../cloud/src/webhooks/secret-box.ts';
 import { signatureHeader } from '../cloud/src/webhooks/signing.ts';
 import { startWebhookWorker } from '../cloud/src/webhooks/worker.ts';
+import { arg, freePort } from './support.ts';
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
 const ENDPOINTS = 100;
 const SLOW = 10;
 const PER_ENDPOINT = arg('per-endpoint', 10);
 const SLOW_MS = arg('slow-ms', 1000);
 const TOTAL = ENDPOINTS * PER_ENDPOINT;
-
-const freePort = async () => {
-  const s = Fastify();
-  await s.listen({ port: 0, host: '127.0.0.1' });
-  const port = (s.server.address() as { port: number }).port;
-  await s.close();
-  return port;
-};
 
 // Receivers: /fast/<i> answers at once, /slow/<i> after SLOW_MS.
 const receiver = createServer((req, res) => {
