@@ -157,12 +157,12 @@ const ctx = () => {
   return flow;
 };
 await localFlow(steps, ctx);
-if (stackRunning) await syncFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
   await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {
     throw new Error('the local cloud stack did not start (see the step above), so the cloud flow cannot run');
   });
+await syncFlow(steps, ctx); // its own stack: flows-sync.ts
 
 await cleanup();
 steps.writeReport(reportFile);
