@@ -15,7 +15,7 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { AppError, ErrorBody, type PlanId } from '@atelier/common';
+import { API_KEY_SCOPE_DESCRIPTIONS, API_KEY_SCOPES, AppError, ErrorBody, type PlanId } from '@atelier/common';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -37,6 +37,7 @@ import periodicPlugin from './api/plugins/periodic.ts';
 import queuePlugin from './api/plugins/queue.ts';
 import { securityHeaders } from './api/security-headers.ts';
 import accountRoutes, { type AccountRoutesOptions } from './api/routes/account.ts';
+import apiKeyRoutes from './api/routes/api-keys.ts';
 import billingRoutes, { billingPublicRoutes } from './api/routes/billing.ts';
 import boardRoutes from './api/routes/boards.ts';
 import generationRoutes from './api/routes/generations.ts';
@@ -47,6 +48,14 @@ import opsRoutes from './api/routes/ops.ts';
 import planRoutes from './api/routes/plans.ts';
 import syncRoutes, { type SyncRouteOptions } from './api/routes/sync.ts';
 import uploadRoutes from './api/routes/uploads.ts';
+import inputRoutes from './api/routes/inputs.ts';
+import webhookRoutes from './api/routes/webhooks.ts';
+import webhooksPlugin from './webhooks/plugin.ts';
+import { webhookPayloadSchemas, webhooksOpenApi } from './webhooks/openapi.ts';
+import type { WebhookJobs } from './webhooks/emitter.ts';
+import type { Resolver } from './webhooks/ssrf.ts';
+import type { ApiKeyAuthenticator } from './api-keys/authenticator.ts';
+import usageRoutes from './api/routes/usage.ts';
 import type { EmailLookup } from './auth/provision.ts';
 import type { TokenVerifier } from './auth/verifier.ts';
 import billingPlugin from './billing/plugin.ts';
@@ -72,6 +81,8 @@ export interface AppDeps {
   events: EventHub;
   verifier?: TokenVerifier;
   emailLookup?: EmailLookup;
+  /** API key authentication (benchmarks: cache off). Default: cached, listening for revocations. */
+  apiKeys?: ApiKeyAuthenticator;
   /** A pino logger, or false for none (benchmarks). Default: JSON logs at config.logLevel. */
   logger?: Logger | false;
   /** Clock override for tests; null/undefined = the database's now(). */
@@ -93,6 +104,8 @@ export interface AppDeps {
   account?: AccountRoutesOptions;
   /** Options of the sync and upload routes (tests). Default: app.objectStore, config.gen.s3.presignSeconds. */
   sync?: SyncRouteOptions;
+  /** Webhooks (tests): where delivery jobs go and how URLs resolve. Default: pg-boss via `queue`, system DNS. */
+  webhooks?: { jobs?: WebhookJobs; resolve?: Resolver };
 }
 
 /**
@@ -108,6 +121,10 @@ export const AUTHENTICATED_ROUTES: FastifyPluginAsync[] = [
   accountRoutes,
   uploadRoutes,
   syncRoutes,
+  inputRoutes,
+  webhookRoutes,
+  apiKeyRoutes,
+  usageRoutes,
 ] as FastifyPluginAsync[];
 
 export interface RegisteredRoute {
@@ -237,10 +254,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(dbPlugin, { pool: deps.pool, systemPool: deps.systemPool, now: deps.now });
   await app.register(queuePlugin, { queue: deps.queue });
   await app.register(eventsPlugin, { events: deps.events, maxPayload: config.limits.socketMessageBytes });
+  await app.register(webhooksPlugin, { config: config.webhooks, ...deps.webhooks });
   await app.register(metricsPlugin);
   await app.register(limitsPlugin, { config: config.limits, redis: deps.redis });
   await app.register(billingPlugin, { config: config.billing });
-  await app.register(authPlugin, { config, verifier: deps.verifier, emailLookup: deps.emailLookup });
+  await app.register(authPlugin, {
+    config,
+    verifier: deps.verifier,
+    emailLookup: deps.emailLookup,
+    apiKeys: deps.apiKeys,
+  });
   await app.register(galleryPlugin, { config, objectStore: deps.objectStore, catalogue: deps.catalogue });
   await app.register(generationsPlugin, {
     // The catalogue also gates POST /v1/generations when one was given: unknown or forbidden
@@ -258,8 +281,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: '1.0.0',
         description: 'Cloud generation, quotas, gallery and billing.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        schemas: webhookPayloadSchemas(),
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A Cognito access token.' },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'atl_…',
+            description:
+              'An API key (`Authorization: Bearer atl_…`), created in the app or with POST /v1/api-keys. A ' +
+              'route that keys may call names the scope it needs in `x-api-key-scope`; other routes answer ' +
+              '403 API_KEY_NOT_ALLOWED. Scopes: ' +
+              API_KEY_SCOPES.map((s) => `\`${s}\` — ${API_KEY_SCOPE_DESCRIPTIONS[s]}`).join('; ') +
+              ". Same plan, quota, rate limits and tenancy as the key owner's session.",
+          },
+        },
+      },
       security: [{ bearer: [] }],
+      // OpenAPI extensions (x-…) are passed through by @fastify/swagger but not in its types.
+      ...({ 'x-webhooks': webhooksOpenApi() } as object),
     },
     transform: jsonSchemaTransform,
   });

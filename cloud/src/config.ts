@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { LIMITS_ENV, toLimitsConfig, type LimitsConfig } from './api/limits.ts';
 import { BILLING_ENV, toBillingConfig, type BillingConfig } from './billing/billing-config.ts';
 import { GEN_ENV, toGenConfig, type GenConfig } from './worker/gen-config.ts';
+import { WEBHOOKS_ENV, toWebhooksConfig, type WebhooksConfig } from './webhooks/webhooks-config.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
@@ -86,6 +87,8 @@ export const EnvSchema = z.object({
   ...GEN_ENV,
   // ── billing (issue 6): STRIPE_*, BILLING_GRACE_DAYS, PUBLIC_API_URL (see billing/billing-config.ts) ──
   ...BILLING_ENV,
+  // ── webhooks (issue 16): WEBHOOKS_* (see webhooks/webhooks-config.ts) ──
+  ...WEBHOOKS_ENV,
 });
 export type Env = z.input<typeof EnvSchema>;
 
@@ -130,6 +133,8 @@ export interface Config {
   billing: BillingConfig;
   /** S3, the model catalogue and the worker (worker/gen-config.ts). */
   gen: GenConfig;
+  /** Outbound webhooks (webhooks/webhooks-config.ts). */
+  webhooks: WebhooksConfig;
 }
 
 export const APP_ROLE = 'atelier_app';
@@ -235,6 +240,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       throw new ConfigError(m);
     }),
     gen: toGenConfig(e, { production }, (m) => {
+      throw new ConfigError(m);
+    }),
+    webhooks: toWebhooksConfig(e, { production }, (m) => {
       throw new ConfigError(m);
     }),
   };

@@ -329,6 +329,25 @@ describe('deleting an account', () => {
       alice.user.sub,
     ]);
     expect(reservations.rows[0]).toEqual({ n: 0 });
+    // The same for a starting image or mask (issue 15): no presigned PUT, no input row.
+    const input = await t.app.inject({
+      method: 'POST',
+      url: '/v1/inputs',
+      headers: auth(alice.user),
+      payload: {
+        purpose: 'init',
+        contentType: 'image/png',
+        byteLength: 100,
+        sha256: 'a'.repeat(64),
+        width: 64,
+        height: 64,
+      },
+    });
+    expect([input.statusCode, input.json().error.code]).toEqual([410, 'ACCOUNT_DELETED']);
+    const inputs = await t.adminPool.query(`SELECT count(*)::int AS n FROM inputs WHERE user_id = $1`, [
+      alice.user.sub,
+    ]);
+    expect(inputs.rows[0]).toEqual({ n: 0 });
   });
 
   it('resumes after a crash after any step and finishes without repeating a step', async () => {

@@ -134,6 +134,41 @@ describe('POST /v1/generations', () => {
     expect(gens.rows[0].n).toBe(1);
   });
 
+  it('the same race mixing API keys and sessions (issue 16): exactly one 202 across keys and tokens', async () => {
+    const u = await createTestUser();
+    await t.app.inject({ url: '/v1/me', headers: auth(u) });
+    const keys: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/api-keys',
+        headers: auth(u),
+        payload: { name: `race ${i}`, scopes: ['generate'] },
+      });
+      keys.push(res.json().key);
+    }
+    await withSystemTx(t.systemPool, (tx) => setUsage(tx, u.sub, 99));
+    const before = await usageOf(u.sub);
+    // Every fourth request by session, the rest spread over three keys of the same user.
+    const headers = (i: number) => (i % 4 === 0 ? auth(u) : { authorization: `Bearer ${keys[(i % 4) - 1]}` });
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        t.app.inject({ method: 'POST', url: '/v1/generations', headers: headers(i), payload: { prompt: 'a race' } }),
+      ),
+    );
+    const codes = results.map((r) => r.statusCode);
+    expect(codes.filter((c) => c === 202)).toHaveLength(1);
+    expect(codes.filter((c) => c === 429)).toHaveLength(199);
+    expect(results.filter((r) => r.statusCode === 429).every((r) => r.json().error.code === 'QUOTA_EXCEEDED')).toBe(
+      true,
+    );
+    const after = await usageOf(u.sub);
+    expect(after.used).toBe(100);
+    expect(after.total - before.total).toBe(1);
+    const gens = await t.adminPool.query('SELECT count(*)::int AS n FROM generations WHERE user_id = $1', [u.sub]);
+    expect(gens.rows[0].n).toBe(1);
+  });
+
   it('Idempotency-Key: a retry returns the same generation and charges once; another body is 409', async () => {
     const u = await createTestUser();
     const key = `k-${Date.now()}`;

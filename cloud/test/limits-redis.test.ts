@@ -1,89 +1,38 @@
 // Limits shared across replicas: TWO real API processes (node src/server.ts) count one user's
 // requests in the same Redis (the machine's service on 127.0.0.1:6379), so together they allow
 // exactly the configured limit — not twice it. Each run uses its own key prefix.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, createTestDatabase, createTestUser, stackInfo, type TestUser } from './support/index.ts';
+import { apiProcessEnv, startApiProcess, type ApiProcess } from './support/api-process.ts';
+import { auth, createTestDatabase, createTestUser, type TestUser } from './support/index.ts';
 
 const REDIS_URL = process.env.ATELIER_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const SERVER = path.resolve(import.meta.dirname, '../src/server.ts');
 const USER_LIMIT = 6;
 const IP_LIMIT = 40;
 
-interface Replica {
-  child: ChildProcess;
-  url: string;
-  lines: string[];
-}
+type Replica = ApiProcess;
 
 const prefix = `atelier-test:${randomBytes(6).toString('hex')}:`;
 const replicas: Replica[] = [];
 let alice: TestUser;
 let bob: TestUser;
 
-async function startReplica(env: Record<string, string>): Promise<Replica> {
-  const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
-  const lines: string[] = [];
-  const rl = createInterface({ input: child.stdout! });
-  child.stderr!.on('data', (d) => lines.push(String(d)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`replica did not start:\n${lines.join('\n')}`)), 60_000);
-    child.once('exit', (code) => reject(new Error(`replica exited ${code}:\n${lines.join('\n')}`)));
-    rl.on('line', (line) => {
-      lines.push(line);
-      try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'api listening' && entry.url) {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      } catch {
-        /* not a log line */
-      }
-    });
-  });
-  return { child, url, lines };
-}
-
 beforeAll(async () => {
   const db = await createTestDatabase();
-  const s = stackInfo();
-  const env = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: db.url,
-    DATABASE_POOL_MAX: '3',
-    COGNITO_REGION: 'local',
-    COGNITO_ENDPOINT: s.cognitoEndpoint,
-    COGNITO_USER_POOL_ID: s.userPoolId,
-    COGNITO_CLIENT_ID: s.clientId,
-    COGNITO_ISSUER: s.issuer,
-    ATELIER_API_PORT: '0',
-    PERIODIC_WORK: 'off',
+  const env = apiProcessEnv(db, {
+    PATH: process.env.PATH ?? '',
     REDIS_URL,
     RATE_LIMIT_REDIS_PREFIX: prefix,
     RATE_LIMIT_USER_PER_MINUTE: String(USER_LIMIT),
     RATE_LIMIT_IP_PER_MINUTE: String(IP_LIMIT),
-  };
+  });
   [alice, bob] = await Promise.all([createTestUser(), createTestUser()]);
-  replicas.push(...(await Promise.all([startReplica(env), startReplica(env)])));
+  replicas.push(...(await Promise.all([startApiProcess(env), startApiProcess(env)])));
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(
-    replicas.map(
-      (r) =>
-        new Promise<void>((resolve) => {
-          if (r.child.exitCode !== null) return resolve();
-          r.child.once('exit', () => resolve());
-          r.child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(replicas.map((r) => r.stop()));
   const redis = new Redis(REDIS_URL);
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length) await redis.del(...keys);

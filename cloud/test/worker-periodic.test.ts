@@ -14,10 +14,11 @@ import { withSystemTx } from '../src/db/tx.ts';
 import {
   cronForInterval,
   IMAGE_JANITOR_QUEUE,
+  INPUT_SWEEP_QUEUE,
   UPLOAD_SWEEP_QUEUE,
   type PeriodicWork,
 } from '../src/periodic/periodic-work.ts';
-import { imageObjectKey, thumbObjectKey } from '../src/storage/keys.ts';
+import { imageObjectKey, inputObjectKey, thumbObjectKey } from '../src/storage/keys.ts';
 import type { S3ObjectStore } from '../src/storage/s3-object-store.ts';
 import { startWorkerPeriodicWork, workerPeriodicTasks } from '../src/worker/periodic.ts';
 import { startTestS3, type TestS3 } from './support/s3.ts';
@@ -39,6 +40,7 @@ let t: TestApp;
 let alice: TestUser;
 let tombstoned: ImageId;
 let abandoned: ImageId;
+let expiredInput: string;
 const workers: { pool: Pool; work: PeriodicWork }[] = [];
 let workersStarted = 0;
 
@@ -107,6 +109,16 @@ beforeAll(async () => {
     [abandoned, alice.sub, sha(up), up.byteLength, sha(bytes('webp'))],
   );
 
+  // A starting image Alice uploaded whose retention ran out (issue 15): the input sweep's.
+  expiredInput = newId('inp');
+  const start = bytes(`png of an old starting image for ${alice.sub}`);
+  await store.put(inputObjectKey(alice.sub, expiredInput, 'image/png'), start, { contentType: 'image/png' });
+  await t.adminPool.query(
+    `INSERT INTO inputs (id, user_id, purpose, content_type, byte_length, sha256, width, height, status, expires_at)
+     VALUES ($1, $2, 'init', 'image/png', $3, $4, 64, 64, 'ready', now() - interval '1 minute')`,
+    [expiredInput, alice.sub, start.byteLength, sha(start)],
+  );
+
   for (let i = 0; i < 2; i++) {
     const pool = createPool(db.config, 'system', { max: 3 });
     const work = await startWorkerPeriodicWork({ config: db.config, pool, store: s3.store() });
@@ -151,14 +163,18 @@ const runs = (task: string) =>
   );
 
 describe('the workers’ periodic work across two worker instances', () => {
-  it('the image janitor and the upload sweep each run once per minute, not once per worker', async () => {
+  it('the image janitor, the upload sweep and the input sweep each run once per minute, not once per worker', async () => {
     // Watch longer than one period (a per-worker timer would have fired in each worker by then)
     // and until each task ran twice.
     const watchUntil = workersStarted + 75_000;
     const deadline = Date.now() + 170_000;
     while (Date.now() < deadline) {
-      const [j, u] = await Promise.all([runs(IMAGE_JANITOR_QUEUE), runs(UPLOAD_SWEEP_QUEUE)]);
-      if (j.length >= 2 && u.length >= 2 && Date.now() >= watchUntil) break;
+      const [j, u, n] = await Promise.all([
+        runs(IMAGE_JANITOR_QUEUE),
+        runs(UPLOAD_SWEEP_QUEUE),
+        runs(INPUT_SWEEP_QUEUE),
+      ]);
+      if (j.length >= 2 && u.length >= 2 && n.length >= 2 && Date.now() >= watchUntil) break;
       await new Promise((r) => setTimeout(r, 2_000));
     }
     // Give a duplicate of the latest occurrence time to appear (the other instance's cron pass).
@@ -167,6 +183,7 @@ describe('the workers’ periodic work across two worker instances', () => {
     for (const [task, counter] of [
       [IMAGE_JANITOR_QUEUE, 'purged'],
       [UPLOAD_SWEEP_QUEUE, 'swept'],
+      [INPUT_SWEEP_QUEUE, 'swept'],
     ] as const) {
       const seen = await runs(task);
       expect(seen.length, task).toBeGreaterThanOrEqual(2);
@@ -199,6 +216,8 @@ describe('the workers’ periodic work across two worker instances', () => {
     expect(await store.head(imageObjectKey(alice.sub, abandoned))).toBeNull();
     expect(await store.head(thumbObjectKey(alice.sub, abandoned, 'image/webp'))).toBeNull();
     expect(await query('SELECT id FROM uploads WHERE id = $1', [abandoned])).toHaveLength(0);
+    expect(await store.head(inputObjectKey(alice.sub, expiredInput, 'image/png'))).toBeNull();
+    expect(await query('SELECT id FROM inputs WHERE id = $1', [expiredInput])).toHaveLength(0);
   }, 200_000);
 });
 
@@ -219,6 +238,7 @@ describe('the workers’ periodic configuration', () => {
     expect(workerPeriodicTasks({ config: off, pool: t.systemPool, store })).toEqual([]);
     const elsewhere = testConfig(db.url, { JANITOR_INTERVAL_SECONDS: '300', PERIODIC_WORK: 'off' });
     expect(workerPeriodicTasks({ config: elsewhere, pool: t.systemPool, store }).map((x) => x.cron)).toEqual([
+      '*/5 * * * *',
       '*/5 * * * *',
       '*/5 * * * *',
     ]);

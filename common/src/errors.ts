@@ -41,6 +41,16 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, retryable: false, message: 'You are not allowed to do this.' },
   PLAN_REQUIRED: { status: 403, retryable: false, message: 'Your plan does not include this. Upgrade to use it.' },
   PLAN_ALREADY_ACTIVE: { status: 409, retryable: false, message: 'You are already on this plan.' },
+  USAGE_RANGE_INVALID: {
+    status: 400,
+    retryable: false,
+    message: 'The date range is not valid. Give from and to as YYYY-MM-DD, from not after to, at most 93 days apart.',
+  },
+  ADMIN_REQUIRED: {
+    status: 403,
+    retryable: false,
+    message: 'Only operators can see this. Ask an operator to run `npm run admin -- grant-admin <you>`.',
+  },
   NOT_FOUND: { status: 404, retryable: false, message: 'That item does not exist or was deleted.' },
   CONFLICT: { status: 409, retryable: false, message: 'This conflicts with the current state. Refresh and try again.' },
   IDEMPOTENCY_KEY_REUSED: {
@@ -89,6 +99,28 @@ export const ERROR_CODES = {
     message: 'The payment provider could not be reached. Nothing was charged; try again.',
   },
   WEBHOOK_SIGNATURE_INVALID: { status: 400, retryable: false, message: 'The webhook signature is not valid.' },
+  WEBHOOK_URL_INVALID: {
+    status: 400,
+    retryable: false,
+    message:
+      'The webhook URL is not accepted. Use a full https:// URL of a server on the internet, without a user name or password.',
+  },
+  WEBHOOK_TARGET_FORBIDDEN: {
+    status: 422,
+    retryable: false,
+    message:
+      'The webhook URL points at a private, loopback or link-local address, which Atelier does not call. Use a public https endpoint.',
+  },
+  WEBHOOK_ENDPOINT_LIMIT: {
+    status: 409,
+    retryable: false,
+    message: 'You have reached the number of webhook endpoints allowed. Delete one you no longer use, then add it.',
+  },
+  WEBHOOK_ENDPOINT_DISABLED: {
+    status: 409,
+    retryable: false,
+    message: 'This webhook endpoint is disabled. Enable it, then send again.',
+  },
   STORAGE_UNAVAILABLE: {
     status: 503,
     retryable: true,
@@ -169,6 +201,18 @@ export const ERROR_CODES = {
     message:
       'The uploaded starting image or mask does not have the width and height that were declared. It was removed; upload it again.',
   },
+  INPUT_CHECKSUM_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message:
+      'The uploaded starting image or mask does not match the SHA-256 that was declared. It was removed; upload it again.',
+  },
+  INPUT_COUNT_EXCEEDED: {
+    status: 429,
+    retryable: false,
+    message:
+      'You have too many starting images and masks stored in the cloud. They are removed a week after upload; reuse one or try again later.',
+  },
   INPUT_PURPOSE_MISMATCH: {
     status: 422,
     retryable: false,
@@ -223,6 +267,31 @@ export const ERROR_CODES = {
     status: 413,
     retryable: false,
     message: 'Your gallery is too large for one export file. Delete or download some images first, then export again.',
+  },
+  API_KEY_INVALID: {
+    status: 401,
+    retryable: false,
+    message: 'This API key is not valid. Check that it was copied whole, or create a new key in Account → API keys.',
+  },
+  API_KEY_REVOKED: {
+    status: 401,
+    retryable: false,
+    message: 'This API key was revoked. Create a new key in Account → API keys and use that instead.',
+  },
+  API_KEY_SCOPE_MISSING: {
+    status: 403,
+    retryable: false,
+    message: 'This API key does not have the scope this request needs. Create a key with that scope.',
+  },
+  API_KEY_NOT_ALLOWED: {
+    status: 403,
+    retryable: false,
+    message: 'API keys cannot do this (keys, billing and account deletion need you signed in to the app).',
+  },
+  API_KEYS_LIMIT_REACHED: {
+    status: 409,
+    retryable: false,
+    message: 'You have as many API keys as an account can hold. Revoke one you no longer use, then create the new one.',
   },
   SERVICE_UNAVAILABLE: {
     status: 503,

@@ -3,7 +3,7 @@ import { idTime, isId, newId } from './ids.ts';
 
 describe('ids', () => {
   it('are prefixed and 22 characters of Crockford base32', () => {
-    for (const prefix of ['gen', 'img', 'brd', 'job', 'inp'] as const) {
+    for (const prefix of ['gen', 'img', 'brd', 'job', 'inp', 'key'] as const) {
       const id = newId(prefix);
       expect(id).toMatch(new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{22}$`));
       expect(isId(prefix, id)).toBe(true);

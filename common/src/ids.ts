@@ -4,8 +4,18 @@
  */
 declare const brand: unique symbol;
 
-export const ID_PREFIXES = { generation: 'gen', image: 'img', board: 'brd', job: 'job', input: 'inp' } as const;
-export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
+export const ID_PREFIXES = {
+  generation: 'gen',
+  image: 'img',
+  board: 'brd',
+  job: 'job',
+  input: 'inp',
+  apiKey: 'key',
+} as const;
+/** Webhooks (issue 16): endpoints, deliveries and the events they carry. */
+export const WEBHOOK_ID_PREFIXES = { endpoint: 'whk', delivery: 'whd', event: 'evt' } as const;
+export type IdPrefix =
+  (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES] | (typeof WEBHOOK_ID_PREFIXES)[keyof typeof WEBHOOK_ID_PREFIXES];
 export type Id<P extends IdPrefix> = string & { readonly [brand]: P };
 
 export type GenerationId = Id<'gen'>;

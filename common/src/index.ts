@@ -10,4 +10,7 @@ export * from './password-policy.ts';
 export * from './ipc/contract.ts';
 export * from './account.ts';
 export * from './api/sync.ts';
+export * from './api/usage.ts';
 export * from './api/inputs.ts';
+export * from './api/webhooks.ts';
+export * from './api/api-keys.ts';

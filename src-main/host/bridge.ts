@@ -128,7 +128,8 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
   const wss = new WebSocketServer({
     server,
     path: '/bridge',
-    maxPayload: 8 * 1024 * 1024,
+    // A dropped picture travels as base64 (MAX_PICTURE_BYTES of bytes is about 27 MiB of text).
+    maxPayload: 32 * 1024 * 1024,
     verifyClient: ({ origin: o, req }: { origin: string; req: http.IncomingMessage }) =>
       allowedHosts.has(req.headers.host ?? '') && (o === origin || o === origin.replace('127.0.0.1', 'localhost')),
   });

@@ -26,6 +26,8 @@ import {
   UrlResponse,
   isErrorCode,
   type GenerateRequest,
+  CLIENT_HEADER,
+  UsageDaily,
 } from '@atelier/common';
 import { createCognitoAuth, type CognitoConfig, type Tokens } from './cloud-auth.ts';
 import type { SecretStore } from './secret-store.ts';
@@ -272,7 +274,8 @@ export function createCloudClient(opts: CloudClientOptions) {
     o: RequestOptions,
   ): Promise<z.output<S>> {
     const send = async (token: string | null) => {
-      const headers: Record<string, string> = { accept: 'application/json' };
+      // Tells the cloud these generations came from the app (the usage chart's split, decision 0180).
+      const headers: Record<string, string> = { accept: 'application/json', [CLIENT_HEADER]: 'desktop' };
       if (token) headers.authorization = `Bearer ${token}`;
       if (o.body !== undefined) headers['content-type'] = 'application/json';
       if (o.idempotencyKey) headers['idempotency-key'] = o.idempotencyKey;
@@ -500,6 +503,8 @@ export function createCloudClient(opts: CloudClientOptions) {
         request('DELETE', '/v1/me', AccountDeletion, { body: { email, password } }),
       /** GET /v1/me/export: a presigned, expiring URL to a zip of the account's images and metadata. */
       exportData: () => request('GET', '/v1/me/export', AccountExport),
+      /** GET /v1/usage/daily: cloud images per day for the current and previous period (the Account chart). */
+      usageDaily: () => request('GET', '/v1/usage/daily', UsageDaily),
     },
     /**
      * Streams a presigned URL into `file` (created new; removed again on failure), reporting bytes

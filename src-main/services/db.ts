@@ -84,6 +84,12 @@ const MIGRATIONS: string[] = [
   ALTER TABLE images ADD COLUMN cloud_account TEXT;
   ALTER TABLE boards ADD COLUMN cloud_account TEXT;
   `,
+  // Masks painted over a starting image (issue 15, decision 0155) are rows of \`images\` with role
+  // 'mask': a job, Reuse settings and the cloud upload find them by id like any picture, while the
+  // gallery, boards, search and sync leave them out.
+  `
+  ALTER TABLE images ADD COLUMN role TEXT NOT NULL DEFAULT 'image' CHECK (role IN ('image', 'mask'));
+  `,
   // The account a queued edit's image belonged to, so an edit of an image purged meanwhile is
   // never sent under another account (issue 13: no request of the new account carries old ids).
   `

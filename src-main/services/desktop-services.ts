@@ -19,16 +19,21 @@ import { openDatabase } from './db.ts';
 import { createEventBus, type DesktopEvents } from './event-bus.ts';
 import { createGallerySync } from './gallery-sync.ts';
 import { createAccountHandlers } from './handlers/account.ts';
+import { createApiKeysHandlers } from './handlers/api-keys.ts';
 import { createAppHandlers } from './handlers/app.ts';
 import { createBillingHandlers } from './handlers/billing.ts';
 import { createBoardsHandlers } from './handlers/boards.ts';
 import { createJobsHandlers } from './handlers/jobs.ts';
 import { createLibraryHandlers } from './handlers/library.ts';
 import { createModelsHandlers } from './handlers/models.ts';
+import { createPicturesHandlers } from './handlers/pictures.ts';
 import { createSettingsHandlers } from './handlers/settings.ts';
 import { createSyncHandlers } from './handlers/sync.ts';
+import { createWebhooksHandlers } from './handlers/webhooks.ts';
+import { createUsageHandlers } from './handlers/usage.ts';
 import { createJobQueue } from './jobs.ts';
 import { createLibrary, type LibraryOptions } from './library.ts';
+import { createPictures } from './pictures.ts';
 import { createRouteFacts, type CatalogueModelStore, type MemoryAwareEngine } from './route-facts.ts';
 import { decideRoute } from './router.ts';
 import type { SecretStore } from './secret-store.ts';
@@ -147,7 +152,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     library,
     engine: opts.engine,
     resolveModel: routeFacts.resolveModel,
-    cloud: cloud && cloudJobsPort(cloud),
+    cloud: cloud && cloudJobsPort(cloud, { library, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
     route: async (request) => decideRoute(await routeFacts.facts(request)),
     events: {
       changed: (job) => emit('jobs:changed', job),
@@ -222,6 +227,10 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     ...createBillingHandlers({ cloud, account, openExternal: opts.openExternal }),
     ...createSettingsHandlers({ settings, sync }),
     ...createSyncHandlers({ cloud, sync, account, jobs }),
+    ...createWebhooksHandlers({ cloud }),
+    ...createApiKeysHandlers({ cloud }),
+    ...createUsageHandlers({ cloud, db }),
+    ...createPicturesHandlers({ pictures: createPictures({ library }), emit }),
   };
 
   return {

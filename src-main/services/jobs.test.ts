@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError, GenerateRequest, newId, type Generation, type LocalJob } from '@atelier/common';
+import { AppError, GenerateRequest, newId, type Generation, type ImageMetadata, type LocalJob } from '@atelier/common';
 import { openDatabase, type Db } from './db.ts';
 import { createJobQueue, type CloudJobsPort } from './jobs.ts';
 import { createLibrary } from './library.ts';
@@ -51,8 +51,13 @@ class InMemoryCloud implements CloudJobsPort {
   async cancelGeneration(id: string) {
     this.gens.get(id)!.status = 'canceled';
   }
+  /** What the cloud's image metadata adds (e.g. the uploaded inputs it was made from). */
+  extraMetadata: Partial<ImageMetadata> = {};
   async fetchImage(imageId: string) {
-    return { png: makePng({ rgb: [1, 2, imageId.length] }), metadata: sampleMetadata('cloud fox') };
+    return {
+      png: makePng({ rgb: [1, 2, imageId.length] }),
+      metadata: { ...sampleMetadata('cloud fox'), ...this.extraMetadata },
+    };
   }
 }
 
@@ -207,6 +212,36 @@ describe('job queue', () => {
     expect(done.state).toBe('succeeded');
     expect(library.get(done.imageIds[0]!)).toMatchObject({ origin: 'cloud' });
     expect(library.getByCloudId(cloudImageId)?.id).toBe(done.imageIds[0]);
+  });
+
+  it('a cloud result made from library pictures names them as this library knows them, also when sync brought it first', async () => {
+    const { queue, cloud, library } = setup();
+    cloud.extraMetadata = {
+      generation_mode: 'inpaint',
+      strength: 0.6,
+      init_image: 'inp_0000000000000000000000',
+      init_mask: 'inp_0000000000000000000001',
+    };
+    const start = newId('img');
+    const mask = newId('img');
+    for (const [i, existing] of [false, true].entries()) {
+      const job = (await queue.submit(req(`door ${i}`, { target: 'cloud', initImage: start, mask, strength: 0.6 })))
+        .jobs[0]!;
+      await until(() => queue.get(job.id).cloudGenerationId !== null);
+      const cloudImageId = newId('img');
+      if (existing) {
+        // Gallery sync downloaded it before the job heard it was done: the cloud's names.
+        const { png, metadata } = await cloud.fetchImage(cloudImageId);
+        await library.saveImage({ png, origin: 'cloud', cloudId: cloudImageId, metadata });
+      }
+      await queue.onCloudEvent({
+        type: 'generation.succeeded',
+        generationId: queue.get(job.id).cloudGenerationId!,
+        imageIds: [cloudImageId],
+      });
+      const saved = library.get(queue.get(job.id).imageIds[0]!);
+      expect(saved.metadata).toMatchObject({ init_image: start, init_mask: mask, strength: 0.6 });
+    }
   });
 
   it('keeps cloud jobs waiting while offline and sends them once, with the same Idempotency-Key, when back online', async () => {

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import {
   AppError,
   GenerateRequest,
+  LocalImageId,
   newId,
   randomSeed,
   type CloudEvent,
@@ -445,16 +446,35 @@ export function createJobQueue(opts: JobQueueOptions) {
     else if (gen.progress.step > job.step) patch(jobId, { step: gen.progress.step, total: gen.progress.total });
   }
 
+  /**
+   * The cloud made this job's images from uploaded copies of its library pictures, so their
+   * metadata names the uploads (inp_…), which this computer cannot show. The local copy names the
+   * pictures as this library knows them, so the thumbnails and Reuse settings find them here.
+   */
+  function withLocalPictures(metadata: ImageMetadata, request: GenerateRequest): ImageMetadata {
+    const local = (ref: string | undefined) => ref !== undefined && LocalImageId.safeParse(ref).success;
+    return {
+      ...metadata,
+      ...(metadata.init_image !== undefined && local(request.initImage) ? { init_image: request.initImage } : {}),
+      ...(metadata.init_mask !== undefined && local(request.mask) ? { init_mask: request.mask } : {}),
+    };
+  }
+
   async function finishCloud(jobId: string, imageIds: string[]): Promise<void> {
     const ids: string[] = [];
+    const { request } = get(jobId);
     for (const cloudId of imageIds) {
       const existing = library.getByCloudId(cloudId);
       if (existing) {
+        // Gallery sync may have brought it down first, with the cloud's names for the pictures.
+        if (existing.metadata && request.initImage !== undefined)
+          library.setMetadata(existing.id, withLocalPictures(existing.metadata, request));
         ids.push(existing.id);
         continue;
       }
-      const { png, metadata } = await cloud!.fetchImage(cloudId);
-      ids.push((await library.saveImage({ png, origin: 'cloud', cloudId, metadata, jobId })).id);
+      const fetched = await cloud!.fetchImage(cloudId);
+      const metadata = withLocalPictures(fetched.metadata, request);
+      ids.push((await library.saveImage({ png: fetched.png, origin: 'cloud', cloudId, metadata, jobId })).id);
     }
     patch(jobId, { state: 'succeeded', image_ids: JSON.stringify(ids), step: get(jobId).total });
     events.libraryChanged(ids);

@@ -41,6 +41,8 @@ export interface AddImageInput {
   cloudId?: string | null;
   boardId?: string | null;
   starred?: boolean;
+  /** 'mask': a painted inpainting mask, kept out of the gallery and sync (decision 0155). */
+  role?: 'image' | 'mask';
   /** A thumbnail that came with the image (a cloud download); otherwise one is made from the PNG. */
   thumb?: Uint8Array | null;
 }
@@ -141,9 +143,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
 
   const insertImage = db.prepare(`
     INSERT INTO images (id, board_id, starred, origin, width, height, metadata, prompt, file_name, sha256, size,
-                        job_id, cloud_id, cloud_account, created_at, updated_at)
+                        job_id, cloud_id, cloud_account, role, created_at, updated_at)
     VALUES (@id, @board_id, @starred, @origin, @width, @height, @metadata, @prompt, @file_name, @sha256, @size,
-            @job_id, @cloud_id, @cloud_account, @created_at, @created_at)`);
+            @job_id, @cloud_id, @cloud_account, @role, @created_at, @created_at)`);
   const getRow = db.prepare<[string], ImageRow>('SELECT * FROM images WHERE id = ? AND deleted_at IS NULL');
 
   function prepare(input: AddImageInput) {
@@ -166,6 +168,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
       size: input.png.byteLength,
       job_id: input.jobId ?? null,
       cloud_id: input.cloudId ?? null,
+      role: input.role ?? 'image',
       // A cloud image belongs to the account signed in when it arrived (a cloud job's result): the
       // sync engine then never sends its id on another account's behalf.
       cloud_account: input.cloudId ? (visibleAccount?.() ?? null) : null,
@@ -223,7 +226,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     where: string[];
     params: Record<string, unknown>;
   } {
-    const where = ['deleted_at IS NULL'];
+    const where = ['deleted_at IS NULL', "role = 'image'"];
     const params: Record<string, unknown> = {};
     if (visibleAccount) {
       where.push("(origin != 'cloud' OR cloud_account IS NULL OR cloud_account = @account)");
@@ -356,6 +359,24 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     return row ? toImage(row) : null;
   }
 
+  /** Replaces what the library records about how an image was made (not the PNG's own chunk). */
+  function setMetadata(id: string, metadata: ImageMetadata): void {
+    db.prepare('UPDATE images SET metadata = ?, prompt = ?, updated_at = ? WHERE id = ?').run(
+      JSON.stringify(metadata),
+      metadata.positive_prompt,
+      iso(),
+      id,
+    );
+  }
+
+  /** The live picture (or mask) with these bytes, if the library has it already. */
+  function liveBySha(sha256: string, role: 'image' | 'mask'): LibraryImage | null {
+    const row = db
+      .prepare('SELECT * FROM images WHERE sha256 = ? AND role = ? AND deleted_at IS NULL ORDER BY id LIMIT 1')
+      .get(sha256, role) as ImageRow | undefined;
+    return row ? toImage(row) : null;
+  }
+
   /** An image's thumbnail bytes, made (once) from the PNG when missing; null when it cannot be made. */
   function thumbnail(id: string): Uint8Array | null {
     const { file_name } = getRowAny(id);
@@ -402,14 +423,13 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
       } else files.push(p);
     };
     paths.forEach(walk);
-    const bySha = db.prepare('SELECT 1 FROM images WHERE sha256 = ? AND deleted_at IS NULL');
     for (const file of files) {
       const bytes = await fsp.readFile(file);
       if (!readPngInfo(bytes)) {
         skipped.push({ path: file, reason: 'not a PNG image' });
         continue;
       }
-      if (bySha.get(createHash('sha256').update(bytes).digest('hex'))) {
+      if (liveBySha(createHash('sha256').update(bytes).digest('hex'), 'image')) {
         skipped.push({ path: file, reason: 'already in the library' });
         continue;
       }
@@ -428,7 +448,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
   function board(id: string): LocalBoardValue {
     const row = db
       .prepare(
-        `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL) AS imageCount
+        `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL AND i.role = 'image') AS imageCount
          FROM boards b WHERE b.id = ? AND b.deleted_at IS NULL`,
       )
       .get(id) as LocalBoardValue | undefined;
@@ -440,7 +460,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     list(): LocalBoardValue[] {
       return db
         .prepare(
-          `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL) AS imageCount
+          `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL AND i.role = 'image') AS imageCount
            FROM boards b WHERE b.deleted_at IS NULL ORDER BY b.name COLLATE NOCASE, b.id`,
         )
         .all() as LocalBoardValue[];
@@ -459,7 +479,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     /** The live images on a board. */
     imageIds(id: string): string[] {
       return (
-        db.prepare('SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL').all(id) as { id: string }[]
+        db.prepare("SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL AND role = 'image'").all(id) as {
+          id: string;
+        }[]
       ).map((r) => r.id);
     },
     /** `keep` moves the board's images to "no board"; `delete` soft-deletes them (purged later). */
@@ -490,6 +512,8 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     purgeDeleted,
     repair,
     pathOf,
+    liveBySha,
+    setMetadata,
     thumbnail,
     importPaths,
     boards,

@@ -98,7 +98,6 @@ export function createRouteFacts({ engine, models, settings, cloud, account, log
       cloudModel: named && !named.default ? { name: named.name, plans: named.plans } : null,
       autoCloud: current.autoCloud,
       memory: await memoryFor(size, request.count, model),
-      startImage: request.initImage !== undefined,
     };
   }
   return { providers, resolveModel, facts };

@@ -36,21 +36,6 @@ type Row = [
 ];
 const table: Row[] = [
   [
-    'auto + no GPU + cloud allowed, but a starting image → local CPU (cloud inputs have not landed)',
-    { startImage: true },
-    { target: 'local', provider: 'cpu', blocked: null, warning: /slow/ },
-  ],
-  [
-    'cloud asked for a job with a starting image → blocked, offered to run here',
-    { requested: 'cloud', startImage: true },
-    {
-      target: 'cloud',
-      blocked: 'CLOUD_INPUTS_UNAVAILABLE',
-      warning: /Starting images and masks run on this computer for now/,
-      action: 'run_local',
-    },
-  ],
-  [
     'auto + GPU + model → local GPU',
     { providers: [CPU, CUDA] },
     { target: 'local', provider: 'cuda', warning: null, blocked: null, reason: /GPU \(cuda\)/ },

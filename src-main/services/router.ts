@@ -42,8 +42,6 @@ export interface RouteFacts {
   autoCloud?: 'ask' | 'allow' | 'never';
   /** The engine's memory check for running this job here; null when not known. */
   memory?: MemoryEstimate | null;
-  /** The request starts from a picture (image to image, inpainting): local only until cloud inputs land. */
-  startImage?: boolean;
 }
 
 export interface RouteOutcome {
@@ -79,11 +77,6 @@ function localPossible(facts: RouteFacts): boolean {
 
 /** Why the cloud cannot take this job, or null when it can (signed in, quota, plan). Offline still queues. */
 function cloudRefusal(facts: RouteFacts): { code: ErrorCode; warning: string } | null {
-  if (facts.startImage)
-    return {
-      code: 'CLOUD_INPUTS_UNAVAILABLE',
-      warning: 'Starting images and masks run on this computer for now: cloud runs cannot take them yet.',
-    };
   if (!facts.signedIn) return { code: 'AUTH_REQUIRED', warning: 'Sign in to run in the cloud.' };
   const plan = facts.plan;
   if (plan && facts.cloudModel && !facts.cloudModel.plans.includes(plan)) {

@@ -43,7 +43,7 @@ export function makeThumbnail(png: Uint8Array, side = THUMB_SIDE): Uint8Array | 
 function idatOf(png: Uint8Array): Buffer {
   const buf = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
   const parts: Buffer[] = [];
-  for (let off = 8; off + 12 <= buf.length; ) {
+  for (let off = 8; off + 12 <= buf.length;) {
     const len = buf.readUInt32BE(off);
     if (off + 12 + len > buf.length) break;
     if (buf.toString('latin1', off + 4, off + 8) === 'IDAT') parts.push(buf.subarray(off + 8, off + 8 + len));

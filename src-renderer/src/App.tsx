@@ -1,4 +1,5 @@
 import { useEffect, useMemo } from 'react';
+import { QuotaNotice } from './components/QuotaNotice.tsx';
 import { SyncIndicator } from './components/SyncIndicator.tsx';
 import { Toasts } from './components/Toasts.tsx';
 import { UsageMeter } from './components/UsageMeter.tsx';
@@ -151,6 +152,7 @@ export function App() {
             You are offline. Local generation still works; cloud jobs will be sent when you are back online.
           </div>
         )}
+        <QuotaNotice />
         <main id="main" tabIndex={-1}>
           {screen === 'generate' && <GenerateScreen />}
           {screen === 'queue' && <QueueScreen />}

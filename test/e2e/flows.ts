@@ -4,6 +4,7 @@ import type { Locator, Page } from 'playwright-core';
 import { assert, count, enabled, exactText, hasAttr, hasText, hasValue, hidden, until, visible } from './expect.ts';
 import type { Steps } from './harness.ts';
 import { readPicture } from '../../native/test/pixel-stats.ts';
+import { img2imgCloudFlow } from './flows-img2img.ts';
 
 export interface FlowContext {
   page: Page;
@@ -34,7 +35,7 @@ export const SIZES = [
 ] as const;
 
 /** Screenshots of what is in sight (not the full page) at both sizes; the flow goes on at 1280×800. */
-async function shot(c: FlowContext, name: string, focus?: Locator): Promise<void> {
+export async function shot(c: FlowContext, name: string, focus?: Locator): Promise<void> {
   for (const size of SIZES) {
     await c.page.setViewportSize(size);
     if (focus) await focus.first().scrollIntoViewIfNeeded();
@@ -102,7 +103,7 @@ async function emailedCode(c: FlowContext, email: string, shotName: string): Pro
     30_000,
   ) as Promise<string>;
 }
-const nav = (page: Page, name: string) =>
+export const nav = (page: Page, name: string) =>
   page
     .getByRole('navigation', { name: 'Main' })
     .getByRole('link', { name: new RegExp(`^${name}`) })
@@ -130,7 +131,7 @@ async function watchProgress(page: Page): Promise<() => Promise<number[]>> {
 }
 
 /** Waits until the job for `prompt` is Done; fails at once, with the app's message, if it fails. */
-async function jobDone(page: Page, prompt: string, timeoutMs: number): Promise<void> {
+export async function jobDone(page: Page, prompt: string, timeoutMs: number): Promise<void> {
   const done = page.getByRole('listitem', { name: `Done: ${prompt}` }).first();
   const failed = page.getByRole('listitem', { name: `Failed: ${prompt}` }).first();
   await until(
@@ -150,7 +151,7 @@ async function jobDone(page: Page, prompt: string, timeoutMs: number): Promise<v
 }
 
 /** Fills the Generate form for a quick run of the fixture model and submits it. */
-async function generate(page: Page, prompt: string, where: 'This computer' | 'Atelier Cloud'): Promise<void> {
+export async function generate(page: Page, prompt: string, where: 'This computer' | 'Atelier Cloud'): Promise<void> {
   await nav(page, 'Generate');
   await page.getByLabel('Prompt', { exact: true }).fill(prompt);
   await page.getByLabel('Steps', { exact: true }).fill('2');
@@ -601,6 +602,7 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await nav(page, 'Account');
     await visible(page.getByText('1 of 100 cloud images used').first(), 30_000);
   });
+  await img2imgCloudFlow(steps, ctx);
 
   await steps.run('gallery by keyboard: arrows, Ctrl+A, Enter opens, → walks, search filters', async () => {
     const { page } = ctx();

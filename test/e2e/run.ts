@@ -10,6 +10,10 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { freePort, startChild, Steps, type Child } from './harness.ts';
 import { cloudFlow, localFlow, type FlowContext } from './flows.ts';
+import { webhooksFlow } from './flows-webhooks.ts';
+import { keysFlow } from './flows-keys.ts';
+import { usageFlow } from './flows-usage.ts';
+import { img2imgFlow } from './flows-img2img.ts';
 import { syncFlow } from './flows-sync.ts';
 import { CHROMIUM_PATH, launchChromium } from './chromium.ts';
 
@@ -157,6 +161,10 @@ const ctx = () => {
   return flow;
 };
 await localFlow(steps, ctx);
+if (stackRunning) await webhooksFlow(steps, ctx);
+if (stackRunning) await keysFlow(steps, ctx);
+if (stackRunning) await usageFlow(steps, ctx);
+await img2imgFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
   await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {

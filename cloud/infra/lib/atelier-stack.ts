@@ -263,6 +263,20 @@ export class AtelierStack extends Stack {
       description: 'ATELIER_DB_ROLE_PASSWORD: password of the runtime roles atelier_app and atelier_system',
       generateSecretString: { passwordLength: 40, excludeCharacters: URL_UNSAFE_CHARS },
     });
+    // Webhooks (issue 16): the key that seals endpoint signing secrets at rest, read by the API (seals)
+    // and the workers (open, to sign deliveries). 43 alphanumerics are valid base64 for 32 bytes
+    // (~256 bits), which is what WEBHOOKS_SECRET_KEY must decode to.
+    const webhooksKey = new Secret(this, 'WebhooksSecretKey', {
+      secretName: name('webhooks-secret-key'),
+      description: 'WEBHOOKS_SECRET_KEY: AES-256-GCM key sealing webhook signing secrets in the database',
+      generateSecretString: { passwordLength: 43, excludePunctuation: true, includeSpace: false },
+    });
+    acknowledge(
+      webhooksKey,
+      'AwsSolutions-SMG4',
+      'Rotated by hand with WEBHOOKS_SECRET_KEY_PREVIOUS (docs/OPERATIONS.md, "Secret rotation"): sealed secrets are re-sealed under the new key on their next delivery.',
+    );
+    const webhooksKeySecret = EcsSecret.fromSecretsManager(webhooksKey);
     acknowledge(
       migratorUrl,
       'AwsSolutions-SMG4',
@@ -464,6 +478,7 @@ export class AtelierStack extends Stack {
       secrets: {
         ATELIER_DB_ROLE_PASSWORD: rolePasswordSecret,
         REDIS_URL: EcsSecret.fromSecretsManager(redisUrl),
+        WEBHOOKS_SECRET_KEY: webhooksKeySecret,
         ...(stripe
           ? {
               STRIPE_SECRET_KEY: EcsSecret.fromSecretsManager(stripe, 'STRIPE_SECRET_KEY'),
@@ -701,7 +716,7 @@ export class AtelierStack extends Stack {
       essential: true,
       command: ['node', 'cloud/src/worker/main.ts'],
       environment: workerEnvironment(s, endpoints),
-      secrets: { ATELIER_DB_ROLE_PASSWORD: rolePasswordSecret },
+      secrets: { ATELIER_DB_ROLE_PASSWORD: rolePasswordSecret, WEBHOOKS_SECRET_KEY: webhooksKeySecret },
       gpuCount: 1,
       memoryReservationMiB: 12 * 1024,
       stopTimeout: Duration.seconds(120),

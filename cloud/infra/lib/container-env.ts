@@ -97,8 +97,8 @@ export function queueMetricsEnvironment(s: Settings, e: Endpoints): Record<strin
 
 /** Names of the secrets each container receives (values come from Secrets Manager). */
 export const SECRET_NAMES = {
-  api: ['ATELIER_DB_ROLE_PASSWORD', 'REDIS_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'],
-  worker: ['ATELIER_DB_ROLE_PASSWORD'],
+  api: ['ATELIER_DB_ROLE_PASSWORD', 'REDIS_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'WEBHOOKS_SECRET_KEY'],
+  worker: ['ATELIER_DB_ROLE_PASSWORD', 'WEBHOOKS_SECRET_KEY'],
   queueMetrics: ['ATELIER_DB_ROLE_PASSWORD'],
   migrate: ['DATABASE_URL', 'ATELIER_DB_ROLE_PASSWORD'],
 } as const;

@@ -2,7 +2,18 @@
 import { AppError } from '@atelier/common';
 import { environment, loadConfig } from '../config.ts';
 import { createPool } from '../db/pool.ts';
-import { confirmSignUp, listUsers, setPlan, setUsageCommand, usage } from './commands.ts';
+import { userInfo } from 'node:os';
+import {
+  confirmSignUp,
+  grantAdminCommand,
+  listAdmins,
+  listUsers,
+  report,
+  revokeAdminCommand,
+  setPlan,
+  setUsageCommand,
+  usage,
+} from './commands.ts';
 
 const HELP = `Usage: npm run admin -- <command>
 
@@ -12,6 +23,13 @@ Commands (<user> is an email address or a user id as list-users prints it):
   usage <user>                  show the user's plan and usage in the current period
   set-usage <user> <n>          set the images used in the current period (recorded in the ledger)
   list-users                    list users: email, plan, id, created
+  report [--from D] [--to D] [--json]
+                                operator figures for UTC days D (YYYY-MM-DD; default the last 30):
+                                daily active users, images per day, plan mix, conversion Free → Pro,
+                                p50/p95 queue wait, failure rate (the same as GET /v1/admin/metrics)
+  grant-admin <user>            let the user read GET /v1/admin/metrics (the admins table)
+  revoke-admin <user>           take that away again
+  list-admins                   list admins: email, id, granted, by whom
 
 Connects to DATABASE_URL, or to the local stack in .atelier/stack.json. On the local stack,
 sign-up and password-reset codes are also printed by \`npm run stack\` and listed on its mailbox
@@ -57,6 +75,21 @@ try {
     case 'list-users':
       need(0);
       out = await listUsers(pool);
+      break;
+    case 'report':
+      out = await report(pool, args);
+      break;
+    case 'grant-admin':
+      need(1);
+      out = await grantAdminCommand(pool, args[0]!, `cli:${userInfo().username}`);
+      break;
+    case 'revoke-admin':
+      need(1);
+      out = await revokeAdminCommand(pool, args[0]!);
+      break;
+    case 'list-admins':
+      need(0);
+      out = await listAdmins(pool);
       break;
     default:
       console.error(`unknown command ${cmd}\n\n${HELP}`);

@@ -5,7 +5,7 @@
  *   1. per client IP, every route (onRequest, before anything else reads the request);
  *   2. failed authentications per client IP, checked before the RSA verify and counted on each 401;
  *   3. requests in flight per user, after the token is verified and before any database work;
- *   4. requests per minute per user (preHandler on API routes).
+ *   4. requests per minute per user (preHandler on API routes), and per API key for key requests.
  * Event sockets: per IP before the upgrade's handler runs, per user once the socket authenticates.
  *
  * Where the counters live: with REDIS_URL set, the per-IP and per-user request rates are counted in
@@ -27,6 +27,11 @@ export const LIMITS_ENV = {
   RATE_LIMIT_IP_PER_MINUTE: int(600, 1),
   /** Requests per minute per signed-in user (API routes). */
   RATE_LIMIT_USER_PER_MINUTE: int(300, 1),
+  /**
+   * Requests per minute per API key, on top of the key's user's limit (which counts requests by
+   * keys and sessions together): one runaway script cannot use the whole of its user's rate.
+   */
+  RATE_LIMIT_KEY_PER_MINUTE: int(120, 1),
   /** Failed authentications (401) per minute per client IP; past it, 429 without verifying. */
   RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: int(30, 1),
   /** Requests of one user being served at once; past it, 429 before any database work. */
@@ -60,6 +65,7 @@ export const LIMITS_ENV = {
 export interface LimitsConfig {
   ipPerMinute: number;
   userPerMinute: number;
+  keyPerMinute: number;
   authFailuresPerMinute: number;
   userInFlight: number;
   socketsPerIp: number;
@@ -85,6 +91,7 @@ export function toLimitsConfig(e: LimitsEnv, ctx: { production: boolean }): Limi
   return {
     ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
     userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
+    keyPerMinute: e.RATE_LIMIT_KEY_PER_MINUTE,
     authFailuresPerMinute: e.RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
     userInFlight: e.USER_IN_FLIGHT_MAX,
     socketsPerIp: e.EVENT_SOCKETS_PER_IP,
@@ -99,7 +106,7 @@ export function toLimitsConfig(e: LimitsEnv, ctx: { production: boolean }): Limi
   };
 }
 
-export type LimitName = 'ip' | 'user' | 'auth_failures' | 'user_in_flight' | 'sockets_ip' | 'sockets_user';
+export type LimitName = 'ip' | 'user' | 'api_key' | 'auth_failures' | 'user_in_flight' | 'sockets_ip' | 'sockets_user';
 
 /** Fixed one-minute windows per key; memory is bounded by sweeping expired keys. */
 export class WindowCounter {

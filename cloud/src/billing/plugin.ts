@@ -8,6 +8,7 @@ import type { BillingConfig } from './billing-config.ts';
 import { createBillingService, type BillingService } from './billing-service.ts';
 import { StripeBilling } from './stripe-billing.ts';
 import { publishEvent } from '../events/publish.ts';
+import { publishWithWebhooks } from '../webhooks/emitter.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,7 +32,8 @@ export default fp<{ config: BillingConfig }>(
         }),
         appPool: app.db.app,
         systemPool,
-        publish: publishEvent,
+        // plan.changed also goes to the user's webhooks, in the same transaction as the change.
+        publish: publishWithWebhooks(publishEvent, app.webhooks.emitter),
         clock: () => app.db.now() ?? new Date(),
         graceDays: b.graceDays,
         proPriceId: b.proPriceId,
@@ -41,5 +43,5 @@ export default fp<{ config: BillingConfig }>(
     }
     app.decorate('billing', service);
   },
-  { name: 'billing', fastify: '5.x', dependencies: ['db'] },
+  { name: 'billing', fastify: '5.x', dependencies: ['db', 'webhooks'] },
 );

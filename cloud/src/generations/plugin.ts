@@ -25,11 +25,12 @@ export default fp<GenerationsPluginOptions>(
       createGenerationService({
         pool: app.db.app,
         queue: app.queue,
+        webhooks: app.webhooks.emitter,
         resolveModel: opts.resolveModel,
         upgradeUrl: opts.upgradeUrl,
         now: app.db.now,
       }),
     );
   },
-  { name: 'generations', fastify: '5.x', dependencies: ['db', 'queue'] },
+  { name: 'generations', fastify: '5.x', dependencies: ['db', 'queue', 'webhooks'] },
 );

@@ -4,7 +4,7 @@
  * (mark*) run on the system pool and keep status transitions monotonic: a canceled or finished
  * generation never goes back to running.
  */
-import type { Generation, GenerationStatus, PlanId, ResolvedGenerateRequest } from '@atelier/common';
+import type { Generation, GenerationStatus, PlanId, ResolvedGenerateRequest, UsageSource } from '@atelier/common';
 import type { Queryable } from '../db/pool.ts';
 import { publishEvent } from '../events/publish.ts';
 import { refundGeneration, type UsageRow } from '../quota/usage.ts';
@@ -66,6 +66,8 @@ export interface NewGeneration {
   idempotencyKey: string | null;
   requestHash: string | null;
   periodStart: Date;
+  /** Which client submitted it (decision 0180). Default: the column's, 'desktop'. */
+  source?: UsageSource;
 }
 
 export async function insertGeneration(tx: Queryable, g: NewGeneration): Promise<GenerationRow> {
@@ -73,8 +75,8 @@ export async function insertGeneration(tx: Queryable, g: NewGeneration): Promise
   const r = await tx.query<GenerationRow>(
     `WITH g AS (
        INSERT INTO generations (id, user_id, params, image_count, priority, progress_total, job_id,
-         idempotency_key, request_hash, period_start)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *),
+         idempotency_key, request_hash, period_start, source)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, 'desktop')) RETURNING *),
      l AS (
        INSERT INTO usage_ledger (user_id, generation_id, kind, amount, period_start)
        SELECT user_id, id, 'reserve', image_count, period_start FROM g)
@@ -90,6 +92,7 @@ export async function insertGeneration(tx: Queryable, g: NewGeneration): Promise
       g.idempotencyKey,
       g.requestHash,
       g.periodStart,
+      g.source ?? null,
     ],
   );
   return r.rows[0]!;

@@ -13,11 +13,14 @@ import {
   type GenerateRequest,
   type PlanId,
   type ResolvedGenerateRequest,
+  type UsageSource,
 } from '@atelier/common';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
 import { publishEvent, publishEvents } from '../events/publish.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
+import { resolveRequestInputs } from '../inputs/service.ts';
+import type { WebhookEmitter } from '../webhooks/emitter.ts';
 import { currentUsage, refundGeneration, reserve } from '../quota/usage.ts';
 import {
   findByIdempotencyKey,
@@ -37,6 +40,8 @@ export type ModelResolver = (requested: string | undefined, plan: PlanId) => str
 export interface GenerationServiceDeps {
   pool: Pool;
   queue: JobQueue;
+  /** usage.threshold webhooks, emitted in the reservation's transaction. */
+  webhooks?: WebhookEmitter;
   resolveModel: ModelResolver;
   upgradeUrl: string;
   /** Clock override for tests (month rollover); null = the database's now(). */
@@ -70,13 +75,13 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     return { row: existing, replayed: true };
   }
 
-  async function submit(userId: string, body: GenerateRequest, idempotencyKey: string | null): Promise<Submitted> {
-    // The schema names starting images and masks (issue 15), but the worker cannot fetch them until
-    // cloud inputs (presigned uploads) land: refuse before anything is reserved.
-    if (body.initImage !== undefined || body.mask !== undefined)
-      throw new AppError('CLOUD_INPUTS_UNAVAILABLE', 'starting images are not accepted by the cloud yet', {
-        details: { fields: ['initImage', 'mask'].filter((f) => body[f as 'initImage' | 'mask'] !== undefined) },
-      });
+  /** `source`: which client sent it, for the usage chart only (decision 0180); quota ignores it. */
+  async function submit(
+    userId: string,
+    body: GenerateRequest,
+    idempotencyKey: string | null,
+    source: UsageSource = 'desktop',
+  ): Promise<Submitted> {
     const hash = idempotencyKey ? requestHash(body) : null;
     if (idempotencyKey) {
       const r = await replay(userId, idempotencyKey, hash!);
@@ -95,6 +100,9 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             const r = await replay(userId, idempotencyKey, hash!, tx);
             if (r) return r;
           }
+          // Starting image and mask (issue 15): this user's ready inputs or live gallery images, in
+          // this transaction and before the reservation, so a refused reference costs nothing.
+          await resolveRequestInputs(tx, userId, body);
           const { plan, active } = await planAndActive(tx, userId);
           const check = checkPlanAllows(plan, body, active);
           if (!check.ok)
@@ -128,12 +136,14 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             idempotencyKey,
             requestHash: hash,
             periodStart: usage.periodStart,
+            source,
           });
           await deps.queue.enqueue(tx, { generationId: id, userId }, { priority, jobId });
           await publishEvents(tx, userId, [
             { type: 'generation.queued', generation: toGeneration(row) },
             usageEvent(usage),
           ]);
+          await deps.webhooks?.usageChanged(tx, userId, usage);
           return { row, replayed: false };
         },
         { lockUser: true },

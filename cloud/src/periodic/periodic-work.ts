@@ -23,7 +23,12 @@ export interface PeriodicTask {
 }
 
 /** Every periodic task's queue; the migrator creates them (runtime roles cannot create queues). */
-export const PERIODIC_QUEUES = ['atelier-billing-review', 'atelier-image-janitor', 'atelier-upload-sweep'] as const;
+export const PERIODIC_QUEUES = [
+  'atelier-billing-review',
+  'atelier-image-janitor',
+  'atelier-upload-sweep',
+  'atelier-input-sweep',
+] as const;
 export type PeriodicQueue = (typeof PERIODIC_QUEUES)[number];
 /** API replicas: grace periods that ran out, scheduled cancellations. */
 export const BILLING_REVIEW_QUEUE: PeriodicQueue = 'atelier-billing-review';
@@ -31,6 +36,8 @@ export const BILLING_REVIEW_QUEUE: PeriodicQueue = 'atelier-billing-review';
 export const IMAGE_JANITOR_QUEUE: PeriodicQueue = 'atelier-image-janitor';
 /** GPU workers: reservations of uploads never completed, and their objects (issue 13). */
 export const UPLOAD_SWEEP_QUEUE: PeriodicQueue = 'atelier-upload-sweep';
+/** GPU workers: starting images and masks past retention, or never completed (issue 15). */
+export const INPUT_SWEEP_QUEUE: PeriodicQueue = 'atelier-input-sweep';
 
 const MINUTE_STEPS = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
 const HOUR_STEPS = [1, 2, 3, 4, 6, 8, 12, 24];

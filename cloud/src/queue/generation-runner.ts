@@ -24,6 +24,8 @@ import {
   type GenerationRow,
 } from '../generations/repository.ts';
 import type { JobQueue, JobRun } from './job-queue.ts';
+import { withSystemTx } from '../db/tx.ts';
+import type { WebhookEmitter } from '../webhooks/emitter.ts';
 
 export interface GenerateContext {
   /** Aborted when the user cancels, the lease is lost, or the worker stops. */
@@ -43,10 +45,38 @@ export interface RunGenerationsOptions {
   generate: Generate;
   concurrency: number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
+  /** generation.succeeded / generation.failed webhooks, emitted in the transaction that records the outcome. */
+  webhooks?: WebhookEmitter;
 }
 
 export async function runGenerations(opts: RunGenerationsOptions): Promise<void> {
   const log = opts.log ?? (() => {});
+  const { webhooks } = opts;
+  // The outcome and its webhook deliveries commit together (or neither does).
+  const succeed = (id: string, imageIds: string[]) =>
+    webhooks
+      ? withSystemTx(opts.pool, async (tx) => {
+          const row = await markSucceeded(tx, id, imageIds);
+          if (row)
+            await webhooks.emit(tx, row.user_id, {
+              type: 'generation.succeeded',
+              data: { generationId: row.id, imageIds: row.image_ids },
+            });
+          return row;
+        })
+      : markSucceeded(opts.pool, id, imageIds);
+  const fail = (id: string, code: string) =>
+    webhooks
+      ? withSystemTx(opts.pool, async (tx) => {
+          const row = await markFailed(tx, id, code);
+          if (row)
+            await webhooks.emit(tx, row.user_id, {
+              type: 'generation.failed',
+              data: { generationId: row.id, errorCode: code as never },
+            });
+          return row;
+        })
+      : markFailed(opts.pool, id, code);
   await opts.queue.work(
     async (job: JobRun, jobCtx) => {
       const row = await markRunning(opts.pool, job.generationId, job.attempt);
@@ -70,14 +100,14 @@ export async function runGenerations(opts: RunGenerationsOptions): Promise<void>
       try {
         const { imageIds } = await opts.generate(row, ctx);
         if (canceled.signal.aborted) return;
-        await markSucceeded(opts.pool, job.generationId, imageIds);
+        await succeed(job.generationId, imageIds);
       } catch (e) {
         if (canceled.signal.aborted || AppError.is(e, 'CANCELED')) return;
         const code = AppError.is(e) ? e.code : 'ENGINE_FAILED';
         const retryable = AppError.is(e) ? e.retryable : true;
         if (!retryable || job.lastAttempt) {
           log('generation failed', { generationId: job.generationId, code, attempt: job.attempt });
-          await markFailed(opts.pool, job.generationId, code);
+          await fail(job.generationId, code);
           return;
         }
         log('generation attempt failed; retrying', { generationId: job.generationId, code, attempt: job.attempt });
@@ -89,7 +119,7 @@ export async function runGenerations(opts: RunGenerationsOptions): Promise<void>
       concurrency: opts.concurrency,
       onDeadLetter: async (job) => {
         log('dead letter: failing generation', { generationId: job.generationId });
-        await markFailed(opts.pool, job.generationId, 'ENGINE_FAILED');
+        await fail(job.generationId, 'ENGINE_FAILED');
       },
     },
   );

@@ -10,6 +10,7 @@ import {
   type JobQueue,
   type WorkOptions,
 } from './job-queue.ts';
+import { WEBHOOK_QUEUE } from '../webhooks/emitter.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
 /** pg-boss queue of account deletions (cloud/src/account/worker.ts). */
@@ -169,6 +170,9 @@ export async function installQueues(connectionString: string, queue: Config['que
       retryBackoff: true,
       expireInSeconds: 15 * 60,
     });
+    // Webhook deliveries (issue 16, cloud/src/webhooks): one job per delivery; retries, backoff and
+    // the per-user group are set on each job from WEBHOOKS_* (webhooks/emitter.ts).
+    await boss.createQueue(WEBHOOK_QUEUE, { retryLimit: 8, retryDelay: 30, retryBackoff: true, notify: true });
     await boss.updateQueue(GENERATION_QUEUE, {
       retryLimit: queue.retryLimit,
       expireInSeconds: queue.expireSeconds,

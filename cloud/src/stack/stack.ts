@@ -145,7 +145,8 @@ export async function startStack(
   const hash = createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 10);
   mkdirSync(STACK_DIR, { recursive: true });
   const ctx: StackContext = {
-    env: { ...opts.env },
+    // Webhooks (issue 16): the local stack delivers to receivers on this machine (127.0.0.1, http).
+    env: { WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true', ...opts.env },
     stack: {},
     dataDir: STACK_DIR,
     pgDataDir: opts.env.ATELIER_PG_DATA ?? path.join(tmpdir(), `atelier-${hash}`, 'pg'),

@@ -52,3 +52,15 @@ export function thumbObjectKey(userId: string, imageId: ImageId, mime: ThumbMime
 export function isThumbMime(mime: string): mime is ThumbMime {
   return Object.hasOwn(THUMB_EXTENSIONS, mime);
 }
+
+/** File extensions of starting images and masks by content type (issue 15). */
+export const INPUT_EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg' } as const;
+export type InputMime = keyof typeof INPUT_EXTENSIONS;
+
+/** `users/{userId}/inputs/{inputId}.png` (`.jpg` for a JPEG): a starting image or mask. */
+export function inputObjectKey(userId: string, inputId: string, mime: InputMime): ObjectKey {
+  if (!isId('inp', inputId)) throw new TypeError('storage keys need an inp_ id minted by the server');
+  const ext = INPUT_EXTENSIONS[mime];
+  if (!ext) throw new TypeError(`unsupported input type ${String(mime)}`);
+  return `${userPrefix(userId)}inputs/${inputId}.${ext}` as ObjectKey;
+}

@@ -19,7 +19,11 @@ export function engineHostLoader(opts: { threads?: number | undefined; provider?
     await host.load(modelDir);
     const warm: WarmModel = {
       async generate(req, g) {
-        const r = await host.generate(modelDir, req, { signal: g.signal, onProgress: g.onProgress });
+        const r = await host.generate(modelDir, req, {
+          signal: g.signal,
+          onProgress: g.onProgress,
+          ...(g.inputs ? { inputs: g.inputs } : {}),
+        });
         return { images: r.images };
       },
       dispose: () => host.dispose(modelDir),

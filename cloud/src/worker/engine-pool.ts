@@ -25,11 +25,22 @@ export interface EngineProgress {
   total: number;
 }
 
+/** PNG or JPEG bytes of a request's starting image and mask. */
+export interface EngineInputs {
+  initImage?: Uint8Array | undefined;
+  mask?: Uint8Array | undefined;
+}
+
 /** What the worker needs from a loaded model (the engine's DiffusionModel, in-thread or hosted). */
 export interface WarmModel {
   generate(
     req: ResolvedGenerateRequest,
-    opts: { signal: AbortSignal; onProgress: (p: EngineProgress) => void },
+    opts: {
+      signal: AbortSignal;
+      onProgress: (p: EngineProgress) => void;
+      /** The bytes of the starting image and mask `req` names (decision 0150: beside the request). */
+      inputs?: EngineInputs | undefined;
+    },
   ): Promise<{ images: EngineImage[] }>;
   dispose(): Promise<void> | void;
 }

@@ -49,6 +49,8 @@ export const GEN_ENV = {
   WORKER_ENGINE_THREADS: int(0, 0, 256),
   /** Unit: hours a deleted image's objects are kept before the janitor removes them. */
   IMAGE_RETENTION_HOURS: int(24 * 7, 0),
+  /** Unit: hours a completed starting image or mask is kept for generations to name (issue 15). */
+  INPUT_RETENTION_HOURS: int(24 * 7, 1),
   /** Unit: seconds between janitor passes; 0 turns the janitor off in this process. */
   JANITOR_INTERVAL_SECONDS: int(300, 0),
 };
@@ -68,6 +70,8 @@ export interface GenConfig {
     retentionMs: number;
     /** Unit: milliseconds; 0 = off. */
     janitorIntervalMs: number;
+    /** Unit: seconds a completed input is kept (the API sets its expiry; the workers sweep it). */
+    inputRetentionSeconds: number;
   };
 }
 
@@ -115,6 +119,7 @@ export function toGenConfig(e: GenEnv, ctx: { production: boolean }, fail: (mess
       engineThreads: e.WORKER_ENGINE_THREADS,
       retentionMs: e.IMAGE_RETENTION_HOURS * 3_600_000,
       janitorIntervalMs: e.JANITOR_INTERVAL_SECONDS * 1000,
+      inputRetentionSeconds: e.INPUT_RETENTION_HOURS * 3600,
     },
   };
 }

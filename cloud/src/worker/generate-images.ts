@@ -14,11 +14,12 @@ import { withSystemTx } from '../db/tx.ts';
 import { insertImages, recordedSlots } from '../db/gallery/images-repository.ts';
 import type { NewImage } from '../db/gallery/images-repository.ts';
 import { publishEvent } from '../events/publish.ts';
+import { fetchRequestInput } from '../inputs/service.ts';
 import type { GenerateContext } from '../queue/generation-runner.ts';
 import type { GenerationRow } from '../generations/repository.ts';
 import { imageObjectKey, isThumbMime, thumbObjectKey } from '../storage/keys.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import type { EngineImage, EnginePool } from './engine-pool.ts';
+import type { EngineImage, EngineInputs, EnginePool } from './engine-pool.ts';
 import { createProgressWriter } from './progress.ts';
 
 export interface ImageGeneratorDeps {
@@ -104,6 +105,14 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
     if (recorded.size >= params.count) return { imageIds: slotsInOrder(recorded, params.count) };
 
     async function render(): Promise<EngineImage[]> {
+      // The starting image and mask the API checked at submit (issue 15), fetched before the
+      // device is taken: a slow bucket must not hold the engine.
+      const inputs: EngineInputs = {};
+      for (const field of ['initImage', 'mask'] as const) {
+        const ref = params[field];
+        if (ref !== undefined)
+          inputs[field] = await withStorageRetry(() => fetchRequestInput(deps, userId, field, ref), retry, ctx.signal);
+      }
       const warm = await deps.engines.get(model!.id, model!.dir);
       // Progress is written and published strictly in order, one event per step (batched when the
       // database falls behind); a write that finds the generation canceled stops the engine.
@@ -116,6 +125,7 @@ export function createImageGenerator(deps: ImageGeneratorDeps) {
           if (signal.aborted) throw new AppError('CANCELED', 'stopped before the engine was free');
           return warm.generate(params, {
             signal,
+            ...(params.initImage !== undefined ? { inputs } : {}),
             onProgress: (p) => progress.push(Math.min(total, p.imageIndex * params.steps + p.step)),
           });
         })

@@ -21,6 +21,8 @@ import { createEnginePool } from './engine-pool.ts';
 import type { EnginePool, ModelLoader } from './engine-pool.ts';
 import { createImageGenerator } from './generate-images.ts';
 import { startWorkerPeriodicWork } from './periodic.ts';
+import { createWebhookEmitter, pgBossWebhookJobs } from '../webhooks/emitter.ts';
+import { startWebhookWorker } from '../webhooks/worker.ts';
 
 export interface RunningWorker {
   engines: EnginePool;
@@ -77,6 +79,18 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
     concurrency: gen.worker.concurrency,
     generate: createImageGenerator({ pool, store, engines, catalogue, shutdown: shutdown.signal }),
     log: (msg, extra) => log.info(extra ?? {}, msg),
+    webhooks: createWebhookEmitter(pgBossWebhookJobs(queue.boss, config.webhooks)),
+  });
+  // Webhook deliveries (issue 16): their own consumer, so a slow receiver never holds a GPU slot.
+  const webhookLog = log.child({ scope: 'webhooks' });
+  // Its own small pool: a burst of deliveries must not queue the generation bookkeeping behind it.
+  const webhookPool = createPool(config, 'system', { max: 8 });
+  const webhooks = await startWebhookWorker({
+    config: config.webhooks,
+    connectionString: config.database.systemUrl,
+    systemPool: webhookPool,
+    log: { info: (o, m) => webhookLog.info(o, m), warn: (o, m) => webhookLog.warn(o, m) },
+    onError: (err) => webhookLog.error({ err }, 'webhook queue error'),
   });
   // The image janitor and the upload sweep (issue 13): pg-boss schedules, each occurrence taken by
   // one worker of the cluster (docs/decisions/0102), not a timer in every worker.
@@ -102,6 +116,8 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
         shutdown.abort();
         await Promise.all([...inflight]);
         await periodic?.stop();
+        await webhooks.stop();
+        await webhookPool.end();
         await engines.dispose();
         await hosted?.host.close();
         if (!opts.store) store.close();

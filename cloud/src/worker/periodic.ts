@@ -1,7 +1,7 @@
 /**
  * The GPU workers' periodic work, once per cluster (docs/decisions/0102): the image janitor
  * (objects of images tombstoned longer than the retention period) and the sweep of uploads never
- * completed (issue 13). Every worker registers the same pg-boss schedules and a consumer for each;
+ * completed (issue 13), and the sweep of starting images and masks past retention (issue 15). Every worker registers the same pg-boss schedules and a consumer for each;
  * any one worker takes each occurrence, and the run is recorded in `periodic_runs`.
  * JANITOR_INTERVAL_SECONDS > 0 enables both, at the closest cron (cronForInterval);
  * PERIODIC_WORK=off leaves them to other workers.
@@ -11,11 +11,13 @@ import type { Pool } from '../db/pool.ts';
 import {
   cronForInterval,
   IMAGE_JANITOR_QUEUE,
+  INPUT_SWEEP_QUEUE,
   PeriodicWork,
   UPLOAD_SWEEP_QUEUE,
   type PeriodicTask,
 } from '../periodic/periodic-work.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import { sweepExpiredInputs } from '../inputs/service.ts';
 import { sweepExpiredUploads } from '../sync/uploads.ts';
 import { purgeDeletedImages } from './janitor.ts';
 
@@ -45,6 +47,11 @@ export function workerPeriodicTasks(opts: Omit<WorkerPeriodicOptions, 'onError' 
       name: UPLOAD_SWEEP_QUEUE,
       cron,
       run: async () => ({ swept: await sweepExpiredUploads({ pool: opts.pool, store: opts.store }) }),
+    },
+    {
+      name: INPUT_SWEEP_QUEUE,
+      cron,
+      run: async () => ({ swept: await sweepExpiredInputs({ pool: opts.pool, store: opts.store }) }),
     },
   ];
 }

@@ -69,7 +69,7 @@ export function gatedLoader(gate: StepGate, real?: ModelLoader): { loader: Model
             opts.onProgress({ imageIndex: image, step, total: req.steps });
           }
         inner ??= await load(modelId, modelDir);
-        return inner.generate(req, { signal: opts.signal, onProgress: () => {} });
+        return inner.generate(req, { signal: opts.signal, onProgress: () => {}, inputs: opts.inputs });
       },
       dispose: () => inner?.dispose(),
     };

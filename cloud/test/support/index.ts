@@ -48,6 +48,7 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     // Tests fire many requests from one address; rate-limit tests set their own limits.
     RATE_LIMIT_IP_PER_MINUTE: '100000',
     RATE_LIMIT_USER_PER_MINUTE: '100000',
+    RATE_LIMIT_KEY_PER_MINUTE: '100000',
     RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '100000',
     USER_IN_FLIGHT_MAX: '100000',
     // Tests queue hundreds of requests on a 5-connection pool on a shared machine; the timeout

@@ -12,6 +12,11 @@ import { PresignedPut } from './sync.ts';
 export const MAX_INPUT_BYTES = 32 * 1024 * 1024;
 /** Unit: pixels on one side. The engine resamples a starting image to the request's size (≤ 2048). */
 export const MAX_INPUT_SIDE = 4096;
+/**
+ * Unit: inputs. The most one user may hold at once (pending or ready, until swept): a cap on the
+ * bytes someone can park in the cloud through inputs, which the storage quota does not count.
+ */
+export const MAX_LIVE_INPUTS = 200;
 /** Unit: pixels on one side. A mask is drawn on 8×8 latent blocks; anything smaller is a mistake. */
 export const MIN_INPUT_SIDE = 8;
 

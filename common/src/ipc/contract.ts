@@ -5,9 +5,22 @@
  */
 import { z } from 'zod';
 import { Me, StorageUsage, Usage } from '../api.ts';
-import { GenerateRequest, RunTarget, Scheduler } from '../generate.ts';
+import { ApiKeyIdSchema, ApiKeyList, CreateApiKeyBody, CreatedApiKey } from '../api/api-keys.ts';
+import { DismissedNotice, UsageChartData } from '../api/usage.ts';
+import { GenerateRequest, InputImageRef, RunTarget, Scheduler } from '../generate.ts';
 import { ImageMetadata } from '../metadata.ts';
 import { PlanId } from '../plans.ts';
+import {
+  CreateWebhookBody,
+  UpdateWebhookBody,
+  WebhookDelivery,
+  WebhookDeliveryIdSchema,
+  WebhookDeliveryPage,
+  WebhookEndpoint,
+  WebhookEndpointIdSchema,
+  WebhookEndpointList,
+  WebhookEndpointWithSecret,
+} from '../api/webhooks.ts';
 
 const Id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[0-9A-Z]{22}$`));
 export const LocalJobId = Id('job');
@@ -215,6 +228,18 @@ export const Settings = z.object({
 });
 export type Settings = z.infer<typeof Settings>;
 
+/**
+ * Unit: bytes. The largest picture a person can drop or pick as a starting image; larger ones are
+ * refused (PAYLOAD_TOO_LARGE) before they are decoded. 20 MB holds a full-size phone photo.
+ */
+export const MAX_PICTURE_BYTES = 20 * 1024 * 1024;
+/** A picture's bytes across IPC: base64, so the Electron channel and the browser host's JSON carry the same thing. */
+const PictureBytes = z
+  .string()
+  .min(1, 'the picture is empty')
+  .max(Math.ceil(MAX_PICTURE_BYTES / 3) * 4, 'the picture is larger than 20 MB')
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'the picture must be base64');
+
 const email = z.string().trim().email('enter a valid email address');
 const password = z.string().min(1, 'enter a password').max(256);
 const Empty = z.object({}).strict();
@@ -248,6 +273,8 @@ export const ipcContract = {
       /** Unit: pixels. The size decides the memory check and the plan's resolution limit. */
       width: z.number().int().min(64).max(2048).optional(),
       height: z.number().int().min(64).max(2048).optional(),
+      /** The starting image, when the run starts from one: where it can run depends on it. */
+      initImage: InputImageRef.optional(),
     }),
     output: RouteDecision,
   },
@@ -277,6 +304,22 @@ export const ipcContract = {
     }),
   },
   'library:reveal': { input: z.object({ id: LocalImageId }), output: z.object({ path: z.string() }) },
+  /**
+   * A dropped or picked PNG/JPEG becomes a gallery picture (origin 'imported'; a JPEG is stored as
+   * PNG) to start from; the same bytes again answer with the picture already there.
+   */
+  'pictures:import': {
+    input: z.object({ name: z.string().trim().min(1).max(255), data: PictureBytes }),
+    output: LibraryImage,
+  },
+  /**
+   * Stores a painted inpainting mask (a PNG the size of the starting image `imageId`; white =
+   * repaint) as a hidden library row, so a job and Reuse settings can name it by id (decision 0155).
+   */
+  'pictures:saveMask': {
+    input: z.object({ imageId: LocalImageId, png: PictureBytes }),
+    output: LibraryImage,
+  },
   'boards:list': { input: Empty, output: z.object({ items: z.array(LocalBoard) }) },
   'boards:create': { input: z.object({ name: z.string().trim().min(1).max(100) }), output: LocalBoard },
   'boards:rename': {
@@ -327,8 +370,36 @@ export const ipcContract = {
     input: Empty,
     output: z.object({ path: z.string(), images: z.number().int(), bytes: z.number().int() }),
   },
+  /** The Account chart: cloud images per day (current + previous period, by source) and this computer's. */
+  'usage:daily': { input: Empty, output: UsageChartData },
+  /** Low-quota notices already closed (once per period and level). */
+  'usage:dismissedNotices': { input: Empty, output: z.object({ items: z.array(DismissedNotice) }) },
+  'usage:dismissNotice': { input: DismissedNotice, output: Ok },
   'billing:upgrade': { input: Empty, output: z.object({ url: z.string().url() }) },
   'billing:manage': { input: Empty, output: z.object({ url: z.string().url() }) },
+  // Webhooks (issue 16): the cloud's /v1/webhooks for the signed-in user. create and rotateSecret
+  // return the signing secret, which the cloud never shows again.
+  'webhooks:list': { input: Empty, output: WebhookEndpointList },
+  'webhooks:create': { input: CreateWebhookBody, output: WebhookEndpointWithSecret },
+  'webhooks:update': {
+    input: z.object({ id: WebhookEndpointIdSchema, patch: UpdateWebhookBody }),
+    output: WebhookEndpoint,
+  },
+  'webhooks:delete': { input: z.object({ id: WebhookEndpointIdSchema }), output: Ok },
+  'webhooks:rotateSecret': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookEndpointWithSecret },
+  'webhooks:test': { input: z.object({ id: WebhookEndpointIdSchema }), output: WebhookDelivery },
+  'webhooks:deliveries': {
+    input: z.object({ id: WebhookEndpointIdSchema, cursor: WebhookDeliveryIdSchema.optional() }),
+    output: WebhookDeliveryPage,
+  },
+  'webhooks:replay': {
+    input: z.object({ id: WebhookEndpointIdSchema, deliveryId: WebhookDeliveryIdSchema }),
+    output: WebhookDelivery,
+  },
+  /** API keys of the signed-in account (issue 16): the whole key is in `apiKeys:create`'s answer only. */
+  'apiKeys:list': { input: Empty, output: ApiKeyList },
+  'apiKeys:create': { input: CreateApiKeyBody, output: CreatedApiKey },
+  'apiKeys:revoke': { input: z.object({ id: ApiKeyIdSchema }), output: Ok },
   'settings:get': { input: Empty, output: Settings },
   'settings:update': { input: Settings.partial(), output: Settings },
   'sync:status': {

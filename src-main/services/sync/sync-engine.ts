@@ -224,7 +224,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     db
       .prepare(
         `SELECT id, file_name, sha256, size, width, height, metadata, starred, board_id FROM images
-          WHERE cloud_id IS NULL AND deleted_at IS NULL AND (cloud_account IS NULL OR cloud_account = ?)
+          WHERE cloud_id IS NULL AND deleted_at IS NULL AND role = 'image' AND (cloud_account IS NULL OR cloud_account = ?)
           ORDER BY id`,
       )
       .all(account) as LocalImageRow[];

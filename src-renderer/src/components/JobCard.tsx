@@ -3,6 +3,7 @@ import { useS, useStores } from '../stores/index.ts';
 import { ProgressBar } from './ProgressBar.tsx';
 import { isWaiting } from '../stores/jobs.ts';
 import { progressLabel } from '../lib/format.ts';
+import { StartThumbs } from './StartImage.tsx';
 
 const STATE_LABEL: Record<LocalJob['state'], string> = {
   queued: 'Queued',
@@ -71,6 +72,7 @@ export function JobCard({
           {job.request.count > 1 ? ` · ${job.request.count} images` : ''}
           {job.seed !== null ? ` · seed ${job.seed}` : ''}
         </div>
+        <StartThumbs initImage={job.request.initImage} mask={job.request.mask} strength={job.request.strength} />
         {/* Why it runs where it runs matters before and while it runs; afterwards the sentence
             would be stale (it was true at submit time) and the badge says where it ran. */}
         {active && <div className="job-reason muted">{job.reason}</div>}

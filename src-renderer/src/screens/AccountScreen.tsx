@@ -1,8 +1,11 @@
 import { AppError, checkPassword, PLANS } from '@atelier/common';
 import { useState, type FormEvent, type ReactNode } from 'react';
+import { ApiKeysPanel } from '../components/ApiKeysPanel.tsx';
 import { Modal } from '../components/Modal.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
 import { UsageMeter } from '../components/UsageMeter.tsx';
+import { WebhooksPanel } from '../components/WebhooksPanel.tsx';
+import { UsagePanel } from '../components/UsagePanel.tsx';
 import { formatBytes, planName } from '../lib/format.ts';
 import { userMessageOf } from '../lib/field-errors.ts';
 import { useS, useStores } from '../stores/index.ts';
@@ -473,6 +476,7 @@ function SignedIn() {
         ) : (
           <p className="muted">Usage is not available while offline.</p>
         )}
+        <UsagePanel />
         {state.usage && state.usage.used >= state.usage.limit && (
           <p className="callout callout-warning" role="alert">
             You have used all your cloud images for this period.{' '}
@@ -520,11 +524,13 @@ function SignedIn() {
           </p>
         )}
       </section>
+      <ApiKeysPanel />
       <section aria-labelledby="data-title" className="account-section">
         <h2 id="data-title">Your data</h2>
         <ExportData />
         <DeleteAccount email={state.email} />
       </section>
+      <WebhooksPanel />
       <div className="account-section">
         <button
           type="button"

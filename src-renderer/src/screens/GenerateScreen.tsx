@@ -10,6 +10,7 @@ import { BILLING_OFF } from './AccountScreen.tsx';
 import { isActive, orderedJobs } from '../stores/jobs.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { Icon } from '../components/Icon.tsx';
+import { StartImagePanel } from '../components/StartImage.tsx';
 
 export const SCHEDULER_LABELS: Record<Scheduler, string> = {
   euler: 'Euler',
@@ -581,6 +582,7 @@ export function GenerateScreen() {
           </div>
         </fieldset>
 
+        <StartImagePanel width={form.width} height={form.height} />
         {errors._ && (
           <p className="error-text" role="alert">
             {errors._}
@@ -593,7 +595,12 @@ export function GenerateScreen() {
               <button
                 type="button"
                 className="btn btn-link"
-                onClick={() => void settings.getState().load().catch(() => undefined)}
+                onClick={() =>
+                  void settings
+                    .getState()
+                    .load()
+                    .catch(() => undefined)
+                }
               >
                 Try again
               </button>

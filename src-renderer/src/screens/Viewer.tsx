@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import { formatDateTime } from '../lib/format.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { SCHEDULER_LABELS } from './GenerateScreen.tsx';
+import { StartThumbs, UseAsStartButton } from '../components/StartImage.tsx';
 
 /** The open image: full size, its generation metadata and what to do with it. ←/→ walk the gallery, Esc closes. */
 export function Viewer({ id }: { id: string }) {
@@ -156,10 +157,12 @@ export function Viewer({ id }: { id: string }) {
             ))}
           </tbody>
         </table>
+        {m && <StartThumbs initImage={m.init_image} mask={m.init_mask} strength={m.strength} />}
         <div className="viewer-actions">
           <button type="button" className="btn btn-primary" disabled={!m} onClick={reuse}>
             Reuse settings
           </button>
+          <UseAsStartButton image={img} />
           <button type="button" className="btn" disabled={!m} onClick={() => void copySeed()}>
             Copy seed
           </button>

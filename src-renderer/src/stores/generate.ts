@@ -4,6 +4,7 @@ import type { Api } from '../bridge.ts';
 import { fieldErrorsOf, type FieldErrors } from '../lib/field-errors.ts';
 import { defaultForm, formFromMetadata, formToRequest, lockSeed, type GenerateForm } from '../lib/generate-form.ts';
 import { NATIVE_SIZE, SIZE_PRESETS } from '../lib/sizes.ts';
+import type { StartStore } from './start.ts';
 
 export interface GenerateState {
   form: GenerateForm;
@@ -36,7 +37,13 @@ const intIn = (s: string, min: number, max: number): number | undefined => {
   return s.trim() !== '' && Number.isInteger(n) && n >= min && n <= max ? n : undefined;
 };
 
-export function createGenerateStore(api: Api, onError: (e: unknown) => void, onSettingsChanged?: () => void) {
+export function createGenerateStore(
+  api: Api,
+  onError: (e: unknown) => void,
+  onSettingsChanged?: () => void,
+  /** The starting picture and mask (issue 15); absent, every run is text to image. */
+  start?: StartStore,
+) {
   let explainSeq = 0;
   return createStore<GenerateState>()((set, get) => ({
     form: defaultForm,
@@ -68,6 +75,8 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void, onS
     },
     reuse(meta) {
       set({ form: formFromMetadata(meta, get().form), errors: {}, blocker: null });
+      // The picture, mask and strength too; explain() runs again when the picture is back.
+      void start?.getState().restore(meta);
       void get().explain();
     },
     async explain() {
@@ -81,6 +90,7 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void, onS
           ...(form.model ? { model: form.model } : {}),
           count: intIn(form.count, 1, 16) ?? 1,
           ...(width !== undefined && height !== undefined ? { width, height } : {}),
+          ...(start?.getState().picture ? { initImage: start.getState().picture!.id } : {}),
         });
         if (seq === explainSeq) set({ decision, explainError: null });
       } catch (e) {
@@ -100,7 +110,10 @@ export function createGenerateStore(api: Api, onError: (e: unknown) => void, onS
       }
       set({ submitting: true, errors: {}, blocker: null });
       try {
-        const r = await api.invoke('jobs:submit', built.request);
+        // The painted mask is saved here, once: a refused mask (its size, its bytes) is said in
+        // a toast and the form, picture and strokes all stay as they were.
+        const fromPicture = start ? await start.getState().requestFields() : {};
+        const r = await api.invoke('jobs:submit', { ...built.request, ...fromPicture });
         set({ decision: r.decision, lastSubmitted: r.jobs });
         void get().explain();
         return r.jobs;

@@ -8,17 +8,25 @@ import { createGalleryStore } from './gallery.ts';
 import { createGenerateStore } from './generate.ts';
 import { createJobsStore } from './jobs.ts';
 import { createSettingsStore } from './settings.ts';
+import { browserPixels, createStartStore, type LoadPixels } from './start.ts';
 
 /** One store per feature, wired to the bridge's events. The composition root of the renderer. */
-export function createStores(api: Api) {
+export function createStores(api: Api, loadPixels: LoadPixels = browserPixels) {
   const app = createAppStore();
   const onError = (e: unknown) => app.getState().reportError(e);
   const settings = createSettingsStore(api, onError);
+  const start = createStartStore(api, loadPixels);
+  const generate = createGenerateStore(api, onError, () => void settings.getState().load().catch(onError), start);
+  // Where a run may go depends on whether it starts from a picture.
+  start.subscribe((s, prev) => {
+    if (s.picture?.id !== prev.picture?.id) void generate.getState().explain();
+  });
   const stores = {
     api,
     app,
     account: createAccountStore(api),
-    generate: createGenerateStore(api, onError, () => void settings.getState().load().catch(onError)),
+    generate,
+    start,
     jobs: createJobsStore(api, onError),
     gallery: createGalleryStore(api, onError),
     settings,

@@ -7,30 +7,44 @@
  * say so with `config: { auth: false }`; app.ts refuses to start when a /v1 route is in neither
  * (so a route can be public only on purpose).
  */
-import { AppError, ErrorBody, httpStatusFor } from '@atelier/common';
+import { API_KEY_SCOPE_DESCRIPTIONS, AppError, ErrorBody, httpStatusFor, type ApiKeyScope } from '@atelier/common';
 import fp from 'fastify-plugin';
+import { ApiKeyAuthenticator } from '../../api-keys/authenticator.ts';
+import { looksLikeApiKey } from '../../api-keys/key-format.ts';
 import type { Config } from '../../config.ts';
 import { cognitoEmailLookup, createProvisioner, type EmailLookup, type Provisioner } from '../../auth/provision.ts';
 import { bearerToken, createTokenVerifier, type TokenVerifier } from '../../auth/verifier.ts';
 
 export interface AuthUser {
   id: string;
+  /** The bearer credential as sent: a Cognito access token, or an API key when `apiKey` is set. */
   token: string;
+  /** Set when the request authenticated with an API key (not a signed-in session). */
+  apiKey: { id: string; scopes: readonly ApiKeyScope[] } | null;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     verifier: TokenVerifier;
     provisioner: Provisioner;
+    /** API keys (`Bearer atl_…`): lookup, per-process cache, revocations heard over LISTEN. */
+    apiKeys: ApiKeyAuthenticator;
   }
   interface FastifyRequest {
     user: AuthUser | null;
     /** Frees this request's per-user in-flight slot (set once authenticated). */
     releaseInFlight: (() => void) | null;
+    /** A cached API key's confirmation still running (reads): awaited before the response is sent. */
+    apiKeyConfirmed: Promise<void> | null;
   }
   interface FastifyContextConfig {
     /** false: the route is public (no token needed); it must then live outside the authenticated scope. */
     auth?: boolean;
+    /**
+     * The scope an API key needs to call this route. Absent: API keys are refused with
+     * API_KEY_NOT_ALLOWED (managing keys, billing, account deletion need a signed-in session).
+     */
+    scope?: ApiKeyScope;
   }
 }
 
@@ -38,6 +52,8 @@ export interface AuthPluginOptions {
   config: Config;
   verifier?: TokenVerifier | undefined;
   emailLookup?: EmailLookup | undefined;
+  /** API key authentication; default: one on the app pool, listening on config.database.appUrl. */
+  apiKeys?: ApiKeyAuthenticator | undefined;
 }
 
 export const auth = fp<AuthPluginOptions>(
@@ -63,10 +79,23 @@ export const auth = fp<AuthPluginOptions>(
         onEmailChanged: async (userId, email) => app.billing?.syncCustomerEmail(userId, email),
       },
     );
+    const apiKeys =
+      opts.apiKeys ??
+      new ApiKeyAuthenticator({
+        pool: app.db.app,
+        listenUrl: config.database.appUrl,
+        log: (msg, err) => app.log.warn({ err }, msg),
+      });
+    if (!opts.apiKeys) {
+      await apiKeys.start();
+      app.addHook('onClose', async () => apiKeys.stop());
+    }
+    app.decorate('apiKeys', apiKeys);
     app.decorate('verifier', verifier);
     app.decorate('provisioner', provisioner);
     app.decorateRequest('user', null);
     app.decorateRequest('releaseInFlight', null);
+    app.decorateRequest('apiKeyConfirmed', null);
   },
   { name: 'auth', fastify: '5.x', dependencies: ['db', 'limits', 'billing'] },
 );
@@ -83,32 +112,63 @@ export const AUTHENTICATED = Symbol('atelier.authenticated');
  */
 export const authenticate = fp(
   async (scope) => {
-    const { limits, verifier, provisioner } = scope;
+    const { limits, verifier, provisioner, apiKeys } = scope;
     scope.addHook('onRoute', (r) => {
       if ((r.config as { auth?: boolean } | undefined)?.auth === false)
         throw new Error(`${String(r.method)} ${r.url} is marked public but registered in the authenticated scope`);
       r.config = Object.assign(r.config ?? {}, { [AUTHENTICATED]: true });
-      const schema = r.schema as { hide?: boolean; response?: Record<string, unknown> } | undefined;
-      if (schema && !schema.hide && schema.response) schema.response[401] ??= ErrorBody;
+      const schema = r.schema as ApiRouteSchema | undefined;
+      if (schema && !schema.hide && schema.response) {
+        schema.response[401] ??= ErrorBody;
+        documentKeyAccess(schema, (r.config as { scope?: ApiKeyScope } | undefined)?.scope);
+      }
     });
     scope.addHook('preParsing', async (req, reply) => {
       limits.beforeAuthentication(req.ip);
-      let verified: { sub: string };
-      let token: string;
+      let user: AuthUser;
       try {
-        token = bearerToken(req.headers.authorization);
-        verified = await verifier.verify(token);
+        const token = bearerToken(req.headers.authorization);
+        if (looksLikeApiKey(token)) {
+          const { principal: key, confirmed } = await apiKeys.begin(token);
+          // A read may run while the key is confirmed (nothing leaves before onSend awaits it);
+          // anything that changes state waits for the confirmation first (decision 0161).
+          if (req.method === 'GET' || req.method === 'HEAD') req.apiKeyConfirmed = confirmed;
+          else await confirmed;
+          user = { id: key.userId, token, apiKey: { id: key.keyId, scopes: key.scopes } };
+        } else {
+          user = { id: (await verifier.verify(token)).sub, token, apiKey: null };
+        }
       } catch (e) {
         if (AppError.is(e) && httpStatusFor(e.code) === 401) limits.authenticationFailed(req.ip);
         throw e;
       }
-      req.user = { id: verified.sub, token };
-      const log = req.log.child({ userId: verified.sub });
+      req.user = user;
+      const log = req.log.child(user.apiKey ? { userId: user.id, apiKeyId: user.apiKey.id } : { userId: user.id });
       req.log = log;
       reply.log = log;
-      req.releaseInFlight = limits.enterRequest(verified.sub);
+      if (user.apiKey) requireScope(user.apiKey.scopes, req.routeOptions.config.scope);
+      // A key shares its user's in-flight slots and per-user rate (so keys cannot multiply a
+      // user's limits), and has its own per-key rate on top.
+      req.releaseInFlight = limits.enterRequest(user.id);
       await limits.userRateLimit(req, reply);
-      await provisioner.ensure(verified.sub, token);
+      if (user.apiKey) {
+        await limits.keyRateLimit(req, reply);
+        // The row exists: only a signed-in user can create a key, and their first request made it.
+        return;
+      }
+      await provisioner.ensure(user.id, user.token);
+    });
+    // A revoked key's read is answered with its 401, never with the data the handler produced.
+    scope.addHook('onSend', async (req) => {
+      const confirmed = req.apiKeyConfirmed;
+      req.apiKeyConfirmed = null;
+      if (!confirmed) return;
+      try {
+        await confirmed;
+      } catch (e) {
+        if (AppError.is(e) && httpStatusFor(e.code) === 401) limits.authenticationFailed(req.ip);
+        throw e;
+      }
     });
     scope.addHook('onResponse', async (req) => {
       req.releaseInFlight?.();
@@ -117,3 +177,32 @@ export const authenticate = fp(
   },
   { name: 'authenticate', fastify: '5.x', dependencies: ['auth', 'limits'] },
 );
+
+interface ApiRouteSchema {
+  hide?: boolean;
+  description?: string;
+  response?: Record<string, unknown>;
+  security?: Record<string, string[]>[];
+  'x-api-key-scope'?: ApiKeyScope;
+}
+
+/** Refuses a key without the route's scope (or on a route no key may call), before any work. */
+function requireScope(scopes: readonly ApiKeyScope[], needed: ApiKeyScope | undefined): void {
+  if (!needed)
+    throw new AppError('API_KEY_NOT_ALLOWED', 'This route needs a signed-in session; API keys cannot call it');
+  if (!scopes.includes(needed))
+    throw new AppError('API_KEY_SCOPE_MISSING', `This API key lacks the scope "${needed}"`, {
+      details: { requiredScope: needed, keyScopes: [...scopes] },
+    });
+}
+
+/** OpenAPI: which credentials a route takes, and the scope a key needs (components in app.ts). */
+function documentKeyAccess(schema: ApiRouteSchema, needed: ApiKeyScope | undefined): void {
+  schema.response![403] ??= ErrorBody;
+  const note = needed
+    ? `API keys need the scope \`${needed}\` (${API_KEY_SCOPE_DESCRIPTIONS[needed]}).`
+    : 'Signed-in sessions only: API keys get 403 API_KEY_NOT_ALLOWED.';
+  schema.description = schema.description ? `${schema.description}\n\n${note}` : note;
+  schema.security = needed ? [{ bearer: [] }, { apiKey: [] }] : [{ bearer: [] }];
+  if (needed) schema['x-api-key-scope'] = needed;
+}

@@ -23,6 +23,8 @@ export type AppLimits = Limits & {
   store: 'redis' | 'memory';
   /** Counts one request against the user's per-minute limit; throws RATE_LIMITED past it. */
   userRateLimit(req: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Counts one request against the API key's per-minute limit (key requests only); RATE_LIMITED past it. */
+  keyRateLimit(req: FastifyRequest, reply: FastifyReply): Promise<void>;
 };
 
 declare module 'fastify' {
@@ -69,18 +71,32 @@ export default fp<LimitsPluginOptions>(
       keyGenerator: (req) => `user:${req.user?.id ?? req.ip}`,
     });
 
+    const keyLimiter = app.createRateLimit({
+      max: config.keyPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (req) => `key:${req.user?.apiKey?.id ?? req.ip}`,
+    });
+    const enforce = async (
+      limiter: typeof userLimiter,
+      name: 'user' | 'api_key',
+      per: string,
+      req: FastifyRequest,
+      reply: FastifyReply,
+    ) => {
+      const r = await limiter(req);
+      if (r.isAllowed || !r.isExceeded) return;
+      base.countRejection(name);
+      const after = Math.max(1, r.ttlInSeconds);
+      reply.header('retry-after', String(after));
+      throw new AppError('RATE_LIMITED', `Rate limit: ${r.max} per minute per ${per}`, {
+        details: { retryAfterSeconds: after, limit: name },
+      });
+    };
+
     const limits: AppLimits = Object.assign(base, {
       store: redis ? ('redis' as const) : ('memory' as const),
-      async userRateLimit(req: FastifyRequest, reply: FastifyReply) {
-        const r = await userLimiter(req);
-        if (r.isAllowed || !r.isExceeded) return;
-        base.countRejection('user');
-        const after = Math.max(1, r.ttlInSeconds);
-        reply.header('retry-after', String(after));
-        throw new AppError('RATE_LIMITED', `Rate limit: ${r.max} per minute per user`, {
-          details: { retryAfterSeconds: after },
-        });
-      },
+      userRateLimit: (req: FastifyRequest, reply: FastifyReply) => enforce(userLimiter, 'user', 'user', req, reply),
+      keyRateLimit: (req: FastifyRequest, reply: FastifyReply) => enforce(keyLimiter, 'api_key', 'API key', req, reply),
     });
     app.decorate('limits', limits);
   },

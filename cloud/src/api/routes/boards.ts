@@ -17,13 +17,18 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody 
 const boardRoutes: FastifyPluginAsyncZod = async (app) => {
   const { gallery } = app;
 
-  app.get('/v1/boards', { schema: { tags: ['gallery'], response: { 200: BoardList, ...errors } } }, async (req) => ({
-    items: await gallery.listBoards(req.user!.id),
-  }));
+  app.get(
+    '/v1/boards',
+    { config: { scope: 'gallery:read' }, schema: { tags: ['gallery'], response: { 200: BoardList, ...errors } } },
+    async (req) => ({
+      items: await gallery.listBoards(req.user!.id),
+    }),
+  );
 
   app.post(
     '/v1/boards',
     {
+      config: { scope: 'gallery:write' },
       schema: { tags: ['gallery'], body: CreateBoardBody, response: { 201: Board, ...errors } },
     },
     async (req, reply) => reply.code(201).send(await gallery.createBoard(req.user!.id, req.body.name)),
@@ -32,6 +37,7 @@ const boardRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     '/v1/boards/:id',
     {
+      config: { scope: 'gallery:write' },
       schema: { tags: ['gallery'], params: IdParams, body: UpdateBoardBody, response: { 200: Board, ...errors } },
     },
     async (req) => gallery.renameBoard(req.user!.id, req.params.id, req.body.name),
@@ -40,6 +46,7 @@ const boardRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     '/v1/boards/:id',
     {
+      config: { scope: 'gallery:write' },
       schema: {
         tags: ['gallery'],
         params: IdParams,

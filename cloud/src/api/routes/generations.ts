@@ -1,5 +1,6 @@
 import {
   AppError,
+  CLIENT_HEADER,
   CreateGenerationBody,
   ErrorBody,
   Generation,
@@ -7,6 +8,7 @@ import {
   GenerationList,
   PageQuery,
   GenerationIdParams,
+  type UsageSource,
 } from '@atelier/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -20,7 +22,20 @@ const IdempotencyHeaders = z.object({
     .max(200)
     .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be printable ASCII')
     .optional(),
+  /** `desktop/<version>` from the Atelier app; the usage chart counts anything else as API (decision 0180). */
+  [CLIENT_HEADER]: z.string().max(100).optional(),
 });
+/**
+ * The usage chart's split (decision 0180): the desktop app says so in a header; anything else
+ * (curl, scripts, API keys) is 'api'. Display only — a client that lies moves its own bars, not its quota.
+ */
+const generationSource = (header: string | string[] | undefined, user: object | null | undefined): UsageSource => {
+  // A request made with an API key (issue 16: `req.user.apiKey` is set) is automation,
+  // whatever header it sends. Read loosely so this holds before and after the keys work lands.
+  if ((user as { apiKey?: unknown } | null | undefined)?.apiKey) return 'api';
+  return typeof header === 'string' && /^desktop(\/|$)/.test(header) ? 'desktop' : 'api';
+};
+
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
 
 const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
@@ -40,11 +55,13 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations',
     {
+      config: { scope: 'generate' },
       schema: {
         tags: ['generations'],
         body: CreateGenerationBody,
         headers: IdempotencyHeaders,
-        // 422: a starting image or mask (CLOUD_INPUTS_UNAVAILABLE: they run on the desktop until cloud inputs land).
+        // 404 INPUT_IMAGE_NOT_FOUND, 409 UPLOAD_INCOMPLETE, 422 INPUT_PURPOSE_MISMATCH /
+        // INPUT_IMAGE_SIZE_MISMATCH: the starting image or mask it names (issue 15).
         response: { 202: Generation, ...errors, 422: ErrorBody },
       },
     },
@@ -53,6 +70,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
         req.user!.id,
         req.body,
         req.headers['idempotency-key'] ?? null,
+        generationSource(req.headers[CLIENT_HEADER], req.user),
       );
       if (replayed) reply.header('idempotent-replayed', 'true');
       else metrics.generations.inc({ plan: row.priority > 0 ? 'pro' : 'free' });
@@ -63,6 +81,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], querystring: PageQuery, response: { 200: GenerationList, ...errors } },
     },
     async (req) => {
@@ -77,6 +96,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations/:id',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => toGeneration(await generations.get(req.user!.id, req.params.id)),
@@ -85,6 +105,7 @@ const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations/:id/cancel',
     {
+      config: { scope: 'generate' },
       schema: { tags: ['generations'], params: IdParams, response: { 200: Generation, ...errors } },
     },
     async (req) => toGeneration(await generations.cancel(req.user!.id, req.params.id)),

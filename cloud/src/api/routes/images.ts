@@ -36,6 +36,7 @@ const imageRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/images',
     {
+      config: { scope: 'gallery:read' },
       schema: { tags: ['gallery'], querystring: ImageListQuery, response: { 200: ImageList, ...errors } },
     },
     async (req) => {
@@ -53,13 +54,17 @@ const imageRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/images/:id',
-    { schema: { tags: ['gallery'], params: IdParams, response: { 200: Image, ...errors } } },
+    {
+      config: { scope: 'gallery:read' },
+      schema: { tags: ['gallery'], params: IdParams, response: { 200: Image, ...errors } },
+    },
     async (req) => gallery.getImage(req.user!.id, req.params.id),
   );
 
   app.patch(
     '/v1/images/:id',
     {
+      config: { scope: 'gallery:write' },
       schema: {
         tags: ['gallery'],
         params: IdParams,
@@ -73,6 +78,7 @@ const imageRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     '/v1/images/:id',
     {
+      config: { scope: 'gallery:write' },
       schema: { tags: ['gallery'], params: IdParams, response: { 204: z.null(), ...errors } },
     },
     async (req, reply) => {

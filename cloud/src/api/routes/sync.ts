@@ -22,6 +22,7 @@ const syncRoutes: FastifyPluginAsyncZod<SyncRouteOptions> = async (app, opts) =>
   app.get(
     '/v1/sync/changes',
     {
+      config: { scope: 'gallery:read' },
       schema: {
         tags: ['sync'],
         summary: "The user's image and board changes after a cursor, in commit-safe order",
@@ -44,6 +45,7 @@ const syncRoutes: FastifyPluginAsyncZod<SyncRouteOptions> = async (app, opts) =>
   app.post(
     '/v1/sync/edits',
     {
+      config: { scope: 'gallery:write' },
       schema: {
         tags: ['sync'],
         summary: 'Apply star, board, rename, delete and restore edits; last writer wins per field',

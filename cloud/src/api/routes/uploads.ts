@@ -28,6 +28,7 @@ const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (app, opts
   app.post(
     '/v1/uploads',
     {
+      config: { scope: 'gallery:write' },
       schema: {
         tags: ['sync'],
         summary: 'Reserve an upload of a local image: presigned PUTs, or the existing image with the same sha256',
@@ -44,6 +45,7 @@ const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (app, opts
   app.post(
     '/v1/uploads/:id/complete',
     {
+      config: { scope: 'gallery:write' },
       schema: {
         tags: ['sync'],
         summary: 'Record the uploaded image once both objects exist with the declared sizes',
