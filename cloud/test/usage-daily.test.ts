@@ -245,6 +245,35 @@ describe('GET /v1/admin/metrics is for admins only', () => {
   });
 });
 
+describe('API keys', () => {
+  it("a generation made with a key counts as 'api' even when it claims to be the desktop; a generate-only key cannot read usage", async () => {
+    const erin = await createTestUser();
+    await t.app.inject({ url: '/v1/me', headers: auth(erin) });
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/api-keys',
+      headers: auth(erin),
+      payload: { name: 'ci', scopes: ['generate'] },
+    });
+    expect(created.statusCode).toBe(201);
+    const key = created.json().key as string;
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/generations',
+      headers: { authorization: `Bearer ${key}`, [CLIENT_HEADER]: 'desktop' },
+      payload: { prompt: 'a lighthouse', count: 2 },
+    });
+    expect(res.statusCode).toBe(202);
+    const body = UsageDaily.parse((await daily(erin)).json());
+    expect(body.days.find((d) => d.date === day(new Date()))).toMatchObject({ desktop: 0, api: 2 });
+    // The chart needs the account:read scope (api-keys.test); the operator metrics take no key at all.
+    for (const url of ['/v1/usage/daily', `/v1/admin/metrics?from=2026-11-01&to=2026-11-02`]) {
+      const r = await t.app.inject({ url, headers: { authorization: `Bearer ${key}` } });
+      expect(r.statusCode, url).toBe(403);
+    }
+  });
+});
+
 describe('OpenAPI', () => {
   it('documents both routes, their 400/403 codes and the client header that sets the split', async () => {
     const doc = (await t.app.inject({ url: '/openapi.json' })).json() as {

@@ -4,6 +4,7 @@ import type { Locator, Page } from 'playwright-core';
 import { assert, count, enabled, exactText, hasAttr, hasText, hasValue, hidden, until, visible } from './expect.ts';
 import type { Steps } from './harness.ts';
 import { readPicture } from '../../native/test/pixel-stats.ts';
+import { img2imgCloudFlow } from './flows-img2img.ts';
 
 export interface FlowContext {
   page: Page;
@@ -601,6 +602,7 @@ export async function cloudFlow(steps: Steps, ctx: () => FlowContext): Promise<v
     await nav(page, 'Account');
     await visible(page.getByText('1 of 100 cloud images used').first(), 30_000);
   });
+  await img2imgCloudFlow(steps, ctx);
 
   await steps.run('gallery by keyboard: arrows, Ctrl+A, Enter opens, → walks, search filters', async () => {
     const { page } = ctx();

@@ -138,7 +138,9 @@ describe('a cloud job starting from a local picture', () => {
     ).toBe(true);
 
     const image = await services.handlers['library:get']({ id: job.imageIds[0]! });
-    expect(image.metadata).toMatchObject({ generation_mode: 'img2img', init_image: inputId, strength: 0.7 });
+    // The library records its own picture's id (decision 0155), so Reuse settings and the job card
+    // find the starting image on this computer; the PNG's own chunk keeps the cloud's input id.
+    expect(image.metadata).toMatchObject({ generation_mode: 'img2img', init_image: start.id, strength: 0.7 });
     const { path: resultFile } = await services.handlers['library:reveal']({ id: image.id });
     const result = readFileSync(resultFile);
 
@@ -193,6 +195,6 @@ describe('a cloud job starting from a local picture', () => {
     expect(maskInput).toMatchObject({ status: 'ready', purpose: 'mask', sha256: sha256(mask.bytes) });
     expect(puts() - putsBefore).toBe(1);
     const painted = await services.handlers['library:get']({ id: inpaint.imageIds[0]! });
-    expect(painted.metadata).toMatchObject({ generation_mode: 'inpaint', init_mask: maskInput.id });
+    expect(painted.metadata).toMatchObject({ generation_mode: 'inpaint', init_image: start.id, init_mask: mask.id });
   });
 });

@@ -89,7 +89,13 @@ export class ApiKeyAuthenticator {
 
   async start(): Promise<void> {
     this.#stopped = false;
-    if (this.#listenUrl) await this.#connect();
+    if (!this.#listenUrl) return;
+    // A database that is down at boot must not stop the API from starting (it answers 503 until
+    // the database is back): without the listener the cache stays off and every key is looked up.
+    await this.#connect().catch((err: unknown) => {
+      this.#log('api key revocation listener could not connect; retrying', err);
+      this.#scheduleReconnect();
+    });
   }
 
   async stop(): Promise<void> {
@@ -246,8 +252,13 @@ export class ApiKeyAuthenticator {
     });
     client.on('error', (err) => lost(err));
     client.on('end', () => lost());
-    await client.connect();
-    await client.query(`LISTEN ${API_KEYS_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${API_KEYS_CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     if (this.#stopped) {
       await client.end().catch(() => undefined);
       return;

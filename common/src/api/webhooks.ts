@@ -43,7 +43,10 @@ const WebhookUrl = z
   .trim()
   .min(1)
   .max(MAX_WEBHOOK_URL_LENGTH)
-  .refine((s) => URL.canParse(s), 'must be a full URL such as https://example.com/hooks/atelier');
+  .refine(
+    (s) => /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+/i.test(s),
+    'must be a full URL such as https://example.com/hooks/atelier',
+  );
 
 const EventList = z
   .array(WebhookEventType)
