@@ -7,11 +7,8 @@ export { cognitoCall, CognitoError } from '../auth/cognito-client.ts';
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { cognitoCall } from '../auth/cognito-client.ts';
-
-const require = createRequire(import.meta.url);
 
 export interface RunningCognito {
   endpoint: string;
@@ -37,7 +34,8 @@ export async function startCognitoLocal(opts: {
     path.join(cfgDir, 'config.json'),
     JSON.stringify({ TokenConfig: { IssuerDomain: issuerDomain } }, null, 2),
   );
-  const bin = path.join(path.dirname(require.resolve('cognito-local/package.json')), 'lib/bin/start.js');
+  // Our launcher rather than cognito-local's bin: the bin's logger stalls on code deliveries.
+  const bin = path.join(import.meta.dirname, 'cognito-local-main.ts');
   const child: ChildProcess = spawn(process.execPath, [bin], {
     cwd: opts.dataDir,
     env: { ...process.env, PORT: String(opts.port), HOST: '127.0.0.1', DEBUG: '', NODE_NO_WARNINGS: '1' },
