@@ -146,6 +146,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
   const account = createAccountSession({ cloud, clock, emit, log });
   const routeFacts = createRouteFacts({ engine: opts.engine, models: opts.models, settings, cloud, account, log });
 
+  let sync: ReturnType<typeof createGallerySync> | null = null;
   const jobs = createJobQueue({
     db,
     clock,
@@ -157,7 +158,11 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     events: {
       changed: (job) => emit('jobs:changed', job),
       progressed: (p) => emit('jobs:progressed', p),
-      libraryChanged: (ids) => emit('library:changed', { ids }),
+      libraryChanged: (ids) => {
+        emit('library:changed', { ids });
+        // The sync service is made below (it needs the cloud session restored first).
+        sync?.imagesAdded();
+      },
     },
     onError: (err, jobId) => log(`job ${jobId} failed unexpectedly`, err),
   });
@@ -180,7 +185,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
       log('could not restore the cloud session', e);
     }
   }
-  const sync = createGallerySync({
+  sync = createGallerySync({
     db,
     library,
     cloud,

@@ -90,6 +90,10 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       engine.recordEdit(target, id, field, value);
       schedule();
     }) as SyncEngine['recordEdit'],
+    /** New pictures in the library (a finished job, an import): upload them soon, not at the next 60 s tick. */
+    imagesAdded(): void {
+      if (engine && active() && cloud?.state().signedIn) schedule();
+    },
     /** A pass now, its failure thrown (the `sync:now` channel); nothing when switched off. */
     async syncNow(): Promise<void> {
       if (engine && active()) {
