@@ -508,3 +508,49 @@ describe('account switch and storage limit', () => {
     expect(await bucketKeys(`users/${carol.sub}/images/`)).toHaveLength(1);
   });
 });
+
+describe('an image made from a picture (issue 15) on another device', () => {
+  it('keeps its mode and strength, and names the starting picture by the id it has there', async () => {
+    const dana = await createTestUser();
+    const [a, b] = [await profile(dana), await profile(dana)];
+    const start = addLocal(a, 'a red square on a blue background');
+    const result = a.library.addImage({
+      png: makePng({ width: 64, height: 64, rgb: [200, 40, 40] }),
+      origin: 'local',
+      metadata: {
+        ...sampleMetadata('a red circle on a blue background', 7),
+        generation_mode: 'img2img',
+        strength: 0.6,
+        init_image: start.id,
+        // A painted mask stays on the device that painted it: its name travels as it is.
+        init_mask: 'img_LOCALMASKNEVERSYNCED1',
+      },
+    });
+    await a.engine.syncOnce();
+    const cloudOf = (p: Profile, id: string) =>
+      (p.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(id) as { cloud_id: string }).cloud_id;
+    // In the cloud the starting picture is named by its cloud id, which every device can resolve.
+    const uploaded = await h.t.adminPool.query<{ metadata: { init_image: string } }>(
+      'SELECT metadata FROM images WHERE id = $1',
+      [cloudOf(a, result.id)],
+    );
+    expect(uploaded.rows[0]!.metadata.init_image).toBe(cloudOf(a, start.id));
+
+    await b.engine.syncOnce();
+    const onB = (cloudId: string) =>
+      b.db.prepare('SELECT id, metadata FROM images WHERE cloud_id = ?').get(cloudId) as {
+        id: string;
+        metadata: string;
+      };
+    const startOnB = onB(cloudOf(a, start.id));
+    const resultOnB = onB(cloudOf(a, result.id));
+    expect(JSON.parse(resultOnB.metadata)).toMatchObject({
+      generation_mode: 'img2img',
+      strength: 0.6,
+      init_image: startOnB.id,
+      init_mask: 'img_LOCALMASKNEVERSYNCED1',
+    });
+    // And A's own record still names its local picture.
+    expect(a.library.get(result.id).metadata).toMatchObject({ init_image: start.id });
+  });
+});

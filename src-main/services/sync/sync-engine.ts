@@ -103,6 +103,23 @@ interface LocalImageRow {
   board_id: string | null;
 }
 
+/**
+ * The starting image and mask an image was made from (issue 15) are named by this library's ids
+ * locally and by cloud ids in the cloud, so that Reuse settings on another device finds the same
+ * picture there. `map` gives the other side's id, or null to keep the name as it is (a picture not
+ * synced yet, a mask — masks stay on the device that painted them — or a CLI file name).
+ */
+export function withInputRefs(metadata: ImageMetadata, map: (id: string) => string | null): ImageMetadata {
+  const swap = (v: string | undefined) => (v === undefined ? v : (map(v) ?? v));
+  if (metadata.init_image === undefined && metadata.init_mask === undefined) return metadata;
+  const out: ImageMetadata = { ...metadata };
+  const image = swap(metadata.init_image);
+  const mask = swap(metadata.init_mask);
+  if (image !== undefined) out.init_image = image;
+  if (mask !== undefined) out.init_mask = mask;
+  return out;
+}
+
 /** What a local image says it is, for images without generation metadata (imports). */
 function fallbackMetadata(row: LocalImageRow): ImageMetadata {
   return {
@@ -246,6 +263,11 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     const thumb = thumbnailOf(row.id, png);
     let metadata: ImageMetadata = fallbackMetadata(row);
     if (row.metadata) metadata = JSON.parse(row.metadata) as ImageMetadata;
+    metadata = withInputRefs(metadata, (localId) => {
+      const r = db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(localId) as
+        { cloud_id: string | null } | undefined;
+      return r?.cloud_id ?? null;
+    });
     const body: CreateUploadBody = {
       sha256: sha,
       size: png.byteLength,
@@ -305,10 +327,12 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     const { fits: queue, overLimit } = fitting(pendingUploads(account), storage);
     setStatus({ storage, overLimit, total: status.total + queue.length });
     let failed: unknown = null;
+    let stop = false;
+    let batch: LocalImageRow[] = [];
     const worker = async () => {
       for (;;) {
-        if (paused || cloud.account() !== account) return;
-        const row = queue.shift();
+        if (stop || paused || cloud.account() !== account) return;
+        const row = batch.shift();
         if (!row) return;
         uploading.add(row.id);
         try {
@@ -316,7 +340,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         } catch (e) {
           // QUOTA_STORAGE_EXCEEDED and the like stop the pass: the status says why.
           failed ??= e;
-          if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) queue.length = 0;
+          if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) stop = true;
           log(`sync: upload of ${row.id} failed`, e);
         } finally {
           uploading.delete(row.id);
@@ -324,8 +348,46 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         setStatus({ done: status.done + 1 });
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    // An image made from a picture that is waiting too goes up after it, so its metadata can name
+    // the picture's cloud id (withInputRefs); a chain goes up level by level.
+    let remaining = queue;
+    while (remaining.length > 0 && !stop) {
+      const waiting = new Set(remaining.map((r) => r.id));
+      const ready = remaining.filter((r) => !inputRefs(r).some((id) => waiting.has(id)));
+      batch = ready.length > 0 ? ready : remaining;
+      const taken = new Set(batch.map((r) => r.id));
+      remaining = remaining.filter((r) => !taken.has(r.id));
+      await Promise.all(Array.from({ length: concurrency }, worker));
+    }
     if (failed) throw failed;
+  }
+
+  const localIdOfCloud = (cloudId: string) =>
+    (db.prepare('SELECT id FROM images WHERE cloud_id = ?').get(cloudId) as { id: string } | undefined)?.id ?? null;
+  /** Pulled images whose metadata may still name a starting picture by its cloud id. */
+  const unresolvedRefs = new Set<string>();
+  function resolvePulledRefs(): void {
+    for (const id of unresolvedRefs) {
+      const row = db.prepare('SELECT metadata FROM images WHERE id = ?').get(id) as
+        { metadata: string | null } | undefined;
+      unresolvedRefs.delete(id);
+      if (!row?.metadata) continue;
+      const before = JSON.parse(row.metadata) as ImageMetadata;
+      const after = withInputRefs(before, localIdOfCloud);
+      if (after.init_image !== before.init_image || after.init_mask !== before.init_mask)
+        db.prepare('UPDATE images SET metadata = ? WHERE id = ?').run(JSON.stringify(after), id);
+    }
+  }
+
+  /** The library ids a row's metadata names as its starting image and mask. */
+  function inputRefs(row: LocalImageRow): string[] {
+    if (!row.metadata) return [];
+    try {
+      const m = JSON.parse(row.metadata) as Partial<ImageMetadata>;
+      return [m.init_image, m.init_mask].filter((v): v is string => typeof v === 'string');
+    } catch {
+      return [];
+    }
   }
 
   async function pushEdits(account: string): Promise<void> {
@@ -452,12 +514,15 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         png,
         thumb,
         origin: 'cloud',
-        metadata: c.image.metadata,
+        metadata: withInputRefs(c.image.metadata, localIdOfCloud),
         cloudId: c.id,
         starred: c.image.starred,
         boardId: localBoard(c.image.boardId),
       });
       db.prepare('UPDATE images SET cloud_account = ? WHERE id = ?').run(account, saved.id);
+      // Its starting picture may come later in the feed (downloads run side by side): named again then.
+      if (c.image.metadata.init_image !== undefined || c.image.metadata.init_mask !== undefined)
+        unresolvedRefs.add(saved.id);
     } else {
       const set = (sql: string, ...args: unknown[]) =>
         db.prepare(`UPDATE images SET ${sql}, updated_at = ? WHERE id = ?`).run(...args, now, local.id);
@@ -522,6 +587,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       await pushUploads(account);
       await pushEdits(account);
       await pull(account);
+      resolvePulledRefs();
       const at = iso();
       setState('last_sync_at', at);
       setStatus({ state: paused ? 'paused' : 'idle', lastSyncAt: at });
