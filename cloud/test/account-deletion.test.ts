@@ -513,11 +513,16 @@ describe('deleting an account', () => {
       );
       expect(landedAfterObjectsStep).toBe(2);
       // One late sweep per account, due when the URLs handed out before the request have expired.
-      const late = await t.adminPool.query(
-        `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'account_deletions' AND singleton_key = $1`,
-        [`${dave.sub}:late-sweep`],
-      );
-      expect(late.rows[0]).toEqual({ n: 1 });
+      // (Sent once the deletion run has returned, which is after the hook: wait for it.)
+      const lateSweeps = async () =>
+        (
+          await t.adminPool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'account_deletions' AND singleton_key = $1`,
+            [`${dave.sub}:late-sweep`],
+          )
+        ).rows[0]!.n;
+      await until(lateSweeps, (n) => n > 0);
+      expect(await lateSweeps()).toBe(1);
       await until(
         () => objectsUnder(dave.sub),
         (n) => n === 0,
