@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { assert, hasText, hasValue, hidden, until, visible } from './expect.ts';
 import type { Steps } from './harness.ts';
-import type { FlowContext } from './flows.ts';
+import { jobDone, nav, type FlowContext } from './flows.ts';
 
 const DEMO_MODEL = 'atelier-demo-shapes';
 const START_PROMPT = 'a red square on a blue background';
@@ -17,31 +17,6 @@ const INPAINT_PROMPT = 'a yellow circle on a green background';
 const INPAINT_SEED = '2718';
 /** The mask painted: a block in the right part of the 64×64 picture (picture pixels). */
 const PAINT = { x0: 38, x1: 58, y0: 10, y1: 54 };
-
-const nav = (page: Page, name: string) =>
-  page
-    .getByRole('navigation', { name: 'Main' })
-    .getByRole('link', { name: new RegExp(`^${name}`) })
-    .click();
-
-async function jobDone(page: Page, prompt: string, timeoutMs = 180_000): Promise<void> {
-  const done = page.getByRole('listitem', { name: `Done: ${prompt}` }).first();
-  const failed = page.getByRole('listitem', { name: `Failed: ${prompt}` }).first();
-  await until(
-    `the job "${prompt}" to finish`,
-    async () =>
-      (await done.isVisible())
-        ? 'done'
-        : (await failed.isVisible())
-          ? `failed: ${await failed.innerText()}`
-          : 'running',
-    (state) => {
-      if (state.startsWith('failed')) throw new Error(`the job failed in the UI: ${state}`);
-      return state === 'done';
-    },
-    timeoutMs,
-  );
-}
 
 interface Pixels {
   width: number;
@@ -126,7 +101,7 @@ async function runLocally(page: Page, prompt: string, seed: string): Promise<voi
   await page.getByLabel('Steps', { exact: true }).fill('20');
   await page.getByRole('radio', { name: 'This computer' }).check();
   await page.getByRole('button', { name: 'Generate', exact: true }).click();
-  await jobDone(page, prompt);
+  await jobDone(page, prompt, 180_000);
 }
 
 /**

@@ -11,7 +11,7 @@ import { signUpConfirmed } from '../../cloud/src/stack/cognito.ts';
 import { StackFile } from '../../cloud/src/stack/stack-file.ts';
 import { launchChromium } from './chromium.ts';
 import { count, hasAttr, hasText, until, visible } from './expect.ts';
-import type { FlowContext } from './flows.ts';
+import { nav, type FlowContext } from './flows.ts';
 import { freePort, startChild, type Child, type Steps } from './harness.ts';
 import { readFileSync } from 'node:fs';
 
@@ -21,11 +21,6 @@ interface Profile {
 }
 
 const SYNC_TIMEOUT = 90_000;
-const nav = (page: Page, name: string) =>
-  page
-    .getByRole('navigation', { name: 'Main' })
-    .getByRole('link', { name: new RegExp(`^${name}`) })
-    .click();
 const grid = (page: Page) => page.getByRole('listbox', { name: 'Images' });
 const tile = (page: Page, prompt: string) => grid(page).getByRole('option', { name: new RegExp(`^${prompt}`) });
 const indicator = (page: Page) => page.getByTestId('sync-indicator');

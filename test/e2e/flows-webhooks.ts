@@ -7,17 +7,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
 import { signUpConfirmed } from '../../cloud/src/stack/cognito.ts';
 import { assert, count, hasText, until, visible } from './expect.ts';
-import type { FlowContext } from './flows.ts';
+import { nav, type FlowContext } from './flows.ts';
 import type { Steps } from './harness.ts';
-
-const nav = (page: Page, name: string) =>
-  page
-    .getByRole('navigation', { name: 'Main' })
-    .getByRole('link', { name: new RegExp(`^${name}`) })
-    .click();
 
 export async function webhooksFlow(steps: Steps, ctx: () => FlowContext): Promise<void> {
   const received: { headers: IncomingHttpHeaders; body: string }[] = [];
