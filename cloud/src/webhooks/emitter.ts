@@ -4,7 +4,7 @@
  * event exists if and only if the state change that caused it committed, and each delivery is its
  * own job: a slow receiver delays only its own deliveries.
  */
-import { newId, type CloudEvent, type WebhookEventData } from '@atelier/common';
+import { newId, quotaNoticeLevel, type CloudEvent, type WebhookEventData } from '@atelier/common';
 import type { PgBoss } from 'pg-boss';
 import type { Queryable } from '../db/pool.ts';
 import type { UsageRow } from '../quota/usage.ts';
@@ -102,8 +102,10 @@ export function createWebhookEmitter(jobs: WebhookJobs): WebhookEmitter {
       );
     },
     async usageChanged(tx, userId, usage) {
-      if (usage.limit <= 0) return;
-      const reached = [80, 100].filter((t) => usage.used * 100 >= t * usage.limit);
+      // The same rule as the app's low-quota notices; a jump past both thresholds sends both.
+      const level = quotaNoticeLevel(usage.used, usage.limit);
+      if (level === null) return;
+      const reached = level === 100 ? [80, 100] : [80];
       for (const threshold of await claimUsageNotices(tx, userId, usage.periodStart, reached))
         await this.emit(tx, userId, {
           type: 'usage.threshold',
