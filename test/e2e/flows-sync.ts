@@ -3,7 +3,7 @@
 // stack. Images made on one side reach the other with their cloud badge; stars, boards, a board
 // rename and a delete made on either side show up on the other; the same image edited on both
 // sides while one of them had sync paused ends the same on both; the other user sees none of it.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -12,7 +12,7 @@ import { StackFile } from '../../cloud/src/stack/stack-file.ts';
 import { launchChromium } from './chromium.ts';
 import { count, hasAttr, hasText, until, visible } from './expect.ts';
 import { nav, type FlowContext } from './flows.ts';
-import { freePort, startChild, type Child, type Steps } from './harness.ts';
+import { startChild, type Child, type Steps } from './harness.ts';
 import { readFileSync } from 'node:fs';
 
 interface Profile {
@@ -93,7 +93,6 @@ async function sameGallery(a: Profile, b: Profile, what: string): Promise<void> 
 
 export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<void> {
   const hosts: Child[] = [];
-  const stacks: Child[] = [];
   const dirs: string[] = [];
   let browser: BrowserContext | null = null;
   const profiles: Record<'a' | 'b' | 'm', Profile | null> = { a: null, b: null, m: null };
@@ -112,27 +111,7 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
   try {
     await steps.run('sync: two profiles of one user and a profile of another user sign in', async () => {
       const c = ctx();
-      // Its own stack (temp data, free ports): the main flow's stack is stopped by then, and
-      // nothing here can disturb that flow's mailbox or accounts.
-      const stackDir = tmp('atelier-e2e-sync-stack-');
-      chmodSync(stackDir, 0o755); // embedded Postgres runs as user postgres when we are root
-      const { child: stackChild } = await startChild('sync-stack', path.join(c.repo, 'cloud/src/stack/main.ts'), [], {
-        cwd: c.repo,
-        env: {
-          ATELIER_STACK_DIR: stackDir,
-          ATELIER_API_PORT: String(await freePort()),
-          ATELIER_PG_PORT: String(await freePort()),
-          ATELIER_PG_DATA: path.join(stackDir, 'pg'),
-          COGNITO_PORT: String(await freePort()),
-          S3_PORT: String(await freePort()),
-          ATELIER_MAILBOX_PORT: String(await freePort()),
-          LOG_LEVEL: 'warn',
-        },
-        ready: /^READY/,
-        timeoutMs: 240_000,
-      });
-      stacks.push(stackChild);
-      const stackFile = path.join(stackDir, 'stack.json');
+      const stackFile = path.join(c.repo, '.atelier/stack.json');
       const stack = StackFile.parse(JSON.parse(readFileSync(stackFile, 'utf8')));
       const password = 'Atelier2e2e-sync';
       const alice = `e2e-sync-a-${Date.now().toString(36)}@example.com`;
@@ -241,7 +220,6 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
   } finally {
     await (browser as BrowserContext | null)?.close().catch(() => undefined);
     for (const h of hosts.reverse()) await h.stop();
-    for (const st of stacks) await st.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }

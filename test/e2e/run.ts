@@ -165,12 +165,12 @@ if (stackRunning) await webhooksFlow(steps, ctx);
 if (stackRunning) await keysFlow(steps, ctx);
 if (stackRunning) await usageFlow(steps, ctx);
 await img2imgFlow(steps, ctx);
+if (stackRunning) await syncFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
   await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {
     throw new Error('the local cloud stack did not start (see the step above), so the cloud flow cannot run');
   });
-await syncFlow(steps, ctx); // its own stack: flows-sync.ts
 
 await cleanup();
 steps.writeReport(reportFile);
