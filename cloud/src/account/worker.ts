@@ -6,9 +6,10 @@
  * On start it also enqueues every deletion still open (singleton per user, so no duplicate): a
  * job that ran out of retries (Stripe down for a day) is picked up again by the next deploy.
  */
-import { PgBoss, type Job } from 'pg-boss';
+import type { PgBoss} from 'pg-boss';
+import { type Job } from 'pg-boss';
 import type { Queryable } from '../db/pool.ts';
-import { ACCOUNT_DELETION_QUEUE, PGBOSS_SCHEMA } from '../queue/pg-boss-job-queue.ts';
+import { ACCOUNT_DELETION_QUEUE, runtimeBoss } from '../queue/pg-boss-job-queue.ts';
 import { runAccountDeletion, type DeletionDeps } from './deletion.ts';
 import { MAX_PRESIGN_SECONDS } from '../storage/keys.ts';
 import { getDeletion, openDeletions } from './repository.ts';
@@ -65,19 +66,11 @@ export async function startDeletionWorker(
     lateSweepMarginSeconds?: number;
   },
 ): Promise<DeletionWorker> {
-  const boss = new PgBoss({
+  const boss = runtimeBoss({
     connectionString: deps.connectionString,
-    schema: PGBOSS_SCHEMA,
     application_name: 'atelier-account-deletion',
     max: 2,
-    migrate: false,
-    createSchema: false,
-    schedule: false,
     supervise: true,
-    reindex: false,
-    monitorVacuum: false,
-    registerInstance: false,
-    openTelemetry: { enabled: false },
   });
   boss.on('error', (err) => deps.onError?.(err as Error));
   await boss.start();

@@ -11,7 +11,7 @@
 import { PgBoss } from 'pg-boss';
 import type { Job } from 'pg-boss';
 import type { Queryable } from '../db/pool.ts';
-import { PGBOSS_SCHEMA } from '../queue/pg-boss-job-queue.ts';
+import { PGBOSS_SCHEMA, runtimeBoss } from '../queue/pg-boss-job-queue.ts';
 
 export interface PeriodicTask {
   /** The queue name (created by the migrator: PERIODIC_QUEUES). */
@@ -80,21 +80,14 @@ export class PeriodicWork {
 
   constructor(opts: PeriodicWorkOptions) {
     this.#opts = opts;
-    this.#boss = new PgBoss({
+    this.#boss = runtimeBoss({
       connectionString: opts.connectionString,
-      schema: PGBOSS_SCHEMA,
       application_name: 'atelier-periodic',
       max: 2,
-      migrate: false,
-      createSchema: false,
       schedule: true,
       cronMonitorIntervalSeconds: opts.cronMonitorSeconds,
       cronWorkerIntervalSeconds: Math.min(5, opts.cronMonitorSeconds),
       supervise: false,
-      reindex: false,
-      monitorVacuum: false,
-      registerInstance: false,
-      openTelemetry: { enabled: false },
     });
     this.#boss.on('error', (err) => opts.onError?.(err as Error));
   }

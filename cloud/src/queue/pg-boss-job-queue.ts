@@ -1,4 +1,4 @@
-import { PgBoss } from 'pg-boss';
+import { PgBoss, type ConstructorOptions } from 'pg-boss';
 import type { JobWithMetadata } from 'pg-boss';
 import type { Config } from '../config.ts';
 import type { Queryable } from '../db/pool.ts';
@@ -32,31 +32,42 @@ const asDb = (tx: Queryable) => ({
 });
 
 /** The JobQueue on pg-boss 12: transactional send, priorities, heartbeats, retries, a dead-letter queue. */
+/**
+ * A pg-boss instance for a runtime role (API, worker, their consumers): the schema and queues are
+ * installed by the migrator (db/migrate.ts), so it never migrates or creates them, and it skips
+ * REINDEX (needs table ownership, which runtime roles deliberately lack) and the vacuum monitor.
+ * Each caller adds its pool size, name and what it supervises or schedules.
+ */
+export function runtimeBoss(opts: ConstructorOptions & { connectionString: string; application_name: string }): PgBoss {
+  return new PgBoss({
+    schema: PGBOSS_SCHEMA,
+    migrate: false,
+    createSchema: false,
+    schedule: false,
+    reindex: false,
+    monitorVacuum: false,
+    registerInstance: false,
+    openTelemetry: { enabled: false },
+    ...opts,
+  });
+}
+
 export class PgBossJobQueue implements JobQueue {
   readonly boss: PgBoss;
   #started = false;
 
   constructor(opts: PgBossJobQueueOptions) {
     const consumer = opts.mode === 'consumer';
-    this.boss = new PgBoss({
+    this.boss = runtimeBoss({
       connectionString: opts.connectionString,
-      schema: PGBOSS_SCHEMA,
       application_name: `atelier-queue-${opts.mode}`,
       max: consumer ? 4 : 2,
-      // The schema and queues are installed by the migrator (db/migrate.ts); runtime roles only use them.
-      migrate: false,
-      createSchema: false,
-      schedule: false,
       supervise: consumer,
       superviseIntervalSeconds: opts.queue.superviseSeconds,
       monitorIntervalSeconds: Math.max(opts.queue.superviseSeconds, 10),
-      // REINDEX needs table ownership, which runtime roles deliberately lack.
-      reindex: false,
-      monitorVacuum: false,
       useListenNotify: consumer,
       registerInstance: consumer,
       instanceName: `atelier-${opts.mode}`,
-      openTelemetry: { enabled: false },
     });
     this.boss.on('error', (err) => opts.onError?.(err as Error));
   }

@@ -10,9 +10,10 @@
  * delays no one else.
  */
 import { WEBHOOK_SIGNATURE_HEADER } from '@atelier/common';
-import { PgBoss, type JobResult, type JobWithMetadata } from 'pg-boss';
+import type { PgBoss} from 'pg-boss';
+import { type JobResult, type JobWithMetadata } from 'pg-boss';
 import type { Pool } from '../db/pool.ts';
-import { PGBOSS_SCHEMA } from '../queue/pg-boss-job-queue.ts';
+import { runtimeBoss } from '../queue/pg-boss-job-queue.ts';
 import { WEBHOOK_QUEUE, type WebhookJob } from './emitter.ts';
 import { abandonDelivery, loadDeliveryWork, recordAttempt, resealSecret } from './repository.ts';
 import { createSecretBox } from './secret-box.ts';
@@ -127,20 +128,12 @@ export async function deliverOnce(
 }
 
 export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<WebhookWorker> {
-  const boss = new PgBoss({
+  const boss = runtimeBoss({
     connectionString: deps.connectionString,
-    schema: PGBOSS_SCHEMA,
     application_name: 'atelier-webhooks',
     max: 16,
-    migrate: false,
-    createSchema: false,
-    schedule: false,
     supervise: true,
-    reindex: false,
-    monitorVacuum: false,
     useListenNotify: true,
-    registerInstance: false,
-    openTelemetry: { enabled: false },
   });
   createSecretBox(deps.config.secretKeys); // refuses to start without a key (production)
   boss.on('error', (err) => deps.onError?.(err as Error));
