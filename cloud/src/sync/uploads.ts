@@ -1,12 +1,12 @@
 /**
  * Uploads of local images into the cloud gallery (issue 13). Two steps:
  *
- * 1. `createUpload`: the storage quota is checked (under the per-user lock, counting live images
+ * 1. `create`: the storage quota is checked (under the per-user lock, counting live images
  *    and every reservation still open) before any byte moves; the server mints the image id, keeps
  *    a reservation, and hands out presigned PUTs for exactly that user's two keys, bound to the
  *    declared length and SHA-256. The same sha256 again returns the existing image, or the same
  *    reservation with fresh URLs — so an uploader that died mid-transfer resumes onto the same keys.
- * 2. `completeUpload`: HEADs both objects; only when both exist with the declared sizes does the
+ * 2. `complete`: HEADs both objects; only when both exist with the declared sizes does the
  *    image row appear (and the reservation go). Anything else is a 4xx and records nothing.
  *
  * Reservations that were never completed are swept (objects and rows) once they expire.
