@@ -52,8 +52,11 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
         // Tells the renderer as a pass moves (at most every 250 ms, and at every state change).
         onStatus: (st) => {
           const now = Date.now();
-          if (st.state !== lastState || now - lastEmit >= 250) {
+          // The background downloads finishing is a change of state too (the shell stops saying "Downloading").
+          const downloading = st.downloads.waiting > 0;
+          if (st.state !== lastState || downloading !== lastDownloading || now - lastEmit >= 250) {
             lastState = st.state;
+            lastDownloading = downloading;
             lastEmit = now;
             emitChanged();
           }
@@ -61,6 +64,7 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       })
     : null;
   let lastState = '';
+  let lastDownloading = false;
   const arrived: string[] = [];
   let arrivedTimer: NodeJS.Timeout | null = null;
   let lastEmit = 0;
