@@ -409,8 +409,8 @@ describe('rate limits', () => {
     let refused = 0;
     const p = await profile(alice, (base) => ({
       ...base,
-      // The API refuses the first six reservations as its rate limiter would: more than the engine's 5 attempts.
-      createUpload: async (body) => {
+      // The API refuses the first six reservation calls as its rate limiter would: more than the engine's 5 attempts.
+      createUploads: async (bodies) => {
         if (refused < 6) {
           refused++;
           throw new AppError('RATE_LIMITED', 'Rate limit: 300 per minute per user', {
@@ -418,7 +418,7 @@ describe('rate limits', () => {
             details: { retryAfterSeconds: 0.2, limit: 'user_per_minute' },
           });
         }
-        return base.createUpload(body);
+        return base.createUploads(bodies);
       },
     }));
     const img = addLocal(p, 'made while rate-limited');
@@ -436,8 +436,7 @@ describe('account switch and storage limit', () => {
     const sent: { account: string | null; ids: string[] }[] = [];
     const p = await profile(alice, (base) => ({
       ...base,
-      createUpload: (body) => base.createUpload(body),
-      completeUpload: (id) => (sent.push({ account: base.account(), ids: [id] }), base.completeUpload(id)),
+      completeUploads: (ids) => (sent.push({ account: base.account(), ids }), base.completeUploads(ids)),
       edits: (edits) => (sent.push({ account: base.account(), ids: edits.map((e) => e.id) }), base.edits(edits)),
       download: (url) => (sent.push({ account: base.account(), ids: [url] }), base.download(url)),
     }));

@@ -7,9 +7,15 @@
  *    resumes onto the same image id: one object, one record. Then queued local edits (star,
  *    board, delete, restore, board create/rename/delete) are sent with the field versions this
  *    device last saw; the server resolves concurrent edits per field.
- * 2. Pull: the change feed from this account's cursor. New cloud images are downloaded
- *    (thumbnail and PNG) into the library; stars, boards, tombstones and restores are applied,
- *    except on fields with a local edit still waiting (it is sent next pass and wins then).
+ * 2. Pull: the change feed from this account's cursor. A new cloud image becomes a library row
+ *    with its thumbnail at once (the gallery fills page by page); its full PNG is marked not
+ *    downloaded and fetched by the background downloader (below), or at once when something
+ *    needs it (`fetchFull`: the Viewer, a starting image). Stars, boards, tombstones and restores
+ *    are applied, except on fields with a local edit still waiting (sent next pass, wins then).
+ * 3. Full images: the downloader walks the rows still waiting (SQLite, so a restart resumes),
+ *    newest first, with bounded concurrency and retries, never a tombstoned row; each PNG is
+ *    checked against the sha256 the cloud recorded. URLs come from the feed while fresh, else
+ *    from `GET /v1/images/:id` (presigned URLs live 15 minutes; decision 0148).
  *
  * Nothing runs while signed out, and every row it writes remembers the account, so another
  * account never edits (or is sent) the first one's cloud ids.
@@ -18,6 +24,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   AppError,
+  isErrorCode,
+  MAX_UPLOAD_BATCH,
+  type CompleteUploadItem,
   type CreateUploadBody,
   type Image,
   type ImageMetadata,
@@ -27,7 +36,8 @@ import {
   type SyncChangesPage,
   type SyncEdit,
   type SyncEditResult,
-  type UploadResponse,
+  type UploadBatchItem,
+  type UploadItemError,
 } from '@atelier/common';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db.ts';
@@ -37,13 +47,17 @@ import type { Library } from '../library.ts';
 export interface SyncCloudPort {
   /** The signed-in account, or null: nothing is sent or pulled without one. */
   account(): string | null;
-  createUpload(body: CreateUploadBody): Promise<UploadResponse>;
-  completeUpload(id: string): Promise<Image>;
+  /** POST /v1/uploads/batch: `results[i]` answers `bodies[i]` (at most MAX_UPLOAD_BATCH). */
+  createUploads(bodies: CreateUploadBody[]): Promise<UploadBatchItem[]>;
+  /** POST /v1/uploads/complete: `results[i]` answers `ids[i]` (at most MAX_UPLOAD_BATCH). */
+  completeUploads(ids: string[]): Promise<CompleteUploadItem[]>;
   changes(cursor: string, limit: number): Promise<SyncChangesPage>;
   edits(edits: SyncEdit[]): Promise<SyncEditResult[]>;
   /** PUT to a presigned URL with its headers; throws AppError (retryable for 5xx/network). */
   put(put: PresignedPut, body: Uint8Array): Promise<void>;
   download(url: string): Promise<Uint8Array>;
+  /** One image with fresh presigned URLs (GET /v1/images/:id); NOT_FOUND once it is deleted. */
+  image(id: string): Promise<Image>;
   /** The account's synced storage and the plan's limit (GET /v1/me), null when the cloud does not say. */
   storage(): Promise<StorageUsage | null>;
 }
@@ -62,6 +76,11 @@ export interface SyncStatus {
   storage: StorageUsage | null;
   /** Waiting images that do not fit in the storage left, found before any of their bytes moved. */
   overLimit: { images: number; bytes: number } | null;
+  /**
+   * Full images of rows that came with their thumbnail only: fetched since the queue was last
+   * empty (done), still waiting, and done + waiting (total).
+   */
+  downloads: { done: number; total: number; waiting: number };
 }
 
 export interface SyncEngineOptions {
@@ -69,13 +88,17 @@ export interface SyncEngineOptions {
   library: Library;
   cloud: SyncCloudPort;
   clock: Clock;
-  /** Unit: simultaneous uploads, and downloads per feed page (default 8). */
+  /** Unit: simultaneous downloads per feed page (default 8). */
   concurrency?: number;
+  /** Unit: objects (images, thumbnails) PUT at the same time (default 10, as aws s3 sync). */
+  uploadConcurrency?: number;
   /** Unit: attempts per network step, including the first. */
   attempts?: number;
   /** Unit: ms, first retry delay (doubles, with jitter, up to 30 s). */
   backoffMs?: number;
   onStatus?: (s: SyncStatus) => void;
+  /** A full image arrived (its row is now `downloaded`): the gallery and an open Viewer refresh. */
+  onDownloaded?: (localId: string) => void;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -85,6 +108,44 @@ const MAX_RATE_LIMIT_WAITS = 20;
 /** Unit: changes per feed page. */
 const PAGE_SIZE = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Unit: images in the first reservation batch of a level: small, so the first PUTs start at once. */
+const FIRST_BATCH = 16;
+
+interface PushControl {
+  /** A full storage (or the like) ends the pass's uploads. */
+  stop: boolean;
+  /** The first failure, which the pass reports. */
+  failed: unknown;
+}
+
+/** Wakes every waiter, not only the last one to register. */
+const chain = (prev: (() => void) | null, next: () => void) => (prev ? () => (prev(), next()) : next);
+
+/** An item's refusal in a batch answer, as the error the single-item route would have thrown. */
+function itemError(e: UploadItemError | undefined): AppError {
+  if (!e) return new AppError('INTERNAL', 'the cloud answered a batch without this item');
+  return new AppError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message, {
+    ...(e.details ? { details: e.details } : {}),
+  });
+}
+
+/** Unit: feed URLs kept for the downloader; beyond, it asks the API per image (bounded memory). */
+const MAX_KEPT_URLS = 10_000;
+/** Unit: ms a presigned URL must still be valid to be used rather than asked for again. */
+const URL_MARGIN_MS = 60_000;
+
+/** When a SigV4 presigned URL stops working (X-Amz-Date + X-Amz-Expires); 0 when it does not say. */
+export function presignedExpiry(url: string): number {
+  try {
+    const q = new URL(url).searchParams;
+    const d = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Amz-Date') ?? '');
+    const ttl = Number(q.get('X-Amz-Expires'));
+    if (!d || !Number.isFinite(ttl)) return 0;
+    return Date.UTC(+d[1]!, +d[2]! - 1, +d[3]!, +d[4]!, +d[5]!, +d[6]!) + ttl * 1000;
+  } catch {
+    return 0;
+  }
+}
 
 function retryable(e: unknown): boolean {
   if (AppError.is(e)) return e.retryable || e.code === 'OFFLINE';
@@ -140,9 +201,12 @@ function fallbackMetadata(row: LocalImageRow): ImageMetadata {
 export function createSyncEngine(opts: SyncEngineOptions) {
   const { db, library, cloud, clock } = opts;
   const log = opts.log ?? (() => undefined);
-  // 8 transfers in flight keep a link busy through the per-image API round trips (measured with
+  // 8 downloads in flight keep a link busy through the feed round trips (measured with
   // bench/sync.ts: 4 left it idle between them; aws s3 sync runs 10, rclone 4 plus checkers).
   const concurrency = Math.max(1, opts.concurrency ?? 8);
+  // Ten objects in flight: the class aws s3 sync runs in (max_concurrent_requests 10); the
+  // reservations and completions around them are batched, so these slots only move bytes.
+  const uploadConcurrency = Math.max(1, opts.uploadConcurrency ?? 10);
   const attempts = Math.max(1, opts.attempts ?? 5);
   const backoffMs = opts.backoffMs ?? 500;
   /** Local ids whose upload is in flight (the gallery's "uploading" badge). */
@@ -162,13 +226,14 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     errorCode: null,
     storage: null,
     overLimit: null,
+    downloads: { done: 0, total: 0, waiting: 0 },
   };
   const setStatus = (patch: Partial<SyncStatus>) => {
     status = { ...status, ...patch };
     opts.onStatus?.(status);
   };
 
-  async function withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async function withRetry<T>(what: string, fn: () => Promise<T>, tries = attempts): Promise<T> {
     let waits = 0;
     for (let i = 0; ; i++) {
       try {
@@ -183,7 +248,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
           await sleep(Math.min(60, Math.max(0.2, after)) * 1000 * (1 + Math.random() / 4));
           continue;
         }
-        if (i + 1 >= attempts || !retryable(e)) throw e;
+        if (i + 1 >= tries || !retryable(e)) throw e;
         const delay = Math.min(30_000, backoffMs * 2 ** i) * (0.5 + Math.random() / 2);
         log(`sync: ${what} failed, retrying in ${Math.round(delay)} ms`, e);
         await sleep(delay);
@@ -246,21 +311,20 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       )
       .all(account) as LocalImageRow[];
 
-  /** The library's thumbnail (made once per image); the image itself when it cannot be decoded. */
-  function thumbnailOf(localId: string, png: Uint8Array): Uint8Array {
-    const thumb = library.thumbnail(localId);
-    if (thumb) return thumb;
-    // A PNG the decoder does not handle (palette, interlaced): the image itself, when small.
-    if (png.byteLength > 2 * 1024 * 1024)
-      throw new AppError('BAD_REQUEST', `image ${localId} cannot be made into a thumbnail`);
-    return png;
+  // ── push ─────────────────────────────────────────────────────────────────────────────────────
+  /** An image on its way up: reserved in a batch, its two objects PUT, then completed in a group. */
+  interface Outgoing {
+    row: LocalImageRow;
+    body: CreateUploadBody;
+    thumb: Uint8Array;
+    /** Unit: objects (image, thumbnail) not yet in the bucket. */
+    left: number;
+    failed: boolean;
   }
 
-  // ── push ─────────────────────────────────────────────────────────────────────────────────────
-  async function upload(account: string, row: LocalImageRow): Promise<void> {
-    const png = readFileSync(library.pathOf(row.id));
-    const sha = createHash('sha256').update(png).digest('hex');
-    const thumb = thumbnailOf(row.id, png);
+  /** What a reservation declares: the library's sha256 and size of the PNG, and the thumbnail's. */
+  function prepare(row: LocalImageRow): Outgoing {
+    const thumb = library.thumbnail(row.id) ?? fallbackThumbnail(row);
     let metadata: ImageMetadata = fallbackMetadata(row);
     if (row.metadata) metadata = JSON.parse(row.metadata) as ImageMetadata;
     metadata = withInputRefs(metadata, (localId) => {
@@ -269,8 +333,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       return r?.cloud_id ?? null;
     });
     const body: CreateUploadBody = {
-      sha256: sha,
-      size: png.byteLength,
+      sha256: row.sha256,
+      size: row.size,
       thumbSha256: createHash('sha256').update(thumb).digest('hex'),
       thumbSize: thumb.byteLength,
       contentType: 'image/png',
@@ -279,15 +343,31 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       height: row.height,
       metadata,
     };
-    const reserved = await withRetry('reserve upload', () => cloud.createUpload(body));
-    let cloudId: string;
-    if (reserved.status === 'exists') {
-      cloudId = reserved.id;
-    } else {
-      await withRetry('upload image', () => cloud.put(reserved.image, png));
-      await withRetry('upload thumbnail', () => cloud.put(reserved.thumb, thumb));
-      cloudId = (await withRetry('complete upload', () => cloud.completeUpload(reserved.id))).id;
-    }
+    return { row, body, thumb, left: 2, failed: false };
+  }
+
+  /** A PNG the decoder does not handle (palette, interlaced): the image itself, when small. */
+  function fallbackThumbnail(row: LocalImageRow): Uint8Array {
+    const png = readFileSync(library.pathOf(row.id));
+    if (png.byteLength > 2 * 1024 * 1024)
+      throw new AppError('BAD_REQUEST', `image ${row.id} cannot be made into a thumbnail`);
+    return png;
+  }
+
+  /**
+   * The PNG as it is on disk now, checked against what was reserved: S3 would refuse other bytes
+   * (the checksum is signed), and a file changed behind the library's back must not go up under
+   * another image's hash. Read here, not at reservation, so only the images in flight are in memory.
+   */
+  function imageBytes(o: Outgoing): Uint8Array {
+    const png = readFileSync(library.pathOf(o.row.id));
+    if (png.byteLength !== o.body.size || createHash('sha256').update(png).digest('hex') !== o.body.sha256)
+      throw new AppError('BAD_REQUEST', `image ${o.row.id} changed on disk since it was saved`);
+    return png;
+  }
+
+  /** The cloud id is written only now (after complete, or an `exists` answer): the resume point. */
+  function uploaded(account: string, row: LocalImageRow, cloudId: string): void {
     db.transaction(() => {
       db.prepare('UPDATE images SET cloud_id = ?, cloud_account = ? WHERE id = ? AND cloud_id IS NULL').run(
         cloudId,
@@ -322,44 +402,171 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     return { fits, overLimit: over ? { images: over, bytes: overBytes } : null };
   }
 
+  /**
+   * Uploads one level of images (none of them waits for another) as a pipeline of three stages,
+   * so the PUTs never wait on a batch boundary (decision 0146):
+   *   reserve:  batches of up to 100 (the first small, to start the PUTs at once); the next batch
+   *             is reserved while the current one's PUTs run;
+   *   transfer: `uploadConcurrency` objects in flight (image and thumbnail are separate transfers,
+   *             as aws s3 sync and rclone count files);
+   *   complete: the images whose two PUTs are done, in groups, one request in flight; a group is
+   *             whatever finished while the previous request ran.
+   * Every stage stops at pause, account switch or a full storage; what was PUT but not completed
+   * is completed on the next pass (same sha256 → same reservation, same keys).
+   */
+  async function pushLevel(account: string, rows: LocalImageRow[], ctl: PushControl): Promise<void> {
+    const halted = () => ctl.stop || paused || cloud.account() !== account;
+    const transfers: { o: Outgoing; what: 'image' | 'thumb'; put: PresignedPut }[] = [];
+    const toComplete: Outgoing[] = [];
+    let producing = true;
+    let completing: Promise<void> | null = null;
+    let wake: (() => void) | null = null;
+    const poke = () => {
+      wake?.();
+      wake = null;
+    };
+    const finish = (o: Outgoing, e?: unknown) => {
+      uploading.delete(o.row.id);
+      if (e !== undefined) {
+        o.failed = true;
+        ctl.failed ??= e;
+        if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) ctl.stop = true;
+        log(`sync: upload of ${o.row.id} failed`, e);
+      }
+      setStatus({ done: status.done + 1 });
+    };
+
+    const completeSome = async (): Promise<void> => {
+      while (toComplete.length > 0 && cloud.account() === account) {
+        const group = toComplete.splice(0, MAX_UPLOAD_BATCH);
+        try {
+          const results = await withRetry('complete uploads', () =>
+            cloud.completeUploads(group.map((o) => idOf.get(o)!)),
+          );
+          group.forEach((o, i) => {
+            const r = results[i];
+            if (r?.status === 'completed') {
+              uploaded(account, o.row, r.image.id);
+              finish(o);
+            } else finish(o, itemError(r?.error));
+          });
+        } catch (e) {
+          // The cloud cannot be reached (or keeps refusing): the next pass completes these.
+          for (const o of group) finish(o, e);
+          ctl.stop = true;
+        }
+      }
+    };
+    const kickComplete = () => {
+      completing ??= completeSome().finally(() => {
+        completing = null;
+        // Finished while the request ran: the next group.
+        if (toComplete.length > 0 && cloud.account() === account) kickComplete();
+        poke();
+      });
+    };
+
+    const idOf = new Map<Outgoing, string>();
+    const transferWorker = async () => {
+      for (;;) {
+        const t = transfers.shift();
+        if (!t) {
+          if (!producing) return;
+          await new Promise<void>((r) => (wake = chain(wake, r)));
+          continue;
+        }
+        if (t.o.failed) continue;
+        if (halted()) {
+          // Left for the next pass, which gets the same reservation back.
+          t.o.failed = true;
+          uploading.delete(t.o.row.id);
+          continue;
+        }
+        try {
+          const bytes = t.what === 'image' ? imageBytes(t.o) : t.o.thumb;
+          await withRetry(t.what === 'image' ? 'upload image' : 'upload thumbnail', () => cloud.put(t.put, bytes));
+          if (--t.o.left === 0 && !t.o.failed) {
+            toComplete.push(t.o);
+            kickComplete();
+          }
+        } catch (e) {
+          if (!t.o.failed) finish(t.o, e);
+        }
+        poke();
+      }
+    };
+
+    const producer = async () => {
+      try {
+        for (let i = 0, size = FIRST_BATCH; i < rows.length && !halted(); i += size, size = MAX_UPLOAD_BATCH) {
+          // Keep about one batch ahead of the PUTs, not the whole level (thumbnails are held in memory).
+          while (transfers.length > 2 * MAX_UPLOAD_BATCH && !halted())
+            await new Promise<void>((r) => (wake = chain(wake, r)));
+          if (halted()) break;
+          const chunk: Outgoing[] = [];
+          for (const row of rows.slice(i, i + size)) {
+            uploading.add(row.id);
+            try {
+              chunk.push(prepare(row));
+            } catch (e) {
+              finish({ row } as Outgoing, e);
+            }
+          }
+          if (chunk.length === 0) continue;
+          let results: UploadBatchItem[];
+          try {
+            results = await withRetry('reserve uploads', () => cloud.createUploads(chunk.map((o) => o.body)));
+          } catch (e) {
+            // Not an item's refusal but the call's (offline after the retries, signed out): stop here.
+            for (const o of chunk) finish(o, e);
+            ctl.stop = true;
+            break;
+          }
+          if (cloud.account() !== account) {
+            for (const o of chunk) uploading.delete(o.row.id);
+            break;
+          }
+          chunk.forEach((o, j) => {
+            const r = results[j];
+            if (r?.status === 'exists') {
+              uploaded(account, o.row, r.id);
+              finish(o);
+            } else if (r?.status === 'pending') {
+              idOf.set(o, r.id);
+              transfers.push({ o, what: 'image', put: r.image }, { o, what: 'thumb', put: r.thumb });
+            } else finish(o, itemError(r?.error));
+          });
+          poke();
+        }
+      } finally {
+        producing = false;
+        poke();
+      }
+    };
+
+    await Promise.all([producer(), ...Array.from({ length: uploadConcurrency }, transferWorker)]);
+    while (completing) await completing;
+    // Reserved but never PUT (paused, signed out): no longer "uploading".
+    for (const t of transfers) uploading.delete(t.o.row.id);
+  }
+
   async function pushUploads(account: string): Promise<void> {
     const storage = await withRetry('read storage', () => cloud.storage());
     const { fits: queue, overLimit } = fitting(pendingUploads(account), storage);
     setStatus({ storage, overLimit, total: status.total + queue.length });
-    let failed: unknown = null;
-    let stop = false;
-    let batch: LocalImageRow[] = [];
-    const worker = async () => {
-      for (;;) {
-        if (stop || paused || cloud.account() !== account) return;
-        const row = batch.shift();
-        if (!row) return;
-        uploading.add(row.id);
-        try {
-          await upload(account, row);
-        } catch (e) {
-          // QUOTA_STORAGE_EXCEEDED and the like stop the pass: the status says why.
-          failed ??= e;
-          if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) stop = true;
-          log(`sync: upload of ${row.id} failed`, e);
-        } finally {
-          uploading.delete(row.id);
-        }
-        setStatus({ done: status.done + 1 });
-      }
-    };
+    const ctl: PushControl = { stop: false, failed: null };
     // An image made from a picture that is waiting too goes up after it, so its metadata can name
     // the picture's cloud id (withInputRefs); a chain goes up level by level.
     let remaining = queue;
-    while (remaining.length > 0 && !stop) {
+    while (remaining.length > 0 && !ctl.stop && !paused && cloud.account() === account) {
       const waiting = new Set(remaining.map((r) => r.id));
       const ready = remaining.filter((r) => !inputRefs(r).some((id) => waiting.has(id)));
-      batch = ready.length > 0 ? ready : remaining;
-      const taken = new Set(batch.map((r) => r.id));
+      const level = ready.length > 0 ? ready : remaining;
+      const taken = new Set(level.map((r) => r.id));
       remaining = remaining.filter((r) => !taken.has(r.id));
-      await Promise.all(Array.from({ length: concurrency }, worker));
+      await pushLevel(account, level, ctl);
     }
-    if (failed) throw failed;
+    if (ctl.failed) throw ctl.failed;
   }
 
   const localIdOfCloud = (cloudId: string) =>
@@ -503,22 +710,44 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       { id: string; starred: number; board_id: string | null; deleted_at: string | null } | undefined;
     const now = iso();
     if (!local) {
-      if (c.deleted || !c.image.url || !c.image.thumbUrl) return;
-      const [png, thumb] = await Promise.all([
-        withRetry('download image', () => cloud.download(c.image.url!)),
-        withRetry('download thumbnail', () => cloud.download(c.image.thumbUrl!)),
-      ]);
-      // Another pass (or a cloud job) may have recorded it meanwhile.
-      if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
-      const saved = await library.saveImage({
-        png,
-        thumb,
-        origin: 'cloud',
-        metadata: withInputRefs(c.image.metadata, localIdOfCloud),
-        cloudId: c.id,
-        starred: c.image.starred,
-        boardId: localBoard(c.image.boardId),
-      });
+      if (c.deleted || (!c.image.url && !c.image.thumbUrl)) return;
+      let savedId: string;
+      if (c.image.thumbUrl) {
+        // The thumbnail now, the full PNG later (the downloader, or on demand).
+        const thumb = await withRetry('download thumbnail', () => cloud.download(c.image.thumbUrl!));
+        // Another pass (or a cloud job) may have recorded it meanwhile.
+        if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+        savedId = library.addCloudThumb(
+          {
+            cloudId: c.id,
+            thumb,
+            metadata: withInputRefs(c.image.metadata, localIdOfCloud),
+            sha256: c.image.sha256,
+            size: c.image.size,
+            width: c.image.width,
+            height: c.image.height,
+            starred: c.image.starred,
+            boardId: localBoard(c.image.boardId),
+          },
+          account,
+        ).id;
+        if (c.image.url && fullUrls.size < MAX_KEPT_URLS) fullUrls.set(c.id, c.image.url);
+      } else {
+        // No thumbnail in the cloud: the image itself now (the library makes its thumbnail).
+        const png = await withRetry('download image', () => cloud.download(c.image.url!));
+        if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+        savedId = (
+          await library.saveImage({
+            png,
+            origin: 'cloud',
+            metadata: withInputRefs(c.image.metadata, localIdOfCloud),
+            cloudId: c.id,
+            starred: c.image.starred,
+            boardId: localBoard(c.image.boardId),
+          })
+        ).id;
+      }
+      const saved = { id: savedId };
       db.prepare('UPDATE images SET cloud_account = ? WHERE id = ?').run(account, saved.id);
       // Its starting picture may come later in the feed (downloads run side by side): named again then.
       if (c.image.metadata.init_image !== undefined || c.image.metadata.init_mask !== undefined)
@@ -573,7 +802,161 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       // The cursor moves only after the whole page is applied: a crash re-applies it (idempotent).
       cursor = page.nextCursor;
       setState(key, cursor);
+      // After the page's tombstones: full images left by an earlier run (a restart) resume here
+      // too, and one deleted meanwhile in the cloud is not fetched.
+      kickDownloads();
       if (!page.hasMore) return changed;
+    }
+  }
+
+  // ── full images: background and on demand ──────────────────────────────────────────────────
+  /** Feed URLs of full images by cloud id (used while fresh; a restart asks the API instead). */
+  const fullUrls = new Map<string, string>();
+  /** Local ids being fetched: an on-demand request joins the download already running. */
+  const inFlight = new Map<string, Promise<void>>();
+  let downloader: Promise<void> | null = null;
+  /** New rows arrived while the downloader was finishing: it runs again. */
+  let rekick = false;
+  let downloadsDone = 0;
+
+  const waitingDownloads = (account: string) =>
+    (
+      db
+        .prepare('SELECT count(*) AS n FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?')
+        .get(account) as { n: number }
+    ).n;
+  function downloadStatus(): void {
+    // A download that lands after the app closed its database has nothing left to report to.
+    if (!db.open) return;
+    const account = cloud.account();
+    const waiting = account ? waitingDownloads(account) : 0;
+    if (waiting === 0 && !downloader) downloadsDone = 0;
+    setStatus({ downloads: { done: downloadsDone, total: downloadsDone + waiting, waiting } });
+  }
+
+  async function fullUrl(cloudId: string, fresh: boolean): Promise<string> {
+    const kept = fullUrls.get(cloudId);
+    if (!fresh && kept && presignedExpiry(kept) - Date.now() > URL_MARGIN_MS) return kept;
+    fullUrls.delete(cloudId);
+    const image = await cloud.image(cloudId);
+    if (!image.url) throw new AppError('STORAGE_UNAVAILABLE', `no download URL for ${cloudId}`);
+    return image.url;
+  }
+
+  /**
+   * Fetches one row's full PNG (joining a download already under way). Nothing for a row that is
+   * here already, gone, tombstoned, or another account's.
+   */
+  function fetchOne(localId: string, tries = attempts): Promise<void> {
+    const running = inFlight.get(localId);
+    if (running) return running;
+    const row = db
+      .prepare('SELECT cloud_id, cloud_account, full_pending, deleted_at FROM images WHERE id = ?')
+      .get(localId) as
+      | { cloud_id: string | null; cloud_account: string | null; full_pending: number; deleted_at: string | null }
+      | undefined;
+    if (!row?.full_pending || row.deleted_at !== null || !row.cloud_id) return Promise.resolve();
+    const cloudId = row.cloud_id;
+    if (cloud.account() === null || row.cloud_account !== cloud.account())
+      return Promise.reject(
+        new AppError('IMAGE_NOT_DOWNLOADED', `image ${localId} belongs to another account`, {
+          userMessage: 'This image is in the cloud gallery of another account. Sign in to that account to download it.',
+        }),
+      );
+    const p = (async () => {
+      let attempt = 0;
+      // After a failure the URL may have expired (or the body was wrong): a fresh one each retry.
+      const png = await withRetry(
+        'download image',
+        async () => cloud.download(await fullUrl(cloudId, attempt++ > 0)),
+        tries,
+      );
+      if (await library.completeFull(localId, png)) {
+        fullUrls.delete(cloudId);
+        downloadsDone++;
+        opts.onDownloaded?.(localId);
+      }
+    })().finally(() => inFlight.delete(localId));
+    inFlight.set(localId, p);
+    return p;
+  }
+
+  /** Starts the background downloader if it is not running (idempotent; cheap to call often). */
+  function kickDownloads(): void {
+    const account = cloud.account();
+    if (paused || !account) return;
+    if (downloader) {
+      rekick = true;
+      return;
+    }
+    rekick = false;
+    const failed: string[] = [];
+    let stop = false;
+    const pick = () =>
+      (
+        db
+          .prepare(
+            `SELECT id FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?
+               AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT 1`,
+          )
+          .get(account, JSON.stringify([...failed, ...inFlight.keys()])) as { id: string } | undefined
+      )?.id;
+    const worker = async () => {
+      for (;;) {
+        if (stop || paused || !db.open || cloud.account() !== account) return;
+        const id = pick();
+        if (!id) return;
+        try {
+          await fetchOne(id);
+        } catch (e) {
+          if (!db.open) return;
+          failed.push(id);
+          const err = AppError.is(e) ? e : new AppError('INTERNAL', String(e));
+          db.prepare(
+            'UPDATE images SET download_attempts = download_attempts + 1, download_error = ? WHERE id = ?',
+          ).run(`${err.code}: ${err.message}`, id);
+          log(`sync: download of ${id} failed`, e);
+          // Offline: the next pass (on reconnect) starts again; the rest would fail the same way.
+          if (err.code === 'OFFLINE') stop = true;
+        }
+        downloadStatus();
+      }
+    };
+    downloadStatus();
+    downloader = Promise.all(Array.from({ length: concurrency }, worker)).then(
+      () => undefined,
+      (e: unknown) => log('sync: the downloader stopped', e),
+    );
+    void downloader.finally(() => {
+      downloader = null;
+      downloadStatus();
+      if (rekick && !stop) kickDownloads();
+    });
+  }
+
+  /**
+   * The full PNG of a row that came with its thumbnail only, now, ahead of the background queue
+   * (the Viewer, a starting image, Reveal). Tries twice, not five times: a person is waiting.
+   * IMAGE_NOT_DOWNLOADED with a sentence to act on when it cannot be had.
+   */
+  async function fetchFull(localId: string): Promise<void> {
+    try {
+      await fetchOne(localId, Math.min(attempts, 2));
+    } catch (e) {
+      if (AppError.is(e, 'IMAGE_NOT_DOWNLOADED')) throw e;
+      const offline = AppError.is(e, 'OFFLINE');
+      const gone = AppError.is(e, 'NOT_FOUND');
+      throw new AppError('IMAGE_NOT_DOWNLOADED', `image ${localId} could not be downloaded`, {
+        retryable: !gone,
+        cause: e,
+        userMessage: offline
+          ? 'You are offline, so the full image cannot be downloaded. Connect to the internet and try again.'
+          : gone
+            ? 'This image was deleted from your cloud gallery, so it cannot be downloaded.'
+            : 'The full image could not be downloaded. Try again in a moment.',
+      });
+    } finally {
+      downloadStatus();
     }
   }
 
@@ -640,6 +1023,14 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     resume(): void {
       paused = false;
       setStatus({ state: cloud.account() ? 'idle' : 'signed_out' });
+      kickDownloads();
+    },
+    fetchFull,
+    /** Starts the background downloads of full images still waiting (also done by every pass). */
+    kickDownloads,
+    /** Resolves when the background downloader has stopped (nothing left, paused, or offline). */
+    async downloadsSettled(): Promise<void> {
+      while (downloader) await downloader;
     },
     status: () => status,
     /** The sync badge of a local image row (null cloud id: waiting or in flight). */
