@@ -236,6 +236,12 @@ export const ERROR_CODES = {
     retryable: false,
     message: 'The downloaded file does not match its checksum. It was removed; download it again.',
   },
+  IMAGE_NOT_DOWNLOADED: {
+    status: 409,
+    retryable: true,
+    message:
+      'This image is in your cloud gallery but not downloaded to this computer yet, and the download failed. Check your connection and try again.',
+  },
   OFFLINE: {
     status: 503,
     retryable: true,

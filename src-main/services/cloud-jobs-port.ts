@@ -16,8 +16,11 @@ import type { CloudClient, FetchFn } from './cloud-client.ts';
 import type { CloudJobsPort } from './jobs.ts';
 
 export interface CloudJobsPortOptions {
-  /** Where a library image's file is (throws for an id that is not in the library). */
-  library: { pathOf(id: string): string };
+  /**
+   * Where a library image's file is, downloaded first when only its thumbnail is here (throws
+   * for an id that is not in the library, IMAGE_NOT_DOWNLOADED when it cannot be fetched).
+   */
+  library: { localPath(id: string): Promise<string> };
   /** For the presigned PUTs (S3, not the API). */
   fetch?: FetchFn;
 }
@@ -33,8 +36,9 @@ export function cloudJobsPort(cloud: CloudClient, opts: CloudJobsPortOptions): C
   async function readPicture(ref: string, what: string): Promise<Uint8Array> {
     let file: string;
     try {
-      file = opts.library.pathOf(ref);
-    } catch {
+      file = await opts.library.localPath(ref);
+    } catch (e) {
+      if (AppError.is(e, 'IMAGE_NOT_DOWNLOADED')) throw e;
       throw new AppError('INPUT_IMAGE_NOT_FOUND', `${what} ${ref} is not in the library`, {
         userMessage: `The ${what} is no longer in your library. Pick another picture.`,
       });

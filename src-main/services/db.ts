@@ -95,6 +95,15 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE sync_outbox ADD COLUMN cloud_account TEXT;
   `,
+  // A cloud image synced down with its thumbnail only (issue 13, decision 0148): its full PNG is
+  // fetched in the background or on demand. The queue lives here, not in memory, so a restart
+  // resumes it; attempts and the last error say why one keeps failing.
+  `
+  ALTER TABLE images ADD COLUMN full_pending INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE images ADD COLUMN download_attempts INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE images ADD COLUMN download_error TEXT;
+  CREATE INDEX images_full_pending ON images (id) WHERE full_pending = 1;
+  `,
 ];
 
 export function openDatabase(file: string): Db {

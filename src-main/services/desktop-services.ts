@@ -10,6 +10,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { AppError } from '@atelier/common';
 import type { IpcEventName, IpcEventPayload, IpcHandlers, Settings } from '@atelier/common';
 import { createAccountSession } from './account-session.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -105,6 +106,9 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
   let signedInAccount: () => string | null = () => null;
   // The gallery badges come from the sync service, made after the library (wired below).
   let cloudPlace: LibraryOptions['cloudPlace'] = () => undefined;
+  // A full image still in the cloud is fetched by the sync service (wired below too).
+  let fetchFull: NonNullable<LibraryOptions['fetchFull']> = (id) =>
+    Promise.reject(new AppError('IMAGE_NOT_DOWNLOADED', `image ${id} is not downloaded yet`));
   const library = createLibrary({
     db,
     filesDir: layout.images,
@@ -112,6 +116,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     urlFor: opts.urlFor,
     visibleAccount: () => signedInAccount(),
     cloudPlace: (row) => cloudPlace?.(row),
+    fetchFull: (id) => fetchFull(id),
   });
   const repaired = library.repair();
   if (repaired.removedFiles || repaired.removedRows) log(`library repair: ${JSON.stringify(repaired)}`);
@@ -196,6 +201,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     log,
   });
   cloudPlace = sync.cloudPlace;
+  fetchFull = sync.fetchFull;
   if (cloud) {
     signedInAccount = () => (cloud.state().signedIn ? (cloud.tokens()?.username ?? null) : null);
     // Sign-out or another account: the previous account's synced images leave the view at once.

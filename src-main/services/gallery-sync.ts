@@ -40,11 +40,23 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
         cloud: cloudSyncPort(cloud, fetch),
         clock,
         log,
+        // The gallery (badge) and an open Viewer learn of arrived full images, batched per 250 ms.
+        onDownloaded: (id) => {
+          arrived.push(id);
+          arrivedTimer ??= setTimeout(() => {
+            arrivedTimer = null;
+            emit('library:changed', { ids: arrived.splice(0) });
+          }, 250);
+          arrivedTimer.unref?.();
+        },
         // Tells the renderer as a pass moves (at most every 250 ms, and at every state change).
         onStatus: (st) => {
           const now = Date.now();
-          if (st.state !== lastState || now - lastEmit >= 250) {
+          // The background downloads finishing is a change of state too (the shell stops saying "Downloading").
+          const downloading = st.downloads.waiting > 0;
+          if (st.state !== lastState || downloading !== lastDownloading || now - lastEmit >= 250) {
             lastState = st.state;
+            lastDownloading = downloading;
             lastEmit = now;
             emitChanged();
           }
@@ -52,6 +64,9 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       })
     : null;
   let lastState = '';
+  let lastDownloading = false;
+  const arrived: string[] = [];
+  let arrivedTimer: NodeJS.Timeout | null = null;
   let lastEmit = 0;
   /** Paused by the person (Pause in the shell); separate from the Settings switch. */
   let userPaused = db.prepare("SELECT value FROM sync_state WHERE key = 'paused'").get() !== undefined;
@@ -122,6 +137,17 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       } else engine.pause();
       emitChanged();
     },
+    /**
+     * The full PNG of a row that came down with its thumbnail only, now (ahead of the background
+     * queue); works while paused too, because a person asked for this one image.
+     */
+    async fetchFull(id: string): Promise<void> {
+      if (!engine)
+        throw new AppError('IMAGE_NOT_DOWNLOADED', `image ${id}: no cloud in this mode`, {
+          userMessage: 'This image is in the cloud and this app runs without the cloud, so it cannot be downloaded.',
+        });
+      await engine.fetchFull(id);
+    },
     /** The gallery badge of a library row: in the cloud, uploading (or waiting to), or only here. */
     cloudPlace(row: { id: string; cloud_id: string | null; origin: string }): CloudPlace | undefined {
       if (!engine) return undefined;
@@ -133,6 +159,7 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
     close(): void {
       clearInterval(interval);
       if (timer) clearTimeout(timer);
+      if (arrivedTimer) clearTimeout(arrivedTimer);
       engine?.pause();
     },
   };
@@ -165,6 +192,7 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       storage: signedIn ? (st?.storage ?? null) : null,
       pendingBytes: engine?.pendingBytes() ?? 0,
       overLimit: signedIn ? (st?.overLimit ?? null) : null,
+      downloads: signedIn && st ? st.downloads : { done: 0, total: 0, waiting: 0 },
     };
   }
 }

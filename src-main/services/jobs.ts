@@ -325,8 +325,10 @@ export function createJobQueue(opts: JobQueueOptions) {
     const read = async (ref: string, what: string) => {
       let file: string;
       try {
-        file = library.pathOf(ref);
-      } catch {
+        // A picture synced down with its thumbnail only is downloaded first (localPath).
+        file = await library.localPath(ref);
+      } catch (e) {
+        if (AppError.is(e, 'IMAGE_NOT_DOWNLOADED')) throw e;
         throw new AppError('INPUT_IMAGE_NOT_FOUND', `${what} ${ref} is not in the library`, {
           userMessage: `The ${what} is no longer in your library. Pick another picture.`,
         });

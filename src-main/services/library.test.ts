@@ -8,7 +8,7 @@ import { LibraryQuery } from '@atelier/common';
 import type { Clock } from './clock.ts';
 import { openDatabase, type Db } from './db.ts';
 import { createLibrary } from './library.ts';
-import { makePng, pngWithMetadata } from './testing/png-fixture.ts';
+import { makePng, pngWithMetadata, sampleMetadata } from './testing/png-fixture.ts';
 
 const opened: Db[] = [];
 afterEach(() => {
@@ -120,6 +120,42 @@ describe('library', () => {
     expect(r.skipped.map((s) => s.reason).sort()).toEqual(['not a PNG image', 'not found']);
     expect(library.list(q({ search: 'imported one' })).items[0]?.origin).toBe('imported');
     expect((await library.importPaths([path.join(src, 'one.png')])).skipped[0]?.reason).toBe('already in the library');
+  });
+
+  it('keeps a cloud image as its thumbnail until the full PNG arrives, and takes only the right bytes', async () => {
+    const { library, filesDir } = setup();
+    const png = pngWithMetadata('a far mountain', 3);
+    const sha256 = createHash('sha256').update(png).digest('hex');
+    const thumb = makePng({ width: 4, height: 4, rgb: [9, 9, 9] });
+    const img = library.addCloudThumb(
+      {
+        cloudId: 'img_00000000000000000000000001',
+        thumb,
+        metadata: sampleMetadata('a far mountain', 3),
+        sha256,
+        size: png.byteLength,
+        width: 8,
+        height: 8,
+      },
+      'acct',
+    );
+    expect(img).toMatchObject({ downloaded: false, origin: 'cloud', width: 8, height: 8 });
+    expect(img.thumbUrl).toBe(`http://files/${img.id}.thumb.png`);
+    expect(library.list(q({ search: 'mountain' })).items.map((i) => i.id)).toEqual([img.id]);
+    // Nothing hands out the file that is not there; without a fetcher, localPath says why.
+    expect(() => library.pathOf(img.id)).toThrow(expect.objectContaining({ code: 'IMAGE_NOT_DOWNLOADED' }));
+    await expect(library.localPath(img.id)).rejects.toMatchObject({ code: 'IMAGE_NOT_DOWNLOADED' });
+    // A restart's repair keeps the row whose PNG is still in the cloud.
+    expect(library.repair().removedRows).toBe(0);
+    // Wrong bytes are refused and write nothing.
+    await expect(library.completeFull(img.id, pngWithMetadata('other', 4))).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
+    expect(readdirSync(filesDir)).not.toContain(`${img.id}.png`);
+    expect(await library.completeFull(img.id, png)).toBe(true);
+    expect(readFileSync(library.pathOf(img.id))).toEqual(png);
+    expect(library.get(img.id).downloaded).toBeUndefined();
+    expect(await library.completeFull(img.id, png)).toBe(false);
   });
 
   it('repairs orphans both ways at startup', () => {

@@ -63,6 +63,26 @@ export interface LibraryOptions {
   visibleAccount?: () => string | null;
   /** The cloud badge of an image (the gallery sync decides); absent in local-only mode. */
   cloudPlace?: (row: { id: string; cloud_id: string | null; origin: string }) => CloudPlace | undefined;
+  /**
+   * Fetches the full PNG of a row synced down with its thumbnail only (the sync engine's
+   * on-demand download); absent, such a file cannot be had and `localPath` says so.
+   */
+  fetchFull?: (id: string) => Promise<void>;
+}
+
+/** What the cloud says about an image whose full PNG is fetched later (issue 13). */
+export interface CloudThumbInput {
+  cloudId: string;
+  thumb: Uint8Array;
+  metadata: ImageMetadata;
+  /** Of the full PNG, as the cloud recorded it: checked when the bytes arrive. */
+  sha256: string;
+  /** Unit: bytes of the full PNG. */
+  size: number;
+  width: number;
+  height: number;
+  starred?: boolean;
+  boardId?: string | null;
 }
 
 interface ImageRow {
@@ -76,11 +96,13 @@ interface ImageRow {
   file_name: string;
   created_at: string;
   cloud_id: string | null;
+  /** 1: only the thumbnail is here; the full PNG is still in the cloud. */
+  full_pending: number;
 }
 
 export type Library = ReturnType<typeof createLibrary>;
 
-export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, cloudPlace }: LibraryOptions) {
+export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, cloudPlace, fetchFull }: LibraryOptions) {
   const iso = () => clock.now().toISOString();
 
   function toImage(row: ImageRow): LibraryImage {
@@ -100,6 +122,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
       thumbUrl: existsSync(path.join(filesDir, thumb)) ? urlFor(thumb) : url,
       createdAt: row.created_at,
       ...(place ? { cloud: place } : {}),
+      ...(row.full_pending ? { downloaded: false } : {}),
     };
   }
 
@@ -214,6 +237,87 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     await writeDurablyAsync(fileName, input.png);
     writeThumb(fileName, input.thumb ?? makeThumbnail(input.png));
     return commit(row);
+  }
+
+  /**
+   * A cloud image as its thumbnail and record, the full PNG to follow (`completeFull`): the
+   * gallery shows it at once. The thumbnail is written before the row (a row is never without a
+   * picture to show); a crash between them leaves an orphan file that `repair()` removes.
+   */
+  function addCloudThumb(input: CloudThumbInput, account: string | null): LibraryImage {
+    const id = newId('img');
+    const fileName = `${id}.png`;
+    writeFileSync(path.join(filesDir, thumbFileName(fileName)), input.thumb);
+    const row = {
+      id,
+      board_id: input.boardId ?? null,
+      starred: input.starred ? 1 : 0,
+      origin: 'cloud' as const,
+      width: input.width,
+      height: input.height,
+      metadata: JSON.stringify(input.metadata),
+      prompt: input.metadata.positive_prompt,
+      file_name: fileName,
+      sha256: input.sha256,
+      size: input.size,
+      job_id: null,
+      cloud_id: input.cloudId,
+      cloud_account: account,
+      role: 'image',
+      created_at: iso(),
+    };
+    try {
+      db.transaction(() => {
+        insertImage.run(row);
+        db.prepare('UPDATE images SET full_pending = 1 WHERE id = ?').run(id);
+      })();
+    } catch (e) {
+      rmSync(path.join(filesDir, thumbFileName(fileName)), { force: true });
+      throw e;
+    }
+    return toImage(getRow.get(id)!);
+  }
+
+  /**
+   * The full PNG of a row added by `addCloudThumb` has arrived: checked against the sha256 the
+   * cloud recorded (a wrong or truncated body is refused, nothing written), written durably, then
+   * the row says so. Returns false when the row is gone or was completed meanwhile.
+   */
+  async function completeFull(id: string, png: Uint8Array): Promise<boolean> {
+    const row = db.prepare('SELECT file_name, sha256, full_pending FROM images WHERE id = ?').get(id) as
+      { file_name: string; sha256: string; full_pending: number } | undefined;
+    if (!row || !row.full_pending) return false;
+    if (createHash('sha256').update(png).digest('hex') !== row.sha256)
+      throw new AppError('CHECKSUM_MISMATCH', `the downloaded image ${id} does not match its sha256`, {
+        retryable: true,
+      });
+    await writeDurablyAsync(row.file_name, png);
+    db.prepare(
+      'UPDATE images SET full_pending = 0, download_error = NULL, updated_at = ? WHERE id = ? AND full_pending = 1',
+    ).run(iso(), id);
+    return true;
+  }
+
+  const notDownloaded = (id: string) =>
+    new AppError('IMAGE_NOT_DOWNLOADED', `image ${id} is not downloaded yet`, {
+      retryable: true,
+      userMessage:
+        'This image is in your cloud gallery but not downloaded to this computer yet. Open it to download it, or check your connection and try again.',
+    });
+
+  /**
+   * The file of a live image, fetched first when only its thumbnail is here (never a path to a
+   * file that does not exist). IMAGE_NOT_DOWNLOADED when it cannot be fetched.
+   */
+  async function localPath(id: string): Promise<string> {
+    const row = getRow.get(id);
+    if (!row) throw new AppError('NOT_FOUND', `image ${id} not found`);
+    if (row.full_pending) {
+      if (!fetchFull) throw notDownloaded(id);
+      await fetchFull(id);
+      if ((getRow.get(id)?.full_pending ?? 1) !== 0) throw notDownloaded(id);
+    }
+    return path.join(filesDir, row.file_name);
   }
 
   function get(id: string): LibraryImage {
@@ -335,6 +439,12 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     const known = new Set(
       (db.prepare('SELECT file_name FROM images').all() as { file_name: string }[]).map((r) => r.file_name),
     );
+    // Rows whose full PNG is still in the cloud have no file yet, by design.
+    const awaited = new Set(
+      (db.prepare('SELECT file_name FROM images WHERE full_pending = 1').all() as { file_name: string }[]).map(
+        (r) => r.file_name,
+      ),
+    );
     const onDisk = new Set(readdirSync(filesDir));
     const thumbs = new Set([...known].map(thumbFileName));
     let removedFiles = 0;
@@ -347,7 +457,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     let removedRows = 0;
     db.transaction(() => {
       const del = db.prepare('DELETE FROM images WHERE file_name = ?');
-      for (const name of known) if (!onDisk.has(name)) removedRows += del.run(name).changes;
+      for (const name of known) if (!onDisk.has(name) && !awaited.has(name)) removedRows += del.run(name).changes;
     })();
     return { removedFiles, removedRows };
   }
@@ -379,9 +489,10 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
 
   /** An image's thumbnail bytes, made (once) from the PNG when missing; null when it cannot be made. */
   function thumbnail(id: string): Uint8Array | null {
-    const { file_name } = getRowAny(id);
+    const { file_name, full_pending } = getRowAny(id);
     const file = path.join(filesDir, thumbFileName(file_name));
     if (existsSync(file)) return readFileSync(file);
+    if (full_pending) return null;
     const made = makeThumbnail(readFileSync(path.join(filesDir, file_name)));
     writeThumb(file_name, made);
     return made;
@@ -393,9 +504,11 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     return row;
   }
 
+  /** The file of a live image that is here; IMAGE_NOT_DOWNLOADED for one still in the cloud (see `localPath`). */
   function pathOf(id: string): string {
     const row = getRow.get(id);
     if (!row) throw new AppError('NOT_FOUND', `image ${id} not found`);
+    if (row.full_pending) throw notDownloaded(id);
     return path.join(filesDir, row.file_name);
   }
 
@@ -512,6 +625,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     purgeDeleted,
     repair,
     pathOf,
+    localPath,
+    addCloudThumb,
+    completeFull,
     liveBySha,
     setMetadata,
     thumbnail,

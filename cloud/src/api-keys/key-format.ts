@@ -25,10 +25,15 @@ function base62(bytes: Buffer, width: number): string {
   return out.padStart(width, '0');
 }
 
+/** The CRC-32 in base62, with number arithmetic (it is checked on every uncached request). */
 function checksum(body: string): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(crc32(body));
-  return base62(b, CHECK_CHARS);
+  let n = crc32(body);
+  let out = '';
+  while (n > 0) {
+    out = BASE62[n % 62]! + out;
+    n = Math.floor(n / 62);
+  }
+  return out.padStart(CHECK_CHARS, '0');
 }
 
 export interface NewApiKey {

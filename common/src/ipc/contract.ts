@@ -99,6 +99,12 @@ export const LibraryImage = z.object({
    * signed-in account, or in the cloud. Absent in local-only mode.
    */
   cloud: z.enum(['local', 'uploading', 'cloud']).optional(),
+  /**
+   * False for an image synced down from the cloud whose full PNG is not on this computer yet
+   * (issue 13: thumbnails at once, full images in the background): `url` does not load until
+   * `library:download` fetched it. Absent or true: the file is here.
+   */
+  downloaded: z.boolean().optional(),
 });
 export type LibraryImage = z.infer<typeof LibraryImage>;
 
@@ -305,6 +311,12 @@ export const ipcContract = {
   },
   'library:reveal': { input: z.object({ id: LocalImageId }), output: z.object({ path: z.string() }) },
   /**
+   * The full PNG of an image synced down with its thumbnail only, fetched now ahead of the
+   * background downloads (the Viewer, Use as starting image). Answers the image with
+   * `downloaded: true`; IMAGE_NOT_DOWNLOADED (retryable) when offline or the download failed.
+   */
+  'library:download': { input: z.object({ id: LocalImageId }), output: LibraryImage },
+  /**
    * A dropped or picked PNG/JPEG becomes a gallery picture (origin 'imported'; a JPEG is stored as
    * PNG) to start from; the same bytes again answer with the picture already there.
    */
@@ -425,6 +437,11 @@ export const ipcContract = {
        * the UI says so and offers Upgrade. Null when everything waiting fits (or storage is unknown).
        */
       overLimit: z.object({ images: z.number().int(), bytes: z.number().int() }).nullable().optional(),
+      /**
+       * Full images of cloud rows that arrived with their thumbnail only: downloaded in the
+       * background since the app started (done) of those known (total); `waiting` still to fetch.
+       */
+      downloads: z.object({ done: z.number().int(), total: z.number().int(), waiting: z.number().int() }).optional(),
     }),
   },
   'sync:now': { input: Empty, output: Ok },

@@ -19,7 +19,8 @@ type LibraryChannels =
   | 'library:delete'
   | 'library:undoDelete'
   | 'library:import'
-  | 'library:reveal';
+  | 'library:reveal'
+  | 'library:download';
 
 export function createLibraryHandlers({
   library,
@@ -61,9 +62,14 @@ export function createLibraryHandlers({
       return { imported: r.imported, skipped: r.skipped };
     },
     'library:reveal': async ({ id }) => {
-      const file = library.pathOf(id);
+      // An image still in the cloud is downloaded first: the file manager gets a file that exists.
+      const file = await library.localPath(id);
       revealFile?.(file);
       return { path: file };
+    },
+    'library:download': async ({ id }) => {
+      await library.localPath(id);
+      return library.get(id);
     },
   };
 }

@@ -43,6 +43,7 @@ export function cloudSyncPort(cloud: CloudClient, fetchFn: FetchFn = fetch): Syn
         throw new AppError('STORAGE_UNAVAILABLE', `upload HTTP ${res.status}`, { retryable: res.status >= 500 });
     },
     download: (url: string) => cloud.download(url),
+    image: (id: string) => cloud.api.getImage(id),
     storage: async () => (await cloud.api.me()).storage ?? null,
   };
 }

@@ -7,9 +7,15 @@
  *    resumes onto the same image id: one object, one record. Then queued local edits (star,
  *    board, delete, restore, board create/rename/delete) are sent with the field versions this
  *    device last saw; the server resolves concurrent edits per field.
- * 2. Pull: the change feed from this account's cursor. New cloud images are downloaded
- *    (thumbnail and PNG) into the library; stars, boards, tombstones and restores are applied,
- *    except on fields with a local edit still waiting (it is sent next pass and wins then).
+ * 2. Pull: the change feed from this account's cursor. A new cloud image becomes a library row
+ *    with its thumbnail at once (the gallery fills page by page); its full PNG is marked not
+ *    downloaded and fetched by the background downloader (below), or at once when something
+ *    needs it (`fetchFull`: the Viewer, a starting image). Stars, boards, tombstones and restores
+ *    are applied, except on fields with a local edit still waiting (sent next pass, wins then).
+ * 3. Full images: the downloader walks the rows still waiting (SQLite, so a restart resumes),
+ *    newest first, with bounded concurrency and retries, never a tombstoned row; each PNG is
+ *    checked against the sha256 the cloud recorded. URLs come from the feed while fresh, else
+ *    from `GET /v1/images/:id` (presigned URLs live 15 minutes; decision 0148).
  *
  * Nothing runs while signed out, and every row it writes remembers the account, so another
  * account never edits (or is sent) the first one's cloud ids.
@@ -22,6 +28,7 @@ import {
   MAX_UPLOAD_BATCH,
   type CompleteUploadItem,
   type CreateUploadBody,
+  type Image,
   type ImageMetadata,
   type PresignedPut,
   type StorageUsage,
@@ -49,6 +56,8 @@ export interface SyncCloudPort {
   /** PUT to a presigned URL with its headers; throws AppError (retryable for 5xx/network). */
   put(put: PresignedPut, body: Uint8Array): Promise<void>;
   download(url: string): Promise<Uint8Array>;
+  /** One image with fresh presigned URLs (GET /v1/images/:id); NOT_FOUND once it is deleted. */
+  image(id: string): Promise<Image>;
   /** The account's synced storage and the plan's limit (GET /v1/me), null when the cloud does not say. */
   storage(): Promise<StorageUsage | null>;
 }
@@ -67,6 +76,11 @@ export interface SyncStatus {
   storage: StorageUsage | null;
   /** Waiting images that do not fit in the storage left, found before any of their bytes moved. */
   overLimit: { images: number; bytes: number } | null;
+  /**
+   * Full images of rows that came with their thumbnail only: fetched since the queue was last
+   * empty (done), still waiting, and done + waiting (total).
+   */
+  downloads: { done: number; total: number; waiting: number };
 }
 
 export interface SyncEngineOptions {
@@ -83,6 +97,8 @@ export interface SyncEngineOptions {
   /** Unit: ms, first retry delay (doubles, with jitter, up to 30 s). */
   backoffMs?: number;
   onStatus?: (s: SyncStatus) => void;
+  /** A full image arrived (its row is now `downloaded`): the gallery and an open Viewer refresh. */
+  onDownloaded?: (localId: string) => void;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -111,6 +127,24 @@ function itemError(e: UploadItemError | undefined): AppError {
   return new AppError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message, {
     ...(e.details ? { details: e.details } : {}),
   });
+}
+
+/** Unit: feed URLs kept for the downloader; beyond, it asks the API per image (bounded memory). */
+const MAX_KEPT_URLS = 10_000;
+/** Unit: ms a presigned URL must still be valid to be used rather than asked for again. */
+const URL_MARGIN_MS = 60_000;
+
+/** When a SigV4 presigned URL stops working (X-Amz-Date + X-Amz-Expires); 0 when it does not say. */
+export function presignedExpiry(url: string): number {
+  try {
+    const q = new URL(url).searchParams;
+    const d = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Amz-Date') ?? '');
+    const ttl = Number(q.get('X-Amz-Expires'));
+    if (!d || !Number.isFinite(ttl)) return 0;
+    return Date.UTC(+d[1]!, +d[2]! - 1, +d[3]!, +d[4]!, +d[5]!, +d[6]!) + ttl * 1000;
+  } catch {
+    return 0;
+  }
 }
 
 function retryable(e: unknown): boolean {
@@ -192,13 +226,14 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     errorCode: null,
     storage: null,
     overLimit: null,
+    downloads: { done: 0, total: 0, waiting: 0 },
   };
   const setStatus = (patch: Partial<SyncStatus>) => {
     status = { ...status, ...patch };
     opts.onStatus?.(status);
   };
 
-  async function withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async function withRetry<T>(what: string, fn: () => Promise<T>, tries = attempts): Promise<T> {
     let waits = 0;
     for (let i = 0; ; i++) {
       try {
@@ -213,7 +248,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
           await sleep(Math.min(60, Math.max(0.2, after)) * 1000 * (1 + Math.random() / 4));
           continue;
         }
-        if (i + 1 >= attempts || !retryable(e)) throw e;
+        if (i + 1 >= tries || !retryable(e)) throw e;
         const delay = Math.min(30_000, backoffMs * 2 ** i) * (0.5 + Math.random() / 2);
         log(`sync: ${what} failed, retrying in ${Math.round(delay)} ms`, e);
         await sleep(delay);
@@ -675,22 +710,44 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       { id: string; starred: number; board_id: string | null; deleted_at: string | null } | undefined;
     const now = iso();
     if (!local) {
-      if (c.deleted || !c.image.url || !c.image.thumbUrl) return;
-      const [png, thumb] = await Promise.all([
-        withRetry('download image', () => cloud.download(c.image.url!)),
-        withRetry('download thumbnail', () => cloud.download(c.image.thumbUrl!)),
-      ]);
-      // Another pass (or a cloud job) may have recorded it meanwhile.
-      if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
-      const saved = await library.saveImage({
-        png,
-        thumb,
-        origin: 'cloud',
-        metadata: withInputRefs(c.image.metadata, localIdOfCloud),
-        cloudId: c.id,
-        starred: c.image.starred,
-        boardId: localBoard(c.image.boardId),
-      });
+      if (c.deleted || (!c.image.url && !c.image.thumbUrl)) return;
+      let savedId: string;
+      if (c.image.thumbUrl) {
+        // The thumbnail now, the full PNG later (the downloader, or on demand).
+        const thumb = await withRetry('download thumbnail', () => cloud.download(c.image.thumbUrl!));
+        // Another pass (or a cloud job) may have recorded it meanwhile.
+        if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+        savedId = library.addCloudThumb(
+          {
+            cloudId: c.id,
+            thumb,
+            metadata: withInputRefs(c.image.metadata, localIdOfCloud),
+            sha256: c.image.sha256,
+            size: c.image.size,
+            width: c.image.width,
+            height: c.image.height,
+            starred: c.image.starred,
+            boardId: localBoard(c.image.boardId),
+          },
+          account,
+        ).id;
+        if (c.image.url && fullUrls.size < MAX_KEPT_URLS) fullUrls.set(c.id, c.image.url);
+      } else {
+        // No thumbnail in the cloud: the image itself now (the library makes its thumbnail).
+        const png = await withRetry('download image', () => cloud.download(c.image.url!));
+        if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+        savedId = (
+          await library.saveImage({
+            png,
+            origin: 'cloud',
+            metadata: withInputRefs(c.image.metadata, localIdOfCloud),
+            cloudId: c.id,
+            starred: c.image.starred,
+            boardId: localBoard(c.image.boardId),
+          })
+        ).id;
+      }
+      const saved = { id: savedId };
       db.prepare('UPDATE images SET cloud_account = ? WHERE id = ?').run(account, saved.id);
       // Its starting picture may come later in the feed (downloads run side by side): named again then.
       if (c.image.metadata.init_image !== undefined || c.image.metadata.init_mask !== undefined)
@@ -745,7 +802,161 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       // The cursor moves only after the whole page is applied: a crash re-applies it (idempotent).
       cursor = page.nextCursor;
       setState(key, cursor);
+      // After the page's tombstones: full images left by an earlier run (a restart) resume here
+      // too, and one deleted meanwhile in the cloud is not fetched.
+      kickDownloads();
       if (!page.hasMore) return changed;
+    }
+  }
+
+  // ── full images: background and on demand ──────────────────────────────────────────────────
+  /** Feed URLs of full images by cloud id (used while fresh; a restart asks the API instead). */
+  const fullUrls = new Map<string, string>();
+  /** Local ids being fetched: an on-demand request joins the download already running. */
+  const inFlight = new Map<string, Promise<void>>();
+  let downloader: Promise<void> | null = null;
+  /** New rows arrived while the downloader was finishing: it runs again. */
+  let rekick = false;
+  let downloadsDone = 0;
+
+  const waitingDownloads = (account: string) =>
+    (
+      db
+        .prepare('SELECT count(*) AS n FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?')
+        .get(account) as { n: number }
+    ).n;
+  function downloadStatus(): void {
+    // A download that lands after the app closed its database has nothing left to report to.
+    if (!db.open) return;
+    const account = cloud.account();
+    const waiting = account ? waitingDownloads(account) : 0;
+    if (waiting === 0 && !downloader) downloadsDone = 0;
+    setStatus({ downloads: { done: downloadsDone, total: downloadsDone + waiting, waiting } });
+  }
+
+  async function fullUrl(cloudId: string, fresh: boolean): Promise<string> {
+    const kept = fullUrls.get(cloudId);
+    if (!fresh && kept && presignedExpiry(kept) - Date.now() > URL_MARGIN_MS) return kept;
+    fullUrls.delete(cloudId);
+    const image = await cloud.image(cloudId);
+    if (!image.url) throw new AppError('STORAGE_UNAVAILABLE', `no download URL for ${cloudId}`);
+    return image.url;
+  }
+
+  /**
+   * Fetches one row's full PNG (joining a download already under way). Nothing for a row that is
+   * here already, gone, tombstoned, or another account's.
+   */
+  function fetchOne(localId: string, tries = attempts): Promise<void> {
+    const running = inFlight.get(localId);
+    if (running) return running;
+    const row = db
+      .prepare('SELECT cloud_id, cloud_account, full_pending, deleted_at FROM images WHERE id = ?')
+      .get(localId) as
+      | { cloud_id: string | null; cloud_account: string | null; full_pending: number; deleted_at: string | null }
+      | undefined;
+    if (!row?.full_pending || row.deleted_at !== null || !row.cloud_id) return Promise.resolve();
+    const cloudId = row.cloud_id;
+    if (cloud.account() === null || row.cloud_account !== cloud.account())
+      return Promise.reject(
+        new AppError('IMAGE_NOT_DOWNLOADED', `image ${localId} belongs to another account`, {
+          userMessage: 'This image is in the cloud gallery of another account. Sign in to that account to download it.',
+        }),
+      );
+    const p = (async () => {
+      let attempt = 0;
+      // After a failure the URL may have expired (or the body was wrong): a fresh one each retry.
+      const png = await withRetry(
+        'download image',
+        async () => cloud.download(await fullUrl(cloudId, attempt++ > 0)),
+        tries,
+      );
+      if (await library.completeFull(localId, png)) {
+        fullUrls.delete(cloudId);
+        downloadsDone++;
+        opts.onDownloaded?.(localId);
+      }
+    })().finally(() => inFlight.delete(localId));
+    inFlight.set(localId, p);
+    return p;
+  }
+
+  /** Starts the background downloader if it is not running (idempotent; cheap to call often). */
+  function kickDownloads(): void {
+    const account = cloud.account();
+    if (paused || !account) return;
+    if (downloader) {
+      rekick = true;
+      return;
+    }
+    rekick = false;
+    const failed: string[] = [];
+    let stop = false;
+    const pick = () =>
+      (
+        db
+          .prepare(
+            `SELECT id FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?
+               AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT 1`,
+          )
+          .get(account, JSON.stringify([...failed, ...inFlight.keys()])) as { id: string } | undefined
+      )?.id;
+    const worker = async () => {
+      for (;;) {
+        if (stop || paused || !db.open || cloud.account() !== account) return;
+        const id = pick();
+        if (!id) return;
+        try {
+          await fetchOne(id);
+        } catch (e) {
+          if (!db.open) return;
+          failed.push(id);
+          const err = AppError.is(e) ? e : new AppError('INTERNAL', String(e));
+          db.prepare(
+            'UPDATE images SET download_attempts = download_attempts + 1, download_error = ? WHERE id = ?',
+          ).run(`${err.code}: ${err.message}`, id);
+          log(`sync: download of ${id} failed`, e);
+          // Offline: the next pass (on reconnect) starts again; the rest would fail the same way.
+          if (err.code === 'OFFLINE') stop = true;
+        }
+        downloadStatus();
+      }
+    };
+    downloadStatus();
+    downloader = Promise.all(Array.from({ length: concurrency }, worker)).then(
+      () => undefined,
+      (e: unknown) => log('sync: the downloader stopped', e),
+    );
+    void downloader.finally(() => {
+      downloader = null;
+      downloadStatus();
+      if (rekick && !stop) kickDownloads();
+    });
+  }
+
+  /**
+   * The full PNG of a row that came with its thumbnail only, now, ahead of the background queue
+   * (the Viewer, a starting image, Reveal). Tries twice, not five times: a person is waiting.
+   * IMAGE_NOT_DOWNLOADED with a sentence to act on when it cannot be had.
+   */
+  async function fetchFull(localId: string): Promise<void> {
+    try {
+      await fetchOne(localId, Math.min(attempts, 2));
+    } catch (e) {
+      if (AppError.is(e, 'IMAGE_NOT_DOWNLOADED')) throw e;
+      const offline = AppError.is(e, 'OFFLINE');
+      const gone = AppError.is(e, 'NOT_FOUND');
+      throw new AppError('IMAGE_NOT_DOWNLOADED', `image ${localId} could not be downloaded`, {
+        retryable: !gone,
+        cause: e,
+        userMessage: offline
+          ? 'You are offline, so the full image cannot be downloaded. Connect to the internet and try again.'
+          : gone
+            ? 'This image was deleted from your cloud gallery, so it cannot be downloaded.'
+            : 'The full image could not be downloaded. Try again in a moment.',
+      });
+    } finally {
+      downloadStatus();
     }
   }
 
@@ -812,6 +1023,14 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     resume(): void {
       paused = false;
       setStatus({ state: cloud.account() ? 'idle' : 'signed_out' });
+      kickDownloads();
+    },
+    fetchFull,
+    /** Starts the background downloads of full images still waiting (also done by every pass). */
+    kickDownloads,
+    /** Resolves when the background downloader has stopped (nothing left, paused, or offline). */
+    async downloadsSettled(): Promise<void> {
+      while (downloader) await downloader;
     },
     status: () => status,
     /** The sync badge of a local image row (null cloud id: waiting or in flight). */

@@ -198,9 +198,19 @@ export function StartImagePanel({ width, height }: { width: string; height: stri
 
 /** The Viewer's "Use as starting image" (Shift+I): Generate opens with this picture to start from. */
 export function UseAsStartButton({ image }: { image: LibraryImage }) {
-  const { start, gallery, app } = useStores();
-  const use = () => {
-    start.getState().use(image);
+  const { start, gallery, app, api } = useStores();
+  const use = async () => {
+    let picture = image;
+    // A cloud picture whose full PNG is not here yet is downloaded first (never a missing file).
+    if (picture.downloaded === false) {
+      try {
+        picture = await api.invoke('library:download', { id: image.id });
+      } catch (e) {
+        app.getState().reportError(e);
+        return;
+      }
+    }
+    start.getState().use(picture);
     gallery.getState().open(null);
     app.getState().navigate('generate');
     app.getState().toast({ kind: 'info', message: 'Starting image set. Paint a mask to repaint only part of it.' });
@@ -213,7 +223,7 @@ export function UseAsStartButton({ image }: { image: LibraryImage }) {
       if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT')) return;
       if (e.shiftKey && !e.ctrlKey && !e.metaKey && !e.altKey && e.key.toLowerCase() === 'i') {
         e.preventDefault();
-        latest.current();
+        void latest.current();
       }
     };
     window.addEventListener('keydown', onKey);
@@ -223,7 +233,7 @@ export function UseAsStartButton({ image }: { image: LibraryImage }) {
     <button
       type="button"
       className="btn"
-      onClick={use}
+      onClick={() => void use()}
       aria-keyshortcuts="Shift+I"
       title="Use as starting image (Shift+I)"
     >

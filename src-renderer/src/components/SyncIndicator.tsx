@@ -30,6 +30,9 @@ export function syncHeadline(s: SyncStatus): { text: string; tone: 'ok' | 'busy'
     }
     default:
       if (s.overLimit) return { text: 'Cloud storage full', tone: 'error' };
+      // The gallery is complete (thumbnails); full images still arriving in the background.
+      if (s.downloads && s.downloads.waiting > 0)
+        return { text: `Downloading images ${s.downloads.done} of ${s.downloads.total}`, tone: 'busy' };
       return { text: s.pending > 0 ? `${s.pending} waiting to sync` : 'Gallery in sync', tone: 'ok' };
   }
 }

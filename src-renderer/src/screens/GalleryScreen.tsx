@@ -387,7 +387,7 @@ export function GalleryScreen() {
                 onDoubleClick={() => gallery.getState().open(img.id)}
               >
                 <img src={img.thumbUrl} alt="" loading="lazy" decoding="async" draggable={false} />
-                <CloudBadge place={img.cloud} />
+                <CloudBadge place={img.cloud} downloaded={img.downloaded} />
                 {img.starred && (
                   <span className="thumb-star" aria-hidden="true">
                     ★

@@ -1,9 +1,27 @@
 import type { LibraryImage } from '@atelier/common';
 import { useEffect, useState } from 'react';
+import { userMessageOf } from '../lib/field-errors.ts';
 import { formatDateTime } from '../lib/format.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { SCHEDULER_LABELS } from './GenerateScreen.tsx';
 import { StartThumbs, UseAsStartButton } from '../components/StartImage.tsx';
+
+/** The full PNG of an image synced down with its thumbnail only, while the Viewer fetches it. */
+export type FullDownload = { id: string; state: 'downloading' } | { id: string; state: 'failed'; message: string };
+
+/**
+ * What the Viewer's picture area shows (issue 13): the full image when it is here; otherwise its
+ * thumbnail with "Downloading full image…", or the reason it failed with Retry.
+ */
+export function viewerPicture(
+  img: Pick<LibraryImage, 'id' | 'url' | 'thumbUrl' | 'downloaded'>,
+  download: FullDownload | null,
+): { src: string; downloading: boolean; error: string | null } {
+  if (img.downloaded !== false) return { src: img.url, downloading: false, error: null };
+  const mine = download?.id === img.id ? download : null;
+  if (mine?.state === 'failed') return { src: img.thumbUrl, downloading: false, error: mine.message };
+  return { src: img.thumbUrl, downloading: true, error: null };
+}
 
 /** The open image: full size, its generation metadata and what to do with it. ←/→ walk the gallery, Esc closes. */
 export function Viewer({ id }: { id: string }) {
@@ -14,7 +32,31 @@ export function Viewer({ id }: { id: string }) {
   const index = useS(gallery, (s) => s.items.findIndex((i) => i.id === id));
   const count = useS(gallery, (s) => s.items.length);
   const [fetched, setFetched] = useState<LibraryImage | null>(null);
-  const img = listed ?? fetched;
+  /** The image as it is once its full PNG arrived (the gallery's copy catches up on library:changed). */
+  const [arrived, setArrived] = useState<LibraryImage | null>(null);
+  const [download, setDownload] = useState<FullDownload | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  const known = listed ?? fetched;
+  const img = arrived?.id === id ? arrived : known;
+  const pending = img?.downloaded === false;
+
+  // Opening an image that is still in the cloud fetches it at once, ahead of the background queue.
+  useEffect(() => {
+    if (!pending) return;
+    let live = true;
+    setDownload({ id, state: 'downloading' });
+    api
+      .invoke('library:download', { id })
+      .then((i) => {
+        if (!live) return;
+        setArrived(i);
+        setDownload(null);
+      })
+      .catch((e: unknown) => live && setDownload({ id, state: 'failed', message: userMessageOf(e) }));
+    return () => {
+      live = false;
+    };
+  }, [id, pending, attempt, api]);
 
   useEffect(() => {
     if (listed) return;
@@ -54,6 +96,7 @@ export function Viewer({ id }: { id: string }) {
       </div>
     );
   const m = img.metadata;
+  const picture = viewerPicture(img, download);
 
   const copySeed = async () => {
     if (!m) return;
@@ -107,12 +150,25 @@ export function Viewer({ id }: { id: string }) {
     <div className="viewer">
       <div className="viewer-image">
         <img
-          src={img.url}
+          src={picture.src}
           alt={m?.positive_prompt ?? 'Image'}
           width={img.width}
           height={img.height}
           className={Math.max(img.width, img.height) < 256 ? 'viewer-pixelated' : undefined}
         />
+        {picture.downloading && (
+          <div className="viewer-download" role="status">
+            Downloading full image…
+          </div>
+        )}
+        {picture.error && (
+          <div className="viewer-download viewer-download-error" role="alert">
+            <span>{picture.error}</span>
+            <button type="button" className="btn" onClick={() => setAttempt((n) => n + 1)}>
+              Retry
+            </button>
+          </div>
+        )}
         <button
           type="button"
           className="btn btn-icon viewer-prev"

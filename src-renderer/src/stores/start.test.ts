@@ -137,6 +137,29 @@ describe('start store: the picture a run starts from and its mask', () => {
     expect(s.getState()).toMatchObject({ picture: null, error: null });
   });
 
+  it('Reuse settings downloads a starting picture that is still in the cloud first, or says it could not', async () => {
+    let online = true;
+    const api = new InMemoryApi()
+      .handle('library:get', ({ id: i }) => picture(Number(i.slice(-2)), { id: i, downloaded: false }))
+      .handle('library:download', ({ id: i }) => {
+        if (!online)
+          throw new AppError('IMAGE_NOT_DOWNLOADED', 'offline', {
+            userMessage: 'You are offline, so the full image cannot be downloaded.',
+          });
+        return picture(Number(i.slice(-2)), { id: i, url: 'full.png' });
+      });
+    const s = createStartStore(api, noPixels);
+    await s.getState().restore({ init_image: id('img', 1), strength: 0.3 });
+    expect(api.callsTo('library:download')).toEqual([{ id: id('img', 1) }]);
+    expect(s.getState()).toMatchObject({ picture: { id: id('img', 1), url: 'full.png' }, error: null });
+    online = false;
+    await s.getState().restore({ init_image: id('img', 2), strength: 0.3 });
+    expect(s.getState().picture).toBeNull();
+    expect(s.getState().error).toBe(
+      'The starting image of that picture is still in the cloud. You are offline, so the full image cannot be downloaded.',
+    );
+  });
+
   it('Generate sends the picture, mask and strength; a refused mask loses neither the form nor the strokes', async () => {
     let refuse = true;
     const api = new InMemoryApi()

@@ -13,6 +13,7 @@ import {
 } from '@atelier/common';
 import { createStore } from 'zustand/vanilla';
 import type { Api } from '../bridge.ts';
+import { userMessageOf } from '../lib/field-errors.ts';
 import { MaskBitmap, defaultBrushSize, maxBrushSize, toBase64, type MaskTool, type Point } from '../lib/mask.ts';
 
 export interface StartPicture {
@@ -165,6 +166,16 @@ export function createStartStore(api: Api, loadPixels: LoadPixels) {
             error: 'The starting image of that picture is not in your library any more, so the run starts from text.',
           });
           return;
+        }
+        if (picture.downloaded === false) {
+          // Synced down with its thumbnail only: the full picture is fetched before it is used.
+          try {
+            picture = await api.invoke('library:download', { id: picture.id });
+          } catch (e) {
+            get().remove();
+            set({ error: `The starting image of that picture is still in the cloud. ${userMessageOf(e)}` });
+            return;
+          }
         }
         get().use(picture);
         get().setStrength(meta.strength ?? DEFAULT_STRENGTH);
