@@ -242,6 +242,7 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
       await a.page.getByRole('button', { name: 'Delete', exact: true }).click();
       await count(tile(a.page, square), 0);
       await hasText(indicator(a.page), 'Offline: will sync when back', SYNC_TIMEOUT);
+      await visible(a.page.getByText(/^You are offline\./));
       await until(
         "A's shell not to call being offline a failure",
         () => indicator(a.page).innerText(),
