@@ -312,7 +312,8 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
           await generateHere(m.page, prompt);
           await nav(m.page, 'Gallery');
           await visible(tile(m.page, prompt));
-          // The shell says it will not fit, and why, without calling it a broken sync.
+          // The shell says it will not fit, and why, without calling it a broken sync. This sentence is
+          // the app's own check before reserving (the server's 413 would read "Storage quota exceeded").
           await hasText(indicator(m.page), 'Cloud storage full', SYNC_TIMEOUT);
           await hasText(
             indicator(m.page),
