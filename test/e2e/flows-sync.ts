@@ -242,6 +242,7 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
       await a.page.getByRole('button', { name: 'Delete', exact: true }).click();
       await count(tile(a.page, square), 0);
       await hasText(indicator(a.page), 'Offline: will sync when back', SYNC_TIMEOUT);
+      await visible(a.page.getByText(/^You are offline\./));
       await until(
         "A's shell not to call being offline a failure",
         () => indicator(a.page).innerText(),
@@ -311,7 +312,8 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
           await generateHere(m.page, prompt);
           await nav(m.page, 'Gallery');
           await visible(tile(m.page, prompt));
-          // The shell says it will not fit, and why, without calling it a broken sync.
+          // The shell says it will not fit, and why, without calling it a broken sync. This sentence is
+          // the app's own check before reserving (the server's 413 would read "Storage quota exceeded").
           await hasText(indicator(m.page), 'Cloud storage full', SYNC_TIMEOUT);
           await hasText(
             indicator(m.page),
