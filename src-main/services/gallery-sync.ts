@@ -160,6 +160,8 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       if (!engine) return undefined;
       if (row.cloud_id) return 'cloud';
       if (engine.isUploading(row.id)) return 'uploading';
+      // Waiting for room in the cloud storage (the shell says so and offers Upgrade): only here.
+      if (engine.doesNotFit(row.id)) return 'local';
       return active() && cloud?.state().signedIn ? 'uploading' : 'local';
     },
     status,
