@@ -14,6 +14,8 @@
  *   (the engine's downloads; default its own) --upload-concurrency N (the engine's PUTs in flight;
  *   default its own) --rate-limit N (the API's per-user and per-IP requests a minute
  *   for this run; default 1,000,000 so the sync path is measured, not the limit) --keep --json
+ *   --s3 own|stack (s3rver in its own process, the default, or in the stack's beside the API)
+ *   --trace (per kind of cloud call: when the first started and the last ended, calls, time in flight)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -25,14 +27,14 @@ import readline from 'node:readline';
 import pg from 'pg';
 import { encodePng } from '@atelier/engine';
 import { signUpConfirmed } from '../cloud/src/stack/cognito.ts';
-import { LOCAL_S3_CREDENTIALS } from '../cloud/src/storage/local-s3.ts';
+import { LOCAL_S3_CREDENTIALS, LOCAL_S3_REGION } from '../cloud/src/storage/local-s3.ts';
 import { systemClock } from '../src-main/services/clock.ts';
 import { createCloudClient, type CloudClient } from '../src-main/services/cloud-client.ts';
 import { openDatabase, type Db } from '../src-main/services/db.ts';
 import { createLibrary, type Library } from '../src-main/services/library.ts';
 import { InMemorySecretStore } from '../src-main/services/secret-store.ts';
 import { cloudSyncPort } from '../src-main/services/sync/cloud-port.ts';
-import { createSyncEngine, type SyncEngine } from '../src-main/services/sync/sync-engine.ts';
+import { createSyncEngine, type SyncCloudPort, type SyncEngine } from '../src-main/services/sync/sync-engine.ts';
 import { sampleMetadata } from '../src-main/services/testing/png-fixture.ts';
 
 const argv = process.argv.slice(2);
@@ -49,7 +51,39 @@ const CONCURRENCY = argv.includes('--concurrency') ? arg('concurrency', 0) : und
 const CONCURRENCY_UP = argv.includes('--upload-concurrency') ? arg('upload-concurrency', 0) : undefined;
 const JSON_OUT = argv.includes('--json');
 const KEEP = argv.includes('--keep');
+const TRACE = argv.includes('--trace');
 const repo = path.resolve(import.meta.dirname, '..');
+
+/**
+ * --trace: where a pass's time goes, per kind of call to the cloud (first start, last end, calls,
+ * summed time in flight), printed after the run: the profile of the engine's side of the wire.
+ */
+const traces = new Map<string, { first: number; last: number; calls: number; busy: number }>();
+function traced(profileName: string, port: SyncCloudPort): SyncCloudPort {
+  if (!TRACE) return port;
+  const wrap =
+    <A extends unknown[], R>(what: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const t = performance.now();
+      try {
+        return await fn(...args);
+      } finally {
+        const key = `${profileName} ${what}`;
+        const e = traces.get(key) ?? { first: t, last: 0, calls: 0, busy: 0 };
+        const end = performance.now();
+        traces.set(key, { first: e.first, last: Math.max(e.last, end), calls: e.calls + 1, busy: e.busy + end - t });
+      }
+    };
+  return {
+    ...port,
+    createUploads: wrap('reserve', port.createUploads),
+    completeUploads: wrap('complete', port.completeUploads),
+    put: wrap('put', port.put),
+    changes: wrap('changes', port.changes),
+    download: wrap('download', port.download),
+    storage: wrap('storage', port.storage),
+  };
+}
 const AWS = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
 
 const say = (s: string) => {
@@ -112,25 +146,63 @@ const stackEnv = {
   RATE_LIMIT_USER_PER_MINUTE: String(RATE_LIMIT),
   RATE_LIMIT_IP_PER_MINUTE: String(RATE_LIMIT),
 };
+
+/** Starts a node script and waits for its line starting with READY; returns the child and that line. */
+async function startChild(script: string, env: Record<string, string>, what: string) {
+  const child = spawn(process.execPath, [path.join(repo, script)], {
+    cwd: repo,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const tail: string[] = [];
+  const ready = await new Promise<string>((resolve, reject) => {
+    const onLine = (l: string) => {
+      tail.push(l);
+      if (/^READY/.test(l)) resolve(l);
+    };
+    readline.createInterface({ input: child.stdout }).on('line', onLine);
+    readline.createInterface({ input: child.stderr }).on('line', onLine);
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}):\n${tail.slice(-40).join('\n')}`)));
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGINT');
+    });
+  return { child, ready, stop };
+}
+
+// s3rver in its own process by default (bench/s3-server.ts says why); `--s3 stack` keeps it in
+// the stack's process, beside the API, as the runs before 0146 measured.
+const s3Own = !(argv.includes('--s3') && argv[argv.indexOf('--s3') + 1] === 'stack');
+const s3Server = s3Own
+  ? await startChild(
+      'bench/s3-server.ts',
+      { S3_DIR: path.join(tmp, 's3'), S3_BUCKET: 'atelier-bench', S3_PORT: stackEnv.S3_PORT },
+      's3rver',
+    )
+  : null;
+if (s3Server)
+  Object.assign(stackEnv, {
+    S3_ENDPOINT: s3Server.ready.split(' ')[1]!,
+    S3_BUCKET: 'atelier-bench',
+    S3_REGION: LOCAL_S3_REGION,
+    S3_FORCE_PATH_STYLE: 'true',
+    S3_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+    S3_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+  });
 const loadAtStart = load();
 say(
   `bench:sync — ${IMAGES} images of ~${(BYTES / 1e6).toFixed(1)} MB, feed of ${FEED} images, Node ${process.version}`,
 );
 say(`  API rate limits for this run: ${RATE_LIMIT} requests/minute per user and per IP (production: 300 and 600)`);
-const stack = spawn(process.execPath, [path.join(repo, 'cloud/src/stack/main.ts')], {
-  cwd: repo,
-  env: { ...process.env, ...stackEnv },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-const stackTail: string[] = [];
-await new Promise<void>((resolve, reject) => {
-  const onLine = (l: string) => {
-    stackTail.push(l);
-    if (/^READY/.test(l)) resolve();
-  };
-  readline.createInterface({ input: stack.stdout }).on('line', onLine);
-  readline.createInterface({ input: stack.stderr }).on('line', onLine);
-  stack.once('exit', (code) => reject(new Error(`the stack exited (${code}):\n${stackTail.slice(-40).join('\n')}`)));
+say(
+  `  s3rver ${s3Own ? 'in a process of its own (--s3 stack: in the API process)' : 'in the stack process, beside the API'}`,
+);
+const stack = await startChild('cloud/src/stack/main.ts', stackEnv, 'the stack').catch(async (e: unknown) => {
+  await s3Server?.stop();
+  throw e;
 });
 const info = JSON.parse(readFileSync(path.join(stackDir, 'stack.json'), 'utf8')) as {
   apiUrl: string;
@@ -139,12 +211,10 @@ const info = JSON.parse(readFileSync(path.join(stackDir, 'stack.json'), 'utf8'))
   s3: { endpoint: string; bucket: string; region: string };
 };
 const cleanups: (() => Promise<unknown> | void)[] = [];
-const stopStack = () =>
-  new Promise<void>((resolve) => {
-    if (stack.exitCode !== null) return resolve();
-    stack.once('exit', () => resolve());
-    stack.kill('SIGINT');
-  });
+const stopStack = async () => {
+  await stack.stop();
+  await s3Server?.stop();
+};
 
 try {
   const password = `Bench-${randomBytes(6).toString('hex')}-1a`;
@@ -175,7 +245,7 @@ try {
       secretStore: new InMemorySecretStore(),
     });
     await cloud.signIn(user, password);
-    const port = cloudSyncPort(cloud);
+    const port = traced(name, cloudSyncPort(cloud));
     account = () => port.account();
     const engine = createSyncEngine({
       db,
@@ -247,6 +317,7 @@ try {
     aws: [await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws/`))],
     rclone: [await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone`))],
   };
+  const upStart = performance.now();
   const upEngine = await seconds(() => a.engine.syncOnce());
   upRuns.aws.push(await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws-2/`)));
   upRuns.rclone.push(await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone-2`)));
@@ -409,6 +480,11 @@ try {
       vsSql: feedSql / feedApi,
     },
   };
+  if (TRACE)
+    for (const [k, v] of traces)
+      console.error(
+        `  trace ${k}: ${v.calls} calls, from ${((v.first - upStart) / 1000).toFixed(2)} s to ${((v.last - upStart) / 1000).toFixed(2)} s after the upload pass began, ${(v.busy / 1000).toFixed(1)} s in flight summed`,
+      );
   if (JSON_OUT) console.log(JSON.stringify(result, null, 2));
   else {
     const runs = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' + ');
