@@ -6,6 +6,8 @@
  * drift hits both alike; printed: the median of the per-round ratios and best ÷ best. Also keys
  * with the per-process cache off (every request looks its key up), for scale.
  * Everything runs on its own embedded Postgres and cognito-local (random ports, temp data).
+ * Then the same two paths in this process through app.inject (no HTTP, no load generator), as
+ * the API's own cost per request.
  * Options: --seconds N (per run, default 2), --rounds N (default 5), --connections N (default 16).
  */
 import Fastify from 'fastify';
@@ -134,6 +136,30 @@ try {
   );
   console.log(
     `API key without cache ÷ Cognito token: median of rounds ${median(uncachedRatios).toFixed(3)}; best ÷ best ${(best.keyUncached / best.token).toFixed(3)}`,
+  );
+  // The same two paths in this process without HTTP or the load generator (app.inject, 16
+  // concurrent): the machine's other load moves both alike within a round, and the figure is the
+  // API's own cost per request. Requests per second here = 1e6 ÷ the wall µs per request.
+  const inProcess = async (reqs: typeof byToken, n: number) => {
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async () => {
+        for (let i = next++; i < n; i = next++) {
+          const r = await app.inject({ method: 'GET', url: '/v1/me', headers: reqs[i % reqs.length]!.headers });
+          if (r.statusCode !== 200) throw new Error(`in process: status ${r.statusCode}`);
+        }
+      }),
+    );
+    return ((performance.now() - t0) * 1000) / n;
+  };
+  const wall = { token: [] as number[], key: [] as number[] };
+  for (let round = 0; round < 2 * ROUNDS; round++)
+    for (const v of round % 2 ? (['key', 'token'] as const) : (['token', 'key'] as const))
+      wall[v].push(await inProcess(v === 'token' ? byToken : byKey, 1000));
+  const inRatios = wall.key.map((k, i) => wall.token[i]! / k);
+  console.log(
+    `In process (app.inject, ${2 * ROUNDS} rounds × 1000): token ${median(wall.token).toFixed(0)} µs, key ${median(wall.key).toFixed(0)} µs per request; key ÷ token throughput: median of rounds ${median(inRatios).toFixed(3)}`,
   );
 } finally {
   for (const c of cleanups) await c().catch(() => undefined);

@@ -11,14 +11,15 @@
  *            same SQL statements run straight on Postgres (the ceiling for the route).
  * Ratios are reference time ÷ engine time (the engine's throughput as a fraction of the tool's).
  * Options: --images N (500) --bytes N (1000000) --feed N (100000) --page N (200) --concurrency N
- *   (the engine's; default its own) --rate-limit N (the API's per-user and per-IP requests a minute
+ *   (the engine's downloads; default its own) --upload-concurrency N (the engine's PUTs in flight;
+ *   default its own) --rate-limit N (the API's per-user and per-IP requests a minute
  *   for this run; default 1,000,000 so the sync path is measured, not the limit) --keep --json
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
@@ -45,6 +46,7 @@ const FEED = arg('feed', 100_000);
 const PAGE = arg('page', 200);
 const RATE_LIMIT = arg('rate-limit', 1_000_000);
 const CONCURRENCY = argv.includes('--concurrency') ? arg('concurrency', 0) : undefined;
+const CONCURRENCY_UP = argv.includes('--upload-concurrency') ? arg('upload-concurrency', 0) : undefined;
 const JSON_OUT = argv.includes('--json');
 const KEEP = argv.includes('--keep');
 const repo = path.resolve(import.meta.dirname, '..');
@@ -68,6 +70,12 @@ const seconds = async (fn: () => Promise<unknown>) => {
   return (performance.now() - t0) / 1000;
 };
 const mbps = (bytes: number, s: number) => `${(bytes / 1024 / 1024 / s).toFixed(1)} MB/s`;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 /** Runs a command to completion; throws with its output when it fails. */
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
@@ -104,6 +112,7 @@ const stackEnv = {
   RATE_LIMIT_USER_PER_MINUTE: String(RATE_LIMIT),
   RATE_LIMIT_IP_PER_MINUTE: String(RATE_LIMIT),
 };
+const loadAtStart = load();
 say(
   `bench:sync — ${IMAGES} images of ~${(BYTES / 1e6).toFixed(1)} MB, feed of ${FEED} images, Node ${process.version}`,
 );
@@ -174,6 +183,7 @@ try {
       cloud: port,
       clock: systemClock,
       ...(CONCURRENCY ? { concurrency: CONCURRENCY } : {}),
+      ...(CONCURRENCY_UP ? { uploadConcurrency: CONCURRENCY_UP } : {}),
     });
     cleanups.push(() => {
       engine.pause();
@@ -230,32 +240,51 @@ try {
   const bucket = info.s3.bucket;
 
   // ── up ───────────────────────────────────────────────────────────────────────────────────────
-  const up = {
-    aws: await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws/`)),
-    rclone: await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone`)),
-    engine: await seconds(() => a.engine.syncOnce()),
+  // The tools run before and after the engine (to fresh prefixes) and their mean is the
+  // reference: on a machine shared with other work, load that drifts during the run then weighs
+  // on both sides alike instead of on whichever ran last.
+  const upRuns = {
+    aws: [await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws/`))],
+    rclone: [await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone`))],
   };
+  const upEngine = await seconds(() => a.engine.syncOnce());
+  upRuns.aws.push(await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws-2/`)));
+  upRuns.rclone.push(await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone-2`)));
+  const up = { aws: mean(upRuns.aws), rclone: mean(upRuns.rclone), engine: upEngine };
   const upStatus = a.engine.status();
   if (upStatus.state !== 'idle' || a.engine.pending() !== 0)
     throw new Error(`the engine did not upload everything: ${JSON.stringify(upStatus)}`);
 
   // ── down ─────────────────────────────────────────────────────────────────────────────────────
   const b = await profile('profile-b');
-  const imagesIn = (p: Profile) => (p.db.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n;
+  // Whole images only: a row appears with its thumbnail and its PNG follows from the background
+  // downloader (decision 0148); the tools are timed until every byte is on disk, so is the engine.
+  const imagesIn = (p: Profile) =>
+    (p.db.prepare('SELECT count(*) AS n FROM images WHERE full_pending = 0').get() as { n: number }).n;
   let downPasses = 1;
+  const downRuns = {
+    aws: [await seconds(() => aws('sync', `s3://${bucket}/bench-aws/`, path.join(tmp, 'down-aws')))],
+    rclone: [await seconds(() => rclone('sync', `bench:${bucket}/bench-rclone`, path.join(tmp, 'down-rclone')))],
+  };
   const down = {
-    aws: await seconds(() => aws('sync', `s3://${bucket}/bench-aws/`, path.join(tmp, 'down-aws'))),
-    rclone: await seconds(() => rclone('sync', `bench:${bucket}/bench-rclone`, path.join(tmp, 'down-rclone'))),
+    aws: 0,
+    rclone: 0,
     // The feed holds back rows newer than the oldest open transaction (decision 0140), so one pass
     // may stop short while the cloud is busy; the app then runs another on `gallery.changed`. The
-    // time is until the second profile has every image, however many passes that takes.
+    // time is until the second profile has every image in full, however many passes that takes.
     engine: await seconds(async () => {
       for (let pass = 0; pass < 20 && imagesIn(b) < IMAGES; pass++) {
         if (pass > 0) downPasses++;
         await b.engine.syncOnce();
+        await b.engine.downloadsSettled();
       }
     }),
   };
+  downRuns.aws.push(await seconds(() => aws('sync', `s3://${bucket}/bench-aws-2/`, path.join(tmp, 'down-aws-2'))));
+  downRuns.rclone.push(
+    await seconds(() => rclone('sync', `bench:${bucket}/bench-rclone-2`, path.join(tmp, 'down-rclone-2'))),
+  );
+  Object.assign(down, { aws: mean(downRuns.aws), rclone: mean(downRuns.rclone) });
   const got = imagesIn(b);
   if (got !== IMAGES) {
     // Say which ones, with their feed positions, so a missing image can be traced.
@@ -282,7 +311,7 @@ try {
         )}; cursor ${JSON.stringify(b.db.prepare("SELECT key, value FROM sync_state WHERE key LIKE 'cursor:%'").all())}`,
     );
   }
-  for (const d of ['down-aws', 'down-rclone'])
+  for (const d of ['down-aws', 'down-rclone', 'down-aws-2', 'down-rclone-2'])
     if (readdirSync(path.join(tmp, d)).length !== files.length) throw new Error(`${d} is missing files`);
 
   // ── feed at FEED images ──────────────────────────────────────────────────────────────────────
@@ -362,8 +391,15 @@ try {
   const result = {
     images: IMAGES,
     bytes: bytesMoved,
-    up: { ...up, vsAws: up.aws / up.engine, vsRclone: up.rclone / up.engine },
-    down: { ...down, passes: downPasses, vsAws: down.aws / down.engine, vsRclone: down.rclone / down.engine },
+    load: { start: loadAtStart, end: load() },
+    up: { ...up, runs: upRuns, vsAws: up.aws / up.engine, vsRclone: up.rclone / up.engine },
+    down: {
+      ...down,
+      runs: downRuns,
+      passes: downPasses,
+      vsAws: down.aws / down.engine,
+      vsRclone: down.rclone / down.engine,
+    },
     feed: {
       images: FEED,
       pageSize: PAGE,
@@ -375,10 +411,26 @@ try {
   };
   if (JSON_OUT) console.log(JSON.stringify(result, null, 2));
   else {
-    const line = (what: string, r: { aws: number; rclone: number; engine: number; vsAws: number; vsRclone: number }) =>
-      `  ${what}: engine ${r.engine.toFixed(1)} s (${mbps(bytesMoved, r.engine)}), aws s3 sync ${r.aws.toFixed(1)} s (${mbps(bytesMoved, r.aws)}), rclone ${r.rclone.toFixed(1)} s (${mbps(bytesMoved, r.rclone)})\n` +
+    const runs = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' + ');
+    const line = (
+      what: string,
+      r: {
+        aws: number;
+        rclone: number;
+        engine: number;
+        vsAws: number;
+        vsRclone: number;
+        runs: { aws: number[]; rclone: number[] };
+      },
+    ) =>
+      `  ${what}: engine ${r.engine.toFixed(1)} s (${mbps(bytesMoved, r.engine)}), aws s3 sync ${r.aws.toFixed(1)} s (${mbps(bytesMoved, r.aws)}; ${runs(r.runs.aws)}), rclone ${r.rclone.toFixed(1)} s (${mbps(bytesMoved, r.rclone)}; ${runs(r.runs.rclone)})\n` +
       `      engine throughput = ${r.vsAws.toFixed(2)}× aws s3 sync, ${r.vsRclone.toFixed(2)}× rclone`;
-    say(`  ${files.length} files, ${(bytesMoved / 1024 / 1024).toFixed(0)} MB each way`);
+    say(
+      `  ${files.length} files, ${(bytesMoved / 1024 / 1024).toFixed(0)} MB each way; load average ${loadAtStart} at the start, ${result.load.end} at the end`,
+    );
+    say(
+      `  in flight: engine ${CONCURRENCY_UP ?? 10} PUTs / ${CONCURRENCY ?? 8} downloads, aws s3 sync 10 (max_concurrent_requests), rclone 4 transfers + 8 checkers (defaults); tools timed before and after the engine, mean`,
+    );
     say(line('up  ', result.up));
     say(line('down', result.down));
     say(`      (the engine's download took ${downPasses} pass${downPasses === 1 ? '' : 'es'})`);

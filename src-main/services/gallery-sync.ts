@@ -93,7 +93,13 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
     cloud.events.on('event', (e) => {
       if (e.type === 'gallery.changed' || e.type === 'ready') schedule(200);
     });
-    cloud.events.on('online', () => schedule(200));
+    cloud.events.on('online', () => {
+      emitChanged();
+      schedule(200);
+    });
+    // The shell's state follows the connection at once: a pass still retrying (its backoff can take
+    // many seconds) would otherwise keep saying "Syncing" or "in sync" long after the cloud went away.
+    cloud.events.on('offline', () => emitChanged());
   }
   const interval = setInterval(() => void run(), INTERVAL_MS);
   interval.unref();

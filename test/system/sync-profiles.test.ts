@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -409,8 +409,8 @@ describe('rate limits', () => {
     let refused = 0;
     const p = await profile(alice, (base) => ({
       ...base,
-      // The API refuses the first six reservations as its rate limiter would: more than the engine's 5 attempts.
-      createUpload: async (body) => {
+      // The API refuses the first six reservation calls as its rate limiter would: more than the engine's 5 attempts.
+      createUploads: async (bodies) => {
         if (refused < 6) {
           refused++;
           throw new AppError('RATE_LIMITED', 'Rate limit: 300 per minute per user', {
@@ -418,7 +418,7 @@ describe('rate limits', () => {
             details: { retryAfterSeconds: 0.2, limit: 'user_per_minute' },
           });
         }
-        return base.createUpload(body);
+        return base.createUploads(bodies);
       },
     }));
     const img = addLocal(p, 'made while rate-limited');
@@ -436,8 +436,7 @@ describe('account switch and storage limit', () => {
     const sent: { account: string | null; ids: string[] }[] = [];
     const p = await profile(alice, (base) => ({
       ...base,
-      createUpload: (body) => base.createUpload(body),
-      completeUpload: (id) => (sent.push({ account: base.account(), ids: [id] }), base.completeUpload(id)),
+      completeUploads: (ids) => (sent.push({ account: base.account(), ids }), base.completeUploads(ids)),
       edits: (edits) => (sent.push({ account: base.account(), ids: edits.map((e) => e.id) }), base.edits(edits)),
       download: (url) => (sent.push({ account: base.account(), ids: [url] }), base.download(url)),
     }));
@@ -506,6 +505,52 @@ describe('account switch and storage limit', () => {
     const sha = (p.db.prepare('SELECT sha256 FROM images WHERE id = ?').get(second.id) as { sha256: string }).sha256;
     expect((await h.t.adminPool.query('SELECT 1 FROM uploads WHERE sha256 = $1', [sha])).rows).toEqual([]);
     expect(await bucketKeys(`users/${carol.sub}/images/`)).toHaveLength(1);
+  });
+});
+
+describe('batched uploads (decision 0146)', () => {
+  it('40 images go up in two reservation calls and fewer completion calls than images, each recorded once', async () => {
+    const erin = await createTestUser();
+    const calls = { reserve: [] as number[], complete: [] as number[] };
+    const p = await profile(erin, (base) => ({
+      ...base,
+      createUploads: (bodies) => (calls.reserve.push(bodies.length), base.createUploads(bodies)),
+      completeUploads: (ids) => (calls.complete.push(ids.length), base.completeUploads(ids)),
+    }));
+    const made = Array.from({ length: 40 }, (_, i) => addLocal(p, `batched ${i}`));
+    await p.engine.syncOnce();
+    expect(p.engine.status().state).toBe('idle');
+    expect(p.engine.pending()).toBe(0);
+    // A small first batch so the PUTs start at once, then the rest in one.
+    expect(calls.reserve).toEqual([16, 24]);
+    expect(calls.complete.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(calls.complete.length).toBeLessThan(40);
+    const cloudIds = made.map(
+      (m) => (p.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(m.id) as { cloud_id: string }).cloud_id,
+    );
+    expect(new Set(cloudIds).size).toBe(40);
+    const rows = await h.t.adminPool.query<{ id: string }>('SELECT id FROM images WHERE user_id = $1', [erin.sub]);
+    expect(rows.rows.map((r) => r.id).sort()).toEqual([...cloudIds].sort());
+    expect(await bucketKeys(`users/${erin.sub}/images/`)).toHaveLength(40);
+    expect(await bucketKeys(`users/${erin.sub}/thumbs/`)).toHaveLength(40);
+  });
+
+  it('a file changed on disk after it was saved is not uploaded under its old hash; the others are', async () => {
+    const fay = await createTestUser();
+    const p = await profile(fay);
+    const [kept, changed] = [addLocal(p, 'kept as saved'), addLocal(p, 'changed behind the library')];
+    const file = p.library.pathOf(changed.id);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
+    writeFileSync(file, bytes);
+    await expect(p.engine.syncOnce()).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    const cloudId = (id: string) =>
+      (p.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(id) as { cloud_id: string | null }).cloud_id;
+    expect(cloudId(kept.id)).toMatch(/^img_/);
+    expect(cloudId(changed.id)).toBeNull();
+    const rows = await h.t.adminPool.query<{ id: string }>('SELECT id FROM images WHERE user_id = $1', [fay.sub]);
+    expect(rows.rows.map((r) => r.id)).toEqual([cloudId(kept.id)]);
+    expect(await bucketKeys(`users/${fay.sub}/images/`)).toEqual([`users/${fay.sub}/images/${cloudId(kept.id)}.png`]);
   });
 });
 

@@ -10,23 +10,25 @@
  * (a revocation may have been missed meanwhile). A lookup that overlapped an invalidation is not
  * cached, so a stale "live" answer read just before a revoke cannot outlive it.
  *
- * "The next request" is exact, not "a few milliseconds later": a request served from the cache
- * also starts a round trip on the LISTEN connection when it arrives (an empty query: nothing to
- * parse or plan). Postgres hands a listening session every notification committed before it sends
- * that query's ReadyForQuery, so once the round trip is back every revocation committed before
- * the request arrived has been applied, and the key is checked again. Concurrent requests share one round trip (a request
- * joins the next one to start, never one already in flight, which might predate the revoke). The
- * `authenticate` hook awaits it before the handler on requests that change anything, and before
- * the response leaves on reads (GET/HEAD), so there it overlaps the handler's own work.
+ * "The next request" is exact, not "a few milliseconds later". Postgres hands a listening session
+ * every notification committed before it answers a query that ends outside a transaction block,
+ * ahead of that answer. So a request served from the cache is confirmed by the first such answer to
+ * a query SENT after the request arrived, on any listening connection — and every connection of
+ * the app pool LISTENs too, so under load the requests' own queries (their COMMITs) bring the
+ * confirmation for free. When none has come by the time it is needed (`confirm()`: before the
+ * handler on requests that change anything, before the response leaves on reads), an empty query
+ * on the dedicated LISTEN connection brings it (shared by the requests waiting then; a request
+ * joins the next round trip to start, never one already in flight, which might predate a revoke).
  */
 import { AppError, type ApiKeyScope } from '@atelier/common';
 import pg from 'pg';
 import type { Pool } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
-import { hashApiKey, isWellFormedApiKey } from './key-format.ts';
+import { apiKeyHashBase64, isWellFormedApiKey } from './key-format.ts';
 import { lookupKey, touchKey } from './repository.ts';
 
 export const API_KEYS_CHANNEL = 'atelier_api_keys';
+const DONE: Promise<void> = Promise.resolve();
 
 export interface KeyPrincipal {
   keyId: string;
@@ -76,6 +78,17 @@ export class ApiKeyAuthenticator {
   /** The round trip on the LISTEN connection in flight, and the one queued behind it. */
   #syncing: Promise<void> | null = null;
   #nextSync: Promise<void> | null = null;
+  /**
+   * One clock for request arrivals and for answers on listening pool connections: an answer
+   * confirms the requests that arrived before its query was sent (#confirmedThrough).
+   */
+  #seq = 0;
+  /** Every request that arrived before this mark has seen all revocations committed before it. */
+  #confirmedThrough = 0;
+  /** Cached-key requests not yet confirmed, in arrival order (their marks increase). */
+  readonly #waiting: { mark: number; resolve: () => void }[] = [];
+  #watchedPool = false;
+  #trusted = 0;
 
   constructor(opts: ApiKeyAuthenticatorOptions) {
     this.#pool = opts.pool;
@@ -90,6 +103,7 @@ export class ApiKeyAuthenticator {
   async start(): Promise<void> {
     this.#stopped = false;
     if (!this.#listenUrl) return;
+    this.#watchPool();
     // A database that is down at boot must not stop the API from starting (it answers 503 until
     // the database is back): without the listener the cache stays off and every key is looked up.
     await this.#connect().catch((err: unknown) => {
@@ -113,6 +127,11 @@ export class ApiKeyAuthenticator {
     return this.#listening;
   }
 
+  /** Pool connections whose answers confirm cached keys (see #watchPool). */
+  get confirmingConnections(): number {
+    return this.#trusted;
+  }
+
   get cachedKeys(): number {
     return this.#cache.size;
   }
@@ -123,47 +142,59 @@ export class ApiKeyAuthenticator {
    */
   async authenticate(key: string): Promise<KeyPrincipal> {
     const r = await this.begin(key);
-    await r.confirmed;
+    await r.confirm();
     return r.principal;
   }
 
   /**
-   * Authenticates at once and confirms in the background, so the confirmation's round trip can
-   * overlap the request's own work: `confirmed` rejects (API_KEY_REVOKED, …) when a revocation
+   * Authenticates at once and confirms later, so the confirmation can come from the request's own
+   * queries (or overlap them): `confirm()` rejects (API_KEY_REVOKED, …) when a revocation
    * committed before this call had not yet reached this process. The caller must await it before
    * anything the key asked for takes effect or is sent back. The same errors as `authenticate`.
    */
-  async begin(key: string): Promise<{ principal: KeyPrincipal; confirmed: Promise<void> }> {
-    if (!isWellFormedApiKey(key)) throw new AppError('API_KEY_INVALID', 'Malformed API key');
-    const hash = hashApiKey(key);
-    const h = hash.toString('base64');
+  async begin(key: string): Promise<{ principal: KeyPrincipal; confirm: () => Promise<void> }> {
+    const h = apiKeyHashBase64(key);
+    // A cached hash is a key that was well formed when it was looked up: only others are checked.
     const hit = this.#cache.get(h);
+    if (!hit && !isWellFormedApiKey(key)) throw new AppError('API_KEY_INVALID', 'Malformed API key');
     if (hit) {
       this.#cache.delete(h);
       if (this.#listening && this.#now() < hit.until) {
         this.#cache.set(h, hit);
         this.#touch(hit.principal);
-        // Started now, at the request's arrival: it sees every revocation committed before it.
-        const confirmed = this.#sync()
-          .catch(() => undefined)
-          .then(() => this.#recheck(h, hash, hit.principal));
-        confirmed.catch(() => undefined); // the caller awaits it; never an unhandled rejection
-        return { principal: hit.principal, confirmed };
+        // Marked now, at the request's arrival: what confirms it must have been asked after this.
+        const mark = ++this.#seq;
+        let confirmed: Promise<void> | null = null;
+        const confirm = () => {
+          if (confirmed) return confirmed;
+          // Already confirmed (usually by the request's own COMMIT) and nothing dropped the key.
+          if (mark < this.#confirmedThrough && this.#hashById.get(hit.principal.keyId) === h) return (confirmed = DONE);
+          const heard =
+            mark < this.#confirmedThrough
+              ? DONE
+              : // Whichever comes first: a pool connection's answer or the dedicated connection's.
+                Promise.race([new Promise<void>((resolve) => this.#waiting.push({ mark, resolve })), this.#sync()]);
+          return (confirmed = heard
+            .catch(() => undefined) // a failed round trip means a lost connection: the cache is empty then
+            .then(() => this.#recheck(h, hit.principal)));
+        };
+        return { principal: hit.principal, confirm };
       }
       this.#hashById.delete(hit.principal.keyId);
     }
-    return { principal: await this.#lookup(h, hash), confirmed: Promise.resolve() };
+    const principal = await this.#lookup(h);
+    return { principal, confirm: () => DONE };
   }
 
   /** After the round trip: still cached means no invalidation reached it; otherwise ask the database. */
-  async #recheck(h: string, hash: Buffer, p: KeyPrincipal): Promise<void> {
+  async #recheck(h: string, p: KeyPrincipal): Promise<void> {
     if (this.#hashById.get(p.keyId) === h) return;
-    await this.#lookup(h, hash);
+    await this.#lookup(h);
   }
 
-  async #lookup(h: string, hash: Buffer): Promise<KeyPrincipal> {
+  async #lookup(h: string): Promise<KeyPrincipal> {
     const epoch = this.#epoch;
-    const found = await lookupKey(this.#pool, hash);
+    const found = await lookupKey(this.#pool, Buffer.from(h, 'base64'));
     if (!found) throw new AppError('API_KEY_INVALID', 'Unknown API key');
     if (found.revoked) throw new AppError('API_KEY_REVOKED', 'API key revoked');
     if (found.deleting) throw new AppError('ACCOUNT_DELETED', 'The account of this API key is being deleted');
@@ -197,12 +228,77 @@ export class ApiKeyAuthenticator {
 
   #beginSync(): Promise<void> {
     const c = this.#client;
-    const p: Promise<void> = (c ? c.query('') : Promise.reject(new Error('not listening'))).then(() => undefined);
+    // Requests that arrived before this round trip is sent are confirmed when it is back.
+    const mark = ++this.#seq;
+    const p: Promise<void> = (c ? c.query('') : Promise.reject(new Error('not listening'))).then(() =>
+      this.#confirmThrough(mark),
+    );
     const done = p.finally(() => {
       if (this.#syncing === done) this.#syncing = null;
     });
     this.#syncing = done;
     return done;
+  }
+
+  /**
+   * Every connection of the app pool LISTENs as well (from its first use on), and each answer it
+   * receives outside a transaction block confirms the requests that arrived before its query was
+   * sent. Without pipelining a connection sends a query only once the previous one is answered and
+   * (for a request's own queries) after the pool handed it out, so it was sent after both of those
+   * moments, stamped here; the notification handler runs before the answer's, in the order
+   * Postgres sent them.
+   */
+  #watchPool(): void {
+    if (this.#watchedPool) return;
+    this.#watchedPool = true;
+    const acquired = new WeakMap<pg.PoolClient, () => void>();
+    this.#pool.on('acquire', (client: pg.PoolClient) => acquired.get(client)?.());
+    this.#pool.on('connect', (client: pg.PoolClient) => {
+      // 'listen': LISTEN sent; 'trust': a round trip on the dedicated connection sent after this
+      // connection's LISTEN took effect is back, so revocations committed before then (which
+      // this connection never hears) have been applied; 'trusted': its answers confirm requests.
+      let state: 'listen' | 'ready' | 'trust' | 'trusted' = 'listen';
+      /** Stamped at the last answer and when the pool last handed the connection out: its next query is sent after both. */
+      let previous = 0;
+      acquired.set(client, () => void (previous = ++this.#seq));
+      client.on('notification', (msg) => {
+        if (msg.channel === API_KEYS_CHANNEL && msg.payload) this.invalidate(msg.payload);
+      });
+      const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+      connection.on('readyForQuery', (msg: { status?: string }) => {
+        const stamp = ++this.#seq;
+        const pipelined = (client as unknown as { pipeline?: boolean }).pipeline === true;
+        if (state === 'trusted' && !pipelined && msg.status === 'I' && previous > 0) this.#confirmThrough(previous);
+        previous = stamp;
+        if (state === 'ready' && this.#listening) {
+          state = 'trust';
+          this.#sync().then(
+            () => {
+              state = 'trusted';
+              this.#trusted++;
+            },
+            () => void (state = 'ready'), // the dedicated connection is down: try again later
+          );
+        }
+      });
+      client.once('end', () => {
+        if (state === 'trusted') this.#trusted--;
+        state = 'listen';
+      });
+      // Queued ahead of whatever the pool hands this connection out for.
+      client.query(`LISTEN ${API_KEYS_CHANNEL}`).then(
+        () => void (state = 'ready'),
+        (err: unknown) => this.#log('api key listener on a pool connection failed', err),
+      );
+    });
+  }
+
+  #confirmThrough(mark: number): void {
+    if (mark <= this.#confirmedThrough) return;
+    this.#confirmedThrough = mark;
+    let n = 0;
+    while (n < this.#waiting.length && this.#waiting[n]!.mark < mark) this.#waiting[n++]!.resolve();
+    if (n) this.#waiting.splice(0, n);
   }
 
   /** Drops one key from this process's cache (also what a notification does). */
@@ -220,6 +316,8 @@ export class ApiKeyAuthenticator {
 
   #invalidateAll(): void {
     this.#epoch++;
+    // Nothing cached survives, so whoever waits looks its key up again: let them go on.
+    for (const w of this.#waiting.splice(0)) w.resolve();
     this.#cache.clear();
     this.#hashById.clear();
   }

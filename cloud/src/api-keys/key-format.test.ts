@@ -1,7 +1,8 @@
 import { API_KEY_PATTERN } from '@atelier/common';
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { hashApiKey, isWellFormedApiKey, looksLikeApiKey, newApiKey } from './key-format.ts';
+import { apiKeyHashBase64, hashApiKey, isWellFormedApiKey, looksLikeApiKey, newApiKey } from './key-format.ts';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -16,6 +17,7 @@ describe('API key format', () => {
       expect(k.prefix).toBe(k.key.slice(0, 12));
       expect(k.hash).toEqual(createHash('sha256').update(k.key).digest());
       expect(hashApiKey(k.key)).toEqual(k.hash);
+      expect(apiKeyHashBase64(k.key)).toBe(k.hash.toString('base64'));
     }
   });
 
@@ -38,5 +40,22 @@ describe('API key format', () => {
     expect(isWellFormedApiKey(`${key}0`)).toBe(false);
     expect(isWellFormedApiKey(key.replace('atl_', 'atk_'))).toBe(false);
     expect(looksLikeApiKey('eyJhbGciOiJSUzI1NiJ9.e30.x')).toBe(false);
+  });
+
+  it('writes the checksum as base62 of the CRC-32, as keys already issued carry it', () => {
+    const bigBase62 = (n: bigint) => {
+      let out = '';
+      for (; n > 0n; n /= 62n) out = BASE62[Number(n % 62n)]! + out;
+      return out.padStart(6, '0');
+    };
+    for (let i = 0; i < 2000; i++) {
+      const { key } = newApiKey();
+      expect(key.slice(47)).toBe(bigBase62(BigInt(crc32(key.slice(4, 47)))));
+    }
+    // The extremes of a 32-bit CRC: width kept, no rounding.
+    for (const fill of [0x00, 0x11, 0xff]) {
+      const { key } = newApiKey((n) => Buffer.alloc(n, fill));
+      expect(key.slice(47)).toBe(bigBase62(BigInt(crc32(key.slice(4, 47)))));
+    }
   });
 });

@@ -8,7 +8,7 @@
  * slow KDF to protect (it would only make every request slower); a lookup is one index probe.
  */
 import { API_KEY_PATTERN, API_KEY_PREFIX, API_KEY_PREFIX_CHARS } from '@atelier/common';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -25,10 +25,15 @@ function base62(bytes: Buffer, width: number): string {
   return out.padStart(width, '0');
 }
 
+/** The CRC-32 in base62, with number arithmetic (it is checked on every uncached request). */
 function checksum(body: string): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(crc32(body));
-  return base62(b, CHECK_CHARS);
+  let n = crc32(body);
+  let out = '';
+  while (n > 0) {
+    out = BASE62[n % 62]! + out;
+    n = Math.floor(n / 62);
+  }
+  return out.padStart(CHECK_CHARS, '0');
 }
 
 export interface NewApiKey {
@@ -42,6 +47,11 @@ export interface NewApiKey {
 
 export function hashApiKey(key: string): Buffer {
   return createHash('sha256').update(key).digest();
+}
+
+/** The same SHA-256 in base64, in one call (no Hash object): what every request computes. */
+export function apiKeyHashBase64(key: string): string {
+  return hash('sha256', key, 'base64');
 }
 
 export function newApiKey(random: (n: number) => Buffer = randomBytes): NewApiKey {

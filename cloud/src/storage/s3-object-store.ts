@@ -172,31 +172,51 @@ export class S3ObjectStore implements ObjectStore {
    */
   async presignGet(key: ObjectKey, opts?: PresignOptions): Promise<string> {
     try {
-      const t = await (this.#getTemplate ??= this.#learnGetTemplate().catch((e: unknown) => {
-        this.#getTemplate = null;
-        throw e;
-      }));
-      const signed = await t.presigner.presign(
-        {
-          method: 'GET',
-          protocol: t.protocol,
-          hostname: t.hostname,
-          ...(t.port !== undefined ? { port: t.port } : {}),
-          path: `${t.prefix}${escapeKey(key)}`,
-          query: { 'x-id': 'GetObject' },
-          headers: { host: t.port !== undefined ? `${t.hostname}:${t.port}` : t.hostname },
-        },
-        { expiresIn: clampExpiry(opts) },
-      );
-      const query = Object.entries(signed.query ?? {})
-        .flatMap(([k, v]) =>
-          (Array.isArray(v) ? v : [v]).map((x) => `${encodeURIComponent(k)}=${encodeURIComponent(x ?? '')}`),
-        )
-        .join('&');
-      return `${t.protocol}//${signed.headers.host ?? t.hostname}${signed.path}?${query}`;
+      return await this.#presignOnTemplate('GET', key, 'GetObject', {}, clampExpiry(opts));
     } catch (err) {
       throw unavailable('presign GetObject', err);
     }
+  }
+
+  /**
+   * Signs `method` on `key` with the SDK's S3 presigner on a request built from the learned
+   * endpoint (decision 0145). `headers` are signed (and so must be sent as they are); x-amz-*
+   * ones in `unhoistable` stay headers instead of moving into the query.
+   */
+  async #presignOnTemplate(
+    method: 'GET' | 'PUT',
+    key: ObjectKey,
+    operation: string,
+    headers: Record<string, string>,
+    expiresIn: number,
+    unhoistable: readonly string[] = [],
+  ): Promise<string> {
+    const t = await (this.#getTemplate ??= this.#learnGetTemplate().catch((e: unknown) => {
+      this.#getTemplate = null;
+      throw e;
+    }));
+    const signed = await t.presigner.presign(
+      {
+        method,
+        protocol: t.protocol,
+        hostname: t.hostname,
+        ...(t.port !== undefined ? { port: t.port } : {}),
+        path: `${t.prefix}${escapeKey(key)}`,
+        query: { 'x-id': operation },
+        headers: { ...headers, host: t.port !== undefined ? `${t.hostname}:${t.port}` : t.hostname },
+      },
+      {
+        expiresIn,
+        ...(Object.keys(headers).length > 0 ? { signableHeaders: new Set(Object.keys(headers)) } : {}),
+        ...(unhoistable.length > 0 ? { unhoistableHeaders: new Set(unhoistable) } : {}),
+      },
+    );
+    const query = Object.entries(signed.query ?? {})
+      .flatMap(([k, v]) =>
+        (Array.isArray(v) ? v : [v]).map((x) => `${encodeURIComponent(k)}=${encodeURIComponent(x ?? '')}`),
+      )
+      .join('&');
+    return `${t.protocol}//${signed.headers.host ?? t.hostname}${signed.path}?${query}`;
   }
 
   /** The SDK's own presigning, one call per URL (the reference presignGet is checked against). */
@@ -223,7 +243,26 @@ export class S3ObjectStore implements ObjectStore {
     };
   }
 
+  /**
+   * A batch reservation signs two PUTs per image (decision 0146), and `getSignedUrl` costs about
+   * 1 ms each on the API's event loop: PUTs are signed on the learned endpoint too (decision
+   * 0147), with the same signed headers and the checksum kept a header, as `presignPutWithSdk`.
+   */
   async presignPut(key: ObjectKey, opts: PresignOptions & PresignPutBinding): Promise<string> {
+    // Signed headers: a PUT with another type, length or checksum does not match the signature.
+    const bound = presignedPutHeaders(opts);
+    try {
+      // The checksum is kept a header (not hoisted into the query) so S3 checks the body against it.
+      return await this.#presignOnTemplate('PUT', key, 'PutObject', bound, clampExpiry(opts), [
+        'x-amz-checksum-sha256',
+      ]);
+    } catch (err) {
+      throw unavailable('presign PutObject', err);
+    }
+  }
+
+  /** The SDK's own presigning of a PUT (the reference presignPut is checked against). */
+  async presignPutWithSdk(key: ObjectKey, opts: PresignOptions & PresignPutBinding): Promise<string> {
     const bound = presignedPutHeaders(opts);
     try {
       return await getSignedUrl(
@@ -237,9 +276,7 @@ export class S3ObjectStore implements ObjectStore {
         }),
         {
           expiresIn: clampExpiry(opts),
-          // Signed headers: a PUT with another type, length or checksum does not match the signature.
           signableHeaders: new Set(Object.keys(bound)),
-          // Kept as a header (not hoisted into the query) so S3 checks the body against it.
           unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
         },
       );

@@ -4,7 +4,7 @@
  * these as route schemas; the desktop's sync engine parses every response with them.
  */
 import { z } from 'zod';
-import { BoardIdSchema, Image, ImageIdSchema } from '../api.ts';
+import { BoardIdSchema, ErrorBody, Image, ImageIdSchema } from '../api.ts';
 import { ImageMetadata } from '../metadata.ts';
 import { isStorableText, storable } from '../text.ts';
 
@@ -70,6 +70,44 @@ export const UploadResponse = z.discriminatedUnion('status', [
 export type UploadResponse = z.infer<typeof UploadResponse>;
 
 export const UploadIdParams = z.object({ id: ImageIdSchema });
+
+// ── Batches of uploads (one request for many images; decision 0146) ───────────────────────────
+
+/** Unit: images per batch request (reserve or complete). */
+export const MAX_UPLOAD_BATCH = 100;
+
+/** Why one item of a batch was not done; the codes and details are those of the single-item routes. */
+export const UploadItemError = ErrorBody.shape.error;
+export type UploadItemError = z.infer<typeof UploadItemError>;
+
+export const CreateUploadsBody = z.object({ items: z.array(CreateUploadBody).min(1).max(MAX_UPLOAD_BATCH) }).strict();
+export type CreateUploadsBody = z.infer<typeof CreateUploadsBody>;
+
+/** One item's answer: as POST /v1/uploads would have answered it, or refused (nothing reserved). */
+export const UploadBatchItem = z.discriminatedUnion('status', [
+  ...UploadResponse.options,
+  z.object({ status: z.literal('refused'), error: UploadItemError }),
+]);
+export type UploadBatchItem = z.infer<typeof UploadBatchItem>;
+
+/** `results[i]` answers `items[i]`. */
+export const CreateUploadsResponse = z.object({ results: z.array(UploadBatchItem) });
+export type CreateUploadsResponse = z.infer<typeof CreateUploadsResponse>;
+
+export const CompleteUploadsBody = z.object({ ids: z.array(ImageIdSchema).min(1).max(MAX_UPLOAD_BATCH) }).strict();
+export type CompleteUploadsBody = z.infer<typeof CompleteUploadsBody>;
+
+export const CompleteUploadItem = z.discriminatedUnion('status', [
+  /** Recorded now, or earlier (completing again is harmless). */
+  z.object({ status: z.literal('completed'), id: ImageIdSchema, image: Image }),
+  /** Nothing recorded: NOT_FOUND, UPLOAD_INCOMPLETE or UPLOAD_SIZE_MISMATCH, as the single route says. */
+  z.object({ status: z.literal('failed'), id: ImageIdSchema, error: UploadItemError }),
+]);
+export type CompleteUploadItem = z.infer<typeof CompleteUploadItem>;
+
+/** `results[i]` answers `ids[i]`. */
+export const CompleteUploadsResponse = z.object({ results: z.array(CompleteUploadItem) });
+export type CompleteUploadsResponse = z.infer<typeof CompleteUploadsResponse>;
 
 // ── Change feed ────────────────────────────────────────────────────────────────────────────────
 

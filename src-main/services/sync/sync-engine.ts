@@ -24,6 +24,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   AppError,
+  isErrorCode,
+  MAX_UPLOAD_BATCH,
+  type CompleteUploadItem,
   type CreateUploadBody,
   type Image,
   type ImageMetadata,
@@ -33,7 +36,8 @@ import {
   type SyncChangesPage,
   type SyncEdit,
   type SyncEditResult,
-  type UploadResponse,
+  type UploadBatchItem,
+  type UploadItemError,
 } from '@atelier/common';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db.ts';
@@ -43,8 +47,10 @@ import type { Library } from '../library.ts';
 export interface SyncCloudPort {
   /** The signed-in account, or null: nothing is sent or pulled without one. */
   account(): string | null;
-  createUpload(body: CreateUploadBody): Promise<UploadResponse>;
-  completeUpload(id: string): Promise<Image>;
+  /** POST /v1/uploads/batch: `results[i]` answers `bodies[i]` (at most MAX_UPLOAD_BATCH). */
+  createUploads(bodies: CreateUploadBody[]): Promise<UploadBatchItem[]>;
+  /** POST /v1/uploads/complete: `results[i]` answers `ids[i]` (at most MAX_UPLOAD_BATCH). */
+  completeUploads(ids: string[]): Promise<CompleteUploadItem[]>;
   changes(cursor: string, limit: number): Promise<SyncChangesPage>;
   edits(edits: SyncEdit[]): Promise<SyncEditResult[]>;
   /** PUT to a presigned URL with its headers; throws AppError (retryable for 5xx/network). */
@@ -82,8 +88,10 @@ export interface SyncEngineOptions {
   library: Library;
   cloud: SyncCloudPort;
   clock: Clock;
-  /** Unit: simultaneous uploads, and downloads per feed page (default 8). */
+  /** Unit: simultaneous downloads per feed page (default 8). */
   concurrency?: number;
+  /** Unit: objects (images, thumbnails) PUT at the same time (default 10, as aws s3 sync). */
+  uploadConcurrency?: number;
   /** Unit: attempts per network step, including the first. */
   attempts?: number;
   /** Unit: ms, first retry delay (doubles, with jitter, up to 30 s). */
@@ -100,6 +108,27 @@ const MAX_RATE_LIMIT_WAITS = 20;
 /** Unit: changes per feed page. */
 const PAGE_SIZE = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Unit: images in the first reservation batch of a level: small, so the first PUTs start at once. */
+const FIRST_BATCH = 16;
+
+interface PushControl {
+  /** A full storage (or the like) ends the pass's uploads. */
+  stop: boolean;
+  /** The first failure, which the pass reports. */
+  failed: unknown;
+}
+
+/** Wakes every waiter, not only the last one to register. */
+const chain = (prev: (() => void) | null, next: () => void) => (prev ? () => (prev(), next()) : next);
+
+/** An item's refusal in a batch answer, as the error the single-item route would have thrown. */
+function itemError(e: UploadItemError | undefined): AppError {
+  if (!e) return new AppError('INTERNAL', 'the cloud answered a batch without this item');
+  return new AppError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message, {
+    ...(e.details ? { details: e.details } : {}),
+  });
+}
+
 /** Unit: feed URLs kept for the downloader; beyond, it asks the API per image (bounded memory). */
 const MAX_KEPT_URLS = 10_000;
 /** Unit: ms a presigned URL must still be valid to be used rather than asked for again. */
@@ -172,9 +201,12 @@ function fallbackMetadata(row: LocalImageRow): ImageMetadata {
 export function createSyncEngine(opts: SyncEngineOptions) {
   const { db, library, cloud, clock } = opts;
   const log = opts.log ?? (() => undefined);
-  // 8 transfers in flight keep a link busy through the per-image API round trips (measured with
+  // 8 downloads in flight keep a link busy through the feed round trips (measured with
   // bench/sync.ts: 4 left it idle between them; aws s3 sync runs 10, rclone 4 plus checkers).
   const concurrency = Math.max(1, opts.concurrency ?? 8);
+  // Ten objects in flight: the class aws s3 sync runs in (max_concurrent_requests 10); the
+  // reservations and completions around them are batched, so these slots only move bytes.
+  const uploadConcurrency = Math.max(1, opts.uploadConcurrency ?? 10);
   const attempts = Math.max(1, opts.attempts ?? 5);
   const backoffMs = opts.backoffMs ?? 500;
   /** Local ids whose upload is in flight (the gallery's "uploading" badge). */
@@ -279,21 +311,20 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       )
       .all(account) as LocalImageRow[];
 
-  /** The library's thumbnail (made once per image); the image itself when it cannot be decoded. */
-  function thumbnailOf(localId: string, png: Uint8Array): Uint8Array {
-    const thumb = library.thumbnail(localId);
-    if (thumb) return thumb;
-    // A PNG the decoder does not handle (palette, interlaced): the image itself, when small.
-    if (png.byteLength > 2 * 1024 * 1024)
-      throw new AppError('BAD_REQUEST', `image ${localId} cannot be made into a thumbnail`);
-    return png;
+  // ── push ─────────────────────────────────────────────────────────────────────────────────────
+  /** An image on its way up: reserved in a batch, its two objects PUT, then completed in a group. */
+  interface Outgoing {
+    row: LocalImageRow;
+    body: CreateUploadBody;
+    thumb: Uint8Array;
+    /** Unit: objects (image, thumbnail) not yet in the bucket. */
+    left: number;
+    failed: boolean;
   }
 
-  // ── push ─────────────────────────────────────────────────────────────────────────────────────
-  async function upload(account: string, row: LocalImageRow): Promise<void> {
-    const png = readFileSync(library.pathOf(row.id));
-    const sha = createHash('sha256').update(png).digest('hex');
-    const thumb = thumbnailOf(row.id, png);
+  /** What a reservation declares: the library's sha256 and size of the PNG, and the thumbnail's. */
+  function prepare(row: LocalImageRow): Outgoing {
+    const thumb = library.thumbnail(row.id) ?? fallbackThumbnail(row);
     let metadata: ImageMetadata = fallbackMetadata(row);
     if (row.metadata) metadata = JSON.parse(row.metadata) as ImageMetadata;
     metadata = withInputRefs(metadata, (localId) => {
@@ -302,8 +333,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       return r?.cloud_id ?? null;
     });
     const body: CreateUploadBody = {
-      sha256: sha,
-      size: png.byteLength,
+      sha256: row.sha256,
+      size: row.size,
       thumbSha256: createHash('sha256').update(thumb).digest('hex'),
       thumbSize: thumb.byteLength,
       contentType: 'image/png',
@@ -312,15 +343,31 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       height: row.height,
       metadata,
     };
-    const reserved = await withRetry('reserve upload', () => cloud.createUpload(body));
-    let cloudId: string;
-    if (reserved.status === 'exists') {
-      cloudId = reserved.id;
-    } else {
-      await withRetry('upload image', () => cloud.put(reserved.image, png));
-      await withRetry('upload thumbnail', () => cloud.put(reserved.thumb, thumb));
-      cloudId = (await withRetry('complete upload', () => cloud.completeUpload(reserved.id))).id;
-    }
+    return { row, body, thumb, left: 2, failed: false };
+  }
+
+  /** A PNG the decoder does not handle (palette, interlaced): the image itself, when small. */
+  function fallbackThumbnail(row: LocalImageRow): Uint8Array {
+    const png = readFileSync(library.pathOf(row.id));
+    if (png.byteLength > 2 * 1024 * 1024)
+      throw new AppError('BAD_REQUEST', `image ${row.id} cannot be made into a thumbnail`);
+    return png;
+  }
+
+  /**
+   * The PNG as it is on disk now, checked against what was reserved: S3 would refuse other bytes
+   * (the checksum is signed), and a file changed behind the library's back must not go up under
+   * another image's hash. Read here, not at reservation, so only the images in flight are in memory.
+   */
+  function imageBytes(o: Outgoing): Uint8Array {
+    const png = readFileSync(library.pathOf(o.row.id));
+    if (png.byteLength !== o.body.size || createHash('sha256').update(png).digest('hex') !== o.body.sha256)
+      throw new AppError('BAD_REQUEST', `image ${o.row.id} changed on disk since it was saved`);
+    return png;
+  }
+
+  /** The cloud id is written only now (after complete, or an `exists` answer): the resume point. */
+  function uploaded(account: string, row: LocalImageRow, cloudId: string): void {
     db.transaction(() => {
       db.prepare('UPDATE images SET cloud_id = ?, cloud_account = ? WHERE id = ? AND cloud_id IS NULL').run(
         cloudId,
@@ -355,44 +402,171 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     return { fits, overLimit: over ? { images: over, bytes: overBytes } : null };
   }
 
+  /**
+   * Uploads one level of images (none of them waits for another) as a pipeline of three stages,
+   * so the PUTs never wait on a batch boundary (decision 0146):
+   *   reserve:  batches of up to 100 (the first small, to start the PUTs at once); the next batch
+   *             is reserved while the current one's PUTs run;
+   *   transfer: `uploadConcurrency` objects in flight (image and thumbnail are separate transfers,
+   *             as aws s3 sync and rclone count files);
+   *   complete: the images whose two PUTs are done, in groups, one request in flight; a group is
+   *             whatever finished while the previous request ran.
+   * Every stage stops at pause, account switch or a full storage; what was PUT but not completed
+   * is completed on the next pass (same sha256 → same reservation, same keys).
+   */
+  async function pushLevel(account: string, rows: LocalImageRow[], ctl: PushControl): Promise<void> {
+    const halted = () => ctl.stop || paused || cloud.account() !== account;
+    const transfers: { o: Outgoing; what: 'image' | 'thumb'; put: PresignedPut }[] = [];
+    const toComplete: Outgoing[] = [];
+    let producing = true;
+    let completing: Promise<void> | null = null;
+    let wake: (() => void) | null = null;
+    const poke = () => {
+      wake?.();
+      wake = null;
+    };
+    const finish = (o: Outgoing, e?: unknown) => {
+      uploading.delete(o.row.id);
+      if (e !== undefined) {
+        o.failed = true;
+        ctl.failed ??= e;
+        if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) ctl.stop = true;
+        log(`sync: upload of ${o.row.id} failed`, e);
+      }
+      setStatus({ done: status.done + 1 });
+    };
+
+    const completeSome = async (): Promise<void> => {
+      while (toComplete.length > 0 && cloud.account() === account) {
+        const group = toComplete.splice(0, MAX_UPLOAD_BATCH);
+        try {
+          const results = await withRetry('complete uploads', () =>
+            cloud.completeUploads(group.map((o) => idOf.get(o)!)),
+          );
+          group.forEach((o, i) => {
+            const r = results[i];
+            if (r?.status === 'completed') {
+              uploaded(account, o.row, r.image.id);
+              finish(o);
+            } else finish(o, itemError(r?.error));
+          });
+        } catch (e) {
+          // The cloud cannot be reached (or keeps refusing): the next pass completes these.
+          for (const o of group) finish(o, e);
+          ctl.stop = true;
+        }
+      }
+    };
+    const kickComplete = () => {
+      completing ??= completeSome().finally(() => {
+        completing = null;
+        // Finished while the request ran: the next group.
+        if (toComplete.length > 0 && cloud.account() === account) kickComplete();
+        poke();
+      });
+    };
+
+    const idOf = new Map<Outgoing, string>();
+    const transferWorker = async () => {
+      for (;;) {
+        const t = transfers.shift();
+        if (!t) {
+          if (!producing) return;
+          await new Promise<void>((r) => (wake = chain(wake, r)));
+          continue;
+        }
+        if (t.o.failed) continue;
+        if (halted()) {
+          // Left for the next pass, which gets the same reservation back.
+          t.o.failed = true;
+          uploading.delete(t.o.row.id);
+          continue;
+        }
+        try {
+          const bytes = t.what === 'image' ? imageBytes(t.o) : t.o.thumb;
+          await withRetry(t.what === 'image' ? 'upload image' : 'upload thumbnail', () => cloud.put(t.put, bytes));
+          if (--t.o.left === 0 && !t.o.failed) {
+            toComplete.push(t.o);
+            kickComplete();
+          }
+        } catch (e) {
+          if (!t.o.failed) finish(t.o, e);
+        }
+        poke();
+      }
+    };
+
+    const producer = async () => {
+      try {
+        for (let i = 0, size = FIRST_BATCH; i < rows.length && !halted(); i += size, size = MAX_UPLOAD_BATCH) {
+          // Keep about one batch ahead of the PUTs, not the whole level (thumbnails are held in memory).
+          while (transfers.length > 2 * MAX_UPLOAD_BATCH && !halted())
+            await new Promise<void>((r) => (wake = chain(wake, r)));
+          if (halted()) break;
+          const chunk: Outgoing[] = [];
+          for (const row of rows.slice(i, i + size)) {
+            uploading.add(row.id);
+            try {
+              chunk.push(prepare(row));
+            } catch (e) {
+              finish({ row } as Outgoing, e);
+            }
+          }
+          if (chunk.length === 0) continue;
+          let results: UploadBatchItem[];
+          try {
+            results = await withRetry('reserve uploads', () => cloud.createUploads(chunk.map((o) => o.body)));
+          } catch (e) {
+            // Not an item's refusal but the call's (offline after the retries, signed out): stop here.
+            for (const o of chunk) finish(o, e);
+            ctl.stop = true;
+            break;
+          }
+          if (cloud.account() !== account) {
+            for (const o of chunk) uploading.delete(o.row.id);
+            break;
+          }
+          chunk.forEach((o, j) => {
+            const r = results[j];
+            if (r?.status === 'exists') {
+              uploaded(account, o.row, r.id);
+              finish(o);
+            } else if (r?.status === 'pending') {
+              idOf.set(o, r.id);
+              transfers.push({ o, what: 'image', put: r.image }, { o, what: 'thumb', put: r.thumb });
+            } else finish(o, itemError(r?.error));
+          });
+          poke();
+        }
+      } finally {
+        producing = false;
+        poke();
+      }
+    };
+
+    await Promise.all([producer(), ...Array.from({ length: uploadConcurrency }, transferWorker)]);
+    while (completing) await completing;
+    // Reserved but never PUT (paused, signed out): no longer "uploading".
+    for (const t of transfers) uploading.delete(t.o.row.id);
+  }
+
   async function pushUploads(account: string): Promise<void> {
     const storage = await withRetry('read storage', () => cloud.storage());
     const { fits: queue, overLimit } = fitting(pendingUploads(account), storage);
     setStatus({ storage, overLimit, total: status.total + queue.length });
-    let failed: unknown = null;
-    let stop = false;
-    let batch: LocalImageRow[] = [];
-    const worker = async () => {
-      for (;;) {
-        if (stop || paused || cloud.account() !== account) return;
-        const row = batch.shift();
-        if (!row) return;
-        uploading.add(row.id);
-        try {
-          await upload(account, row);
-        } catch (e) {
-          // QUOTA_STORAGE_EXCEEDED and the like stop the pass: the status says why.
-          failed ??= e;
-          if (AppError.is(e, 'QUOTA_STORAGE_EXCEEDED')) stop = true;
-          log(`sync: upload of ${row.id} failed`, e);
-        } finally {
-          uploading.delete(row.id);
-        }
-        setStatus({ done: status.done + 1 });
-      }
-    };
+    const ctl: PushControl = { stop: false, failed: null };
     // An image made from a picture that is waiting too goes up after it, so its metadata can name
     // the picture's cloud id (withInputRefs); a chain goes up level by level.
     let remaining = queue;
-    while (remaining.length > 0 && !stop) {
+    while (remaining.length > 0 && !ctl.stop && !paused && cloud.account() === account) {
       const waiting = new Set(remaining.map((r) => r.id));
       const ready = remaining.filter((r) => !inputRefs(r).some((id) => waiting.has(id)));
-      batch = ready.length > 0 ? ready : remaining;
-      const taken = new Set(batch.map((r) => r.id));
+      const level = ready.length > 0 ? ready : remaining;
+      const taken = new Set(level.map((r) => r.id));
       remaining = remaining.filter((r) => !taken.has(r.id));
-      await Promise.all(Array.from({ length: concurrency }, worker));
+      await pushLevel(account, level, ctl);
     }
-    if (failed) throw failed;
+    if (ctl.failed) throw ctl.failed;
   }
 
   const localIdOfCloud = (cloudId: string) =>

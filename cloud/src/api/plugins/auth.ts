@@ -34,8 +34,8 @@ declare module 'fastify' {
     user: AuthUser | null;
     /** Frees this request's per-user in-flight slot (set once authenticated). */
     releaseInFlight: (() => void) | null;
-    /** A cached API key's confirmation still running (reads): awaited before the response is sent. */
-    apiKeyConfirmed: Promise<void> | null;
+    /** A cached API key's confirmation, still to await (reads): before the response is sent. */
+    apiKeyConfirm: (() => Promise<void>) | null;
   }
   interface FastifyContextConfig {
     /** false: the route is public (no token needed); it must then live outside the authenticated scope. */
@@ -95,7 +95,7 @@ export const auth = fp<AuthPluginOptions>(
     app.decorate('provisioner', provisioner);
     app.decorateRequest('user', null);
     app.decorateRequest('releaseInFlight', null);
-    app.decorateRequest('apiKeyConfirmed', null);
+    app.decorateRequest('apiKeyConfirm', null);
   },
   { name: 'auth', fastify: '5.x', dependencies: ['db', 'limits', 'billing'] },
 );
@@ -129,11 +129,12 @@ export const authenticate = fp(
       try {
         const token = bearerToken(req.headers.authorization);
         if (looksLikeApiKey(token)) {
-          const { principal: key, confirmed } = await apiKeys.begin(token);
-          // A read may run while the key is confirmed (nothing leaves before onSend awaits it);
-          // anything that changes state waits for the confirmation first (decision 0161).
-          if (req.method === 'GET' || req.method === 'HEAD') req.apiKeyConfirmed = confirmed;
-          else await confirmed;
+          const { principal: key, confirm } = await apiKeys.begin(token);
+          // A read runs first and is confirmed in onSend, usually by its own queries' answers by
+          // then (nothing leaves before); anything that changes state is confirmed before the
+          // handler (decision 0161).
+          if (req.method === 'GET' || req.method === 'HEAD') req.apiKeyConfirm = confirm;
+          else await confirm();
           user = { id: key.userId, token, apiKey: { id: key.keyId, scopes: key.scopes } };
         } else {
           user = { id: (await verifier.verify(token)).sub, token, apiKey: null };
@@ -150,21 +151,28 @@ export const authenticate = fp(
       // A key shares its user's in-flight slots and per-user rate (so keys cannot multiply a
       // user's limits), and has its own per-key rate on top.
       req.releaseInFlight = limits.enterRequest(user.id);
-      await limits.userRateLimit(req, reply);
       if (user.apiKey) {
-        await limits.keyRateLimit(req, reply);
+        // Both counters in one Redis round trip (the client pipelines commands sent together); a
+        // refusal by the user's limit wins over the key's, as when they were counted one by one.
+        const [perUser, perKey] = await Promise.allSettled([
+          limits.userRateLimit(req, reply),
+          limits.keyRateLimit(req, reply),
+        ]);
+        if (perUser.status === 'rejected') throw perUser.reason;
+        if (perKey.status === 'rejected') throw perKey.reason;
         // The row exists: only a signed-in user can create a key, and their first request made it.
         return;
       }
+      await limits.userRateLimit(req, reply);
       await provisioner.ensure(user.id, user.token);
     });
     // A revoked key's read is answered with its 401, never with the data the handler produced.
     scope.addHook('onSend', async (req) => {
-      const confirmed = req.apiKeyConfirmed;
-      req.apiKeyConfirmed = null;
-      if (!confirmed) return;
+      const confirm = req.apiKeyConfirm;
+      req.apiKeyConfirm = null;
+      if (!confirm) return;
       try {
-        await confirmed;
+        await confirm();
       } catch (e) {
         if (AppError.is(e) && httpStatusFor(e.code) === 401) limits.authenticationFailed(req.ip);
         throw e;

@@ -123,6 +123,21 @@ export async function getImage(db: Queryable, userId: string, id: string): Promi
   return rows[0] ? imageFromRow(rows[0]) : null;
 }
 
+/** The live images among `ids` that are the user's (others are simply absent), by id. */
+export async function getImages(
+  db: Queryable,
+  userId: string,
+  ids: readonly string[],
+): Promise<Map<string, ImageRecord>> {
+  const wanted = ids.filter((id) => isId('img', id));
+  if (wanted.length === 0) return new Map();
+  const { rows } = await db.query<ImageRow>(
+    `SELECT ${COLUMNS} FROM images WHERE user_id = $1 AND id = ANY($2::text[]) AND deleted_at IS NULL`,
+    [userId, wanted],
+  );
+  return new Map(rows.map((r) => [r.id, imageFromRow(r)]));
+}
+
 /**
  * Stars or moves an image. A board that is not one of the user's live boards is NOT_FOUND, exactly
  * like a missing image, so another user's board id reveals nothing.
