@@ -157,6 +157,8 @@ describe('two profiles of one user', () => {
     expect(a.engine.pending()).toBe(4);
     await a.engine.syncOnce();
     expect(a.engine.status()).toMatchObject({ state: 'idle', error: null });
+    // "4 of 4": the pass pulled its own uploads back in the feed without counting them again.
+    expect(a.engine.status()).toMatchObject({ done: 4, total: 4 });
     expect(a.engine.pending()).toBe(0);
     const cloudIds = (a.db.prepare('SELECT cloud_id FROM images ORDER BY id').all() as { cloud_id: string }[]).map(
       (r) => r.cloud_id,
@@ -169,6 +171,7 @@ describe('two profiles of one user', () => {
     expect([thumb.width, thumb.height]).toEqual([256, 192]);
 
     await b.engine.syncOnce();
+    expect(b.engine.status()).toMatchObject({ done: 4, total: 4 });
     expect(view(b)).toEqual(view(a));
     expect(view(b)).toHaveLength(4);
     const bRow = b.db.prepare("SELECT id, origin FROM images WHERE prompt = 'a red fox'").get() as {

@@ -787,10 +787,16 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       if (paused || cloud.account() !== account) return changed;
       const page = await nextPage;
       if (page.hasMore) nextPage = read(page.nextCursor);
-      const downloads = page.items.filter(
-        (c) => c.kind === 'image' && !c.deleted && !db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id),
-      ).length;
-      setStatus({ total: status.total + downloads });
+      // New images count towards "n of m"; edits of images already here are applied but not counted
+      // (counting them made a pass say "250 of 200").
+      const arriving = new Set(
+        page.items
+          .filter(
+            (c) => c.kind === 'image' && !c.deleted && !db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id),
+          )
+          .map((c) => c.id),
+      );
+      setStatus({ total: status.total + arriving.size });
       // Boards first: an image of this page may move onto a board created in it.
       for (const c of page.items) if (c.kind === 'board') db.transaction(() => applyBoard(account, c))();
       const images = page.items.filter((c): c is Extract<SyncChange, { kind: 'image' }> => c.kind === 'image');
@@ -799,7 +805,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         for (let i = next++; i < images.length; i = next++) {
           await applyImage(account, images[i]!);
           changed.push(images[i]!.id);
-          setStatus({ done: status.done + 1 });
+          if (arriving.has(images[i]!.id)) setStatus({ done: status.done + 1 });
         }
       };
       await Promise.all(Array.from({ length: concurrency }, worker));
