@@ -91,7 +91,8 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
   };
   if (cloud) {
     cloud.events.on('event', (e) => {
-      if (e.type === 'gallery.changed' || e.type === 'ready') schedule(200);
+      // plan.changed: an upgrade makes room, so pictures that did not fit upload now, not at the next tick.
+      if (e.type === 'gallery.changed' || e.type === 'ready' || e.type === 'plan.changed') schedule(200);
     });
     cloud.events.on('online', () => {
       emitChanged();
@@ -159,6 +160,8 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       if (!engine) return undefined;
       if (row.cloud_id) return 'cloud';
       if (engine.isUploading(row.id)) return 'uploading';
+      // Waiting for room in the cloud storage (the shell says so and offers Upgrade): only here.
+      if (engine.doesNotFit(row.id)) return 'local';
       return active() && cloud?.state().signedIn ? 'uploading' : 'local';
     },
     status,

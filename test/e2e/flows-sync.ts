@@ -319,6 +319,8 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
             indicator(m.page),
             /1 image does not fit in your cloud storage \(2,?048(\.0)? MB of 2,?048(\.0)? MB used\)/,
           );
+          // Its badge says it stays on this computer, not that it is uploading.
+          await hasAttr(tile(m.page, prompt).locator('[data-cloud]'), 'data-cloud', 'local', SYNC_TIMEOUT);
           // Nothing was reserved or stored for it: the app decided before any byte moved.
           const { rows } = await db.query<{ uploads: number; images: number }>(
             `SELECT (SELECT count(*)::int FROM uploads WHERE user_id = $1 AND id <> $2) AS uploads,

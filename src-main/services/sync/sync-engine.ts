@@ -211,6 +211,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   const backoffMs = opts.backoffMs ?? 500;
   /** Local ids whose upload is in flight (the gallery's "uploading" badge). */
   const uploading = new Set<string>();
+  /** Local ids that did not fit in the storage left at the last pass: they stay here (badge "local"). */
+  const overLimitIds = new Set<string>();
 
   let paused = false;
   let running: Promise<void> | null = null;
@@ -390,6 +392,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     const fits: LocalImageRow[] = [];
     let over = 0;
     let overBytes = 0;
+    overLimitIds.clear();
     for (const r of rows) {
       if (r.size <= room) {
         fits.push(r);
@@ -397,6 +400,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       } else {
         over++;
         overBytes += r.size;
+        overLimitIds.add(r.id);
       }
     }
     return { fits, overLimit: over ? { images: over, bytes: overBytes } : null };
@@ -1054,6 +1058,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     status: () => status,
     /** The sync badge of a local image row (null cloud id: waiting or in flight). */
     isUploading: (localId: string) => uploading.has(localId),
+    /** The image did not fit in the cloud storage left at the last pass, so it is not uploading. */
+    doesNotFit: (localId: string) => overLimitIds.has(localId),
     /** Unit: bytes of the images waiting for their first upload under the signed-in account. */
     pendingBytes(): number {
       const account = cloud.account();

@@ -120,7 +120,8 @@ export function SyncIndicator() {
                 Upgrade
               </button>
             ))}
-          {url && (
+          {/* Only while storage is full: once the upgrade made room, Checkout is no longer the way out. */}
+          {storageFull && url && (
             <a href={url} target="_blank" rel="noreferrer" className="small">
               Open checkout
             </a>
