@@ -6,9 +6,12 @@
  * drift hits both alike; printed: the median of the per-round ratios and best ÷ best. Also keys
  * with the per-process cache off (every request looks its key up), for scale.
  * Everything runs on its own embedded Postgres and cognito-local (random ports, temp data).
+ * Then the same two paths in this process through app.inject (no HTTP, no load generator), with
+ * the CPU each spends per request in the API and in the embedded Postgres.
  * Options: --seconds N (per run, default 2), --rounds N (default 5), --connections N (default 16).
  */
 import Fastify from 'fastify';
+import { readdirSync, readFileSync } from 'node:fs';
 import { ApiKeyAuthenticator } from '../cloud/src/api-keys/authenticator.ts';
 import { newApiKey } from '../cloud/src/api-keys/key-format.ts';
 import { buildApp } from '../cloud/src/app.ts';
@@ -17,6 +20,45 @@ import { EventHub } from '../cloud/src/events/hub.ts';
 import { PgBossJobQueue } from '../cloud/src/queue/pg-boss-job-queue.ts';
 import type { LoadSpec } from './http-load.ts';
 import { accessTokens, arg, load, rps, startCloudStack } from './support.ts';
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100;
+/** Every process below `root` (its children and theirs), read from /proc. */
+function descendants(root: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const ppid = statFields(Number(d))?.[1];
+    if (ppid === undefined) continue;
+    const list = kids.get(Number(ppid)) ?? [];
+    list.push(Number(d));
+    kids.set(Number(ppid), list);
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const k of kids.get(p) ?? []) {
+      out.push(k);
+      walk(k);
+    }
+  };
+  walk(root);
+  return out;
+}
+/** /proc/PID/stat's fields after the command name (state first), or null once the process is gone. */
+function statFields(pid: number): string[] | null {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st.slice(st.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+/** User + system CPU ticks the processes have used so far. */
+const ticks = (pids: number[]) =>
+  pids.reduce((n, p) => {
+    const f = statFields(p);
+    return f ? n + Number(f[11]) + Number(f[12]) : n;
+  }, 0);
 
 const SECONDS = arg('seconds', 2);
 const ROUNDS = arg('rounds', 5);
@@ -134,6 +176,47 @@ try {
   );
   console.log(
     `API key without cache ÷ Cognito token: median of rounds ${median(uncachedRatios).toFixed(3)}; best ÷ best ${(best.keyUncached / best.token).toFixed(3)}`,
+  );
+  // The same two paths in this process without HTTP or the load generator (app.inject, 16
+  // concurrent), counting the CPU each spends: the API process's (process.cpuUsage) and that of
+  // this bench's own children, its embedded Postgres among them (/proc). Wall time on a shared
+  // 2-core machine moves more between rounds than the effect measured; CPU per request does not,
+  // and where CPU is the bottleneck it is what sets the throughput.
+  const children = descendants(process.pid);
+  const inProcess = async (reqs: typeof byToken, n: number) => {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const k0 = ticks(children);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async () => {
+        for (let i = next++; i < n; i = next++) {
+          const r = await app.inject({ method: 'GET', url: '/v1/me', headers: reqs[i % reqs.length]!.headers });
+          if (r.statusCode !== 200) throw new Error(`in process: status ${r.statusCode}`);
+        }
+      }),
+    );
+    const c = process.cpuUsage(c0);
+    return {
+      wall: ((performance.now() - t0) * 1000) / n,
+      api: (c.user + c.system) / n,
+      children: ((ticks(children) - k0) * (1e6 / CLOCK_TICKS)) / n,
+    };
+  };
+  const inp = {
+    token: [] as Awaited<ReturnType<typeof inProcess>>[],
+    key: [] as Awaited<ReturnType<typeof inProcess>>[],
+  };
+  for (let round = 0; round < 2 * ROUNDS; round++)
+    for (const v of round % 2 ? (['key', 'token'] as const) : (['token', 'key'] as const))
+      inp[v].push(await inProcess(v === 'token' ? byToken : byKey, 2000));
+  const m = (v: 'token' | 'key', f: 'wall' | 'api' | 'children') => median(inp[v].map((x) => x[f]));
+  const cpu = (v: 'token' | 'key') => m(v, 'api') + m(v, 'children');
+  console.log(
+    `In process (app.inject, ${2 * ROUNDS} rounds × 2000), µs per request, token / key: wall ${m('token', 'wall').toFixed(0)} / ${m('key', 'wall').toFixed(0)}; API CPU ${m('token', 'api').toFixed(0)} / ${m('key', 'api').toFixed(0)}; Postgres and other children CPU ${m('token', 'children').toFixed(0)} / ${m('key', 'children').toFixed(0)}`,
+  );
+  console.log(
+    `API key ÷ Cognito token by CPU per request (token CPU ÷ key CPU): ${(cpu('token') / cpu('key')).toFixed(3)} (goal ≥ 1.0)`,
   );
 } finally {
   for (const c of cleanups) await c().catch(() => undefined);

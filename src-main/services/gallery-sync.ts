@@ -91,9 +91,16 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
   };
   if (cloud) {
     cloud.events.on('event', (e) => {
-      if (e.type === 'gallery.changed' || e.type === 'ready') schedule(200);
+      // plan.changed: an upgrade makes room, so pictures that did not fit upload now, not at the next tick.
+      if (e.type === 'gallery.changed' || e.type === 'ready' || e.type === 'plan.changed') schedule(200);
     });
-    cloud.events.on('online', () => schedule(200));
+    cloud.events.on('online', () => {
+      emitChanged();
+      schedule(200);
+    });
+    // The shell's state follows the connection at once: a pass still retrying (its backoff can take
+    // many seconds) would otherwise keep saying "Syncing" or "in sync" long after the cloud went away.
+    cloud.events.on('offline', () => emitChanged());
   }
   const interval = setInterval(() => void run(), INTERVAL_MS);
   interval.unref();
@@ -153,6 +160,8 @@ export function createGallerySync({ db, library, cloud, fetch, settings, clock, 
       if (!engine) return undefined;
       if (row.cloud_id) return 'cloud';
       if (engine.isUploading(row.id)) return 'uploading';
+      // Waiting for room in the cloud storage (the shell says so and offers Upgrade): only here.
+      if (engine.doesNotFit(row.id)) return 'local';
       return active() && cloud?.state().signedIn ? 'uploading' : 'local';
     },
     status,

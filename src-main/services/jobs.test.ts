@@ -53,7 +53,10 @@ class InMemoryCloud implements CloudJobsPort {
   }
   /** What the cloud's image metadata adds (e.g. the uploaded inputs it was made from). */
   extraMetadata: Partial<ImageMetadata> = {};
+  /** Runs while an image is being fetched (what else happens in the app during that await). */
+  duringFetch: ((imageId: string) => Promise<void>) | null = null;
   async fetchImage(imageId: string) {
+    await this.duringFetch?.(imageId);
     return {
       png: makePng({ rgb: [1, 2, imageId.length] }),
       metadata: { ...sampleMetadata('cloud fox'), ...this.extraMetadata },
@@ -242,6 +245,25 @@ describe('job queue', () => {
       const saved = library.get(queue.get(job.id).imageIds[0]!);
       expect(saved.metadata).toMatchObject({ init_image: start, init_mask: mask, strength: 0.6 });
     }
+  });
+
+  it('a cloud result that gallery sync writes while the job is fetching it is that row, and the job succeeds', async () => {
+    const { queue, cloud, library } = setup();
+    const job = (await queue.submit(req('a raced fox', { target: 'cloud' }))).jobs[0]!;
+    await until(() => queue.get(job.id).cloudGenerationId !== null);
+    const cloudImageId = newId('img');
+    // The pull writes the row (thumbnail first) between the job's check and its save.
+    cloud.duringFetch = async (id) => {
+      await library.saveImage({ png: makePng({ rgb: [9, 9, 9] }), origin: 'cloud', cloudId: id });
+    };
+    await queue.onCloudEvent({
+      type: 'generation.succeeded',
+      generationId: queue.get(job.id).cloudGenerationId!,
+      imageIds: [cloudImageId],
+    });
+    const done = queue.get(job.id);
+    expect(done.state).toBe('succeeded');
+    expect(done.imageIds).toEqual([library.getByCloudId(cloudImageId)!.id]);
   });
 
   it('keeps cloud jobs waiting while offline and sends them once, with the same Idempotency-Key, when back online', async () => {

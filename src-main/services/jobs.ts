@@ -465,18 +465,29 @@ export function createJobQueue(opts: JobQueueOptions) {
   async function finishCloud(jobId: string, imageIds: string[]): Promise<void> {
     const ids: string[] = [];
     const { request } = get(jobId);
+    // Gallery sync may have brought it down first, with the cloud's names for the pictures.
+    const adopt = (existing: NonNullable<ReturnType<Library['getByCloudId']>>) => {
+      if (existing.metadata && request.initImage !== undefined)
+        library.setMetadata(existing.id, withLocalPictures(existing.metadata, request));
+      ids.push(existing.id);
+    };
     for (const cloudId of imageIds) {
       const existing = library.getByCloudId(cloudId);
       if (existing) {
-        // Gallery sync may have brought it down first, with the cloud's names for the pictures.
-        if (existing.metadata && request.initImage !== undefined)
-          library.setMetadata(existing.id, withLocalPictures(existing.metadata, request));
-        ids.push(existing.id);
+        adopt(existing);
         continue;
       }
       const fetched = await cloud!.fetchImage(cloudId);
       const metadata = withLocalPictures(fetched.metadata, request);
-      ids.push((await library.saveImage({ png: fetched.png, origin: 'cloud', cloudId, metadata, jobId })).id);
+      try {
+        ids.push((await library.saveImage({ png: fetched.png, origin: 'cloud', cloudId, metadata, jobId })).id);
+      } catch (e) {
+        // ...or while we were fetching it (the pull writes a row as soon as its thumbnail is in):
+        // cloud_id is unique, so that row is the image, and the job still succeeded.
+        const raced = library.getByCloudId(cloudId);
+        if (!raced) throw e;
+        adopt(raced);
+      }
     }
     patch(jobId, { state: 'succeeded', image_ids: JSON.stringify(ids), step: get(jobId).total });
     events.libraryChanged(ids);

@@ -2,18 +2,24 @@
 // instances, two library folders — and a third profile of another user, all against the one local
 // stack. Images made on one side reach the other with their cloud badge; stars, boards, a board
 // rename and a delete made on either side show up on the other; the same image edited on both
-// sides while one of them had sync paused ends the same on both; the other user sees none of it.
-import { mkdtempSync, rmSync } from 'node:fs';
+// sides while A was really offline (its cloud traffic runs through a link the test cuts,
+// cloud-link.ts) ends the same on both; the other user sees none of it, and with their storage
+// nearly full is told an image will not fit before any of its bytes move.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { PLANS, newId } from '@atelier/common';
+import { LOCAL_S3_CREDENTIALS } from '../../cloud/src/storage/local-s3.ts';
 import { signUpConfirmed } from '../../cloud/src/stack/cognito.ts';
 import { StackFile } from '../../cloud/src/stack/stack-file.ts';
 import { launchChromium } from './chromium.ts';
 import { count, hasAttr, hasText, until, visible } from './expect.ts';
-import { nav, type FlowContext } from './flows.ts';
+import { nav, shot, type FlowContext } from './flows.ts';
+import { startCloudLink, type CloudLink } from './cloud-link.ts';
 import { startChild, type Child, type Steps } from './harness.ts';
-import { readFileSync } from 'node:fs';
 
 interface Profile {
   name: string;
@@ -91,10 +97,23 @@ async function sameGallery(a: Profile, b: Profile, what: string): Promise<void> 
   );
 }
 
+/**
+ * The way out of full storage, in the shell or in Settings. The local stack runs without billing,
+ * so — as Account and Generate do — the app says plainly that upgrading is not available here
+ * instead of offering an Upgrade button that can only fail.
+ */
+async function upgradeOffered(where: Locator): Promise<void> {
+  await hasText(where, 'Upgrades are not available on this server.');
+  await count(where.getByRole('button', { name: /^Upgrade/ }), 0);
+}
+
 export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<void> {
   const hosts: Child[] = [];
   const dirs: string[] = [];
   let browser: BrowserContext | null = null;
+  /** Profile A's way to the cloud, cut to take it offline. */
+  let link: CloudLink | null = null;
+  let mallorySub = '';
   const profiles: Record<'a' | 'b' | 'm', Profile | null> = { a: null, b: null, m: null };
   const p = (k: 'a' | 'b' | 'm') => {
     const v = profiles[k];
@@ -116,8 +135,16 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
       const password = 'Atelier2e2e-sync';
       const alice = `e2e-sync-a-${Date.now().toString(36)}@example.com`;
       const mallory = `e2e-sync-m-${Date.now().toString(36)}@example.com`;
-      for (const email of [alice, mallory])
-        await signUpConfirmed(stack.cognito.endpoint, stack.cognito, email, password);
+      await signUpConfirmed(stack.cognito.endpoint, stack.cognito, alice, password);
+      mallorySub = (await signUpConfirmed(stack.cognito.endpoint, stack.cognito, mallory, password)).sub;
+      // A reaches the cloud only through the link: its own stack file names the relay as the API,
+      // and its environment sends every other connection (S3, Cognito) through the link's proxy.
+      link = await startCloudLink(stack.apiUrl);
+      const linkedStackFile = path.join(tmp('atelier-e2e-sync-link-'), 'stack.json');
+      writeFileSync(
+        linkedStackFile,
+        JSON.stringify({ ...JSON.parse(readFileSync(stackFile, 'utf8')), apiUrl: link.apiUrl }),
+      );
       browser = await launchChromium(tmp('atelier-e2e-sync-chromium-'), { colorScheme: 'light' });
       for (const [key, email] of [
         ['a', alice],
@@ -127,8 +154,13 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
         const { child, match } = await startChild(
           `host-${key}`,
           path.join(c.repo, 'src-main/host/main.ts'),
-          ['--user-data', tmp(`atelier-e2e-sync-${key}-`), '--stack', stackFile],
-          { cwd: c.repo, ready: /^(?:OPEN|READY)\s+(http:\/\/127\.0\.0\.1:\d+\/\S*)/, timeoutMs: 180_000 },
+          ['--user-data', tmp(`atelier-e2e-sync-${key}-`), '--stack', key === 'a' ? linkedStackFile : stackFile],
+          {
+            cwd: c.repo,
+            env: key === 'a' ? link.env : {},
+            ready: /^(?:OPEN|READY)\s+(http:\/\/127\.0\.0\.1:\d+\/\S*)/,
+            timeoutMs: 180_000,
+          },
         );
         hosts.push(child);
         const page = await browser.newPage();
@@ -140,6 +172,8 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
       }
       // Signed in and nothing to do: the shell says so.
       for (const k of ['a', 'b', 'm'] as const) await hasText(indicator(p(k).page), 'Gallery in sync', SYNC_TIMEOUT);
+      // A's sign-in, events socket and first pass all went through the link.
+      if (link.connections < 3) throw new Error(`only ${link.connections} connections went through A's link`);
     });
 
     await steps.run('sync: images made on A upload (cloud badge) and appear on B', async () => {
@@ -188,25 +222,58 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
       await sameGallery(a, b, 'after the delete on A');
     });
 
-    await steps.run('sync: the same image edited on both sides while A was paused ends the same on both', async () => {
+    await steps.run('sync: the same images edited on both sides while A was offline end the same on both', async () => {
       const [a, b] = [p('a'), p('b')];
-      // A pauses (its edits wait, as offline): the shell says so and offers Resume.
-      await indicator(a.page).getByRole('button', { name: 'Pause sync' }).click();
-      await hasText(indicator(a.page), 'Sync paused');
-      // A unstars the circle while paused; B unstars and stars it again meanwhile (its edits reach the cloud first).
-      await selectOnly(a.page, PROMPTS[0]!);
+      const [circle, square] = PROMPTS as [string, string];
+      const cutLink = () => {
+        if (!link) throw new Error("A's link is not up");
+        return link;
+      };
+      // The circle is starred and on no board; the square is on "Shapes and colours", unstarred.
+      cutLink().cut();
+      // A, offline: unstars the circle, moves it to the board and deletes the square. The app keeps
+      // them: the gallery shows them at once, and the shell says it is offline — not a failure.
+      await selectOnly(a.page, circle);
       await a.page.getByRole('button', { name: 'Unstar', exact: true }).click();
-      await hasAttr(tile(a.page, PROMPTS[0]!), 'aria-label', new RegExp(`^${PROMPTS[0]}$`));
-      await selectOnly(b.page, PROMPTS[0]!);
+      await hasAttr(tile(a.page, circle), 'aria-label', new RegExp(`^${circle}$`));
+      await a.page.getByLabel('Move to board').selectOption({ label: 'Shapes and colours' });
+      await hasText(board(a.page, 'Shapes and colours'), /^Shapes and colours\s+2$/);
+      await selectOnly(a.page, square);
+      await a.page.getByRole('button', { name: 'Delete', exact: true }).click();
+      await count(tile(a.page, square), 0);
+      await hasText(indicator(a.page), 'Offline: will sync when back', SYNC_TIMEOUT);
+      await visible(a.page.getByText(/^You are offline\./));
+      await until(
+        "A's shell not to call being offline a failure",
+        () => indicator(a.page).innerText(),
+        (t) => !/failed|Retry/.test(t),
+      );
+      await shot({ ...ctx(), page: a.page }, 'sync-a-offline');
+      // B, online meanwhile: unstars and stars the circle again and stars the square. These reach
+      // the cloud first; nothing of A's has (B still has the square, and the circle on no board).
+      await selectOnly(b.page, circle);
       await b.page.getByRole('button', { name: 'Unstar', exact: true }).click();
       await b.page.getByRole('button', { name: 'Star', exact: true }).click();
-      await hasAttr(tile(b.page, PROMPTS[0]!), 'aria-label', /, starred$/);
+      await hasAttr(tile(b.page, circle), 'aria-label', /, starred$/);
+      await selectOnly(b.page, square);
+      await b.page.getByRole('button', { name: 'Star', exact: true }).click();
+      await hasAttr(tile(b.page, square), 'aria-label', /, starred$/);
       await hasText(indicator(b.page), 'Gallery in sync', SYNC_TIMEOUT);
-      // A comes back: its edit is the last to reach the cloud, so it wins on both sides.
-      await indicator(a.page).getByRole('button', { name: 'Resume sync' }).click();
-      await hasAttr(tile(b.page, PROMPTS[0]!), 'aria-label', new RegExp(`^${PROMPTS[0]}$`), SYNC_TIMEOUT);
-      await sameGallery(a, b, 'after the conflicting edits');
+      await hasText(board(b.page, 'Shapes and colours'), /^Shapes and colours\s+1$/);
+      await hasText(indicator(a.page), 'Offline: will sync when back');
+      // The network comes back: A notices by itself, sends its edits last, and they win per field
+      // on both sides — the circle unstarred and on the board, the square deleted (B's star on it
+      // was an edit of a field A did not touch, but the image is gone).
+      cutLink().restore();
       await hasText(indicator(a.page), 'Gallery in sync', SYNC_TIMEOUT);
+      await hasAttr(tile(b.page, circle), 'aria-label', new RegExp(`^${circle}$`), SYNC_TIMEOUT);
+      await count(tile(b.page, square), 0, SYNC_TIMEOUT);
+      await sameGallery(a, b, 'after the offline edits');
+      for (const x of [a, b])
+        await hasText(board(x.page, 'Shapes and colours'), /^Shapes and colours\s+1$/, SYNC_TIMEOUT);
+      await board(b.page, 'Shapes and colours').click();
+      await visible(tile(b.page, circle), SYNC_TIMEOUT);
+      await b.page.getByRole('navigation', { name: 'Boards' }).getByText('All images').click();
     });
 
     await steps.run('sync: a profile of another user sees none of it', async () => {
@@ -217,9 +284,82 @@ export async function syncFlow(steps: Steps, ctx: () => FlowContext): Promise<vo
       await count(grid(m.page).getByRole('option'), 0);
       await count(board(m.page, 'Shapes and colours'), 0);
     });
+
+    await steps.run(
+      'sync: over the storage limit the app says so before uploading, and offers the way out',
+      async () => {
+        const c = ctx();
+        const m = p('m');
+        const stack = StackFile.parse(JSON.parse(readFileSync(path.join(c.repo, '.atelier/stack.json'), 'utf8')));
+        const s3 = stack.s3 as { endpoint: string; bucket: string; region: string } | undefined;
+        if (!s3) throw new Error('the stack file names no S3 endpoint');
+        const db = new pg.Client({ connectionString: stack.databaseUrl });
+        await db.connect();
+        // The other user's storage is full but for 100 bytes: another of their devices holds a
+        // reservation for a picture of nearly the plan's size (an upload under way counts, as
+        // cloud/src/sync/uploads.ts storageUsage says). A reservation, not an image row, so no
+        // device tries to download bytes that do not exist.
+        const filler = newId('img');
+        const limit = PLANS.free.storageBytes;
+        try {
+          await db.query(
+            `INSERT INTO uploads (id, user_id, sha256, size, thumb_sha256, thumb_size, thumb_mime, width, height,
+                                metadata, expires_at)
+           VALUES ($1, $2, $3, $4, $3, 100, 'image/png', 8192, 8192, '{}', now() + interval '1 hour')`,
+            [filler, mallorySub, 'f'.repeat(64), limit - 200],
+          );
+          const prompt = 'a blue triangle on a red background';
+          await generateHere(m.page, prompt);
+          await nav(m.page, 'Gallery');
+          await visible(tile(m.page, prompt));
+          // The shell says it will not fit, and why, without calling it a broken sync. This sentence is
+          // the app's own check before reserving (the server's 413 would read "Storage quota exceeded").
+          await hasText(indicator(m.page), 'Cloud storage full', SYNC_TIMEOUT);
+          await hasText(
+            indicator(m.page),
+            /1 image does not fit in your cloud storage \(2,?048(\.0)? MB of 2,?048(\.0)? MB used\)/,
+          );
+          // Its badge says it stays on this computer, not that it is uploading.
+          await hasAttr(tile(m.page, prompt).locator('[data-cloud]'), 'data-cloud', 'local', SYNC_TIMEOUT);
+          // Nothing was reserved or stored for it: the app decided before any byte moved.
+          const { rows } = await db.query<{ uploads: number; images: number }>(
+            `SELECT (SELECT count(*)::int FROM uploads WHERE user_id = $1 AND id <> $2) AS uploads,
+                  (SELECT count(*)::int FROM images WHERE user_id = $1) AS images`,
+            [mallorySub, filler],
+          );
+          if (rows[0]!.uploads !== 0 || rows[0]!.images !== 0)
+            throw new Error(`the cloud holds ${JSON.stringify(rows[0])} for the image that did not fit`);
+          const client = new S3Client({
+            endpoint: s3.endpoint,
+            region: s3.region,
+            forcePathStyle: true,
+            credentials: LOCAL_S3_CREDENTIALS,
+          });
+          const listed = await client.send(
+            new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `users/${mallorySub}/` }),
+          );
+          client.destroy();
+          if ((listed.KeyCount ?? 0) !== 0)
+            throw new Error(`S3 holds ${listed.Contents?.map((o) => o.Key).join(', ')} for the image that did not fit`);
+          await shot({ ...c, page: m.page }, 'sync-storage-full');
+          // Settings says the same, with the storage meter; the way out is offered in both places.
+          await nav(m.page, 'Settings');
+          const panel = m.page.getByTestId('sync-panel');
+          await hasText(panel, 'does not fit in your cloud storage');
+          await hasText(panel, /Cloud storage: 2(\.0)? GB of 2(\.0)? GB/);
+          await shot({ ...c, page: m.page }, 'sync-storage-full-settings', panel);
+          await upgradeOffered(indicator(m.page));
+          await upgradeOffered(panel);
+        } finally {
+          await db.query('DELETE FROM uploads WHERE id = $1', [filler]).catch(() => undefined);
+          await db.end();
+        }
+      },
+    );
   } finally {
     await (browser as BrowserContext | null)?.close().catch(() => undefined);
     for (const h of hosts.reverse()) await h.stop();
+    await (link as CloudLink | null)?.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }

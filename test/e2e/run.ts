@@ -15,6 +15,7 @@ import { keysFlow } from './flows-keys.ts';
 import { usageFlow } from './flows-usage.ts';
 import { img2imgFlow } from './flows-img2img.ts';
 import { syncFlow } from './flows-sync.ts';
+import { upgradeFlow } from './flows-upgrade.ts';
 import { CHROMIUM_PATH, launchChromium } from './chromium.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -166,6 +167,7 @@ if (stackRunning) await keysFlow(steps, ctx);
 if (stackRunning) await usageFlow(steps, ctx);
 await img2imgFlow(steps, ctx);
 if (stackRunning) await syncFlow(steps, ctx);
+if (stackRunning) await upgradeFlow(steps, ctx);
 if (stackRunning) await cloudFlow(steps, ctx);
 else
   await steps.run('cloud flow: sign up → cloud generation → usage → quota', async () => {

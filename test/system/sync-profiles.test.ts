@@ -501,6 +501,9 @@ describe('account switch and storage limit', () => {
       (p.db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(id) as { cloud_id: string | null }).cloud_id;
     expect(cloudId(first.id)).toMatch(/^img_/);
     expect(cloudId(second.id)).toBeNull();
+    // Its badge says it stays here, not that it is uploading.
+    expect(p.engine.doesNotFit(second.id)).toBe(true);
+    expect(p.engine.doesNotFit(first.id)).toBe(false);
     // The second image was never even reserved: nothing of it reached the cloud.
     const sha = (p.db.prepare('SELECT sha256 FROM images WHERE id = ?').get(second.id) as { sha256: string }).sha256;
     expect((await h.t.adminPool.query('SELECT 1 FROM uploads WHERE sha256 = $1', [sha])).rows).toEqual([]);

@@ -24,10 +24,11 @@ import { AppError, type ApiKeyScope } from '@atelier/common';
 import pg from 'pg';
 import type { Pool } from '../db/pool.ts';
 import { withUserTx } from '../db/tx.ts';
-import { hashApiKey, isWellFormedApiKey } from './key-format.ts';
+import { apiKeyHashBase64, isWellFormedApiKey } from './key-format.ts';
 import { lookupKey, touchKey } from './repository.ts';
 
 export const API_KEYS_CHANNEL = 'atelier_api_keys';
+const DONE: Promise<void> = Promise.resolve();
 
 export interface KeyPrincipal {
   keyId: string;
@@ -152,8 +153,7 @@ export class ApiKeyAuthenticator {
    * anything the key asked for takes effect or is sent back. The same errors as `authenticate`.
    */
   async begin(key: string): Promise<{ principal: KeyPrincipal; confirm: () => Promise<void> }> {
-    const hash = hashApiKey(key);
-    const h = hash.toString('base64');
+    const h = apiKeyHashBase64(key);
     // A cached hash is a key that was well formed when it was looked up: only others are checked.
     const hit = this.#cache.get(h);
     if (!hit && !isWellFormedApiKey(key)) throw new AppError('API_KEY_INVALID', 'Malformed API key');
@@ -165,33 +165,36 @@ export class ApiKeyAuthenticator {
         // Marked now, at the request's arrival: what confirms it must have been asked after this.
         const mark = ++this.#seq;
         let confirmed: Promise<void> | null = null;
-        const confirm = () =>
-          (confirmed ??= (
+        const confirm = () => {
+          if (confirmed) return confirmed;
+          // Already confirmed (usually by the request's own COMMIT) and nothing dropped the key.
+          if (mark < this.#confirmedThrough && this.#hashById.get(hit.principal.keyId) === h) return (confirmed = DONE);
+          const heard =
             mark < this.#confirmedThrough
-              ? Promise.resolve()
-              : // The request's own queries may not have confirmed it yet: whichever comes first, a
-                // pool connection's answer or the round trip on the dedicated connection.
-                Promise.race([new Promise<void>((resolve) => this.#waiting.push({ mark, resolve })), this.#sync()])
-          )
+              ? DONE
+              : // Whichever comes first: a pool connection's answer or the dedicated connection's.
+                Promise.race([new Promise<void>((resolve) => this.#waiting.push({ mark, resolve })), this.#sync()]);
+          return (confirmed = heard
             .catch(() => undefined) // a failed round trip means a lost connection: the cache is empty then
-            .then(() => this.#recheck(h, hash, hit.principal)));
+            .then(() => this.#recheck(h, hit.principal)));
+        };
         return { principal: hit.principal, confirm };
       }
       this.#hashById.delete(hit.principal.keyId);
     }
-    const principal = await this.#lookup(h, hash);
-    return { principal, confirm: () => Promise.resolve() };
+    const principal = await this.#lookup(h);
+    return { principal, confirm: () => DONE };
   }
 
   /** After the round trip: still cached means no invalidation reached it; otherwise ask the database. */
-  async #recheck(h: string, hash: Buffer, p: KeyPrincipal): Promise<void> {
+  async #recheck(h: string, p: KeyPrincipal): Promise<void> {
     if (this.#hashById.get(p.keyId) === h) return;
-    await this.#lookup(h, hash);
+    await this.#lookup(h);
   }
 
-  async #lookup(h: string, hash: Buffer): Promise<KeyPrincipal> {
+  async #lookup(h: string): Promise<KeyPrincipal> {
     const epoch = this.#epoch;
-    const found = await lookupKey(this.#pool, hash);
+    const found = await lookupKey(this.#pool, Buffer.from(h, 'base64'));
     if (!found) throw new AppError('API_KEY_INVALID', 'Unknown API key');
     if (found.revoked) throw new AppError('API_KEY_REVOKED', 'API key revoked');
     if (found.deleting) throw new AppError('ACCOUNT_DELETED', 'The account of this API key is being deleted');

@@ -2,7 +2,7 @@ import { API_KEY_PATTERN } from '@atelier/common';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { hashApiKey, isWellFormedApiKey, looksLikeApiKey, newApiKey } from './key-format.ts';
+import { apiKeyHashBase64, hashApiKey, isWellFormedApiKey, looksLikeApiKey, newApiKey } from './key-format.ts';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -17,6 +17,7 @@ describe('API key format', () => {
       expect(k.prefix).toBe(k.key.slice(0, 12));
       expect(k.hash).toEqual(createHash('sha256').update(k.key).digest());
       expect(hashApiKey(k.key)).toEqual(k.hash);
+      expect(apiKeyHashBase64(k.key)).toBe(k.hash.toString('base64'));
     }
   });
 

@@ -8,7 +8,7 @@
  * slow KDF to protect (it would only make every request slower); a lookup is one index probe.
  */
 import { API_KEY_PATTERN, API_KEY_PREFIX, API_KEY_PREFIX_CHARS } from '@atelier/common';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -47,6 +47,11 @@ export interface NewApiKey {
 
 export function hashApiKey(key: string): Buffer {
   return createHash('sha256').update(key).digest();
+}
+
+/** The same SHA-256 in base64, in one call (no Hash object): what every request computes. */
+export function apiKeyHashBase64(key: string): string {
+  return hash('sha256', key, 'base64');
 }
 
 export function newApiKey(random: (n: number) => Buffer = randomBytes): NewApiKey {

@@ -25,6 +25,7 @@ describe('the shell’s sync line', () => {
     [status({ state: 'paused', paused: true }), 'Sync paused', 'warn'],
     [status({ state: 'offline' }), 'Offline: will sync when back', 'warn'],
     [status({ state: 'error', error: 'x' }), 'Sync failed', 'error'],
+    [status({ state: 'error', error: 'x', errorCode: 'QUOTA_STORAGE_EXCEEDED' }), 'Cloud storage full', 'error'],
     [status({ enabled: false, state: 'paused' }), 'Sync off', 'warn'],
     [status({ overLimit: { images: 2, bytes: 5_000_000 } }), 'Cloud storage full', 'error'],
   ] as const)('%#: says "%s"', (s, text, tone) => {

@@ -6,6 +6,7 @@
  */
 import type { IpcOutput } from '@atelier/common';
 import { useState } from 'react';
+import { BILLING_OFF } from '../lib/billing.ts';
 import { formatBytes } from '../lib/format.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { ProgressBar } from './ProgressBar.tsx';
@@ -23,6 +24,8 @@ export function syncHeadline(s: SyncStatus): { text: string; tone: 'ok' | 'busy'
     case 'offline':
       return { text: 'Offline: will sync when back', tone: 'warn' };
     case 'error':
+      // Full storage is not a broken sync: everything else synced, and the detail says what to do.
+      if (s.errorCode === 'QUOTA_STORAGE_EXCEEDED') return { text: 'Cloud storage full', tone: 'error' };
       return { text: 'Sync failed', tone: 'error' };
     case 'syncing': {
       const p = s.progress;
@@ -37,10 +40,15 @@ export function syncHeadline(s: SyncStatus): { text: string; tone: 'ok' | 'busy'
   }
 }
 
-/** Upgrade from a sync message: opens Checkout (the system browser, or a link in the browser host). */
+/**
+ * Upgrade from a sync message: opens Checkout (the system browser, or a link in the browser host).
+ * `billingOff`: the server has no billing, so there is nothing to open (say BILLING_OFF instead).
+ */
 export function useSyncUpgrade() {
   const { account, app } = useStores();
   const [url, setUrl] = useState<string | null>(null);
+  const billing = useS(account, (s) => s.state?.billing ?? null);
+  const billingOff = billing !== null && !billing.available;
   const upgrade = async () => {
     try {
       setUrl(await account.getState().upgrade());
@@ -51,7 +59,7 @@ export function useSyncUpgrade() {
       app.getState().reportError(e);
     }
   };
-  return { url, upgrade };
+  return { url, upgrade, billingOff };
 }
 
 /** The sentence for images that do not fit, or null. */
@@ -66,7 +74,7 @@ export function SyncIndicator() {
   const { settings, account } = useStores();
   const sync = useS(settings, (s) => s.sync);
   const signedIn = useS(account, (s) => s.state?.signedIn ?? false);
-  const { url, upgrade } = useSyncUpgrade();
+  const { url, upgrade, billingOff } = useSyncUpgrade();
   if (!sync || !signedIn) return null;
   const head = syncHeadline(sync);
   const full = sync.overLimit !== null && sync.overLimit !== undefined;
@@ -104,12 +112,16 @@ export function SyncIndicator() {
               Pause sync
             </button>
           )}
-          {storageFull && (
-            <button type="button" className="btn btn-link" onClick={() => void upgrade()}>
-              Upgrade
-            </button>
-          )}
-          {url && (
+          {storageFull &&
+            (billingOff ? (
+              <span className="muted small">{BILLING_OFF}</span>
+            ) : (
+              <button type="button" className="btn btn-link" onClick={() => void upgrade()}>
+                Upgrade
+              </button>
+            ))}
+          {/* Only while storage is full: once the upgrade made room, Checkout is no longer the way out. */}
+          {storageFull && url && (
             <a href={url} target="_blank" rel="noreferrer" className="small">
               Open checkout
             </a>

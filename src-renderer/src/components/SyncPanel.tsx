@@ -4,6 +4,7 @@
  * uploading, with Upgrade) and what happens to images while sync is off.
  */
 import { useId } from 'react';
+import { BILLING_OFF } from '../lib/billing.ts';
 import { formatBytes, formatDateTime } from '../lib/format.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { ProgressBar } from './ProgressBar.tsx';
@@ -12,7 +13,7 @@ import { overLimitText, syncHeadline, useSyncUpgrade } from './SyncIndicator.tsx
 export function SyncPanel({ enabled }: { enabled: boolean }) {
   const { settings } = useStores();
   const sync = useS(settings, (s) => s.sync);
-  const { url, upgrade } = useSyncUpgrade();
+  const { url, upgrade, billingOff } = useSyncUpgrade();
   const meterId = useId();
   const st = settings.getState();
   if (!enabled)
@@ -81,11 +82,14 @@ export function SyncPanel({ enabled }: { enabled: boolean }) {
         <button type="button" className="btn" onClick={() => void st.pauseSync(!sync.paused)}>
           {sync.paused ? 'Resume sync' : 'Pause sync'}
         </button>
-        {storageFull && (
-          <button type="button" className="btn btn-primary" onClick={() => void upgrade()}>
-            Upgrade for more storage
-          </button>
-        )}
+        {storageFull &&
+          (billingOff ? (
+            <span className="muted small">{BILLING_OFF}</span>
+          ) : (
+            <button type="button" className="btn btn-primary" onClick={() => void upgrade()}>
+              Upgrade for more storage
+            </button>
+          ))}
         {url && (
           <a href={url} target="_blank" rel="noreferrer">
             Open checkout

@@ -6,12 +6,10 @@ import { ProgressBar } from '../components/ProgressBar.tsx';
 import { UsageMeter } from '../components/UsageMeter.tsx';
 import { WebhooksPanel } from '../components/WebhooksPanel.tsx';
 import { UsagePanel } from '../components/UsagePanel.tsx';
+import { BILLING_OFF } from '../lib/billing.ts';
 import { formatBytes, planName } from '../lib/format.ts';
 import { userMessageOf } from '../lib/field-errors.ts';
 import { useS, useStores } from '../stores/index.ts';
-
-/** What Upgrade and Manage subscription say on a server without billing (no configuration hints). */
-export const BILLING_OFF = 'Upgrades are not available on this server.';
 
 /** Development stack only: where the codes "we sent" really arrive. */
 function MailboxLink() {

@@ -6,7 +6,7 @@ import { ProgressBar } from '../components/ProgressBar.tsx';
 import { FIXTURE_LABEL, modelLabel, progressLabel, vocabularyLine } from '../lib/format.ts';
 import { seedFieldValue } from '../lib/generate-form.ts';
 import { NATIVE_SIZE, SIZE_PRESETS } from '../lib/sizes.ts';
-import { BILLING_OFF } from './AccountScreen.tsx';
+import { BILLING_OFF } from '../lib/billing.ts';
 import { isActive, orderedJobs } from '../stores/jobs.ts';
 import { useS, useStores } from '../stores/index.ts';
 import { Icon } from '../components/Icon.tsx';
