@@ -6,23 +6,17 @@
  * PNG (checked by sha256) and survives a restart from SQLite; a deleted image is never fetched;
  * opening one image fetches it ahead of the queue; offline says so and Retry works.
  */
+import { openSyncDevice, type SyncDevice } from './sync-device.ts';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { AppError } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src-main/services/clock.ts';
-import { createCloudClient, type CloudClient } from '../../src-main/services/cloud-client.ts';
-import { openDatabase, type Db } from '../../src-main/services/db.ts';
 import { createLibraryHandlers } from '../../src-main/services/handlers/library.ts';
-import { createLibrary, type Library } from '../../src-main/services/library.ts';
-import { InMemorySecretStore } from '../../src-main/services/secret-store.ts';
-import { cloudSyncPort } from '../../src-main/services/sync/cloud-port.ts';
-import { createSyncEngine, type SyncCloudPort, type SyncEngine } from '../../src-main/services/sync/sync-engine.ts';
+import type { SyncCloudPort } from '../../src-main/services/sync/sync-engine.ts';
 import { makePng, sampleMetadata } from '../../src-main/services/testing/png-fixture.ts';
-import { createTestUser, stackInfo, type TestUser } from '../../cloud/test/support/index.ts';
+import { createTestUser, type TestUser } from '../../cloud/test/support/index.ts';
 import { startSyncHarness, type SyncHarness } from '../../cloud/test/sync-support.ts';
 
 let h: SyncHarness;
@@ -30,63 +24,15 @@ let apiUrl: string;
 const dirs: string[] = [];
 const open: Device[] = [];
 
-interface Device {
-  dir: string;
-  db: Db;
-  library: Library;
-  cloud: CloudClient;
-  engine: SyncEngine;
-  close(): void;
-}
+type Device = SyncDevice;
 
 /** Is this presigned URL one of a full image (users/{sub}/images/…), not a thumbnail? */
 const isFull = (url: string) => /\/images\/img_[^/?]+\.png/.test(new URL(url).pathname);
 const cloudIdOf = (url: string) => /\/(img_[^/?.]+)\.png/.exec(new URL(url).pathname)![1]!;
 
-/**
- * A user's desktop profile: its own SQLite library, cloud client and sync engine, with the
- * library's on-demand fetch wired to the engine as in the app (desktop-services.ts).
- */
 async function device(user: TestUser, wrap?: (p: SyncCloudPort) => SyncCloudPort, dir?: string): Promise<Device> {
-  const s = stackInfo();
-  dir ??= mkdtempSync(path.join(os.tmpdir(), 'atelier-syncdown-'));
-  if (!dirs.includes(dir)) dirs.push(dir);
-  mkdirSync(path.join(dir, 'images'), { recursive: true });
-  const db = openDatabase(path.join(dir, 'library.db'));
-  let engine: SyncEngine | null = null;
-  let account: () => string | null = () => null;
-  const library = createLibrary({
-    db,
-    filesDir: path.join(dir, 'images'),
-    clock: systemClock,
-    urlFor: (f) => f,
-    visibleAccount: () => account(),
-    fetchFull: (id) => engine!.fetchFull(id),
-  });
-  const cloud = createCloudClient({
-    config: {
-      apiUrl,
-      cognito: { endpoint: s.cognitoEndpoint, region: 'local', userPoolId: s.userPoolId, clientId: s.clientId },
-    },
-    secretStore: new InMemorySecretStore(),
-  });
-  await cloud.signIn(user.email, user.password);
-  const base = cloudSyncPort(cloud);
-  const port = wrap ? wrap(base) : base;
-  account = () => port.account();
-  engine = createSyncEngine({ db, library, cloud: port, clock: systemClock, backoffMs: 10, concurrency: 2 });
-  const d: Device = {
-    dir,
-    db,
-    library,
-    cloud,
-    engine,
-    close() {
-      engine.pause();
-      cloud.close();
-      db.close();
-    },
-  };
+  const d = await openSyncDevice({ apiUrl, user, wrap, dir, backoffMs: 10, concurrency: 2 });
+  if (!dirs.includes(d.dir)) dirs.push(d.dir);
   open.push(d);
   return d;
 }

@@ -7,22 +7,20 @@
  * upload interrupted after its reservation resumes in a restarted engine into exactly one object
  * and one record.
  */
+import { openSyncDevice, type SyncDevice } from './sync-device.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { decodePng, encodePng } from '@atelier/engine';
 import { AppError, type PresignedPut } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src-main/services/clock.ts';
-import { createCloudClient, type CloudClient } from '../../src-main/services/cloud-client.ts';
-import { openDatabase, type Db } from '../../src-main/services/db.ts';
-import { createLibrary, type Library } from '../../src-main/services/library.ts';
-import { InMemorySecretStore } from '../../src-main/services/secret-store.ts';
-import { cloudSyncPort } from '../../src-main/services/sync/cloud-port.ts';
-import { createSyncEngine, type SyncCloudPort, type SyncEngine } from '../../src-main/services/sync/sync-engine.ts';
+import { openDatabase } from '../../src-main/services/db.ts';
+import { createLibrary } from '../../src-main/services/library.ts';
+import type { SyncCloudPort } from '../../src-main/services/sync/sync-engine.ts';
 import { makePng, sampleMetadata } from '../../src-main/services/testing/png-fixture.ts';
 import { createTestUser, stackInfo, type TestUser } from '../../cloud/test/support/index.ts';
 import { startSyncHarness, type SyncHarness } from '../../cloud/test/sync-support.ts';
@@ -34,62 +32,11 @@ let mallory: TestUser;
 const dirs: string[] = [];
 const profiles: Profile[] = [];
 
-interface Profile {
-  dir: string;
-  db: Db;
-  library: Library;
-  cloud: CloudClient;
-  port: SyncCloudPort;
-  engine: SyncEngine;
-  close(): void;
-}
+type Profile = SyncDevice;
 
-async function profile(user: TestUser, port?: (p: SyncCloudPort) => SyncCloudPort, dir?: string): Promise<Profile> {
-  const s = stackInfo();
-  dir ??= mkdtempSync(path.join(os.tmpdir(), 'atelier-profile-'));
-  dirs.push(dir);
-  mkdirSync(path.join(dir, 'images'), { recursive: true });
-  const db = openDatabase(path.join(dir, 'library.db'));
-  let account: () => string | null = () => null;
-  const library = createLibrary({
-    db,
-    filesDir: path.join(dir, 'images'),
-    clock: systemClock,
-    urlFor: (f) => f,
-    visibleAccount: () => account(),
-  });
-  const cloud = createCloudClient({
-    config: {
-      apiUrl,
-      cognito: { endpoint: s.cognitoEndpoint, region: 'local', userPoolId: s.userPoolId, clientId: s.clientId },
-    },
-    secretStore: new InMemorySecretStore(),
-  });
-  await cloud.signIn(user.email, user.password);
-  const base = cloudSyncPort(cloud);
-  const p = port ? port(base) : base;
-  account = () => p.account();
-  const engine = createSyncEngine({
-    db,
-    library,
-    cloud: p,
-    clock: systemClock,
-    backoffMs: 20,
-    concurrency: 3,
-  });
-  const prof: Profile = {
-    dir,
-    db,
-    library,
-    cloud,
-    port: p,
-    engine,
-    close() {
-      engine.pause();
-      cloud.close();
-      db.close();
-    },
-  };
+async function profile(user: TestUser, wrap?: (p: SyncCloudPort) => SyncCloudPort, dir?: string): Promise<Profile> {
+  const prof = await openSyncDevice({ apiUrl, user, wrap, dir, backoffMs: 20, concurrency: 3 });
+  dirs.push(prof.dir);
   profiles.push(prof);
   return prof;
 }
