@@ -88,6 +88,8 @@ export class ApiKeyAuthenticator {
   /** Cached-key requests not yet confirmed, in arrival order (their marks increase). */
   readonly #waiting: { mark: number; resolve: () => void }[] = [];
   #watchedPool = false;
+  /** Per pool connection: stamps "handed out now" (its next query is sent after this). */
+  readonly #acquired = new WeakMap<pg.PoolClient, () => void>();
   #trusted = 0;
 
   constructor(opts: ApiKeyAuthenticatorOptions) {
@@ -251,46 +253,55 @@ export class ApiKeyAuthenticator {
   #watchPool(): void {
     if (this.#watchedPool) return;
     this.#watchedPool = true;
-    const acquired = new WeakMap<pg.PoolClient, () => void>();
-    this.#pool.on('acquire', (client: pg.PoolClient) => acquired.get(client)?.());
-    this.#pool.on('connect', (client: pg.PoolClient) => {
-      // 'listen': LISTEN sent; 'trust': a round trip on the dedicated connection sent after this
-      // connection's LISTEN took effect is back, so revocations committed before then (which
-      // this connection never hears) have been applied; 'trusted': its answers confirm requests.
-      let state: 'listen' | 'ready' | 'trust' | 'trusted' = 'listen';
-      /** Stamped at the last answer and when the pool last handed the connection out: its next query is sent after both. */
-      let previous = 0;
-      acquired.set(client, () => void (previous = ++this.#seq));
-      client.on('notification', (msg) => {
-        if (msg.channel === API_KEYS_CHANNEL && msg.payload) this.invalidate(msg.payload);
-      });
-      const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
-      connection.on('readyForQuery', (msg: { status?: string }) => {
-        const stamp = ++this.#seq;
-        const pipelined = (client as unknown as { pipeline?: boolean }).pipeline === true;
-        if (state === 'trusted' && !pipelined && msg.status === 'I' && previous > 0) this.#confirmThrough(previous);
-        previous = stamp;
-        if (state === 'ready' && this.#listening) {
-          state = 'trust';
-          this.#sync().then(
-            () => {
-              state = 'trusted';
-              this.#trusted++;
-            },
-            () => void (state = 'ready'), // the dedicated connection is down: try again later
-          );
-        }
-      });
-      client.once('end', () => {
-        if (state === 'trusted') this.#trusted--;
-        state = 'listen';
-      });
-      // Queued ahead of whatever the pool hands this connection out for.
-      client.query(`LISTEN ${API_KEYS_CHANNEL}`).then(
-        () => void (state = 'ready'),
-        (err: unknown) => this.#log('api key listener on a pool connection failed', err),
-      );
+    // pg-pool awaits onConnect before it hands a new connection out, so LISTEN runs before (not
+    // queued beside) the first query of whoever asked for it.
+    const before = this.#pool.options.onConnect;
+    this.#pool.options.onConnect = async (client: pg.ClientBase) => {
+      await before?.(client);
+      await this.#listenOn(client as pg.PoolClient);
+    };
+    this.#pool.on('acquire', (client: pg.PoolClient) => this.#acquired.get(client)?.());
+  }
+
+  async #listenOn(client: pg.PoolClient): Promise<void> {
+    // 'listen': LISTEN sent; 'trust': a round trip on the dedicated connection sent after this
+    // connection's LISTEN took effect is back, so revocations committed before then (which
+    // this connection never hears) have been applied; 'trusted': its answers confirm requests.
+    let state: 'listen' | 'ready' | 'trust' | 'trusted' = 'listen';
+    /** Stamped at the last answer and when the pool last handed the connection out: its next query is sent after both. */
+    let previous = 0;
+    this.#acquired.set(client, () => void (previous = ++this.#seq));
+    client.on('notification', (msg) => {
+      if (msg.channel === API_KEYS_CHANNEL && msg.payload) this.invalidate(msg.payload);
     });
+    const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+    connection.on('readyForQuery', (msg: { status?: string }) => {
+      const stamp = ++this.#seq;
+      const pipelined = (client as unknown as { pipeline?: boolean }).pipeline === true;
+      if (state === 'trusted' && !pipelined && msg.status === 'I' && previous > 0) this.#confirmThrough(previous);
+      previous = stamp;
+      if (state === 'ready' && this.#listening) {
+        state = 'trust';
+        this.#sync().then(
+          () => {
+            state = 'trusted';
+            this.#trusted++;
+          },
+          () => void (state = 'ready'), // the dedicated connection is down: try again later
+        );
+      }
+    });
+    client.once('end', () => {
+      if (state === 'trusted') this.#trusted--;
+      state = 'listen';
+    });
+    try {
+      await client.query(`LISTEN ${API_KEYS_CHANNEL}`);
+      state = 'ready';
+    } catch (err) {
+      // The connection still serves queries; it just never confirms a cached key.
+      this.#log('api key listener on a pool connection failed', err);
+    }
   }
 
   #confirmThrough(mark: number): void {
