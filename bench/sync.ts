@@ -17,6 +17,7 @@
  *   --s3 own|stack (s3rver in its own process, the default, or in the stack's beside the API)
  *   --trace (per kind of cloud call: when the first started and the last ended, calls, time in flight)
  */
+import { openSyncDevice, type SyncDevice } from '../test/system/sync-device.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -28,13 +29,10 @@ import pg from 'pg';
 import { encodePng } from '@atelier/engine';
 import { signUpConfirmed } from '../cloud/src/stack/cognito.ts';
 import { LOCAL_S3_CREDENTIALS, LOCAL_S3_REGION } from '../cloud/src/storage/local-s3.ts';
-import { systemClock } from '../src-main/services/clock.ts';
-import { createCloudClient, type CloudClient } from '../src-main/services/cloud-client.ts';
-import { openDatabase, type Db } from '../src-main/services/db.ts';
-import { createLibrary, type Library } from '../src-main/services/library.ts';
+import { createCloudClient } from '../src-main/services/cloud-client.ts';
 import { InMemorySecretStore } from '../src-main/services/secret-store.ts';
 import { cloudSyncPort } from '../src-main/services/sync/cloud-port.ts';
-import { createSyncEngine, type SyncCloudPort, type SyncEngine } from '../src-main/services/sync/sync-engine.ts';
+import type { SyncCloudPort } from '../src-main/services/sync/sync-engine.ts';
 import { sampleMetadata } from '../src-main/services/testing/png-fixture.ts';
 
 const argv = process.argv.slice(2);
@@ -221,46 +219,19 @@ try {
   const user = `bench-${randomUUID()}@example.test`;
   await signUpConfirmed(info.cognito.endpoint, info.cognito, user, password);
 
-  interface Profile {
-    db: Db;
-    library: Library;
-    cloud: CloudClient;
-    engine: SyncEngine;
-    dir: string;
-  }
+  type Profile = SyncDevice;
   const profile = async (name: string): Promise<Profile> => {
-    const dir = path.join(tmp, name);
-    mkdirSync(path.join(dir, 'images'), { recursive: true });
-    const db = openDatabase(path.join(dir, 'library.db'));
-    let account: () => string | null = () => null;
-    const library = createLibrary({
-      db,
-      filesDir: path.join(dir, 'images'),
-      clock: systemClock,
-      urlFor: (f) => f,
-      visibleAccount: () => account(),
+    const p = await openSyncDevice({
+      apiUrl: info.apiUrl,
+      cognito: info.cognito,
+      user: { email: user, password },
+      dir: path.join(tmp, name),
+      wrap: (port) => traced(name, port),
+      concurrency: CONCURRENCY || undefined,
+      uploadConcurrency: CONCURRENCY_UP || undefined,
     });
-    const cloud = createCloudClient({
-      config: { apiUrl: info.apiUrl, cognito: { ...info.cognito, region: 'local' } },
-      secretStore: new InMemorySecretStore(),
-    });
-    await cloud.signIn(user, password);
-    const port = traced(name, cloudSyncPort(cloud));
-    account = () => port.account();
-    const engine = createSyncEngine({
-      db,
-      library,
-      cloud: port,
-      clock: systemClock,
-      ...(CONCURRENCY ? { concurrency: CONCURRENCY } : {}),
-      ...(CONCURRENCY_UP ? { uploadConcurrency: CONCURRENCY_UP } : {}),
-    });
-    cleanups.push(() => {
-      engine.pause();
-      cloud.close();
-      db.close();
-    });
-    return { db, library, cloud, engine, dir };
+    cleanups.push(() => p.close());
+    return p;
   };
 
   // ── N local images of about BYTES each (noise, so PNG cannot shrink it) ─────────────────────

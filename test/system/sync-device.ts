@@ -1,12 +1,11 @@
 /**
- * A desktop profile for the system tests of gallery sync: its own folder, SQLite library, cloud
- * client signed in as `user` and sync engine, wired as the app wires them (desktop-services.ts:
+ * A desktop profile for gallery sync's system tests and bench:sync: its own folder, SQLite library,
+ * cloud client signed in as `user` and sync engine, wired as the app wires them (desktop-services.ts:
  * the library's on-demand fetch goes to the engine, rows are shown for the signed-in account).
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stackInfo, type TestUser } from '../../cloud/test/support/index.ts';
 import { systemClock } from '../../src-main/services/clock.ts';
 import { createCloudClient, type CloudClient } from '../../src-main/services/cloud-client.ts';
 import { openDatabase, type Db } from '../../src-main/services/db.ts';
@@ -28,19 +27,22 @@ export interface SyncDevice {
 
 export interface SyncDeviceOptions {
   apiUrl: string;
-  user: TestUser;
-  /** Wraps the real cloud port (to hold, fail or count calls). */
+  /** The stack's Cognito (cognito-local): where the client signs in. */
+  cognito: { endpoint: string; userPoolId: string; clientId: string };
+  user: { email: string; password: string };
+  /** Wraps the real cloud port (to hold, fail, count or trace calls). */
   wrap?: ((p: SyncCloudPort) => SyncCloudPort) | undefined;
-  /** An existing profile folder (a restart); default: a new temporary one. */
+  /** The profile folder (an existing one: a restart); default: a new temporary one. */
   dir?: string | undefined;
-  /** Unit: ms, the engine's first retry delay. */
-  backoffMs: number;
-  /** Unit: downloads in flight. */
-  concurrency: number;
+  /** Unit: ms, the engine's first retry delay (default: the engine's). */
+  backoffMs?: number | undefined;
+  /** Unit: downloads in flight (default: the engine's). */
+  concurrency?: number | undefined;
+  /** Unit: objects PUT at the same time (default: the engine's). */
+  uploadConcurrency?: number | undefined;
 }
 
 export async function openSyncDevice(o: SyncDeviceOptions): Promise<SyncDevice> {
-  const s = stackInfo();
   const dir = o.dir ?? mkdtempSync(path.join(os.tmpdir(), 'atelier-profile-'));
   mkdirSync(path.join(dir, 'images'), { recursive: true });
   const db = openDatabase(path.join(dir, 'library.db'));
@@ -57,7 +59,7 @@ export async function openSyncDevice(o: SyncDeviceOptions): Promise<SyncDevice> 
   const cloud = createCloudClient({
     config: {
       apiUrl: o.apiUrl,
-      cognito: { endpoint: s.cognitoEndpoint, region: 'local', userPoolId: s.userPoolId, clientId: s.clientId },
+      cognito: { ...o.cognito, region: 'local' },
     },
     secretStore: new InMemorySecretStore(),
   });
@@ -70,8 +72,9 @@ export async function openSyncDevice(o: SyncDeviceOptions): Promise<SyncDevice> 
     library,
     cloud: port,
     clock: systemClock,
-    backoffMs: o.backoffMs,
-    concurrency: o.concurrency,
+    ...(o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
+    ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+    ...(o.uploadConcurrency !== undefined ? { uploadConcurrency: o.uploadConcurrency } : {}),
   });
   engine = e;
   return {

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLibraryHandlers } from '../../src-main/services/handlers/library.ts';
 import type { SyncCloudPort } from '../../src-main/services/sync/sync-engine.ts';
 import { makePng, sampleMetadata } from '../../src-main/services/testing/png-fixture.ts';
-import { createTestUser, type TestUser } from '../../cloud/test/support/index.ts';
+import { createTestUser, type TestUser, stackCognito } from '../../cloud/test/support/index.ts';
 import { startSyncHarness, type SyncHarness } from '../../cloud/test/sync-support.ts';
 
 let h: SyncHarness;
@@ -31,7 +31,7 @@ const isFull = (url: string) => /\/images\/img_[^/?]+\.png/.test(new URL(url).pa
 const cloudIdOf = (url: string) => /\/(img_[^/?.]+)\.png/.exec(new URL(url).pathname)![1]!;
 
 async function device(user: TestUser, wrap?: (p: SyncCloudPort) => SyncCloudPort, dir?: string): Promise<Device> {
-  const d = await openSyncDevice({ apiUrl, user, wrap, dir, backoffMs: 10, concurrency: 2 });
+  const d = await openSyncDevice({ apiUrl, cognito: stackCognito(), user, wrap, dir, backoffMs: 10, concurrency: 2 });
   if (!dirs.includes(d.dir)) dirs.push(d.dir);
   open.push(d);
   return d;

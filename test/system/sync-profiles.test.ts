@@ -22,7 +22,7 @@ import { openDatabase } from '../../src-main/services/db.ts';
 import { createLibrary } from '../../src-main/services/library.ts';
 import type { SyncCloudPort } from '../../src-main/services/sync/sync-engine.ts';
 import { makePng, sampleMetadata } from '../../src-main/services/testing/png-fixture.ts';
-import { createTestUser, stackInfo, type TestUser } from '../../cloud/test/support/index.ts';
+import { createTestUser, stackInfo, type TestUser, stackCognito } from '../../cloud/test/support/index.ts';
 import { startSyncHarness, type SyncHarness } from '../../cloud/test/sync-support.ts';
 
 let h: SyncHarness;
@@ -35,7 +35,15 @@ const profiles: Profile[] = [];
 type Profile = SyncDevice;
 
 async function profile(user: TestUser, wrap?: (p: SyncCloudPort) => SyncCloudPort, dir?: string): Promise<Profile> {
-  const prof = await openSyncDevice({ apiUrl, user, wrap, dir, backoffMs: 20, concurrency: 3 });
+  const prof = await openSyncDevice({
+    apiUrl,
+    cognito: stackCognito(),
+    user,
+    wrap,
+    dir,
+    backoffMs: 20,
+    concurrency: 3,
+  });
   dirs.push(prof.dir);
   profiles.push(prof);
   return prof;

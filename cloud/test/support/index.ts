@@ -23,6 +23,11 @@ import { signUpConfirmed, type Tokens } from '../../src/stack/cognito.ts';
 import type { FastifyInstance } from 'fastify';
 
 export const stackInfo = () => inject('atelier');
+/** The stack's cognito-local, as the desktop's cloud client takes it. */
+export const stackCognito = () => {
+  const s = stackInfo();
+  return { endpoint: s.cognitoEndpoint, userPoolId: s.userPoolId, clientId: s.clientId };
+};
 
 export interface TestDatabase {
   name: string;
