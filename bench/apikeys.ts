@@ -11,7 +11,6 @@
  * Options: --seconds N (per run, default 2), --rounds N (default 5), --connections N (default 16).
  */
 import Fastify from 'fastify';
-import { readdirSync, readFileSync } from 'node:fs';
 import { ApiKeyAuthenticator } from '../cloud/src/api-keys/authenticator.ts';
 import { newApiKey } from '../cloud/src/api-keys/key-format.ts';
 import { buildApp } from '../cloud/src/app.ts';
@@ -19,46 +18,8 @@ import { createPool } from '../cloud/src/db/pool.ts';
 import { EventHub } from '../cloud/src/events/hub.ts';
 import { PgBossJobQueue } from '../cloud/src/queue/pg-boss-job-queue.ts';
 import type { LoadSpec } from './http-load.ts';
+import { CLOCK_TICKS, descendants, ticks } from './proc-cpu.ts';
 import { accessTokens, arg, load, rps, startCloudStack } from './support.ts';
-
-/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
-const CLOCK_TICKS = 100;
-/** Every process below `root` (its children and theirs), read from /proc. */
-function descendants(root: number): number[] {
-  const kids = new Map<number, number[]>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const ppid = statFields(Number(d))?.[1];
-    if (ppid === undefined) continue;
-    const list = kids.get(Number(ppid)) ?? [];
-    list.push(Number(d));
-    kids.set(Number(ppid), list);
-  }
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const k of kids.get(p) ?? []) {
-      out.push(k);
-      walk(k);
-    }
-  };
-  walk(root);
-  return out;
-}
-/** /proc/PID/stat's fields after the command name (state first), or null once the process is gone. */
-function statFields(pid: number): string[] | null {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st.slice(st.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-/** User + system CPU ticks the processes have used so far. */
-const ticks = (pids: number[]) =>
-  pids.reduce((n, p) => {
-    const f = statFields(p);
-    return f ? n + Number(f[11]) + Number(f[12]) : n;
-  }, 0);
 
 const SECONDS = arg('seconds', 2);
 const ROUNDS = arg('rounds', 5);

@@ -15,12 +15,24 @@
  *   default its own) --rate-limit N (the API's per-user and per-IP requests a minute
  *   for this run; default 1,000,000 so the sync path is measured, not the limit) --keep --json
  *   --s3 own|stack (s3rver in its own process, the default, or in the stack's beside the API)
+ *   --profile DIR (a V8 CPU profile of this process per engine run)
  *   --trace (per kind of cloud call: when the first started and the last ended, calls, time in flight)
  */
 import { openSyncDevice, type SyncDevice } from '../test/system/sync-device.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import inspector from 'node:inspector/promises';
 import net from 'node:net';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,6 +40,7 @@ import readline from 'node:readline';
 import pg from 'pg';
 import { encodePng } from '@atelier/engine';
 import { signUpConfirmed } from '../cloud/src/stack/cognito.ts';
+import { CLOCK_TICKS, descendants, exitedChildrenCpu, ticks } from './proc-cpu.ts';
 import { LOCAL_S3_CREDENTIALS, LOCAL_S3_REGION } from '../cloud/src/storage/local-s3.ts';
 import { createCloudClient } from '../src-main/services/cloud-client.ts';
 import { InMemorySecretStore } from '../src-main/services/secret-store.ts';
@@ -79,6 +92,7 @@ function traced(profileName: string, port: SyncCloudPort): SyncCloudPort {
     put: wrap('put', port.put),
     changes: wrap('changes', port.changes),
     download: wrap('download', port.download),
+    downloadFile: wrap('download full', port.downloadFile),
     storage: wrap('storage', port.storage),
   };
 }
@@ -208,6 +222,57 @@ const info = JSON.parse(readFileSync(path.join(stackDir, 'stack.json'), 'utf8'))
   cognito: { endpoint: string; region: string; userPoolId: string; clientId: string };
   s3: { endpoint: string; bucket: string; region: string };
 };
+
+/**
+ * Where each timed run's CPU went (seconds): this process (the sync engine), the stack (API,
+ * Postgres, cognito-local), s3rver, and the reference tool (exited children). On 2 cores the
+ * engine competes with the API and s3rver for the CPU the tools share with s3rver alone.
+ */
+type Cpu = { engine: number; stack: number; s3: number; tool: number };
+const cpuRuns = new Map<string, Cpu[]>();
+/** Per process of the stack, its ticks so far: a Postgres backend that exits takes its ticks with it. */
+const stackTicks = () => new Map([stack.child.pid!, ...descendants(stack.child.pid!)].map((p) => [p, ticks([p])]));
+const cpuNow = () => ({
+  engine: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  stack: stackTicks(),
+  s3: s3Server ? ticks([s3Server.child.pid!]) / CLOCK_TICKS : 0,
+  tool: exitedChildrenCpu(),
+});
+const cpuDelta = (a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>): Cpu => {
+  let stackTicksUsed = 0;
+  for (const [pid, t] of b.stack) stackTicksUsed += t - (a.stack.get(pid) ?? 0);
+  return { engine: b.engine - a.engine, stack: stackTicksUsed / CLOCK_TICKS, s3: b.s3 - a.s3, tool: b.tool - a.tool };
+};
+/**
+ * --profile DIR: a V8 CPU profile of this process during each engine run (`up engine.cpuprofile`,
+ * `down engine.cpuprofile`), to open in Chrome's DevTools: where the engine's own CPU goes.
+ */
+const PROFILE_DIR = argv.includes('--profile') ? path.resolve(argv[argv.indexOf('--profile') + 1]!) : null;
+async function profiled<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  if (!PROFILE_DIR || !label.endsWith('engine')) return fn();
+  const session = new inspector.Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    writeFileSync(path.join(PROFILE_DIR, `${label.replace(' ', '-')}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+/** `seconds`, and the CPU each process spent meanwhile, kept under `label`. */
+const timed = async (label: string, fn: () => Promise<unknown>) => {
+  const c0 = cpuNow();
+  const s = await profiled(label, () => seconds(fn));
+  const c1 = cpuNow();
+  const d = cpuDelta(c0, c1);
+  // Only the engine's runs count this process: the tools' runs leave it idle but for waiting.
+  cpuRuns.set(label, [...(cpuRuns.get(label) ?? []), d]);
+  return s;
+};
 const cleanups: (() => Promise<unknown> | void)[] = [];
 const stopStack = async () => {
   await stack.stop();
@@ -285,13 +350,13 @@ try {
   // reference: on a machine shared with other work, load that drifts during the run then weighs
   // on both sides alike instead of on whichever ran last.
   const upRuns = {
-    aws: [await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws/`))],
-    rclone: [await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone`))],
+    aws: [await timed('up aws', () => aws('sync', src, `s3://${bucket}/bench-aws/`))],
+    rclone: [await timed('up rclone', () => rclone('sync', src, `bench:${bucket}/bench-rclone`))],
   };
   const upStart = performance.now();
-  const upEngine = await seconds(() => a.engine.syncOnce());
-  upRuns.aws.push(await seconds(() => aws('sync', src, `s3://${bucket}/bench-aws-2/`)));
-  upRuns.rclone.push(await seconds(() => rclone('sync', src, `bench:${bucket}/bench-rclone-2`)));
+  const upEngine = await timed('up engine', () => a.engine.syncOnce());
+  upRuns.aws.push(await timed('up aws', () => aws('sync', src, `s3://${bucket}/bench-aws-2/`)));
+  upRuns.rclone.push(await timed('up rclone', () => rclone('sync', src, `bench:${bucket}/bench-rclone-2`)));
   const up = { aws: mean(upRuns.aws), rclone: mean(upRuns.rclone), engine: upEngine };
   const upStatus = a.engine.status();
   if (upStatus.state !== 'idle' || a.engine.pending() !== 0)
@@ -305,8 +370,10 @@ try {
     (p.db.prepare('SELECT count(*) AS n FROM images WHERE full_pending = 0').get() as { n: number }).n;
   let downPasses = 1;
   const downRuns = {
-    aws: [await seconds(() => aws('sync', `s3://${bucket}/bench-aws/`, path.join(tmp, 'down-aws')))],
-    rclone: [await seconds(() => rclone('sync', `bench:${bucket}/bench-rclone`, path.join(tmp, 'down-rclone')))],
+    aws: [await timed('down aws', () => aws('sync', `s3://${bucket}/bench-aws/`, path.join(tmp, 'down-aws')))],
+    rclone: [
+      await timed('down rclone', () => rclone('sync', `bench:${bucket}/bench-rclone`, path.join(tmp, 'down-rclone'))),
+    ],
   };
   const down = {
     aws: 0,
@@ -314,7 +381,7 @@ try {
     // The feed holds back rows newer than the oldest open transaction (decision 0140), so one pass
     // may stop short while the cloud is busy; the app then runs another on `gallery.changed`. The
     // time is until the second profile has every image in full, however many passes that takes.
-    engine: await seconds(async () => {
+    engine: await timed('down engine', async () => {
       for (let pass = 0; pass < 20 && imagesIn(b) < IMAGES; pass++) {
         if (pass > 0) downPasses++;
         await b.engine.syncOnce();
@@ -322,9 +389,11 @@ try {
       }
     }),
   };
-  downRuns.aws.push(await seconds(() => aws('sync', `s3://${bucket}/bench-aws-2/`, path.join(tmp, 'down-aws-2'))));
+  downRuns.aws.push(
+    await timed('down aws', () => aws('sync', `s3://${bucket}/bench-aws-2/`, path.join(tmp, 'down-aws-2'))),
+  );
   downRuns.rclone.push(
-    await seconds(() => rclone('sync', `bench:${bucket}/bench-rclone-2`, path.join(tmp, 'down-rclone-2'))),
+    await timed('down rclone', () => rclone('sync', `bench:${bucket}/bench-rclone-2`, path.join(tmp, 'down-rclone-2'))),
   );
   Object.assign(down, { aws: mean(downRuns.aws), rclone: mean(downRuns.rclone) });
   const got = imagesIn(b);
@@ -442,6 +511,7 @@ try {
       vsAws: down.aws / down.engine,
       vsRclone: down.rclone / down.engine,
     },
+    cpu: Object.fromEntries(cpuRuns),
     feed: {
       images: FEED,
       pageSize: PAGE,
@@ -481,6 +551,16 @@ try {
     say(line('up  ', result.up));
     say(line('down', result.down));
     say(`      (the engine's download took ${downPasses} pass${downPasses === 1 ? '' : 'es'})`);
+    say(
+      '  CPU per run (s; tools: mean of their two runs) — engine process + stack (API, Postgres, Cognito) + s3rver + tool:',
+    );
+    for (const [label, list] of cpuRuns) {
+      const m = (k: keyof Cpu) => mean(list.map((c) => c[k]));
+      const own = label.endsWith('engine') ? m('engine') : m('tool');
+      say(
+        `    ${label.padEnd(12)} ${own.toFixed(1)} + ${m('stack').toFixed(1)} + ${m('s3').toFixed(1)} = ${(own + m('stack') + m('s3')).toFixed(1)}`,
+      );
+    }
     say(
       `  feed at ${FEED} images, ${PAGE} per page: ${result.feed.apiPagesPerSecond.toFixed(1)} pages/s through the API ` +
         `(${(result.feed.apiPagesPerSecond * PAGE).toFixed(0)} changes/s), ${result.feed.sqlPagesPerSecond.toFixed(1)} pages/s of the same SQL = ${result.feed.vsSql.toFixed(2)}× the SQL`,

@@ -5,10 +5,6 @@
  * detection (a failed request marks offline; a probe with backoff brings it back).
  */
 import { EventEmitter } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import {
@@ -30,6 +26,7 @@ import {
   UsageDaily,
 } from '@atelier/common';
 import { createCognitoAuth, type CognitoConfig, type Tokens } from './cloud-auth.ts';
+import { createObjectTransfer } from './object-transfer.ts';
 import type { SecretStore } from './secret-store.ts';
 
 export interface CloudConfig {
@@ -200,6 +197,18 @@ export function createCloudClient(opts: CloudClientOptions) {
     probeTimer = null;
     probeAttempt = 0;
     scheduleProbe();
+  }
+
+  // Objects (presigned S3 URLs) ------------------------------------------------------------
+  const transfer = createObjectTransfer();
+  /** A transfer whose network failed says the app is offline, as an API call's does. */
+  async function objects<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (AppError.is(e, 'OFFLINE')) setOnline(false);
+      throw e;
+    }
   }
 
   // Session ----------------------------------------------------------------------------------
@@ -515,46 +524,22 @@ export function createCloudClient(opts: CloudClientOptions) {
       file: string,
       onProgress: (receivedBytes: number, totalBytes: number | null) => void = () => undefined,
     ): Promise<number> {
-      let res: Response;
-      try {
-        res = await doFetch(url, { signal: AbortSignal.timeout(30 * 60_000) });
-      } catch (e) {
-        setOnline(false);
-        throw new AppError('OFFLINE', `download failed: ${(e as Error).message}`, { cause: e });
-      }
-      if (!res.ok || !res.body) throw new AppError('STORAGE_UNAVAILABLE', `download HTTP ${res.status}`);
-      const length = Number(res.headers.get('content-length'));
-      const total = Number.isFinite(length) && length > 0 ? length : null;
-      let received = 0;
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          received += chunk.length;
-          onProgress(received, total);
-          done(null, chunk);
-        },
-      });
-      try {
-        await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(file, { flags: 'wx' }));
-      } catch (e) {
-        await rm(file, { force: true });
-        throw new AppError('STORAGE_UNAVAILABLE', `download failed: ${(e as Error).message}`, { cause: e });
-      }
-      return received;
+      return (await objects(() => transfer.getToFile(url, file, { onProgress, timeoutMs: 30 * 60_000 }))).size;
     },
+    /**
+     * GET a presigned URL into `file` with the SHA-256 of what was written (decision 0162); with
+     * `fsync` the bytes are on disk when it resolves.
+     */
+    downloadFile: (url: string, file: string, o: { fsync?: boolean } = {}) =>
+      objects(() => transfer.getToFile(url, file, { ...o, timeoutMs: 30 * 60_000 })),
     /** Downloads bytes from a presigned URL (no Authorization header: the URL is the credential). */
-    async download(url: string): Promise<Uint8Array> {
-      let res: Response;
-      try {
-        res = await doFetch(url, { signal: AbortSignal.timeout(120_000) });
-      } catch (e) {
-        setOnline(false);
-        throw new AppError('OFFLINE', `download failed: ${(e as Error).message}`, { cause: e });
-      }
-      if (!res.ok) throw new AppError('STORAGE_UNAVAILABLE', `download HTTP ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
-    },
+    download: (url: string): Promise<Uint8Array> => objects(() => transfer.get(url, { timeoutMs: 120_000 })),
+    /** PUT bytes to a presigned URL with the headers it was signed with. */
+    upload: (url: string, headers: Record<string, string>, body: Uint8Array) =>
+      objects(() => transfer.put(url, headers, body, { timeoutMs: 300_000 })),
     close(): void {
       closed = true;
+      transfer.close();
       disconnectEvents();
       if (probeTimer) clearTimeout(probeTimer);
       probeTimer = null;

@@ -12,7 +12,7 @@ import {
   type InputPurpose,
 } from '@atelier/common';
 import { imageSize, sniffImage } from '@atelier/engine/pipeline/input-image';
-import type { CloudClient, FetchFn } from './cloud-client.ts';
+import type { CloudClient } from './cloud-client.ts';
 import type { CloudJobsPort } from './jobs.ts';
 
 export interface CloudJobsPortOptions {
@@ -21,8 +21,6 @@ export interface CloudJobsPortOptions {
    * for an id that is not in the library, IMAGE_NOT_DOWNLOADED when it cannot be fetched).
    */
   library: { localPath(id: string): Promise<string> };
-  /** For the presigned PUTs (S3, not the API). */
-  fetch?: FetchFn;
 }
 
 const FIELDS = [
@@ -31,8 +29,6 @@ const FIELDS = [
 ] as const satisfies readonly (readonly [keyof GenerateRequest, InputPurpose, string])[];
 
 export function cloudJobsPort(cloud: CloudClient, opts: CloudJobsPortOptions): CloudJobsPort {
-  const fetchFn = opts.fetch ?? fetch;
-
   async function readPicture(ref: string, what: string): Promise<Uint8Array> {
     let file: string;
     try {
@@ -48,17 +44,9 @@ export function cloudJobsPort(cloud: CloudClient, opts: CloudJobsPortOptions): C
 
   async function put(upload: CreateInputResponse['upload'], body: Uint8Array): Promise<void> {
     const headers = { ...upload.headers };
-    // fetch sets content-length from the body (the URL is signed for exactly that length).
+    // The transfer sets content-length from the body (the URL is signed for exactly that length).
     delete headers['content-length'];
-    let res: Response;
-    try {
-      res = await fetchFn(upload.url, { method: 'PUT', headers, body, signal: AbortSignal.timeout(300_000) });
-    } catch (e) {
-      throw new AppError('OFFLINE', `upload failed: ${(e as Error).message}`, { cause: e });
-    }
-    await res.arrayBuffer().catch(() => undefined);
-    if (!res.ok)
-      throw new AppError('STORAGE_UNAVAILABLE', `input upload HTTP ${res.status}`, { retryable: res.status >= 500 });
+    await cloud.upload(upload.url, headers, body);
   }
 
   /**

@@ -125,3 +125,16 @@ function migrate(db: Db): void {
     })();
   }
 }
+
+/**
+ * `db.prepare` with each SQL text compiled once: better-sqlite3 compiles on every `prepare`, which
+ * in the sync engine's per-image paths cost more than running the statements (bench:sync profile).
+ */
+export function statementCache(db: Db): (sql: string) => Database.Statement {
+  const cache = new Map<string, Database.Statement>();
+  return (sql) => {
+    let s = cache.get(sql);
+    if (!s) cache.set(sql, (s = db.prepare(sql)));
+    return s;
+  };
+}

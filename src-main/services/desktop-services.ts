@@ -158,7 +158,7 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     library,
     engine: opts.engine,
     resolveModel: routeFacts.resolveModel,
-    cloud: cloud && cloudJobsPort(cloud, { library, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
+    cloud: cloud && cloudJobsPort(cloud, { library }),
     route: async (request) => decideRoute(await routeFacts.facts(request)),
     events: {
       changed: (job) => emit('jobs:changed', job),
@@ -194,7 +194,6 @@ export async function createDesktopServices(opts: DesktopServicesOptions): Promi
     db,
     library,
     cloud,
-    fetch: opts.fetch,
     settings,
     clock,
     emit,

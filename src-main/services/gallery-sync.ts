@@ -7,7 +7,7 @@
  */
 import { AppError, type IpcOutput } from '@atelier/common';
 import type { Clock } from './clock.ts';
-import type { CloudClient, FetchFn } from './cloud-client.ts';
+import type { CloudClient } from './cloud-client.ts';
 import type { Db } from './db.ts';
 import type { Emit } from './event-bus.ts';
 import type { CloudPlace, Library } from './library.ts';
@@ -20,7 +20,6 @@ export interface GallerySyncOptions {
   library: Library;
   /** Null in local-only mode: nothing syncs, edits are not queued. */
   cloud: CloudClient | null;
-  fetch?: FetchFn | undefined;
   settings: SettingsStore;
   clock: Clock;
   emit: Emit;
@@ -32,12 +31,12 @@ export type GallerySync = ReturnType<typeof createGallerySync>;
 /** Unit: ms between background passes. */
 const INTERVAL_MS = 60_000;
 
-export function createGallerySync({ db, library, cloud, fetch, settings, clock, emit, log }: GallerySyncOptions) {
+export function createGallerySync({ db, library, cloud, settings, clock, emit, log }: GallerySyncOptions) {
   const engine: SyncEngine | null = cloud
     ? createSyncEngine({
         db,
         library,
-        cloud: cloudSyncPort(cloud, fetch),
+        cloud: cloudSyncPort(cloud),
         clock,
         log,
         // The gallery (badge) and an open Viewer learn of arrived full images, batched per 250 ms.

@@ -127,7 +127,7 @@ describe('library', () => {
     const png = pngWithMetadata('a far mountain', 3);
     const sha256 = createHash('sha256').update(png).digest('hex');
     const thumb = makePng({ width: 4, height: 4, rgb: [9, 9, 9] });
-    const img = library.addCloudThumb(
+    const img = await library.addCloudThumb(
       {
         cloudId: 'img_00000000000000000000000001',
         thumb,
@@ -156,6 +156,73 @@ describe('library', () => {
     expect(readFileSync(library.pathOf(img.id))).toEqual(png);
     expect(library.get(img.id).downloaded).toBeUndefined();
     expect(await library.completeFull(img.id, png)).toBe(false);
+  });
+
+  it('takes full images streamed into its temp files, checks each, and commits those that arrive together', async () => {
+    const { library, filesDir, db } = setup();
+    const pngs = [1, 2, 3, 4, 5].map((n) => pngWithMetadata(`streamed ${n}`, n));
+    const rows = await Promise.all(
+      pngs.map((png, n) =>
+        library.addCloudThumb(
+          {
+            cloudId: `img_0000000000000000000000000${n}`,
+            thumb: makePng({ width: 4, height: 4 }),
+            metadata: sampleMetadata(`streamed ${n}`, n),
+            sha256: createHash('sha256').update(png).digest('hex'),
+            size: png.byteLength,
+            width: 8,
+            height: 8,
+          },
+          'acct',
+        ),
+      ),
+    );
+    // What a download does: writes the temp file it is given and says what it wrote.
+    const writer = (png: Uint8Array) => async (tmp: string) => {
+      writeFileSync(tmp, png, { flag: 'wx' });
+      return { size: png.byteLength, sha256: createHash('sha256').update(png).digest('hex') };
+    };
+    // Bytes that are not this image's: refused, and neither the temp file nor the image stays.
+    await expect(library.completeFull(rows[0]!.id, writer(pngs[1]!))).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
+    expect(readdirSync(filesDir).filter((f) => !f.includes('.thumb.'))).toEqual([]);
+    // All five at once: each lands under its own name and its row says so.
+    expect(await Promise.all(rows.map((r, i) => library.completeFull(r.id, writer(pngs[i]!))))).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    rows.forEach((r, i) => expect(readFileSync(library.pathOf(r.id))).toEqual(Buffer.from(pngs[i]!)));
+    expect(db.prepare('SELECT count(*) AS n FROM images WHERE full_pending = 1').get()).toEqual({ n: 0 });
+    expect(readdirSync(filesDir).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
+    // Already here: nothing is fetched again.
+    let asked = false;
+    expect(
+      await library.completeFull(rows[0]!.id, async () => {
+        asked = true;
+        return { size: 0, sha256: '' };
+      }),
+    ).toBe(false);
+    expect(asked).toBe(false);
+  });
+
+  it('gives back the row already recorded when a cloud image arrives twice at once', async () => {
+    const { library, filesDir } = setup();
+    const input = {
+      cloudId: 'img_00000000000000000000000077',
+      thumb: makePng({ width: 4, height: 4 }),
+      metadata: sampleMetadata('twice', 1),
+      sha256: 'a'.repeat(64),
+      size: 10,
+      width: 8,
+      height: 8,
+    };
+    const [a, b] = await Promise.all([library.addCloudThumb(input, 'acct'), library.addCloudThumb(input, 'acct')]);
+    expect(b!.id).toBe(a!.id);
+    expect(readdirSync(filesDir)).toEqual([`${a!.id}.thumb.png`]);
   });
 
   it('repairs orphans both ways at startup', () => {

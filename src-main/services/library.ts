@@ -24,7 +24,7 @@ import type { z } from 'zod';
 import { AppError, newId } from '@atelier/common';
 import type { ImageMetadata, LibraryImage, LibraryQuery, LibraryPage, LocalBoard } from '@atelier/common';
 import type { Clock } from './clock.ts';
-import type { Db } from './db.ts';
+import { statementCache, type Db } from './db.ts';
 import { metadataOf, readPngInfo } from './png.ts';
 import { makeThumbnail, thumbFileName } from './thumbnails.ts';
 
@@ -104,6 +104,7 @@ export type Library = ReturnType<typeof createLibrary>;
 
 export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, cloudPlace, fetchFull }: LibraryOptions) {
   const iso = () => clock.now().toISOString();
+  const stmt = statementCache(db);
 
   function toImage(row: ImageRow): LibraryImage {
     const url = urlFor(row.file_name);
@@ -146,15 +147,20 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     }
   }
 
-  async function writeDurablyAsync(fileName: string, bytes: Uint8Array): Promise<void> {
-    const tmp = path.join(filesDir, `.tmp-${randomBytes(8).toString('hex')}`);
-    const fh = await fsp.open(tmp, 'wx', 0o644);
+  /** A new file with `bytes`, fsynced (not yet under its final name). */
+  async function writeFileDurably(file: string, bytes: Uint8Array): Promise<void> {
+    const fh = await fsp.open(file, 'wx', 0o644);
     try {
       await fh.writeFile(bytes);
       await fh.sync();
     } finally {
       await fh.close();
     }
+  }
+
+  async function writeDurablyAsync(fileName: string, bytes: Uint8Array): Promise<void> {
+    const tmp = path.join(filesDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    await writeFileDurably(tmp, bytes);
     await fsp.rename(tmp, path.join(filesDir, fileName));
     const dir = await fsp.open(filesDir, 'r');
     try {
@@ -164,7 +170,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     }
   }
 
-  const insertImage = db.prepare(`
+  const insertImage = stmt(`
     INSERT INTO images (id, board_id, starred, origin, width, height, metadata, prompt, file_name, sha256, size,
                         job_id, cloud_id, cloud_account, role, created_at, updated_at)
     VALUES (@id, @board_id, @starred, @origin, @width, @height, @metadata, @prompt, @file_name, @sha256, @size,
@@ -242,12 +248,13 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
   /**
    * A cloud image as its thumbnail and record, the full PNG to follow (`completeFull`): the
    * gallery shows it at once. The thumbnail is written before the row (a row is never without a
-   * picture to show); a crash between them leaves an orphan file that `repair()` removes.
+   * picture to show); a crash between them leaves an orphan file that `repair()` removes. When
+   * the cloud image was recorded meanwhile (a cloud job's result), that row is returned instead.
    */
-  function addCloudThumb(input: CloudThumbInput, account: string | null): LibraryImage {
+  async function addCloudThumb(input: CloudThumbInput, account: string | null): Promise<LibraryImage> {
     const id = newId('img');
     const fileName = `${id}.png`;
-    writeFileSync(path.join(filesDir, thumbFileName(fileName)), input.thumb);
+    await fsp.writeFile(path.join(filesDir, thumbFileName(fileName)), input.thumb);
     const row = {
       id,
       board_id: input.boardId ?? null,
@@ -266,36 +273,106 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
       role: 'image',
       created_at: iso(),
     };
+    let kept: string;
     try {
-      db.transaction(() => {
+      kept = db.transaction(() => {
+        // Recorded meanwhile (a cloud job's result, another pass) while the thumbnail was written.
+        const there = stmt('SELECT id FROM images WHERE cloud_id = ?').get(input.cloudId) as { id: string } | undefined;
+        if (there) return there.id;
         insertImage.run(row);
-        db.prepare('UPDATE images SET full_pending = 1 WHERE id = ?').run(id);
+        stmt('UPDATE images SET full_pending = 1 WHERE id = ?').run(id);
+        return id;
       })();
     } catch (e) {
       rmSync(path.join(filesDir, thumbFileName(fileName)), { force: true });
       throw e;
     }
-    return toImage(getRow.get(id)!);
+    if (kept !== id) rmSync(path.join(filesDir, thumbFileName(fileName)), { force: true });
+    return toImage(getRowAny(kept));
+  }
+
+  /** Full images whose bytes are in a temp file, waiting for the next group commit. */
+  let arrivals: { id: string; tmp: string; fileName: string; done: (e: unknown, changed: boolean) => void }[] = [];
+  let committing = false;
+  const markFull = stmt(
+    'UPDATE images SET full_pending = 0, download_error = NULL, updated_at = ? WHERE id = ? AND full_pending = 1',
+  );
+  /**
+   * Renames every waiting arrival into place, fsyncs the folder once and marks all their rows in
+   * one transaction: one directory sync and one commit per group instead of per image (a group is
+   * whatever arrived while the previous one was being committed).
+   */
+  async function commitArrivals(): Promise<void> {
+    committing = true;
+    try {
+      while (arrivals.length > 0) {
+        const group = arrivals;
+        arrivals = [];
+        const renamed = await Promise.allSettled(group.map((a) => fsp.rename(a.tmp, path.join(filesDir, a.fileName))));
+        const placed = group.filter((a, i) => {
+          const r = renamed[i]!;
+          if (r.status === 'rejected') {
+            void fsp.rm(a.tmp, { force: true });
+            a.done(r.reason, false);
+          }
+          return r.status === 'fulfilled';
+        });
+        if (placed.length === 0) continue;
+        try {
+          const dir = await fsp.open(filesDir, 'r');
+          try {
+            await dir.sync();
+          } finally {
+            await dir.close();
+          }
+          const now = iso();
+          const changed = db.transaction(() => placed.map((a) => markFull.run(now, a.id).changes > 0))();
+          placed.forEach((a, i) => a.done(null, changed[i]!));
+        } catch (e) {
+          for (const a of placed) a.done(e, false);
+        }
+      }
+    } finally {
+      committing = false;
+    }
   }
 
   /**
    * The full PNG of a row added by `addCloudThumb` has arrived: checked against the sha256 the
-   * cloud recorded (a wrong or truncated body is refused, nothing written), written durably, then
-   * the row says so. Returns false when the row is gone or was completed meanwhile.
+   * cloud recorded (a wrong or truncated body is refused, nothing kept), written durably, then
+   * the row says so. `source` is the bytes, or a function that writes them into the temp file it
+   * is given (fsynced) and says what it wrote, so a download streams to disk without passing
+   * through one big buffer (decision 0162). Returns false when the row is gone or was completed
+   * meanwhile (then nothing is fetched).
    */
-  async function completeFull(id: string, png: Uint8Array): Promise<boolean> {
-    const row = db.prepare('SELECT file_name, sha256, full_pending FROM images WHERE id = ?').get(id) as
+  async function completeFull(
+    id: string,
+    source: Uint8Array | ((tmpFile: string) => Promise<{ size: number; sha256: string }>),
+  ): Promise<boolean> {
+    const row = stmt('SELECT file_name, sha256, full_pending FROM images WHERE id = ?').get(id) as
       { file_name: string; sha256: string; full_pending: number } | undefined;
     if (!row || !row.full_pending) return false;
-    if (createHash('sha256').update(png).digest('hex') !== row.sha256)
+    const tmp = path.join(filesDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    let got: { size: number; sha256: string };
+    if (typeof source === 'function') got = await source(tmp);
+    else {
+      got = { size: source.byteLength, sha256: createHash('sha256').update(source).digest('hex') };
+      if (got.sha256 === row.sha256)
+        await writeFileDurably(tmp, source).catch(async (e: unknown) => {
+          await fsp.rm(tmp, { force: true });
+          throw e;
+        });
+    }
+    if (got.sha256 !== row.sha256) {
+      await fsp.rm(tmp, { force: true });
       throw new AppError('CHECKSUM_MISMATCH', `the downloaded image ${id} does not match its sha256`, {
         retryable: true,
       });
-    await writeDurablyAsync(row.file_name, png);
-    db.prepare(
-      'UPDATE images SET full_pending = 0, download_error = NULL, updated_at = ? WHERE id = ? AND full_pending = 1',
-    ).run(iso(), id);
-    return true;
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      arrivals.push({ id, tmp, fileName: row.file_name, done: (e, changed) => (e ? reject(e) : resolve(changed)) });
+      if (!committing) void commitArrivals();
+    });
   }
 
   const notDownloaded = (id: string) =>
@@ -367,9 +444,10 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
       pageWhere.push('id < @cursor');
       params.cursor = q.cursor;
     }
-    const rows = db
-      .prepare(`SELECT * FROM images WHERE ${pageWhere.join(' AND ')} ORDER BY id DESC LIMIT @limit`)
-      .all({ ...params, limit: q.limit + 1 }) as ImageRow[];
+    const rows = db.prepare(`SELECT * FROM images WHERE ${pageWhere.join(' AND ')} ORDER BY id DESC LIMIT @limit`).all({
+      ...params,
+      limit: q.limit + 1,
+    }) as ImageRow[];
     const more = rows.length > q.limit;
     const items = rows.slice(0, q.limit).map(toImage);
     return { items, nextCursor: more ? items[items.length - 1]!.id : null, total };
@@ -382,9 +460,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
       for (const id of ids) {
         if (!getRow.get(id)) throw new AppError('NOT_FOUND', `image ${id} not found`);
         if (patch.starred !== undefined)
-          db.prepare('UPDATE images SET starred = ?, updated_at = ? WHERE id = ?').run(patch.starred ? 1 : 0, now, id);
+          stmt('UPDATE images SET starred = ?, updated_at = ? WHERE id = ?').run(patch.starred ? 1 : 0, now, id);
         if (patch.boardId !== undefined)
-          db.prepare('UPDATE images SET board_id = ?, updated_at = ? WHERE id = ?').run(patch.boardId, now, id);
+          stmt('UPDATE images SET board_id = ?, updated_at = ? WHERE id = ?').run(patch.boardId, now, id);
       }
     })();
   }
@@ -393,38 +471,37 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     const undoToken = `undo_${randomBytes(16).toString('hex')}`;
     const now = iso();
     db.transaction(() => {
-      const stmt = db.prepare(
+      const mark = stmt(
         'UPDATE images SET deleted_at = ?, delete_token = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL',
       );
-      for (const id of ids) stmt.run(now, undoToken, now, id);
+      for (const id of ids) mark.run(now, undoToken, now, id);
     })();
     return { undoToken };
   }
 
   /** The images a delete with this undo token removed (to tell the cloud they are back). */
   function idsByUndoToken(undoToken: string): string[] {
-    return (db.prepare('SELECT id FROM images WHERE delete_token = ?').all(undoToken) as { id: string }[]).map(
-      (r) => r.id,
-    );
+    return (stmt('SELECT id FROM images WHERE delete_token = ?').all(undoToken) as { id: string }[]).map((r) => r.id);
   }
 
   function undoDelete(undoToken: string): number {
-    return db
-      .prepare('UPDATE images SET deleted_at = NULL, delete_token = NULL, updated_at = ? WHERE delete_token = ?')
-      .run(iso(), undoToken).changes;
+    return stmt('UPDATE images SET deleted_at = NULL, delete_token = NULL, updated_at = ? WHERE delete_token = ?').run(
+      iso(),
+      undoToken,
+    ).changes;
   }
 
   /** Removes images deleted more than `graceMs` ago: rows first (in one transaction), then their files. */
   function purgeDeleted(graceMs: number): number {
     const cutoff = new Date(clock.now().getTime() - graceMs).toISOString();
-    const rows = db
-      .prepare('SELECT id, file_name FROM images WHERE deleted_at IS NOT NULL AND deleted_at <= ?')
-      .all(cutoff) as {
+    const rows = stmt('SELECT id, file_name FROM images WHERE deleted_at IS NOT NULL AND deleted_at <= ?').all(
+      cutoff,
+    ) as {
       id: string;
       file_name: string;
     }[];
     db.transaction(() => {
-      const del = db.prepare('DELETE FROM images WHERE id = ?');
+      const del = stmt('DELETE FROM images WHERE id = ?');
       for (const r of rows) del.run(r.id);
     })();
     for (const r of rows) {
@@ -437,11 +514,11 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
   /** Startup repair: temp files and files without a row are removed; rows whose file is gone are removed. */
   function repair(): { removedFiles: number; removedRows: number } {
     const known = new Set(
-      (db.prepare('SELECT file_name FROM images').all() as { file_name: string }[]).map((r) => r.file_name),
+      (stmt('SELECT file_name FROM images').all() as { file_name: string }[]).map((r) => r.file_name),
     );
     // Rows whose full PNG is still in the cloud have no file yet, by design.
     const awaited = new Set(
-      (db.prepare('SELECT file_name FROM images WHERE full_pending = 1').all() as { file_name: string }[]).map(
+      (stmt('SELECT file_name FROM images WHERE full_pending = 1').all() as { file_name: string }[]).map(
         (r) => r.file_name,
       ),
     );
@@ -456,7 +533,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     }
     let removedRows = 0;
     db.transaction(() => {
-      const del = db.prepare('DELETE FROM images WHERE file_name = ?');
+      const del = stmt('DELETE FROM images WHERE file_name = ?');
       for (const name of known) if (!onDisk.has(name) && !awaited.has(name)) removedRows += del.run(name).changes;
     })();
     return { removedFiles, removedRows };
@@ -464,14 +541,14 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
 
   /** The live image synced from / made by the cloud with this cloud image id, if any. */
   function getByCloudId(cloudId: string): LibraryImage | null {
-    const row = db.prepare('SELECT * FROM images WHERE cloud_id = ? AND deleted_at IS NULL').get(cloudId) as
+    const row = stmt('SELECT * FROM images WHERE cloud_id = ? AND deleted_at IS NULL').get(cloudId) as
       ImageRow | undefined;
     return row ? toImage(row) : null;
   }
 
   /** Replaces what the library records about how an image was made (not the PNG's own chunk). */
   function setMetadata(id: string, metadata: ImageMetadata): void {
-    db.prepare('UPDATE images SET metadata = ?, prompt = ?, updated_at = ? WHERE id = ?').run(
+    stmt('UPDATE images SET metadata = ?, prompt = ?, updated_at = ? WHERE id = ?').run(
       JSON.stringify(metadata),
       metadata.positive_prompt,
       iso(),
@@ -481,9 +558,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
 
   /** The live picture (or mask) with these bytes, if the library has it already. */
   function liveBySha(sha256: string, role: 'image' | 'mask'): LibraryImage | null {
-    const row = db
-      .prepare('SELECT * FROM images WHERE sha256 = ? AND role = ? AND deleted_at IS NULL ORDER BY id LIMIT 1')
-      .get(sha256, role) as ImageRow | undefined;
+    const row = stmt(
+      'SELECT * FROM images WHERE sha256 = ? AND role = ? AND deleted_at IS NULL ORDER BY id LIMIT 1',
+    ).get(sha256, role) as ImageRow | undefined;
     return row ? toImage(row) : null;
   }
 
@@ -499,7 +576,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
   }
 
   function getRowAny(id: string): ImageRow {
-    const row = db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    const row = stmt('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
     if (!row) throw new AppError('NOT_FOUND', `image ${id} not found`);
     return row;
   }
@@ -554,45 +631,41 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
   // Boards -----------------------------------------------------------------------------------
 
   function requireBoard(id: string): void {
-    if (!db.prepare('SELECT 1 FROM boards WHERE id = ? AND deleted_at IS NULL').get(id))
+    if (!stmt('SELECT 1 FROM boards WHERE id = ? AND deleted_at IS NULL').get(id))
       throw new AppError('NOT_FOUND', `board ${id} not found`);
   }
 
   function board(id: string): LocalBoardValue {
-    const row = db
-      .prepare(
-        `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL AND i.role = 'image') AS imageCount
+    const row = stmt(
+      `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL AND i.role = 'image') AS imageCount
          FROM boards b WHERE b.id = ? AND b.deleted_at IS NULL`,
-      )
-      .get(id) as LocalBoardValue | undefined;
+    ).get(id) as LocalBoardValue | undefined;
     if (!row) throw new AppError('NOT_FOUND', `board ${id} not found`);
     return row;
   }
 
   const boards = {
     list(): LocalBoardValue[] {
-      return db
-        .prepare(
-          `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL AND i.role = 'image') AS imageCount
+      return stmt(
+        `SELECT b.id, b.name, (SELECT count(*) FROM images i WHERE i.board_id = b.id AND i.deleted_at IS NULL AND i.role = 'image') AS imageCount
            FROM boards b WHERE b.deleted_at IS NULL ORDER BY b.name COLLATE NOCASE, b.id`,
-        )
-        .all() as LocalBoardValue[];
+      ).all() as LocalBoardValue[];
     },
     create(name: string): LocalBoardValue {
       const id = newId('brd');
       const now = iso();
-      db.prepare('INSERT INTO boards (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)').run(id, name, now, now);
+      stmt('INSERT INTO boards (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)').run(id, name, now, now);
       return board(id);
     },
     rename(id: string, name: string): LocalBoardValue {
       requireBoard(id);
-      db.prepare('UPDATE boards SET name = ?, updated_at = ? WHERE id = ?').run(name, iso(), id);
+      stmt('UPDATE boards SET name = ?, updated_at = ? WHERE id = ?').run(name, iso(), id);
       return board(id);
     },
     /** The live images on a board. */
     imageIds(id: string): string[] {
       return (
-        db.prepare("SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL AND role = 'image'").all(id) as {
+        stmt("SELECT id FROM images WHERE board_id = ? AND deleted_at IS NULL AND role = 'image'").all(id) as {
           id: string;
         }[]
       ).map((r) => r.id);
@@ -603,11 +676,11 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
       const now = iso();
       db.transaction(() => {
         if (images === 'delete')
-          db.prepare(
+          stmt(
             'UPDATE images SET deleted_at = ?, updated_at = ?, board_id = NULL WHERE board_id = ? AND deleted_at IS NULL',
           ).run(now, now, id);
-        else db.prepare('UPDATE images SET board_id = NULL, updated_at = ? WHERE board_id = ?').run(now, id);
-        db.prepare('UPDATE boards SET deleted_at = ?, updated_at = ? WHERE id = ?').run(now, now, id);
+        else stmt('UPDATE images SET board_id = NULL, updated_at = ? WHERE board_id = ?').run(now, id);
+        stmt('UPDATE boards SET deleted_at = ?, updated_at = ? WHERE id = ?').run(now, now, id);
       })();
     },
   };

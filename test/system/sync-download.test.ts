@@ -45,17 +45,20 @@ function gate() {
   let all = false;
   return {
     requested,
-    wrap: (p: SyncCloudPort): SyncCloudPort => ({
-      ...p,
-      async download(url) {
+    wrap: (p: SyncCloudPort): SyncCloudPort => {
+      const hold = async (url: string) => {
         if (isFull(url)) {
           const id = cloudIdOf(url);
           requested.push(id);
           if (!all && !released.has(id)) await new Promise<void>((r) => held.set(id, r));
         }
-        return p.download(url);
-      },
-    }),
+      };
+      return {
+        ...p,
+        download: async (url) => (await hold(url), p.download(url)),
+        downloadFile: async (url, file) => (await hold(url), p.downloadFile(url, file)),
+      };
+    },
     release(id: string) {
       released.add(id);
       held.get(id)?.();
@@ -191,15 +194,16 @@ describe('pulling a gallery: thumbnails first, full images after', () => {
     // B pulls while S3 is unreachable: rows and thumbnails arrive, full images cannot.
     let offline = true;
     const requested: string[] = [];
+    const cut = (url: string) => {
+      if (isFull(url)) {
+        requested.push(cloudIdOf(url));
+        if (offline) throw new AppError('OFFLINE', 'connect ECONNREFUSED');
+      }
+    };
     const b = await device(user, (p) => ({
       ...p,
-      async download(url) {
-        if (isFull(url)) {
-          requested.push(cloudIdOf(url));
-          if (offline) throw new AppError('OFFLINE', 'connect ECONNREFUSED');
-        }
-        return p.download(url);
-      },
+      download: async (url) => (cut(url), p.download(url)),
+      downloadFile: async (url, file) => (cut(url), p.downloadFile(url, file)),
     }));
     await b.engine.syncOnce();
     await b.engine.downloadsSettled();
@@ -283,6 +287,10 @@ describe('opening an image that is not downloaded yet', () => {
         async download(url) {
           if (offline && isFull(url)) throw new AppError('OFFLINE', 'getaddrinfo ENOTFOUND');
           return p.download(url);
+        },
+        async downloadFile(url, file) {
+          if (offline && isFull(url)) throw new AppError('OFFLINE', 'getaddrinfo ENOTFOUND');
+          return p.downloadFile(url, file);
         },
       }),
     );

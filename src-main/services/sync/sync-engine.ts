@@ -40,7 +40,7 @@ import {
   type UploadItemError,
 } from '@atelier/common';
 import type { Clock } from '../clock.ts';
-import type { Db } from '../db.ts';
+import { statementCache, type Db } from '../db.ts';
 import type { Library } from '../library.ts';
 
 /** What the engine needs from the cloud (cloud-port.ts builds it on the cloud client). */
@@ -56,6 +56,11 @@ export interface SyncCloudPort {
   /** PUT to a presigned URL with its headers; throws AppError (retryable for 5xx/network). */
   put(put: PresignedPut, body: Uint8Array): Promise<void>;
   download(url: string): Promise<Uint8Array>;
+  /**
+   * GET a presigned URL into `file` (created new, fsynced; removed again on failure) with the
+   * SHA-256 of what was written, hashed as the bytes arrived.
+   */
+  downloadFile(url: string, file: string): Promise<{ size: number; sha256: string }>;
   /** One image with fresh presigned URLs (GET /v1/images/:id); NOT_FOUND once it is deleted. */
   image(id: string): Promise<Image>;
   /** The account's synced storage and the plan's limit (GET /v1/me), null when the cloud does not say. */
@@ -200,6 +205,7 @@ function fallbackMetadata(row: LocalImageRow): ImageMetadata {
 
 export function createSyncEngine(opts: SyncEngineOptions) {
   const { db, library, cloud, clock } = opts;
+  const stmt = statementCache(db);
   const log = opts.log ?? (() => undefined);
   // 8 downloads in flight keep a link busy through the feed round trips (measured with
   // bench/sync.ts: 4 left it idle between them; aws s3 sync runs 10, rclone 4 plus checkers).
@@ -222,8 +228,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     done: 0,
     total: 0,
     lastSyncAt:
-      (db.prepare("SELECT value FROM sync_state WHERE key = 'last_sync_at'").get() as { value: string } | undefined)
-        ?.value ?? null,
+      (stmt("SELECT value FROM sync_state WHERE key = 'last_sync_at'").get() as { value: string } | undefined)?.value ??
+      null,
     error: null,
     errorCode: null,
     storage: null,
@@ -260,37 +266,33 @@ export function createSyncEngine(opts: SyncEngineOptions) {
 
   // ── local state ────────────────────────────────────────────────────────────────────────────
   const getState = (key: string) =>
-    (db.prepare('SELECT value FROM sync_state WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
+    (stmt('SELECT value FROM sync_state WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
   const setState = (key: string, value: string) =>
-    db
-      .prepare(
-        'INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      )
-      .run(key, value);
+    stmt(
+      'INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ).run(key, value);
   const version = (cloudId: string, field: string) =>
     (
-      db.prepare('SELECT version FROM sync_versions WHERE cloud_id = ? AND field = ?').get(cloudId, field) as
+      stmt('SELECT version FROM sync_versions WHERE cloud_id = ? AND field = ?').get(cloudId, field) as
         { version: number } | undefined
     )?.version ?? 0;
   const setVersion = (cloudId: string, field: string, v: number) =>
-    db
-      .prepare(
-        'INSERT INTO sync_versions (cloud_id, field, version) VALUES (?, ?, ?) ON CONFLICT (cloud_id, field) DO UPDATE SET version = max(version, excluded.version)',
-      )
-      .run(cloudId, field, v);
+    stmt(
+      'INSERT INTO sync_versions (cloud_id, field, version) VALUES (?, ?, ?) ON CONFLICT (cloud_id, field) DO UPDATE SET version = max(version, excluded.version)',
+    ).run(cloudId, field, v);
   const iso = () => clock.now().toISOString();
 
   /** Records a local edit to send on the next pass (called by the library's IPC handlers). */
   function recordEdit(target: 'image' | 'board', localId: string, field: string, value: unknown): void {
     // Only the latest value of a field matters: older queued values of it are dropped.
     db.transaction(() => {
-      db.prepare('DELETE FROM sync_outbox WHERE target = ? AND local_id = ? AND field = ?').run(target, localId, field);
+      stmt('DELETE FROM sync_outbox WHERE target = ? AND local_id = ? AND field = ?').run(target, localId, field);
       const img =
         target === 'image'
-          ? (db.prepare('SELECT cloud_id, cloud_account FROM images WHERE id = ?').get(localId) as
+          ? (stmt('SELECT cloud_id, cloud_account FROM images WHERE id = ?').get(localId) as
               { cloud_id: string | null; cloud_account: string | null } | undefined)
           : undefined;
-      db.prepare(
+      stmt(
         'INSERT INTO sync_outbox (target, local_id, cloud_id, cloud_account, field, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ).run(
         target,
@@ -305,13 +307,11 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   }
 
   const pendingUploads = (account: string) =>
-    db
-      .prepare(
-        `SELECT id, file_name, sha256, size, width, height, metadata, starred, board_id FROM images
+    stmt(
+      `SELECT id, file_name, sha256, size, width, height, metadata, starred, board_id FROM images
           WHERE cloud_id IS NULL AND deleted_at IS NULL AND role = 'image' AND (cloud_account IS NULL OR cloud_account = ?)
           ORDER BY id`,
-      )
-      .all(account) as LocalImageRow[];
+    ).all(account) as LocalImageRow[];
 
   // ── push ─────────────────────────────────────────────────────────────────────────────────────
   /** An image on its way up: reserved in a batch, its two objects PUT, then completed in a group. */
@@ -330,7 +330,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     let metadata: ImageMetadata = fallbackMetadata(row);
     if (row.metadata) metadata = JSON.parse(row.metadata) as ImageMetadata;
     metadata = withInputRefs(metadata, (localId) => {
-      const r = db.prepare('SELECT cloud_id FROM images WHERE id = ?').get(localId) as
+      const r = stmt('SELECT cloud_id FROM images WHERE id = ?').get(localId) as
         { cloud_id: string | null } | undefined;
       return r?.cloud_id ?? null;
     });
@@ -371,7 +371,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   /** The cloud id is written only now (after complete, or an `exists` answer): the resume point. */
   function uploaded(account: string, row: LocalImageRow, cloudId: string): void {
     db.transaction(() => {
-      db.prepare('UPDATE images SET cloud_id = ?, cloud_account = ? WHERE id = ? AND cloud_id IS NULL').run(
+      stmt('UPDATE images SET cloud_id = ?, cloud_account = ? WHERE id = ? AND cloud_id IS NULL').run(
         cloudId,
         account,
         row.id,
@@ -574,19 +574,18 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   }
 
   const localIdOfCloud = (cloudId: string) =>
-    (db.prepare('SELECT id FROM images WHERE cloud_id = ?').get(cloudId) as { id: string } | undefined)?.id ?? null;
+    (stmt('SELECT id FROM images WHERE cloud_id = ?').get(cloudId) as { id: string } | undefined)?.id ?? null;
   /** Pulled images whose metadata may still name a starting picture by its cloud id. */
   const unresolvedRefs = new Set<string>();
   function resolvePulledRefs(): void {
     for (const id of unresolvedRefs) {
-      const row = db.prepare('SELECT metadata FROM images WHERE id = ?').get(id) as
-        { metadata: string | null } | undefined;
+      const row = stmt('SELECT metadata FROM images WHERE id = ?').get(id) as { metadata: string | null } | undefined;
       unresolvedRefs.delete(id);
       if (!row?.metadata) continue;
       const before = JSON.parse(row.metadata) as ImageMetadata;
       const after = withInputRefs(before, localIdOfCloud);
       if (after.init_image !== before.init_image || after.init_mask !== before.init_mask)
-        db.prepare('UPDATE images SET metadata = ? WHERE id = ?').run(JSON.stringify(after), id);
+        stmt('UPDATE images SET metadata = ? WHERE id = ?').run(JSON.stringify(after), id);
     }
   }
 
@@ -602,9 +601,9 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   }
 
   async function pushEdits(account: string): Promise<void> {
-    const rows = db
-      .prepare('SELECT seq, target, local_id, cloud_id, cloud_account, field, value FROM sync_outbox ORDER BY seq')
-      .all() as {
+    const rows = stmt(
+      'SELECT seq, target, local_id, cloud_id, cloud_account, field, value FROM sync_outbox ORDER BY seq',
+    ).all() as {
       seq: number;
       target: 'image' | 'board';
       local_id: string;
@@ -617,17 +616,17 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     for (const r of rows) {
       const value = JSON.parse(r.value) as unknown;
       if (r.target === 'image') {
-        const img = db.prepare('SELECT cloud_id, cloud_account FROM images WHERE id = ?').get(r.local_id) as
+        const img = stmt('SELECT cloud_id, cloud_account FROM images WHERE id = ?').get(r.local_id) as
           { cloud_id: string | null; cloud_account: string | null } | undefined;
         // A purged image's row is gone: the account recorded with the edit decides instead.
         if (!img && r.cloud_account !== account) {
-          if (r.cloud_account === null) db.prepare('DELETE FROM sync_outbox WHERE seq = ?').run(r.seq);
+          if (r.cloud_account === null) stmt('DELETE FROM sync_outbox WHERE seq = ?').run(r.seq);
           continue;
         }
         const cloudId = img?.cloud_id ?? r.cloud_id;
         if (!cloudId) {
           // Never uploaded: sent after its upload, or dropped if the image itself is gone.
-          if (!img) db.prepare('DELETE FROM sync_outbox WHERE seq = ?').run(r.seq);
+          if (!img) stmt('DELETE FROM sync_outbox WHERE seq = ?').run(r.seq);
           continue;
         }
         // Only ids this account owns travel: a row of another account (or of none known, such as
@@ -643,7 +642,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
           edit: { target: 'image', id: cloudId, field, value, baseVersion: version(cloudId, field) } as SyncEdit,
         });
       } else {
-        const b = db.prepare('SELECT cloud_account FROM boards WHERE id = ?').get(r.local_id) as
+        const b = stmt('SELECT cloud_account FROM boards WHERE id = ?').get(r.local_id) as
           { cloud_account: string | null } | undefined;
         if (b?.cloud_account && b.cloud_account !== account) continue;
         const field = r.field as 'create' | 'name' | 'boardDeleted';
@@ -663,13 +662,9 @@ export function createSyncEngine(opts: SyncEngineOptions) {
           const r = results[j]!;
           if (r.version !== undefined) setVersion(b.cloudId, b.field, r.version);
           if (b.edit.target === 'board' && b.field === 'create' && r.outcome !== 'rejected')
-            db.prepare('UPDATE boards SET cloud_id = ?, cloud_account = ? WHERE id = ?').run(
-              b.cloudId,
-              account,
-              b.cloudId,
-            );
+            stmt('UPDATE boards SET cloud_id = ?, cloud_account = ? WHERE id = ?').run(b.cloudId, account, b.cloudId);
           if (r.outcome === 'rejected') log(`sync: edit ${b.field} of ${b.cloudId} refused: ${r.code ?? ''}`);
-          db.prepare('DELETE FROM sync_outbox WHERE seq = ?').run(b.seq);
+          stmt('DELETE FROM sync_outbox WHERE seq = ?').run(b.seq);
         });
       })();
     }
@@ -677,40 +672,34 @@ export function createSyncEngine(opts: SyncEngineOptions) {
 
   // ── pull ─────────────────────────────────────────────────────────────────────────────────────
   const hasPending = (target: 'image' | 'board', localId: string, field: string) =>
-    !!db
-      .prepare('SELECT 1 FROM sync_outbox WHERE target = ? AND local_id = ? AND field = ?')
-      .get(target, localId, field);
+    !!stmt('SELECT 1 FROM sync_outbox WHERE target = ? AND local_id = ? AND field = ?').get(target, localId, field);
 
   function applyBoard(account: string, c: Extract<SyncChange, { kind: 'board' }>): void {
-    const local = db.prepare('SELECT id, name, deleted_at FROM boards WHERE id = ?').get(c.id) as
+    const local = stmt('SELECT id, name, deleted_at FROM boards WHERE id = ?').get(c.id) as
       { id: string; name: string; deleted_at: string | null } | undefined;
     const now = iso();
     if (!local) {
-      db.prepare(
+      stmt(
         'INSERT INTO boards (id, name, cloud_id, cloud_account, created_at, updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ).run(c.id, c.name, c.id, account, now, now, c.deleted ? now : null);
     } else {
       if (!hasPending('board', c.id, 'name') && local.name !== c.name)
-        db.prepare('UPDATE boards SET name = ?, updated_at = ? WHERE id = ?').run(c.name, now, c.id);
+        stmt('UPDATE boards SET name = ?, updated_at = ? WHERE id = ?').run(c.name, now, c.id);
       if (!hasPending('board', c.id, 'boardDeleted') && (local.deleted_at !== null) !== c.deleted) {
-        db.prepare('UPDATE boards SET deleted_at = ?, updated_at = ? WHERE id = ?').run(
-          c.deleted ? now : null,
-          now,
-          c.id,
-        );
-        if (c.deleted) db.prepare('UPDATE images SET board_id = NULL WHERE board_id = ?').run(c.id);
+        stmt('UPDATE boards SET deleted_at = ?, updated_at = ? WHERE id = ?').run(c.deleted ? now : null, now, c.id);
+        if (c.deleted) stmt('UPDATE images SET board_id = NULL WHERE board_id = ?').run(c.id);
       }
-      db.prepare('UPDATE boards SET cloud_id = ?, cloud_account = ? WHERE id = ?').run(c.id, account, c.id);
+      stmt('UPDATE boards SET cloud_id = ?, cloud_account = ? WHERE id = ?').run(c.id, account, c.id);
     }
     setVersion(c.id, 'name', c.versions.name);
     setVersion(c.id, 'boardDeleted', c.versions.deleted);
   }
 
   const localBoard = (id: string | null) =>
-    id && db.prepare('SELECT 1 FROM boards WHERE id = ? AND deleted_at IS NULL').get(id) ? id : null;
+    id && stmt('SELECT 1 FROM boards WHERE id = ? AND deleted_at IS NULL').get(id) ? id : null;
 
   async function applyImage(account: string, c: Extract<SyncChange, { kind: 'image' }>): Promise<void> {
-    const local = db.prepare('SELECT id, starred, board_id, deleted_at FROM images WHERE cloud_id = ?').get(c.id) as
+    const local = stmt('SELECT id, starred, board_id, deleted_at FROM images WHERE cloud_id = ?').get(c.id) as
       { id: string; starred: number; board_id: string | null; deleted_at: string | null } | undefined;
     const now = iso();
     if (!local) {
@@ -720,26 +709,28 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         // The thumbnail now, the full PNG later (the downloader, or on demand).
         const thumb = await withRetry('download thumbnail', () => cloud.download(c.image.thumbUrl!));
         // Another pass (or a cloud job) may have recorded it meanwhile.
-        if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
-        savedId = library.addCloudThumb(
-          {
-            cloudId: c.id,
-            thumb,
-            metadata: withInputRefs(c.image.metadata, localIdOfCloud),
-            sha256: c.image.sha256,
-            size: c.image.size,
-            width: c.image.width,
-            height: c.image.height,
-            starred: c.image.starred,
-            boardId: localBoard(c.image.boardId),
-          },
-          account,
+        if (stmt('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+        savedId = (
+          await library.addCloudThumb(
+            {
+              cloudId: c.id,
+              thumb,
+              metadata: withInputRefs(c.image.metadata, localIdOfCloud),
+              sha256: c.image.sha256,
+              size: c.image.size,
+              width: c.image.width,
+              height: c.image.height,
+              starred: c.image.starred,
+              boardId: localBoard(c.image.boardId),
+            },
+            account,
+          )
         ).id;
         if (c.image.url && fullUrls.size < MAX_KEPT_URLS) fullUrls.set(c.id, c.image.url);
       } else {
         // No thumbnail in the cloud: the image itself now (the library makes its thumbnail).
         const png = await withRetry('download image', () => cloud.download(c.image.url!));
-        if (db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+        if (stmt('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
         savedId = (
           await library.saveImage({
             png,
@@ -751,21 +742,29 @@ export function createSyncEngine(opts: SyncEngineOptions) {
           })
         ).id;
       }
-      const saved = { id: savedId };
-      db.prepare('UPDATE images SET cloud_account = ? WHERE id = ?').run(account, saved.id);
       // Its starting picture may come later in the feed (downloads run side by side): named again then.
       if (c.image.metadata.init_image !== undefined || c.image.metadata.init_mask !== undefined)
-        unresolvedRefs.add(saved.id);
-    } else {
-      const set = (sql: string, ...args: unknown[]) =>
-        db.prepare(`UPDATE images SET ${sql}, updated_at = ? WHERE id = ?`).run(...args, now, local.id);
-      if (!hasPending('image', local.id, 'starred') && !!local.starred !== c.image.starred)
-        set('starred = ?', c.image.starred ? 1 : 0);
-      if (!hasPending('image', local.id, 'boardId') && local.board_id !== c.image.boardId)
-        set('board_id = ?', localBoard(c.image.boardId));
-      if (!hasPending('image', local.id, 'deleted') && (local.deleted_at !== null) !== c.deleted)
-        set('deleted_at = ?, delete_token = NULL', c.deleted ? now : null);
-    }
+        unresolvedRefs.add(savedId);
+      // One commit for what is left of this change, not one per statement.
+      db.transaction(() => {
+        stmt('UPDATE images SET cloud_account = ? WHERE id = ?').run(account, savedId);
+        setVersions(c);
+      })();
+    } else
+      db.transaction(() => {
+        const set = (sql: string, ...args: unknown[]) =>
+          stmt(`UPDATE images SET ${sql}, updated_at = ? WHERE id = ?`).run(...args, now, local.id);
+        if (!hasPending('image', local.id, 'starred') && !!local.starred !== c.image.starred)
+          set('starred = ?', c.image.starred ? 1 : 0);
+        if (!hasPending('image', local.id, 'boardId') && local.board_id !== c.image.boardId)
+          set('board_id = ?', localBoard(c.image.boardId));
+        if (!hasPending('image', local.id, 'deleted') && (local.deleted_at !== null) !== c.deleted)
+          set('deleted_at = ?, delete_token = NULL', c.deleted ? now : null);
+        setVersions(c);
+      })();
+  }
+
+  function setVersions(c: Extract<SyncChange, { kind: 'image' }>): void {
     setVersion(c.id, 'starred', c.versions.starred);
     setVersion(c.id, 'boardId', c.versions.boardId);
     setVersion(c.id, 'deleted', c.versions.deleted);
@@ -791,9 +790,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       // (counting them made a pass say "250 of 200").
       const arriving = new Set(
         page.items
-          .filter(
-            (c) => c.kind === 'image' && !c.deleted && !db.prepare('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id),
-          )
+          .filter((c) => c.kind === 'image' && !c.deleted && !stmt('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id))
           .map((c) => c.id),
       );
       setStatus({ total: status.total + arriving.size });
@@ -839,9 +836,9 @@ export function createSyncEngine(opts: SyncEngineOptions) {
 
   const waitingDownloads = (account: string) =>
     (
-      db
-        .prepare('SELECT count(*) AS n FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?')
-        .get(account) as { n: number }
+      stmt('SELECT count(*) AS n FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?').get(
+        account,
+      ) as { n: number }
     ).n;
   function downloadStatus(): void {
     // A download that lands after the app closed its database has nothing left to report to.
@@ -868,9 +865,9 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   function fetchOne(localId: string, tries = attempts): Promise<void> {
     const running = inFlight.get(localId);
     if (running) return running;
-    const row = db
-      .prepare('SELECT cloud_id, cloud_account, full_pending, deleted_at FROM images WHERE id = ?')
-      .get(localId) as
+    const row = stmt('SELECT cloud_id, cloud_account, full_pending, deleted_at FROM images WHERE id = ?').get(
+      localId,
+    ) as
       | { cloud_id: string | null; cloud_account: string | null; full_pending: number; deleted_at: string | null }
       | undefined;
     if (!row?.full_pending || row.deleted_at !== null || !row.cloud_id) return Promise.resolve();
@@ -884,12 +881,16 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     const p = (async () => {
       let attempt = 0;
       // After a failure the URL may have expired (or the body was wrong): a fresh one each retry.
-      const png = await withRetry(
+      // Straight to disk, hashed on the way (decision 0162); the library checks it and commits.
+      const arrived = await withRetry(
         'download image',
-        async () => cloud.download(await fullUrl(cloudId, attempt++ > 0)),
+        async () => {
+          const url = await fullUrl(cloudId, attempt++ > 0);
+          return library.completeFull(localId, (tmp) => cloud.downloadFile(url, tmp));
+        },
         tries,
       );
-      if (await library.completeFull(localId, png)) {
+      if (arrived) {
         fullUrls.delete(cloudId);
         downloadsDone++;
         opts.onDownloaded?.(localId);
@@ -934,12 +935,10 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   async function downloadWorker(r: NonNullable<typeof round>): Promise<void> {
     const pick = () =>
       (
-        db
-          .prepare(
-            `SELECT id FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?
+        stmt(
+          `SELECT id FROM images WHERE full_pending = 1 AND deleted_at IS NULL AND cloud_account = ?
                AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT 1`,
-          )
-          .get(r.account, JSON.stringify([...r.failed, ...inFlight.keys()])) as { id: string } | undefined
+        ).get(r.account, JSON.stringify([...r.failed, ...inFlight.keys()])) as { id: string } | undefined
       )?.id;
     for (;;) {
       if (r.stop || paused || !db.open || cloud.account() !== r.account) return;
@@ -951,7 +950,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         if (!db.open) return;
         r.failed.push(id);
         const err = AppError.is(e) ? e : new AppError('INTERNAL', String(e));
-        db.prepare('UPDATE images SET download_attempts = download_attempts + 1, download_error = ? WHERE id = ?').run(
+        stmt('UPDATE images SET download_attempts = download_attempts + 1, download_error = ? WHERE id = ?').run(
           `${err.code}: ${err.message}`,
           id,
         );
