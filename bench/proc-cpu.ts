@@ -54,3 +54,19 @@ export function exitedChildrenCpu(): number {
   const f = statFields('self');
   return f ? (Number(f[13]) + Number(f[14])) / CLOCK_TICKS : 0;
 }
+
+/** Unit: seconds. CPU of each of this process's threads so far, summed by thread name (comm). */
+export function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      const st = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}

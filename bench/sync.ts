@@ -40,7 +40,7 @@ import readline from 'node:readline';
 import pg from 'pg';
 import { encodePng } from '@atelier/engine';
 import { signUpConfirmed } from '../cloud/src/stack/cognito.ts';
-import { CLOCK_TICKS, descendants, exitedChildrenCpu, ticks } from './proc-cpu.ts';
+import { CLOCK_TICKS, descendants, exitedChildrenCpu, threadCpu, ticks } from './proc-cpu.ts';
 import { LOCAL_S3_CREDENTIALS, LOCAL_S3_REGION } from '../cloud/src/storage/local-s3.ts';
 import { createCloudClient } from '../src-main/services/cloud-client.ts';
 import { InMemorySecretStore } from '../src-main/services/secret-store.ts';
@@ -90,6 +90,7 @@ function traced(profileName: string, port: SyncCloudPort): SyncCloudPort {
     createUploads: wrap('reserve', port.createUploads),
     completeUploads: wrap('complete', port.completeUploads),
     put: wrap('put', port.put),
+    putFile: wrap('put', port.putFile),
     changes: wrap('changes', port.changes),
     download: wrap('download', port.download),
     downloadFile: wrap('download full', port.downloadFile),
@@ -266,8 +267,17 @@ async function profiled<T>(label: string, fn: () => Promise<T>): Promise<T> {
 /** `seconds`, and the CPU each process spent meanwhile, kept under `label`. */
 const timed = async (label: string, fn: () => Promise<unknown>) => {
   const c0 = cpuNow();
+  const t0 = threadCpu();
   const s = await profiled(label, () => seconds(fn));
   const c1 = cpuNow();
+  if (TRACE && label.endsWith('engine'))
+    console.error(
+      `  threads of this process during ${label}: ${[...threadCpu()]
+        .map(([name, cpu]) => [name, cpu - (t0.get(name) ?? 0)] as const)
+        .filter(([, cpu]) => cpu >= 0.05)
+        .map(([name, cpu]) => `${name} ${cpu.toFixed(2)} s`)
+        .join(', ')}`,
+    );
   const d = cpuDelta(c0, c1);
   // Only the engine's runs count this process: the tools' runs leave it idle but for waiting.
   cpuRuns.set(label, [...(cpuRuns.get(label) ?? []), d]);

@@ -26,7 +26,7 @@ import {
   UsageDaily,
 } from '@atelier/common';
 import { createCognitoAuth, type CognitoConfig, type Tokens } from './cloud-auth.ts';
-import { createObjectTransfer } from './object-transfer.ts';
+import { createThreadedObjectTransfer } from './object-transfer-thread.ts';
 import type { SecretStore } from './secret-store.ts';
 
 export interface CloudConfig {
@@ -200,7 +200,7 @@ export function createCloudClient(opts: CloudClientOptions) {
   }
 
   // Objects (presigned S3 URLs) ------------------------------------------------------------
-  const transfer = createObjectTransfer();
+  const transfer = createThreadedObjectTransfer();
   /** A transfer whose network failed says the app is offline, as an API call's does. */
   async function objects<T>(fn: () => Promise<T>): Promise<T> {
     try {
@@ -537,6 +537,16 @@ export function createCloudClient(opts: CloudClientOptions) {
     /** PUT bytes to a presigned URL with the headers it was signed with. */
     upload: (url: string, headers: Record<string, string>, body: Uint8Array) =>
       objects(() => transfer.put(url, headers, body, { timeoutMs: 300_000 })),
+    /**
+     * PUT a file to a presigned URL; it must still be exactly `expect` (size and SHA-256, checked
+     * before a byte is sent: BAD_REQUEST when it changed on disk).
+     */
+    uploadFile: (
+      url: string,
+      headers: Record<string, string>,
+      file: string,
+      expect: { size: number; sha256: string },
+    ) => objects(() => transfer.putFile(url, headers, file, expect, { timeoutMs: 300_000 })),
     close(): void {
       closed = true;
       transfer.close();

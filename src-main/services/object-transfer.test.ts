@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectTransfer } from './object-transfer.ts';
+import { createThreadedObjectTransfer } from './object-transfer-thread.ts';
 
 /** A small object server: what a test puts under `objects` is served; PUTs are kept with their headers. */
 const objects = new Map<string, Buffer>();
@@ -28,7 +29,6 @@ const server = http.createServer((req, res) => {
 });
 let base = '';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'atelier-transfer-'));
-const transfer = createObjectTransfer();
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
@@ -39,12 +39,18 @@ afterEach(() => {
   behaviour = null;
 });
 afterAll(async () => {
-  transfer.close();
   await new Promise((r) => server.close(r));
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('object transfers to presigned URLs', () => {
+// The same calls, run in this thread and through the worker thread the app uses (decision 0162).
+describe.each([
+  ['in this thread', createObjectTransfer],
+  ['in a worker thread', createThreadedObjectTransfer],
+] as const)('object transfers to presigned URLs, %s', (_where, create) => {
+  const transfer = create();
+  afterAll(() => transfer.close());
+
   it('PUTs the exact bytes with the signed headers and the body length', async () => {
     const body = randomBytes(3 * 1024 * 1024 + 7);
     await transfer.put(`${base}/users/u/images/a.png?X-Amz-Signature=s`, { 'content-type': 'image/png' }, body);
@@ -56,13 +62,36 @@ describe('object transfers to presigned URLs', () => {
     expect(sha(got.body)).toBe(sha(body));
   });
 
+  it('PUTs a file only while it is exactly what was reserved', async () => {
+    const bytes = randomBytes(1_500_000);
+    const file = path.join(dir, `put-${_where.length}.png`);
+    writeFileSync(file, bytes);
+    const sent = puts.length;
+    await transfer.putFile(`${base}/users/u/images/f.png`, { 'content-type': 'image/png' }, file, {
+      size: bytes.length,
+      sha256: sha(bytes),
+    });
+    expect(puts.length).toBe(sent + 1);
+    expect(sha(puts.at(-1)!.body)).toBe(sha(bytes));
+    // Changed since it was saved: same size other bytes, or a byte longer. Nothing is sent.
+    writeFileSync(file, randomBytes(bytes.length));
+    await expect(
+      transfer.putFile(`${base}/x`, {}, file, { size: bytes.length, sha256: sha(bytes) }),
+    ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    writeFileSync(file, Buffer.concat([bytes, Buffer.from([0])]));
+    await expect(
+      transfer.putFile(`${base}/x`, {}, file, { size: bytes.length, sha256: sha(bytes) }),
+    ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(puts.length).toBe(sent + 1);
+  });
+
   it('downloads into memory and into a file, hashing exactly the bytes written', async () => {
     const small = randomBytes(200_000);
     const large = randomBytes(9 * 1024 * 1024 + 3); // more than one write batch
     objects.set('/small', small);
     objects.set('/large', large);
     expect(sha(await transfer.get(`${base}/small`))).toBe(sha(small));
-    const file = path.join(dir, 'large.png');
+    const file = path.join(dir, `large-${_where.length}.png`);
     const seen: number[] = [];
     const got = await transfer.getToFile(`${base}/large`, file, { fsync: true, onProgress: (n) => seen.push(n) });
     expect(got).toEqual({ size: large.length, sha256: sha(large) });
@@ -92,20 +121,22 @@ describe('object transfers to presigned URLs', () => {
       res.write(randomBytes(500_000), () => res.destroy());
       return true;
     };
-    const file = path.join(dir, 'cut.png');
+    const file = path.join(dir, `cut-${_where.length}.png`);
     await expect(transfer.getToFile(`${base}/cut`, file)).rejects.toMatchObject({ code: 'OFFLINE' });
     expect(existsSync(file)).toBe(false);
     await expect(transfer.get(`${base}/cut`)).rejects.toMatchObject({ code: 'OFFLINE' });
   });
 
   it('never writes over a file it did not create, and leaves no partial file on an HTTP error', async () => {
-    const theirs = path.join(dir, 'theirs.png');
+    const theirs = path.join(dir, `theirs-${_where.length}.png`);
     writeFileSync(theirs, 'keep me');
     objects.set('/o', randomBytes(1000));
     await expect(transfer.getToFile(`${base}/o`, theirs)).rejects.toThrow();
     expect(readFileSync(theirs, 'utf8')).toBe('keep me');
     const before = readdirSync(dir).length;
-    await expect(transfer.getToFile(`${base}/missing`, path.join(dir, 'nope.png'))).rejects.toMatchObject({
+    await expect(
+      transfer.getToFile(`${base}/missing`, path.join(dir, `nope-${_where.length}.png`)),
+    ).rejects.toMatchObject({
       code: 'STORAGE_UNAVAILABLE',
     });
     expect(readdirSync(dir).length).toBe(before);

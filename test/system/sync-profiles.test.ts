@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { decodePng, encodePng } from '@atelier/engine';
-import { AppError, type PresignedPut } from '@atelier/common';
+import { AppError } from '@atelier/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src-main/services/clock.ts';
 import { openDatabase } from '../../src-main/services/db.ts';
@@ -328,9 +328,8 @@ describe('interrupted uploads', () => {
       alice,
       (p) => ({
         ...p,
-        put: async (put: PresignedPut, body: Uint8Array): Promise<void> => {
-          if (new URL(put.url).pathname.includes('/images/')) throw new AppError('CANCELED', 'killed mid-transfer');
-          return p.put(put, body);
+        putFile: async (): Promise<void> => {
+          throw new AppError('CANCELED', 'killed mid-transfer');
         },
       }),
       dir,

@@ -3,6 +3,7 @@
  * it opens the profile folder, signs in, and runs a sync pass whose image PUT sends half its bytes
  * and then stalls. It prints MID-TRANSFER when the first half is on the wire.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { systemClock } from '../../src-main/services/clock.ts';
@@ -41,8 +42,8 @@ const engine = createSyncEngine({
   clock: systemClock,
   cloud: {
     ...port,
-    async put(put, body) {
-      if (!new URL(put.url).pathname.includes('/images/')) return port.put(put, body);
+    async putFile(put, file) {
+      const body = readFileSync(file);
       const req = http.request(put.url, { method: 'PUT', headers: put.headers });
       req.on('error', () => undefined);
       req.write(body.subarray(0, Math.floor(body.byteLength / 2)), () => console.log('MID-TRANSFER'));

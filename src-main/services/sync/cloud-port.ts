@@ -11,6 +11,12 @@ import {
 import type { CloudClient } from '../cloud-client.ts';
 import type { SyncCloudPort } from './sync-engine.ts';
 
+/** The transfer sets content-length from the body (the URL is signed for exactly that length). */
+function unsized(headers: Record<string, string>): Record<string, string> {
+  const { 'content-length': _length, ...rest } = headers;
+  return rest;
+}
+
 export function cloudSyncPort(cloud: CloudClient): SyncCloudPort {
   return {
     account: () => (cloud.state().signedIn ? (cloud.tokens()?.username ?? null) : null),
@@ -27,12 +33,9 @@ export function cloudSyncPort(cloud: CloudClient): SyncCloudPort {
       ),
     edits: async (edits: SyncEdit[]) =>
       (await cloud.request('POST', '/v1/sync/edits', SyncEditsResponse, { body: { edits } })).results,
-    async put(put: PresignedPut, body: Uint8Array) {
-      const headers = { ...put.headers };
-      // The transfer sets content-length from the body (the URL is signed for exactly that length).
-      delete headers['content-length'];
-      await cloud.upload(put.url, headers, body);
-    },
+    put: (put: PresignedPut, body: Uint8Array) => cloud.upload(put.url, unsized(put.headers), body),
+    putFile: (put: PresignedPut, file: string, expect: { size: number; sha256: string }) =>
+      cloud.uploadFile(put.url, unsized(put.headers), file, expect),
     download: (url: string) => cloud.download(url),
     downloadFile: (url: string, file: string) => cloud.downloadFile(url, file, { fsync: true }),
     image: (id: string) => cloud.api.getImage(id),

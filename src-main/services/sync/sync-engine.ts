@@ -55,6 +55,11 @@ export interface SyncCloudPort {
   edits(edits: SyncEdit[]): Promise<SyncEditResult[]>;
   /** PUT to a presigned URL with its headers; throws AppError (retryable for 5xx/network). */
   put(put: PresignedPut, body: Uint8Array): Promise<void>;
+  /**
+   * PUT a file that must still be exactly `expect` (the size and SHA-256 reserved): checked
+   * before a byte moves, BAD_REQUEST when it changed on disk since it was saved.
+   */
+  putFile(put: PresignedPut, file: string, expect: { size: number; sha256: string }): Promise<void>;
   download(url: string): Promise<Uint8Array>;
   /**
    * GET a presigned URL into `file` (created new, fsynced; removed again on failure) with the
@@ -356,18 +361,6 @@ export function createSyncEngine(opts: SyncEngineOptions) {
     return png;
   }
 
-  /**
-   * The PNG as it is on disk now, checked against what was reserved: S3 would refuse other bytes
-   * (the checksum is signed), and a file changed behind the library's back must not go up under
-   * another image's hash. Read here, not at reservation, so only the images in flight are in memory.
-   */
-  function imageBytes(o: Outgoing): Uint8Array {
-    const png = readFileSync(library.pathOf(o.row.id));
-    if (png.byteLength !== o.body.size || createHash('sha256').update(png).digest('hex') !== o.body.sha256)
-      throw new AppError('BAD_REQUEST', `image ${o.row.id} changed on disk since it was saved`);
-    return png;
-  }
-
   /** The cloud id is written only now (after complete, or an `exists` answer): the resume point. */
   function uploaded(account: string, row: LocalImageRow, cloudId: string): void {
     db.transaction(() => {
@@ -487,8 +480,16 @@ export function createSyncEngine(opts: SyncEngineOptions) {
           continue;
         }
         try {
-          const bytes = t.what === 'image' ? imageBytes(t.o) : t.o.thumb;
-          await withRetry(t.what === 'image' ? 'upload image' : 'upload thumbnail', () => cloud.put(t.put, bytes));
+          // The PNG goes from disk as it is now, checked against what was reserved: S3 would refuse
+          // other bytes (the checksum is signed), and a file changed behind the library's back must
+          // not go up under another image's hash. Read by the transfer, so only images in flight
+          // are in memory, and not in this thread's (decision 0162).
+          const { o } = t;
+          await (t.what === 'image'
+            ? withRetry('upload image', () =>
+                cloud.putFile(t.put, library.pathOf(o.row.id), { size: o.body.size, sha256: o.body.sha256 }),
+              )
+            : withRetry('upload thumbnail', () => cloud.put(t.put, o.thumb)));
           if (--t.o.left === 0 && !t.o.failed) {
             toComplete.push(t.o);
             kickComplete();
@@ -802,7 +803,10 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         for (let i = next++; i < images.length; i = next++) {
           await applyImage(account, images[i]!);
           changed.push(images[i]!.id);
-          if (arriving.has(images[i]!.id)) setStatus({ done: status.done + 1 });
+          if (arriving.has(images[i]!.id)) {
+            setStatus({ done: status.done + 1 });
+            kickDownloads();
+          }
         }
       };
       await Promise.all(Array.from({ length: concurrency }, worker));
