@@ -73,7 +73,8 @@ export interface LibraryOptions {
 /** What the cloud says about an image whose full PNG is fetched later (issue 13). */
 export interface CloudThumbInput {
   cloudId: string;
-  thumb: Uint8Array;
+  /** The thumbnail's bytes, or a file of the library's `tempFile()` that holds them (moved into place). */
+  thumb: Uint8Array | { file: string };
   metadata: ImageMetadata;
   /** Of the full PNG, as the cloud recorded it: checked when the bytes arrive. */
   sha256: string;
@@ -254,7 +255,9 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
   async function addCloudThumb(input: CloudThumbInput, account: string | null): Promise<LibraryImage> {
     const id = newId('img');
     const fileName = `${id}.png`;
-    await fsp.writeFile(path.join(filesDir, thumbFileName(fileName)), input.thumb);
+    const thumbPath = path.join(filesDir, thumbFileName(fileName));
+    if (input.thumb instanceof Uint8Array) await fsp.writeFile(thumbPath, input.thumb);
+    else await fsp.rename(input.thumb.file, thumbPath);
     const row = {
       id,
       board_id: input.boardId ?? null,
@@ -289,6 +292,11 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     }
     if (kept !== id) rmSync(path.join(filesDir, thumbFileName(fileName)), { force: true });
     return toImage(getRowAny(kept));
+  }
+
+  /** A new name in the library's folder for bytes on their way in (`repair()` removes leftovers). */
+  function tempFile(): string {
+    return path.join(filesDir, `.tmp-${randomBytes(8).toString('hex')}`);
   }
 
   /** Full images whose bytes are in a temp file, waiting for the next group commit. */
@@ -352,7 +360,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     const row = stmt('SELECT file_name, sha256, full_pending FROM images WHERE id = ?').get(id) as
       { file_name: string; sha256: string; full_pending: number } | undefined;
     if (!row || !row.full_pending) return false;
-    const tmp = path.join(filesDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = tempFile();
     let got: { size: number; sha256: string };
     if (typeof source === 'function') got = await source(tmp);
     else {
@@ -701,6 +709,7 @@ export function createLibrary({ db, filesDir, clock, urlFor, visibleAccount, clo
     localPath,
     addCloudThumb,
     completeFull,
+    tempFile,
     liveBySha,
     setMetadata,
     thumbnail,

@@ -56,7 +56,7 @@ function gate() {
       return {
         ...p,
         download: async (url) => (await hold(url), p.download(url)),
-        downloadFile: async (url, file) => (await hold(url), p.downloadFile(url, file)),
+        downloadFile: async (url, file, durable) => (await hold(url), p.downloadFile(url, file, durable)),
       };
     },
     release(id: string) {
@@ -203,7 +203,7 @@ describe('pulling a gallery: thumbnails first, full images after', () => {
     const b = await device(user, (p) => ({
       ...p,
       download: async (url) => (cut(url), p.download(url)),
-      downloadFile: async (url, file) => (cut(url), p.downloadFile(url, file)),
+      downloadFile: async (url, file, durable) => (cut(url), p.downloadFile(url, file, durable)),
     }));
     await b.engine.syncOnce();
     await b.engine.downloadsSettled();
@@ -288,9 +288,9 @@ describe('opening an image that is not downloaded yet', () => {
           if (offline && isFull(url)) throw new AppError('OFFLINE', 'getaddrinfo ENOTFOUND');
           return p.download(url);
         },
-        async downloadFile(url, file) {
+        async downloadFile(url, file, durable) {
           if (offline && isFull(url)) throw new AppError('OFFLINE', 'getaddrinfo ENOTFOUND');
-          return p.downloadFile(url, file);
+          return p.downloadFile(url, file, durable);
         },
       }),
     );

@@ -396,7 +396,10 @@ describe('account switch and storage limit', () => {
       completeUploads: (ids) => (sent.push({ account: base.account(), ids }), base.completeUploads(ids)),
       edits: (edits) => (sent.push({ account: base.account(), ids: edits.map((e) => e.id) }), base.edits(edits)),
       download: (url) => (sent.push({ account: base.account(), ids: [url] }), base.download(url)),
-      downloadFile: (url, file) => (sent.push({ account: base.account(), ids: [url] }), base.downloadFile(url, file)),
+      downloadFile: (url, file, durable) => (
+        sent.push({ account: base.account(), ids: [url] }),
+        base.downloadFile(url, file, durable)
+      ),
     }));
     await p.engine.syncOnce(); // Alice's gallery comes down.
     const alices = p.db.prepare('SELECT id, cloud_id FROM images WHERE cloud_id IS NOT NULL').all() as {

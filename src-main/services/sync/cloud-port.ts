@@ -37,7 +37,7 @@ export function cloudSyncPort(cloud: CloudClient): SyncCloudPort {
     putFile: (put: PresignedPut, file: string, expect: { size: number; sha256: string }) =>
       cloud.uploadFile(put.url, unsized(put.headers), file, expect),
     download: (url: string) => cloud.download(url),
-    downloadFile: (url: string, file: string) => cloud.downloadFile(url, file, { fsync: true }),
+    downloadFile: (url: string, file: string, durable = true) => cloud.downloadFile(url, file, { fsync: durable }),
     image: (id: string) => cloud.api.getImage(id),
     storage: async () => (await cloud.api.me()).storage ?? null,
   };

@@ -21,7 +21,7 @@
  * account never edits (or is sent) the first one's cloud ids.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import {
   AppError,
   isErrorCode,
@@ -62,10 +62,10 @@ export interface SyncCloudPort {
   putFile(put: PresignedPut, file: string, expect: { size: number; sha256: string }): Promise<void>;
   download(url: string): Promise<Uint8Array>;
   /**
-   * GET a presigned URL into `file` (created new, fsynced; removed again on failure) with the
+   * GET a presigned URL into `file` (created new, fsynced unless `durable` is false; removed again on failure) with the
    * SHA-256 of what was written, hashed as the bytes arrived.
    */
-  downloadFile(url: string, file: string): Promise<{ size: number; sha256: string }>;
+  downloadFile(url: string, file: string, durable?: boolean): Promise<{ size: number; sha256: string }>;
   /** One image with fresh presigned URLs (GET /v1/images/:id); NOT_FOUND once it is deleted. */
   image(id: string): Promise<Image>;
   /** The account's synced storage and the plan's limit (GET /v1/me), null when the cloud does not say. */
@@ -708,9 +708,12 @@ export function createSyncEngine(opts: SyncEngineOptions) {
       let savedId: string;
       if (c.image.thumbUrl) {
         // The thumbnail now, the full PNG later (the downloader, or on demand).
-        const thumb = await withRetry('download thumbnail', () => cloud.download(c.image.thumbUrl!));
+        // Straight into a file of the library's (a cache: not fsynced), never through this thread.
+        const file = library.tempFile();
+        await withRetry('download thumbnail', () => cloud.downloadFile(c.image.thumbUrl!, file, false));
+        const thumb = { file };
         // Another pass (or a cloud job) may have recorded it meanwhile.
-        if (stmt('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return;
+        if (stmt('SELECT 1 FROM images WHERE cloud_id = ?').get(c.id)) return void rmSync(file, { force: true });
         savedId = (
           await library.addCloudThumb(
             {
