@@ -10,8 +10,9 @@
  *   3. feed: change-feed pages per second through the API over a user with 100,000 images, vs the
  *            same SQL statements run straight on Postgres (the ceiling for the route).
  * Ratios are reference time ÷ engine time (the engine's throughput as a fraction of the tool's).
- * Options: --images N (500) --bytes N (1000000) --feed N (100000) --page N (200) --concurrency N
- *   (the engine's downloads; default its own) --upload-concurrency N (the engine's PUTs in flight;
+ * Options: --images N (500) --bytes N (1000000) --feed N (100000) --page N (200) --rounds N (3:
+ *   each direction timed N times, engine and tools back to back; printed: the median of the
+ *   rounds' ratios) --concurrency N (the engine's downloads; default its own) --upload-concurrency N (the engine's PUTs in flight;
  *   default its own) --rate-limit N (the API's per-user and per-IP requests a minute
  *   for this run; default 1,000,000 so the sync path is measured, not the limit) --keep --json
  *   --s3 own|stack (s3rver in its own process, the default, or in the stack's beside the API)
@@ -23,6 +24,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   linkSync,
   mkdirSync,
@@ -63,6 +65,7 @@ const CONCURRENCY_UP = argv.includes('--upload-concurrency') ? arg('upload-concu
 const JSON_OUT = argv.includes('--json');
 const KEEP = argv.includes('--keep');
 const TRACE = argv.includes('--trace');
+const ROUNDS = Math.max(1, arg('rounds', 3));
 const repo = path.resolve(import.meta.dirname, '..');
 
 /**
@@ -295,11 +298,11 @@ try {
   await signUpConfirmed(info.cognito.endpoint, info.cognito, user, password);
 
   type Profile = SyncDevice;
-  const profile = async (name: string): Promise<Profile> => {
+  const profile = async (name: string, email = user): Promise<Profile> => {
     const p = await openSyncDevice({
       apiUrl: info.apiUrl,
       cognito: info.cognito,
-      user: { email: user, password },
+      user: { email, password },
       dir: path.join(tmp, name),
       wrap: (port) => traced(name, port),
       concurrency: CONCURRENCY || undefined,
@@ -355,57 +358,101 @@ try {
   const rclone = (...args: string[]) => run('rclone', [...args, '--s3-no-check-bucket'], rcloneEnv);
   const bucket = info.s3.bucket;
 
-  // ── up ───────────────────────────────────────────────────────────────────────────────────────
-  // The tools run before and after the engine (to fresh prefixes) and their mean is the
-  // reference: on a machine shared with other work, load that drifts during the run then weighs
-  // on both sides alike instead of on whichever ran last.
-  const upRuns = {
-    aws: [await timed('up aws', () => aws('sync', src, `s3://${bucket}/bench-aws/`))],
-    rclone: [await timed('up rclone', () => rclone('sync', src, `bench:${bucket}/bench-rclone`))],
+  // ── rounds ───────────────────────────────────────────────────────────────────────────────────
+  // Each direction runs ROUNDS times; a round times the engine and both tools back to back, in an
+  // order that alternates between rounds (tools first, then engine first), and the figure is the
+  // median of the rounds' ratios: on a shared 2-core machine one run's ratio moved by ±0.1.
+  // Every round uploads to fresh places: a new account for the engine (a profile copied from the
+  // pristine one; the cloud would otherwise answer "exists") and fresh prefixes for the tools.
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const pristine = path.join(tmp, 'profile-a-pristine');
+  mkdirSync(path.join(pristine, 'images'), { recursive: true });
+  await a.db.backup(path.join(pristine, 'library.db'));
+  for (const f of files) linkSync(path.join(a.dir, 'images', f), path.join(pristine, 'images', f));
+  const uploader = async (round: number): Promise<Profile> => {
+    if (round === 0) return a;
+    const email = `bench-${round}-${randomUUID()}@example.test`;
+    await signUpConfirmed(info.cognito.endpoint, info.cognito, email, password);
+    const dir = path.join(tmp, `profile-a-${round}`);
+    mkdirSync(path.join(dir, 'images'), { recursive: true });
+    copyFileSync(path.join(pristine, 'library.db'), path.join(dir, 'library.db'));
+    for (const f of files) linkSync(path.join(pristine, 'images', f), path.join(dir, 'images', f));
+    return profile(`profile-a-${round}`, email);
   };
+  type Runs = { aws: number[]; rclone: number[]; engine: number[] };
+  const inOrder = async (round: number, steps: (() => Promise<void>)[]) => {
+    for (const step of round % 2 === 0 ? steps : [...steps].reverse()) await step();
+  };
+
+  // ── up ───────────────────────────────────────────────────────────────────────────────────────
+  const upRuns: Runs = { aws: [], rclone: [], engine: [] };
   const upStart = performance.now();
-  const upEngine = await timed('up engine', () => a.engine.syncOnce());
-  upRuns.aws.push(await timed('up aws', () => aws('sync', src, `s3://${bucket}/bench-aws-2/`)));
-  upRuns.rclone.push(await timed('up rclone', () => rclone('sync', src, `bench:${bucket}/bench-rclone-2`)));
-  const up = { aws: mean(upRuns.aws), rclone: mean(upRuns.rclone), engine: upEngine };
-  const upStatus = a.engine.status();
-  if (upStatus.state !== 'idle' || a.engine.pending() !== 0)
-    throw new Error(`the engine did not upload everything: ${JSON.stringify(upStatus)}`);
+  for (let r = 0; r < ROUNDS; r++) {
+    const p = await uploader(r);
+    await inOrder(r, [
+      async () => void upRuns.aws.push(await timed('up aws', () => aws('sync', src, `s3://${bucket}/bench-aws-${r}/`))),
+      async () =>
+        void upRuns.rclone.push(
+          await timed('up rclone', () => rclone('sync', src, `bench:${bucket}/bench-rclone-${r}`)),
+        ),
+      async () => {
+        upRuns.engine.push(await timed('up engine', () => p.engine.syncOnce()));
+        const st = p.engine.status();
+        if (st.state !== 'idle' || p.engine.pending() !== 0)
+          throw new Error(`the engine did not upload everything: ${JSON.stringify(st)}`);
+      },
+    ]);
+  }
 
   // ── down ─────────────────────────────────────────────────────────────────────────────────────
-  const b = await profile('profile-b');
   // Whole images only: a row appears with its thumbnail and its PNG follows from the background
   // downloader (decision 0148); the tools are timed until every byte is on disk, so is the engine.
   const imagesIn = (p: Profile) =>
     (p.db.prepare('SELECT count(*) AS n FROM images WHERE full_pending = 0').get() as { n: number }).n;
-  let downPasses = 1;
-  const downRuns = {
-    aws: [await timed('down aws', () => aws('sync', `s3://${bucket}/bench-aws/`, path.join(tmp, 'down-aws')))],
-    rclone: [
-      await timed('down rclone', () => rclone('sync', `bench:${bucket}/bench-rclone`, path.join(tmp, 'down-rclone'))),
-    ],
-  };
-  const down = {
-    aws: 0,
-    rclone: 0,
-    // The feed holds back rows newer than the oldest open transaction (decision 0140), so one pass
-    // may stop short while the cloud is busy; the app then runs another on `gallery.changed`. The
-    // time is until the second profile has every image in full, however many passes that takes.
-    engine: await timed('down engine', async () => {
-      for (let pass = 0; pass < 20 && imagesIn(b) < IMAGES; pass++) {
-        if (pass > 0) downPasses++;
-        await b.engine.syncOnce();
-        await b.engine.downloadsSettled();
-      }
-    }),
-  };
-  downRuns.aws.push(
-    await timed('down aws', () => aws('sync', `s3://${bucket}/bench-aws-2/`, path.join(tmp, 'down-aws-2'))),
-  );
-  downRuns.rclone.push(
-    await timed('down rclone', () => rclone('sync', `bench:${bucket}/bench-rclone-2`, path.join(tmp, 'down-rclone-2'))),
-  );
-  Object.assign(down, { aws: mean(downRuns.aws), rclone: mean(downRuns.rclone) });
+  let downPasses = 0;
+  const downRuns: Runs = { aws: [], rclone: [], engine: [] };
+  let b!: Profile;
+  for (let r = 0; r < ROUNDS; r++) {
+    // A new second device of the first account each round.
+    b = await profile(`profile-b-${r}`);
+    const pb = b;
+    await inOrder(r, [
+      async () =>
+        void downRuns.aws.push(
+          await timed('down aws', () => aws('sync', `s3://${bucket}/bench-aws-${r}/`, path.join(tmp, `down-aws-${r}`))),
+        ),
+      async () =>
+        void downRuns.rclone.push(
+          await timed('down rclone', () =>
+            rclone('sync', `bench:${bucket}/bench-rclone-${r}`, path.join(tmp, `down-rclone-${r}`)),
+          ),
+        ),
+      // The feed holds back rows newer than the oldest open transaction (decision 0140), so one
+      // pass may stop short while the cloud is busy; the app then runs another on
+      // `gallery.changed`. The time is until the profile has every image in full.
+      async () =>
+        void downRuns.engine.push(
+          await timed('down engine', async () => {
+            for (let pass = 0; pass < 20 && imagesIn(pb) < IMAGES; pass++) {
+              downPasses++;
+              await pb.engine.syncOnce();
+              await pb.engine.downloadsSettled();
+            }
+          }),
+        ),
+    ]);
+    if (imagesIn(pb) !== IMAGES) break;
+  }
+  const summary = (runs: Runs) => ({
+    aws: mean(runs.aws),
+    rclone: mean(runs.rclone),
+    engine: mean(runs.engine),
+    runs,
+    vsAws: median(runs.aws.map((t, i) => t / runs.engine[i]!)),
+    vsRclone: median(runs.rclone.map((t, i) => t / runs.engine[i]!)),
+  });
+  const up = summary(upRuns);
+  const down = summary(downRuns);
   const got = imagesIn(b);
   if (got !== IMAGES) {
     // Say which ones, with their feed positions, so a missing image can be traced.
@@ -432,8 +479,9 @@ try {
         )}; cursor ${JSON.stringify(b.db.prepare("SELECT key, value FROM sync_state WHERE key LIKE 'cursor:%'").all())}`,
     );
   }
-  for (const d of ['down-aws', 'down-rclone', 'down-aws-2', 'down-rclone-2'])
-    if (readdirSync(path.join(tmp, d)).length !== files.length) throw new Error(`${d} is missing files`);
+  for (let r = 0; r < ROUNDS; r++)
+    for (const d of [`down-aws-${r}`, `down-rclone-${r}`])
+      if (readdirSync(path.join(tmp, d)).length !== files.length) throw new Error(`${d} is missing files`);
 
   // ── feed at FEED images ──────────────────────────────────────────────────────────────────────
   const feedUser = `bench-feed-${randomUUID()}@example.test`;
@@ -513,14 +561,9 @@ try {
     images: IMAGES,
     bytes: bytesMoved,
     load: { start: loadAtStart, end: load() },
-    up: { ...up, runs: upRuns, vsAws: up.aws / up.engine, vsRclone: up.rclone / up.engine },
-    down: {
-      ...down,
-      runs: downRuns,
-      passes: downPasses,
-      vsAws: down.aws / down.engine,
-      vsRclone: down.rclone / down.engine,
-    },
+    rounds: ROUNDS,
+    up,
+    down: { ...down, passes: downPasses },
     cpu: Object.fromEntries(cpuRuns),
     feed: {
       images: FEED,
@@ -547,23 +590,21 @@ try {
         engine: number;
         vsAws: number;
         vsRclone: number;
-        runs: { aws: number[]; rclone: number[] };
+        runs: { aws: number[]; rclone: number[]; engine: number[] };
       },
     ) =>
-      `  ${what}: engine ${r.engine.toFixed(1)} s (${mbps(bytesMoved, r.engine)}), aws s3 sync ${r.aws.toFixed(1)} s (${mbps(bytesMoved, r.aws)}; ${runs(r.runs.aws)}), rclone ${r.rclone.toFixed(1)} s (${mbps(bytesMoved, r.rclone)}; ${runs(r.runs.rclone)})\n` +
-      `      engine throughput = ${r.vsAws.toFixed(2)}× aws s3 sync, ${r.vsRclone.toFixed(2)}× rclone`;
+      `  ${what}: engine ${r.engine.toFixed(1)} s (${mbps(bytesMoved, r.engine)}; ${runs(r.runs.engine)}), aws s3 sync ${r.aws.toFixed(1)} s (${mbps(bytesMoved, r.aws)}; ${runs(r.runs.aws)}), rclone ${r.rclone.toFixed(1)} s (${mbps(bytesMoved, r.rclone)}; ${runs(r.runs.rclone)})\n` +
+      `      engine throughput = ${r.vsAws.toFixed(2)}× aws s3 sync, ${r.vsRclone.toFixed(2)}× rclone (median of the ${ROUNDS} rounds' ratios)`;
     say(
       `  ${files.length} files, ${(bytesMoved / 1024 / 1024).toFixed(0)} MB each way; load average ${loadAtStart} at the start, ${result.load.end} at the end`,
     );
     say(
-      `  in flight: engine ${CONCURRENCY_UP ?? 10} PUTs / ${CONCURRENCY ?? 8} downloads, aws s3 sync 10 (max_concurrent_requests), rclone 4 transfers + 8 checkers (defaults); tools timed before and after the engine, mean`,
+      `  in flight: engine ${CONCURRENCY_UP ?? 10} PUTs / ${CONCURRENCY ?? 8} downloads, aws s3 sync 10 (max_concurrent_requests), rclone 4 transfers + 8 checkers (defaults); ${ROUNDS} rounds, tools before the engine in even rounds and after it in odd ones`,
     );
     say(line('up  ', result.up));
     say(line('down', result.down));
-    say(`      (the engine's download took ${downPasses} pass${downPasses === 1 ? '' : 'es'})`);
-    say(
-      '  CPU per run (s; tools: mean of their two runs) — engine process + stack (API, Postgres, Cognito) + s3rver + tool:',
-    );
+    say(`      (the engine's ${ROUNDS} downloads took ${downPasses} pass${downPasses === 1 ? '' : 'es'})`);
+    say('  CPU per run (s; mean of the rounds) — engine process + stack (API, Postgres, Cognito) + s3rver + tool:');
     for (const [label, list] of cpuRuns) {
       const m = (k: keyof Cpu) => mean(list.map((c) => c[k]));
       const own = label.endsWith('engine') ? m('engine') : m('tool');
