@@ -530,8 +530,11 @@ export function createCloudClient(opts: CloudClientOptions) {
      * GET a presigned URL into `file` with the SHA-256 of what was written (decision 0162); with
      * `fsync` the bytes are on disk when it resolves.
      */
-    downloadFile: (url: string, file: string, o: { fsync?: boolean } = {}) =>
-      objects(() => transfer.getToFile(url, file, { ...o, timeoutMs: 30 * 60_000 })),
+    downloadFile: (
+      url: string,
+      file: string,
+      o: { fsync?: boolean; onProgress?: (receivedBytes: number, totalBytes: number | null) => void } = {},
+    ) => objects(() => transfer.getToFile(url, file, { ...o, timeoutMs: 30 * 60_000 })),
     /** Downloads bytes from a presigned URL (no Authorization header: the URL is the credential). */
     download: (url: string): Promise<Uint8Array> => objects(() => transfer.get(url, { timeoutMs: 120_000 })),
     /** PUT bytes to a presigned URL with the headers it was signed with. */

@@ -48,6 +48,9 @@ export function createGallerySync({ db, library, cloud, settings, clock, emit, l
           }, 250);
           arrivedTimer.unref?.();
         },
+        // The Viewer shows how much of the image it opened has arrived.
+        onDownloadProgress: (id, receivedBytes, totalBytes) =>
+          emit('library:downloadProgressed', { id, receivedBytes, totalBytes }),
         // Tells the renderer as a pass moves (at most every 250 ms, and at every state change).
         onStatus: (st) => {
           const now = Date.now();

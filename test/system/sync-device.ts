@@ -40,6 +40,8 @@ export interface SyncDeviceOptions {
   concurrency?: number | undefined;
   /** Unit: objects PUT at the same time (default: the engine's). */
   uploadConcurrency?: number | undefined;
+  /** The engine's report of a watched full image arriving (the Viewer's progress). */
+  onDownloadProgress?: ((localId: string, receivedBytes: number, totalBytes: number | null) => void) | undefined;
 }
 
 export async function openSyncDevice(o: SyncDeviceOptions): Promise<SyncDevice> {
@@ -75,6 +77,7 @@ export async function openSyncDevice(o: SyncDeviceOptions): Promise<SyncDevice> 
     ...(o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.uploadConcurrency !== undefined ? { uploadConcurrency: o.uploadConcurrency } : {}),
+    ...(o.onDownloadProgress ? { onDownloadProgress: o.onDownloadProgress } : {}),
   });
   engine = e;
   return {

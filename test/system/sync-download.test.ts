@@ -30,8 +30,19 @@ type Device = SyncDevice;
 const isFull = (url: string) => /\/images\/img_[^/?]+\.png/.test(new URL(url).pathname);
 const cloudIdOf = (url: string) => /\/(img_[^/?.]+)\.png/.exec(new URL(url).pathname)![1]!;
 
+/** Every progress report of a full image someone waits for: [local id, received, total]. */
+const progressed: [string, number, number | null][] = [];
 async function device(user: TestUser, wrap?: (p: SyncCloudPort) => SyncCloudPort, dir?: string): Promise<Device> {
-  const d = await openSyncDevice({ apiUrl, cognito: stackCognito(), user, wrap, dir, backoffMs: 10, concurrency: 2 });
+  const d = await openSyncDevice({
+    apiUrl,
+    cognito: stackCognito(),
+    user,
+    wrap,
+    dir,
+    backoffMs: 10,
+    concurrency: 2,
+    onDownloadProgress: (id, received, total) => progressed.push([id, received, total]),
+  });
   if (!dirs.includes(d.dir)) dirs.push(d.dir);
   open.push(d);
   return d;
@@ -56,7 +67,7 @@ function gate() {
       return {
         ...p,
         download: async (url) => (await hold(url), p.download(url)),
-        downloadFile: async (url, file, durable) => (await hold(url), p.downloadFile(url, file, durable)),
+        downloadFile: async (url, ...rest) => (await hold(url), p.downloadFile(url, ...rest)),
       };
     },
     release(id: string) {
@@ -203,7 +214,7 @@ describe('pulling a gallery: thumbnails first, full images after', () => {
     const b = await device(user, (p) => ({
       ...p,
       download: async (url) => (cut(url), p.download(url)),
-      downloadFile: async (url, file, durable) => (cut(url), p.downloadFile(url, file, durable)),
+      downloadFile: async (url, ...rest) => (cut(url), p.downloadFile(url, ...rest)),
     }));
     await b.engine.syncOnce();
     await b.engine.downloadsSettled();
@@ -250,10 +261,21 @@ describe('opening an image that is not downloaded yet', () => {
       sync: { recordEdit: () => undefined },
       emit: () => undefined,
     });
+    progressed.length = 0;
     const opening = handlers['library:download']({ id: wanted!.id });
     g.release(wanted!.cloud_id);
     const image = await opening;
     expect(image.downloaded).toBeUndefined();
+    // The Viewer heard how much had arrived, up to the whole file; the background ones say nothing.
+    const size = readFileSync(
+      fileOf(
+        b,
+        rows(b).find((r) => r.id === wanted!.id)!,
+      ),
+    ).byteLength;
+    expect(progressed.length).toBeGreaterThan(0);
+    expect(progressed.every(([id]) => id === wanted!.id)).toBe(true);
+    expect(progressed.at(-1)).toEqual([wanted!.id, size, size]);
     expect(
       sameBytes(
         b,
@@ -288,9 +310,9 @@ describe('opening an image that is not downloaded yet', () => {
           if (offline && isFull(url)) throw new AppError('OFFLINE', 'getaddrinfo ENOTFOUND');
           return p.download(url);
         },
-        async downloadFile(url, file, durable) {
+        async downloadFile(url, ...rest) {
           if (offline && isFull(url)) throw new AppError('OFFLINE', 'getaddrinfo ENOTFOUND');
-          return p.downloadFile(url, file, durable);
+          return p.downloadFile(url, ...rest);
         },
       }),
     );

@@ -396,9 +396,9 @@ describe('account switch and storage limit', () => {
       completeUploads: (ids) => (sent.push({ account: base.account(), ids }), base.completeUploads(ids)),
       edits: (edits) => (sent.push({ account: base.account(), ids: edits.map((e) => e.id) }), base.edits(edits)),
       download: (url) => (sent.push({ account: base.account(), ids: [url] }), base.download(url)),
-      downloadFile: (url, file, durable) => (
+      downloadFile: (url, ...rest) => (
         sent.push({ account: base.account(), ids: [url] }),
-        base.downloadFile(url, file, durable)
+        base.downloadFile(url, ...rest)
       ),
     }));
     await p.engine.syncOnce(); // Alice's gallery comes down.

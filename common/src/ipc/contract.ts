@@ -472,6 +472,14 @@ export const ipcEvents = {
     decode: z.object({ tile: z.number().int(), tiles: z.number().int() }).optional(),
   }),
   'library:changed': z.object({ ids: z.array(LocalImageId) }),
+  /** The full PNG of an image someone opened is arriving (`library:download`); about ten a second at most. */
+  'library:downloadProgressed': z.object({
+    id: LocalImageId,
+    /** Unit: bytes received so far. */
+    receivedBytes: z.number().int(),
+    /** Unit: bytes; null when the server did not say. */
+    totalBytes: z.number().int().nullable(),
+  }),
   'account:changed': AccountState,
   'account:exportProgressed': z.object({
     phase: z.enum(['preparing', 'downloading', 'saved']),

@@ -37,7 +37,12 @@ export function cloudSyncPort(cloud: CloudClient): SyncCloudPort {
     putFile: (put: PresignedPut, file: string, expect: { size: number; sha256: string }) =>
       cloud.uploadFile(put.url, unsized(put.headers), file, expect),
     download: (url: string) => cloud.download(url),
-    downloadFile: (url: string, file: string, durable = true) => cloud.downloadFile(url, file, { fsync: durable }),
+    downloadFile: (
+      url: string,
+      file: string,
+      durable = true,
+      onProgress?: (receivedBytes: number, totalBytes: number | null) => void,
+    ) => cloud.downloadFile(url, file, { fsync: durable, ...(onProgress ? { onProgress } : {}) }),
     image: (id: string) => cloud.api.getImage(id),
     storage: async () => (await cloud.api.me()).storage ?? null,
   };

@@ -65,7 +65,12 @@ export interface SyncCloudPort {
    * GET a presigned URL into `file` (created new, fsynced unless `durable` is false; removed again on failure) with the
    * SHA-256 of what was written, hashed as the bytes arrived.
    */
-  downloadFile(url: string, file: string, durable?: boolean): Promise<{ size: number; sha256: string }>;
+  downloadFile(
+    url: string,
+    file: string,
+    durable?: boolean,
+    onProgress?: (receivedBytes: number, totalBytes: number | null) => void,
+  ): Promise<{ size: number; sha256: string }>;
   /** One image with fresh presigned URLs (GET /v1/images/:id); NOT_FOUND once it is deleted. */
   image(id: string): Promise<Image>;
   /** The account's synced storage and the plan's limit (GET /v1/me), null when the cloud does not say. */
@@ -109,6 +114,11 @@ export interface SyncEngineOptions {
   onStatus?: (s: SyncStatus) => void;
   /** A full image arrived (its row is now `downloaded`): the gallery and an open Viewer refresh. */
   onDownloaded?: (localId: string) => void;
+  /**
+   * Bytes of a full image that someone is waiting for (`fetchFull`: the Viewer) as they arrive,
+   * at most about ten times a second; background downloads do not report.
+   */
+  onDownloadProgress?: (localId: string, receivedBytes: number, totalBytes: number | null) => void;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -826,6 +836,8 @@ export function createSyncEngine(opts: SyncEngineOptions) {
   // ── full images: background and on demand ──────────────────────────────────────────────────
   /** Feed URLs of full images by cloud id (used while fresh; a restart asks the API instead). */
   const fullUrls = new Map<string, string>();
+  /** Local ids someone is waiting for (`fetchFull`): their downloads report progress. */
+  const watched = new Set<string>();
   /** Local ids being fetched: an on-demand request joins the download already running. */
   const inFlight = new Map<string, Promise<void>>();
   /** The background downloader's current round (null when no worker runs). */
@@ -893,7 +905,13 @@ export function createSyncEngine(opts: SyncEngineOptions) {
         'download image',
         async () => {
           const url = await fullUrl(cloudId, attempt++ > 0);
-          return library.completeFull(localId, (tmp) => cloud.downloadFile(url, tmp));
+          // Progress only while someone waits for this image (the Viewer opened it).
+          const progress = (received: number, total: number | null) => {
+            if (watched.has(localId)) opts.onDownloadProgress?.(localId, received, total);
+          };
+          return library.completeFull(localId, (tmp) =>
+            cloud.downloadFile(url, tmp, true, opts.onDownloadProgress ? progress : undefined),
+          );
         },
         tries,
       );
@@ -975,6 +993,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
    * IMAGE_NOT_DOWNLOADED with a sentence to act on when it cannot be had.
    */
   async function fetchFull(localId: string): Promise<void> {
+    watched.add(localId);
     try {
       await fetchOne(localId, Math.min(attempts, 2));
     } catch (e) {
@@ -991,6 +1010,7 @@ export function createSyncEngine(opts: SyncEngineOptions) {
             : 'The full image could not be downloaded. Try again in a moment.',
       });
     } finally {
+      watched.delete(localId);
       downloadStatus();
     }
   }

@@ -13,12 +13,17 @@ const img = (downloaded?: boolean) => ({
 
 describe('an image whose full PNG is still in the cloud (issue 13)', () => {
   it('the Viewer shows the full image when it is here', () => {
-    expect(viewerPicture(img(), null)).toEqual({ src: `${id}.png`, downloading: false, error: null });
+    expect(viewerPicture(img(), null)).toEqual({ src: `${id}.png`, downloading: false, error: null, percent: null });
     expect(viewerPicture(img(true), { id, state: 'downloading' })).toMatchObject({ src: `${id}.png` });
   });
 
   it('shows the thumbnail with "Downloading full image…" meanwhile, never the missing file', () => {
-    expect(viewerPicture(img(false), null)).toEqual({ src: `${id}.thumb.png`, downloading: true, error: null });
+    expect(viewerPicture(img(false), null)).toEqual({
+      src: `${id}.thumb.png`,
+      downloading: true,
+      error: null,
+      percent: null,
+    });
     expect(viewerPicture(img(false), { id, state: 'downloading' })).toMatchObject({ downloading: true });
     // Another image's failure is not this one's.
     expect(viewerPicture(img(false), { id: 'img_x', state: 'failed', message: 'm' })).toMatchObject({
@@ -33,7 +38,20 @@ describe('an image whose full PNG is still in the cloud (issue 13)', () => {
       src: `${id}.thumb.png`,
       downloading: false,
       error: message,
+      percent: null,
     });
+  });
+
+  it('says how much of the full image has arrived once the size is known', () => {
+    const d = (receivedBytes: number, totalBytes: number | null) =>
+      viewerPicture(img(false), { id, state: 'downloading', receivedBytes, totalBytes });
+    expect(d(0, null)).toMatchObject({ downloading: true, percent: null });
+    expect(d(420_000, 1_000_000)).toMatchObject({ downloading: true, percent: 42 });
+    expect(d(1_000_000, 1_000_000)).toMatchObject({ percent: 100 });
+    // Another image's progress is not this one's.
+    expect(
+      viewerPicture(img(false), { id: 'img_x', state: 'downloading', receivedBytes: 5, totalBytes: 10 }),
+    ).toMatchObject({ percent: null });
   });
 
   it('the gallery badge says "in the cloud, not downloaded yet" until it arrives', () => {

@@ -7,7 +7,9 @@ import { SCHEDULER_LABELS } from './GenerateScreen.tsx';
 import { StartThumbs, UseAsStartButton } from '../components/StartImage.tsx';
 
 /** The full PNG of an image synced down with its thumbnail only, while the Viewer fetches it. */
-export type FullDownload = { id: string; state: 'downloading' } | { id: string; state: 'failed'; message: string };
+export type FullDownload =
+  | { id: string; state: 'downloading'; receivedBytes?: number; totalBytes?: number | null }
+  | { id: string; state: 'failed'; message: string };
 
 /**
  * What the Viewer's picture area shows (issue 13): the full image when it is here; otherwise its
@@ -16,11 +18,16 @@ export type FullDownload = { id: string; state: 'downloading' } | { id: string; 
 export function viewerPicture(
   img: Pick<LibraryImage, 'id' | 'url' | 'thumbUrl' | 'downloaded'>,
   download: FullDownload | null,
-): { src: string; downloading: boolean; error: string | null } {
-  if (img.downloaded !== false) return { src: img.url, downloading: false, error: null };
+): { src: string; downloading: boolean; error: string | null; percent: number | null } {
+  if (img.downloaded !== false) return { src: img.url, downloading: false, error: null, percent: null };
   const mine = download?.id === img.id ? download : null;
-  if (mine?.state === 'failed') return { src: img.thumbUrl, downloading: false, error: mine.message };
-  return { src: img.thumbUrl, downloading: true, error: null };
+  if (mine?.state === 'failed') return { src: img.thumbUrl, downloading: false, error: mine.message, percent: null };
+  // How much has arrived, once the first bytes say how many there are.
+  const percent =
+    mine?.receivedBytes !== undefined && mine.totalBytes
+      ? Math.min(100, Math.floor((100 * mine.receivedBytes) / mine.totalBytes))
+      : null;
+  return { src: img.thumbUrl, downloading: true, error: null, percent };
 }
 
 /** The open image: full size, its generation metadata and what to do with it. ←/→ walk the gallery, Esc closes. */
@@ -53,8 +60,13 @@ export function Viewer({ id }: { id: string }) {
         setDownload(null);
       })
       .catch((e: unknown) => live && setDownload({ id, state: 'failed', message: userMessageOf(e) }));
+    const stop = api.on('library:downloadProgressed', (p) => {
+      if (!live || p.id !== id) return;
+      setDownload({ id, state: 'downloading', receivedBytes: p.receivedBytes, totalBytes: p.totalBytes });
+    });
     return () => {
       live = false;
+      stop();
     };
   }, [id, pending, attempt, api]);
 
@@ -159,6 +171,12 @@ export function Viewer({ id }: { id: string }) {
         {picture.downloading && (
           <div className="viewer-download" role="status">
             Downloading full image…
+            {picture.percent !== null && (
+              <>
+                {` ${picture.percent}%`}
+                <progress max={100} value={picture.percent} aria-label="Full image downloaded" />
+              </>
+            )}
           </div>
         )}
         {picture.error && (
