@@ -155,10 +155,13 @@ async function query<R extends pg.QueryResultRow>(sql: string, params: unknown[]
   }
 }
 
+// An occurrence is named by the minute its job was filed in, not the minute a worker started it:
+// on a loaded machine the job of one minute could start in the next, beside that minute's own.
 const runs = (task: string) =>
   query<Run>(
-    `SELECT job_id::text, task, ok, result, to_char(date_trunc('minute', started_at), 'HH24:MI') AS minute
-       FROM periodic_runs WHERE task = $1 ORDER BY started_at`,
+    `SELECT r.job_id::text, r.task, r.ok, r.result, to_char(date_trunc('minute', j.created_on), 'HH24:MI') AS minute
+       FROM periodic_runs r JOIN pgboss.job j ON j.id::text = r.job_id::text
+      WHERE r.task = $1 ORDER BY r.started_at`,
     [task],
   );
 
