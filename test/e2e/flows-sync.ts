@@ -17,7 +17,7 @@ import { signUpConfirmed } from '../../cloud/src/stack/cognito.ts';
 import { StackFile } from '../../cloud/src/stack/stack-file.ts';
 import { launchChromium } from './chromium.ts';
 import { count, hasAttr, hasText, until, visible } from './expect.ts';
-import { nav, shot, type FlowContext } from './flows.ts';
+import { nav, shot, signIn, type FlowContext } from './flows.ts';
 import { startCloudLink, type CloudLink } from './cloud-link.ts';
 import { startChild, type Child, type Steps } from './harness.ts';
 
@@ -40,15 +40,6 @@ async function selectOnly(page: Page, prompt: string): Promise<void> {
   if (await sel.isVisible()) await sel.click();
   await tile(page, prompt).click();
   await visible(page.getByText('1 selected'));
-}
-
-async function signIn(page: Page, email: string, password: string): Promise<void> {
-  await nav(page, 'Account');
-  await visible(page.getByRole('heading', { name: 'Sign in' }));
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await visible(page.getByText(email));
 }
 
 /** Generates one small image on this computer and waits for it in the Queue. */

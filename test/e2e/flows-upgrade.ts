@@ -24,7 +24,7 @@ import {
   signWebhook,
 } from '../../cloud/test/support/stripe-peer.ts';
 import { assert, count, exactText, hasAttr, hasText, until, visible } from './expect.ts';
-import { nav, shot, type FlowContext } from './flows.ts';
+import { nav, shot, signIn, type FlowContext } from './flows.ts';
 import { freePort, startChild, type Child, type Steps } from './harness.ts';
 
 const WEBHOOK_SECRET = 'whsec_atelier_e2e_upgrade';
@@ -158,12 +158,7 @@ export async function upgradeFlow(steps: Steps, ctx: () => FlowContext): Promise
       await page.setViewportSize({ width: 1280, height: 800 });
       page.setDefaultTimeout(30_000);
       await page.goto(host.match[1]!);
-      await nav(page, 'Account');
-      await visible(page.getByRole('heading', { name: 'Sign in' }));
-      await page.getByLabel('Email').fill(email);
-      await page.getByLabel('Password', { exact: true }).fill(password);
-      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-      await visible(page.getByText(email));
+      await signIn(page, email, password);
       await exactText(page.getByTestId('plan-badge'), 'Free');
       await hasText(indicator(page), 'Gallery in sync', SYNC_TIMEOUT);
     });
@@ -201,7 +196,7 @@ export async function upgradeFlow(steps: Steps, ctx: () => FlowContext): Promise
           `the cloud holds ${JSON.stringify(before)} for a picture that does not fit`,
         );
         // Its badge says it stays on this computer, not that it is uploading.
-      await hasAttr(tile(p).locator('[data-cloud]'), 'data-cloud', 'local', SYNC_TIMEOUT);
+        await hasAttr(tile(p).locator('[data-cloud]'), 'data-cloud', 'local', SYNC_TIMEOUT);
         await shot({ ...ctx(), page: p }, 'upgrade-storage-full');
       },
     );

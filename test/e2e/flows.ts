@@ -109,6 +109,16 @@ export const nav = (page: Page, name: string) =>
     .getByRole('link', { name: new RegExp(`^${name}`) })
     .click();
 
+/** Signs in from the Account screen and waits for the account to show (the sync and upgrade flows). */
+export async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await nav(page, 'Account');
+  await visible(page.getByRole('heading', { name: 'Sign in' }));
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await visible(page.getByText(email));
+}
+
 /**
  * Starts recording the progress values the page shows, so a fast job's live progress is still
  * observed: a MutationObserver notes every aria-valuenow a progress bar takes.
